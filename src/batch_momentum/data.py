@@ -1,0 +1,89 @@
+"""prepare: make the dataset once, split it, and save it as tensors under data/prepared/.
+
+The file holds float32 inputs and int64 labels for three disjoint splits (train, val,
+test) plus a small meta dict. Training and evaluation load it whole onto the device;
+batches are index slices, never a DataLoader.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import config
+
+SPLITS = ("train", "val", "test")
+
+
+def make_mnist1d(n_train: int, n_val: int, n_test: int, seed: int) -> dict:
+    """MNIST-1D (Greydanus & Kobak) generated offline; deterministic in `seed`.
+
+    mnist1d makes the same number of examples per class, so it is asked for the total
+    rounded up to a multiple of 10; a seeded permutation then picks the three splits.
+    """
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    total = n_train + n_val + n_test
+    args = get_dataset_args()
+    args.num_samples = -(-total // 10) * 10
+    args.train_split = 1.0
+    args.seed = seed
+    state = np.random.get_state()  # mnist1d seeds numpy's global generator; restore it after
+    try:
+        raw = make_dataset(args)
+    finally:
+        np.random.set_state(state)
+    x = torch.as_tensor(raw["x"], dtype=torch.float32)
+    y = torch.as_tensor(raw["y"], dtype=torch.int64)
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:total]
+    x, y = x[order], y[order]
+    bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, total)}
+    out = {}
+    for split, (lo, hi) in bounds.items():
+        out[f"x_{split}"] = x[lo:hi].clone()
+        out[f"y_{split}"] = y[lo:hi].clone()
+    out["meta"] = {"dataset": "mnist1d", "n_classes": 10, "input_shape": [x.shape[1]], "seed": seed,
+                   "generator": f"mnist1d.data.make_dataset with num_samples={args.num_samples}"}
+    return out
+
+
+def prepare(data_cfg: dict) -> dict:
+    if data_cfg["dataset"] == "mnist1d":
+        return make_mnist1d(data_cfg["n_train"], data_cfg["n_val"], data_cfg["n_test"], data_cfg["seed"])
+    raise config.ParamsError(f"data.dataset = {data_cfg['dataset']!r} is unknown; allowed: mnist1d")
+
+
+def load_prepared(path: str | Path, device: str | torch.device = "cpu") -> dict:
+    """Load a prepared file; a missing or damaged one gets a one-line error saying how to remake it."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: prepared data not found; run `python -m batch_momentum prepare --out {path}` "
+                                f"(or let snakemake/dvc run the prepare step)")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        missing = [f"{k}_{s}" for s in SPLITS for k in ("x", "y") if f"{k}_{s}" not in blob]
+    except Exception as exc:  # torch raises several types for a truncated or foreign file
+        raise ValueError(f"{path}: not a readable prepared-data file ({type(exc).__name__}); delete it and rerun prepare") from None
+    if missing:
+        raise ValueError(f"{path}: prepared-data file lacks {', '.join(missing)}; delete it and rerun prepare")
+    return {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in blob.items()}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="batch_momentum prepare", description=__doc__.splitlines()[0])
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--out", required=True, help="where to write the tensors, e.g. data/prepared/mnist1d.pt")
+    args = ap.parse_args(argv)
+    params = config.load(args.params)
+    t0 = time.perf_counter()
+    blob = prepare(params["data"])
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(args.out).with_suffix(".tmp")
+    torch.save(blob, tmp)
+    tmp.replace(args.out)
+    sizes = ", ".join(f"{s} {len(blob['y_' + s])}" for s in SPLITS)
+    print(f"prepared {params['data']['dataset']}: {sizes} in {time.perf_counter() - t0:.1f} s -> {args.out}")
+    return 0

@@ -1,0 +1,48 @@
+"""Gradient descent with momentum, written exactly as in the lecture.
+
+    m^0 = 0,   m^t = lambda * m^{t-1} - eta * g^{t-1},   theta^t = theta^{t-1} + m^t
+
+Unrolled, m^t = -eta * sum_{i<t} lambda^{t-1-i} g^i: the movement is a weighted sum of
+every earlier gradient. torch.optim.SGD keeps v <- mu*v + g, p <- p - lr*v instead; with
+a constant learning rate the two agree (m = -lr*v, lambda = mu) and differ only when eta
+changes during training, because the lecture's m already carries the old eta.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def momentum_step(theta: torch.Tensor, m: torch.Tensor, grad: torch.Tensor, lr: float, lam: float):
+    """One update of the lecture's rule; returns new (theta, m) without touching the inputs."""
+    m_new = lam * m - lr * grad
+    return theta + m_new, m_new
+
+
+class LectureMomentum(torch.optim.Optimizer):
+    """SGD with the lecture's momentum (m = lambda*m - eta*g; theta = theta + m), in place."""
+
+    def __init__(self, params, lr: float, momentum: float = 0.0):
+        if lr <= 0:
+            raise ValueError(f"lr = {lr} must be > 0")
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum = {momentum} must satisfy 0 <= lambda < 1")
+        super().__init__(params, dict(lr=lr, momentum=momentum))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, lam = group["lr"], group["momentum"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if "m" not in state:
+                    state["m"] = torch.zeros_like(p)
+                m = state["m"]
+                m.mul_(lam).add_(p.grad, alpha=-lr)
+                p.add_(m)
+        return loss
