@@ -1,0 +1,20 @@
+# batch_momentum: the whole pipeline under Snakemake. `snakemake --cores all`.
+# The grid lives in params.yaml; this file only expands it. Every rule calls
+# `python -m batch_momentum <step>`; the logic is in src/batch_momentum/.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+configfile: "params.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        "reports/index.html",
+    default_target: True

@@ -1,0 +1,73 @@
+"""aggregate: one tidy table with a row per cell, and one with every cell's training curve.
+
+The cells are the ones params.yaml lists (never a glob of results/: cells left on disk
+by an earlier, larger grid are not part of this run).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from . import config
+
+FIRST_COLUMNS = ["cell", "batch_size", "momentum", "seed", "lr", "lr_rule", "status", "epochs", "updates",
+                 "reached_target", "epochs_to_target", "train_acc", "val_acc", "test_acc",
+                 "train_loss", "val_loss", "test_loss", "temperature", "train_wall_s", "epoch_wall_s",
+                 "device", "device_name", "threads"]
+
+
+def noise_temperature(lr: float, n_train: int, batch_size: int, momentum: float) -> float:
+    """SGD noise temperature g = eta*N / (B*(1-lambda)) (Smith & Le 2018; Smith et al. 2018)."""
+    return lr * n_train / (batch_size * (1.0 - momentum))
+
+
+def read_metrics(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc.msg}); delete it and rerun evaluate for this cell") from None
+
+
+def collect(params: dict, cells_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    cells = config.cells(params)
+    missing = [c.name for c in cells if not (cells_dir / c.name / "metrics.json").exists()]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise FileNotFoundError(f"{cells_dir}: no metrics.json for {shown}; run train and evaluate for these cells "
+                                f"(snakemake --cores all, or dvc repro)")
+    rows, curves = [], []
+    n_train = params["data"]["n_train"]
+    for c in cells:
+        m = read_metrics(cells_dir / c.name / "metrics.json")
+        m.update(cell=c.name, batch_size=c.batch_size, momentum=c.momentum, seed=c.seed)
+        m["temperature"] = noise_temperature(m["lr"], n_train, c.batch_size, c.momentum)
+        rows.append(m)
+        curve = pd.read_csv(cells_dir / c.name / "curve.csv")
+        curve.insert(0, "cell", c.name)
+        curve.insert(1, "batch_size", c.batch_size)
+        curve.insert(2, "momentum", c.momentum)
+        curve.insert(3, "seed", c.seed)
+        curves.append(curve)
+    table = pd.DataFrame(rows)
+    first = [col for col in FIRST_COLUMNS if col in table.columns]
+    table = table[first + [col for col in table.columns if col not in first]]
+    return table, pd.concat(curves, ignore_index=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="batch_momentum aggregate", description=__doc__.splitlines()[0])
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--cells-dir", default="results/cells")
+    ap.add_argument("--out-dir", default="reports/tables")
+    args = ap.parse_args(argv)
+    params = config.load(args.params)
+    table, curves = collect(params, Path(args.cells_dir))
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "cells.csv", index=False)
+    curves.to_csv(out / "curves.csv", index=False)
+    print(f"aggregated {len(table)} cells ({(table.status != 'ok').sum()} not ok) -> {out}/cells.csv, {out}/curves.csv")
+    return 0

@@ -1,0 +1,36 @@
+"""python -m batch_momentum <step> [options]: one command per pipeline step.
+
+Snakemake rules and DVC stages call only these commands. Each step validates
+params.yaml first and stops with a one-line error on a bad value or a missing file.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+# step name -> module with a main(argv) function
+STEPS = {
+    "prepare": "data",
+    "train": "train",
+    "evaluate": "evaluate",
+    "aggregate": "aggregate",
+    "report": "report",
+}
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in STEPS:
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"error: unknown step {argv[0]!r}; steps: {', '.join(STEPS)}", file=sys.stderr)
+        print(f"usage: python -m batch_momentum {{{','.join(STEPS)}}} [options]  (--help after a step for its options)",
+              file=sys.stderr)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    from .config import ParamsError
+
+    module = importlib.import_module(f".{STEPS[argv[0]]}", __package__)
+    try:
+        return module.main(argv[1:]) or 0
+    except (ParamsError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,35 @@
+# aggregate -> report: one tidy table over the cells params.yaml lists, then the page.
+
+
+rule aggregate:
+    input:
+        expand("results/cells/{cell}/metrics.json", cell=CELLS),
+        expand("results/cells/{cell}/curve.csv", cell=CELLS),
+    output:
+        cells="reports/tables/cells.csv",
+        curves="reports/tables/curves.csv",
+    params:
+        grid=P["grid"],
+    log:
+        "logs/aggregate.log",
+    benchmark:
+        "benchmarks/aggregate.tsv"
+    shell:
+        "python -m batch_momentum aggregate --params {PARAMS} --cells-dir results/cells --out-dir reports/tables > {log} 2>&1"
+
+
+rule report:
+    input:
+        cells="reports/tables/cells.csv",
+        curves="reports/tables/curves.csv",
+    output:
+        "reports/index.html",
+    params:
+        report=P["report"],
+    log:
+        "logs/report.log",
+    benchmark:
+        "benchmarks/report.tsv"
+    shell:
+        "python -m batch_momentum report --params {PARAMS} --tables reports/tables --figures reports/figures"
+        " --out {output} > {log} 2>&1"
