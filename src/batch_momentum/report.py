@@ -75,7 +75,7 @@ def plot_curves(curves: pd.DataFrame, x="epoch"):
     fig, axes = plt.subplots(1, len(lams), figsize=(4.2 * len(lams), 3.6), sharey=True, squeeze=False)
     pal = dict(zip(sorted(curves.batch_size.unique()), sns.color_palette("rocket_r", curves.batch_size.nunique())))
     for ax, lam in zip(axes[0], lams):
-        sub = curves[curves.momentum == lam]
+        sub = curves[(curves.momentum == lam) & ((curves.updates > 0) if x == "updates" else True)]
         sns.lineplot(data=sub, x=x, y="train_acc", hue="batch_size", palette=pal, errorbar=None,
                      units="seed", estimator=None, ax=ax, legend=ax is axes[0][0])
         ax.set_title(f"λ = {lam}")

@@ -9,13 +9,14 @@ rule aggregate:
         cells="reports/tables/cells.csv",
         curves="reports/tables/curves.csv",
     params:
+        file=PARAMS,
         grid=P["grid"],
     log:
         "logs/aggregate.log",
     benchmark:
         "benchmarks/aggregate.tsv"
     shell:
-        "python -m batch_momentum aggregate --params {PARAMS} --cells-dir results/cells --out-dir reports/tables > {log} 2>&1"
+        "python -m batch_momentum aggregate --params {params.file} --cells-dir results/cells --out-dir reports/tables > {log} 2>&1"
 
 
 rule report:
@@ -25,11 +26,12 @@ rule report:
     output:
         "reports/index.html",
     params:
+        file=PARAMS,
         report=P["report"],
     log:
         "logs/report.log",
     benchmark:
         "benchmarks/report.tsv"
     shell:
-        "python -m batch_momentum report --params {PARAMS} --tables reports/tables --figures reports/figures"
+        "python -m batch_momentum report --params {params.file} --tables reports/tables --figures reports/figures"
         " --out {output} > {log} 2>&1"

@@ -5,13 +5,14 @@ rule prepare:
     output:
         DATA,
     params:
+        file=PARAMS,
         data=P["data"],
     log:
         "logs/prepare.log",
     benchmark:
         "benchmarks/prepare.tsv"
     shell:
-        "python -m batch_momentum prepare --params {PARAMS} --out {output} > {log} 2>&1"
+        "python -m batch_momentum prepare --params {params.file} --out {output} > {log} 2>&1"
 
 
 rule train:
@@ -22,6 +23,7 @@ rule train:
         curve="results/cells/bs{bs}_lam{lam}_seed{seed}/curve.csv",
         summary="results/cells/bs{bs}_lam{lam}_seed{seed}/train.json",
     params:
+        file=PARAMS,
         model=P["model"],
         train=P["train"],
         out=subpath(output.model, parent=True),
@@ -33,7 +35,7 @@ rule train:
     benchmark:
         "benchmarks/train/bs{bs}_lam{lam}_seed{seed}.tsv"
     shell:
-        "python -m batch_momentum train --params {PARAMS} --data {input} --batch-size {wildcards.bs}"
+        "python -m batch_momentum train --params {params.file} --data {input} --batch-size {wildcards.bs}"
         " --momentum {wildcards.lam} --seed {wildcards.seed} --out {params.out} > {log} 2>&1"
 
 
@@ -45,6 +47,7 @@ rule evaluate:
     output:
         "results/cells/bs{bs}_lam{lam}_seed{seed}/metrics.json",
     params:
+        file=PARAMS,
         cell=subpath(input.model, parent=True),
     threads: P["train"]["threads"]
     log:
@@ -52,4 +55,4 @@ rule evaluate:
     benchmark:
         "benchmarks/evaluate/bs{bs}_lam{lam}_seed{seed}.tsv"
     shell:
-        "python -m batch_momentum evaluate --params {PARAMS} --data {input.data} --cell {params.cell} > {log} 2>&1"
+        "python -m batch_momentum evaluate --params {params.file} --data {input.data} --cell {params.cell} > {log} 2>&1"

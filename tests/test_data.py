@@ -1,0 +1,41 @@
+"""Prepared data: deterministic in its seed, three disjoint splits, clear errors on bad files."""
+import pytest
+import torch
+
+from batch_momentum import data
+
+
+def test_mnist1d_is_deterministic_and_split():
+    a = data.make_mnist1d(120, 30, 50, seed=3)
+    b = data.make_mnist1d(120, 30, 50, seed=3)
+    c = data.make_mnist1d(120, 30, 50, seed=4)
+    for split, n in (("train", 120), ("val", 30), ("test", 50)):
+        assert a[f"x_{split}"].shape == (n, 40) and a[f"y_{split}"].shape == (n,)
+        assert torch.equal(a[f"x_{split}"], b[f"x_{split}"]) and torch.equal(a[f"y_{split}"], b[f"y_{split}"])
+    assert not torch.equal(a["x_train"], c["x_train"])
+    # no example appears in two splits
+    rows = {tuple(r.tolist()) for s in data.SPLITS for r in a[f"x_{s}"]}
+    assert len(rows) == 200
+    assert set(a["y_train"].tolist()) == set(range(10))
+
+
+def test_prepare_does_not_disturb_numpy_global_state():
+    import numpy as np
+    np.random.seed(7)
+    expected = np.random.rand()
+    np.random.seed(7)
+    data.make_mnist1d(20, 10, 10, seed=0)
+    assert np.random.rand() == expected
+
+
+def test_load_prepared_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run `python -m batch_momentum prepare"):
+        data.load_prepared(tmp_path / "missing.pt")
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="delete it and rerun prepare"):
+        data.load_prepared(broken)
+    partial = tmp_path / "partial.pt"
+    torch.save({"x_train": torch.zeros(2, 40)}, partial)
+    with pytest.raises(ValueError, match="lacks y_train"):
+        data.load_prepared(partial)

@@ -1,0 +1,121 @@
+"""End to end: the tiny grid through the real snakemake and the real dvc, in temporary copies."""
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+import yaml
+
+from batch_momentum import config
+from conftest import REPO, load_yaml, make_repo_copy, run
+
+pytestmark = pytest.mark.e2e
+TINY = REPO / "tests" / "tiny.yaml"
+N_TINY_CELLS = 4
+
+
+def check_outputs(root, n_cells):
+    table = pd.read_csv(root / "reports/tables/cells.csv")
+    assert len(table) == n_cells
+    assert set(table.status) <= {"ok", "diverged"}
+    assert {"batch_size", "momentum", "seed", "train_acc", "val_acc", "test_acc", "device", "temperature"} <= set(table)
+    assert table.test_acc.between(0, 1).all()
+    html = (root / "reports/index.html").read_text()
+    assert 'id="lecture-table"' in html and html.count("data:image/png;base64,") >= 4
+    # self-contained: nothing is loaded from the network
+    assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html)
+    return table, html
+
+
+def chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def test_snakemake_runs_the_grid_with_an_override_file(tmp_path):
+    root = make_repo_copy(tmp_path)  # the real params.yaml, overridden by tests/tiny.yaml
+    shutil.copy2(TINY, root / "tiny.yaml")
+    run(["snakemake", "--cores", "2", "--configfile", "params.yaml", "tiny.yaml", "-q"], root)
+    table, html = check_outputs(root, N_TINY_CELLS)
+    assert sorted(table.cell) == sorted(c.name for c in config.cells(config.validate(load_yaml(TINY))))
+    for cell in table.cell:
+        assert (root / f"logs/train/{cell}.log").read_text().count("epoch") >= 1
+        assert (root / f"benchmarks/train/{cell}.tsv").exists()
+    merged = load_yaml(root / "results/params.merged.yaml")
+    assert merged["grid"] == load_yaml(TINY)["grid"]
+    # nothing left to do on a second run
+    res = run(["snakemake", "--cores", "2", "--configfile", "params.yaml", "tiny.yaml", "-n"], root)
+    assert "Nothing to be done" in res.stdout + res.stderr
+
+    browser = chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs it (apt-get install chromium)")
+        pytest.skip("chromium not installed")
+    shot = tmp_path / "report.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'chromium'}"]
+    page = f"file://{root / 'reports/index.html'}"
+    dom = subprocess.run([browser, *flags, "--dump-dom", page], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0 and "The lecture's table, measured" in dom.stdout
+    assert dom.stdout.count("<img") >= 4
+    subprocess.run([browser, *flags, "--window-size=1200,2400", f"--screenshot={shot}", page],
+                   capture_output=True, timeout=120, check=True)
+    assert shot.stat().st_size > 50_000  # a rendered page with figures, not a blank one
+
+
+def test_dvc_repro_runs_the_same_grid(tmp_path):
+    root = make_repo_copy(tmp_path, params=load_yaml(TINY), git=True)
+    run(["dvc", "repro", "-q"], root)
+    check_outputs(root, N_TINY_CELLS)
+    metrics = json.loads(run(["dvc", "metrics", "show", "--json"], root).stdout)
+    files = [f for ws in metrics.values() for f in ws["data"]]
+    assert len(files) == N_TINY_CELLS
+    status = run(["dvc", "status"], root).stdout
+    assert "up to date" in status
+
+
+def _snakemake_commands(root):
+    out = run(["snakemake", "-n", "-p", "--forceall", "--cores", "1"], root).stdout
+    cmds = re.findall(r"^Shell command: (python -m batch_momentum .*)$", out, flags=re.M)
+    if not cmds:  # older layout: the command on its own indented line
+        cmds = re.findall(r"^\s*(python -m batch_momentum .*)$", out, flags=re.M)
+    return {re.sub(r"\s*>\s*\S+\s+2>&1\s*$", "", " ".join(c.split())) for c in cmds}
+
+
+def _dvc_commands(root):
+    code = ("from dvc.repo import Repo\n"
+            "for s in Repo('.').index.stages: print(' '.join(s.cmd.split()))\n")
+    out = run(["python", "-c", code], root).stdout
+    return {line for line in out.splitlines() if line.startswith("python -m batch_momentum")}
+
+
+def test_snakemake_and_dvc_hold_the_same_cells_and_commands(tmp_path):
+    root = make_repo_copy(tmp_path, params=load_yaml(TINY), git=True)
+    smk, dvc = _snakemake_commands(root), _dvc_commands(root)
+    assert smk == dvc
+    trains = sorted(c for c in smk if " train " in c)
+    assert len(trains) == N_TINY_CELLS
+    assert any("--batch-size 200 --momentum 0.9 --seed 1" in c for c in trains)
+
+
+def test_invalid_params_stop_snakemake_before_any_job(tmp_path):
+    params = load_yaml(TINY)
+    params["grid"]["batch_size"] = [0, 8]
+    root = make_repo_copy(tmp_path, params=params)
+    res = run(["snakemake", "--cores", "1"], root, check=False)
+    assert res.returncode != 0
+    err = res.stdout + res.stderr
+    assert "grid.batch_size[0] = 0 is invalid" in err
+    assert not (root / "data/prepared").exists() and not (root / "results/cells").exists()
+
+
+def test_snakemake_lint_leaves_only_the_documented_lint():
+    # The README explains the one lint left: rules name no conda env or container,
+    # because the steps run in the project's own virtual environment.
+    res = run(["snakemake", "--lint"], REPO, check=False)
+    lints = set(re.findall(r"^\s+\* (.+?):?$", res.stdout + res.stderr, flags=re.M))
+    assert lints <= {"Specify a conda environment or container for each rule."}, lints
