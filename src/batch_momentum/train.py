@@ -68,6 +68,7 @@ def train_cell(params: dict, blob: dict, batch_size: int, momentum: float, seed:
     seed_everything(seed, tr["threads"])
     lr = config.learning_rate(tr, batch_size)
     model = build_model(params, blob["meta"]).to(device)
+    init_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     opt = LectureMomentum(model.parameters(), lr=lr, momentum=momentum)
     x, y = blob["x_train"], blob["y_train"]
     xv, yv = blob["x_val"], blob["y_val"]
@@ -128,7 +129,7 @@ def train_cell(params: dict, blob: dict, batch_size: int, momentum: float, seed:
         torch_version=str(torch.__version__), python=platform.python_version(),
         n_params=models.n_params(model),
     )
-    return {"model": model, "curve": curve, "summary": summary}
+    return {"model": model, "init_state": init_state, "curve": curve, "summary": summary}
 
 
 def device_name(device: torch.device) -> str:
@@ -140,6 +141,7 @@ def device_name(device: torch.device) -> str:
 def write_outputs(out: Path, result: dict, params: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": {k: v.cpu() for k, v in result["model"].state_dict().items()},
+                "init_state_dict": result["init_state"],  # the weights at step 0, for start-of-training measures
                 "params": params, "summary": result["summary"]}, out / "model.pt")
     with open(out / "curve.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=CURVE_COLUMNS)
