@@ -11,6 +11,7 @@ configfile: "params.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/measure.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -1,4 +1,4 @@
-"""aggregate: one tidy table with a row per cell, and one with every cell's training curve.
+"""aggregate: a tidy table with a row per cell, and the cells' training curves and 1-D loss curves.
 
 The cells are the ones params.yaml lists (never a glob of results/: cells left on disk
 by an earlier, larger grid are not part of this run).
@@ -31,30 +31,37 @@ def read_metrics(path: Path) -> dict:
         raise ValueError(f"{path}: not valid JSON ({exc.msg}); delete it and rerun evaluate for this cell") from None
 
 
-def collect(params: dict, cells_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _tag(frame: pd.DataFrame, c) -> pd.DataFrame:
+    for i, (key, value) in enumerate((("cell", c.name), ("batch_size", c.batch_size), ("momentum", c.momentum),
+                                      ("seed", c.seed))):
+        frame.insert(i, key, value)
+    return frame
+
+
+def collect(params: dict, cells_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     cells = config.cells(params)
     missing = [c.name for c in cells if not (cells_dir / c.name / "metrics.json").exists()]
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise FileNotFoundError(f"{cells_dir}: no metrics.json for {shown}; run train and evaluate for these cells "
                                 f"(snakemake --cores all, or dvc repro)")
-    rows, curves = [], []
+    rows, curves, directions = [], [], []
     n_train = params["data"]["n_train"]
     for c in cells:
         m = read_metrics(cells_dir / c.name / "metrics.json")
         m.update(cell=c.name, batch_size=c.batch_size, momentum=c.momentum, seed=c.seed)
         m["temperature"] = noise_temperature(m["lr"], n_train, c.batch_size, c.momentum)
         rows.append(m)
-        curve = pd.read_csv(cells_dir / c.name / "curve.csv")
-        curve.insert(0, "cell", c.name)
-        curve.insert(1, "batch_size", c.batch_size)
-        curve.insert(2, "momentum", c.momentum)
-        curve.insert(3, "seed", c.seed)
-        curves.append(curve)
+        curves.append(_tag(pd.read_csv(cells_dir / c.name / "curve.csv"), c))
+        landscape = cells_dir / c.name / "landscape.json"
+        if landscape.exists():
+            directions.append(_tag(pd.DataFrame(read_metrics(landscape)), c))
     table = pd.DataFrame(rows)
     first = [col for col in FIRST_COLUMNS if col in table.columns]
     table = table[first + [col for col in table.columns if col not in first]]
-    return table, pd.concat(curves, ignore_index=True)
+    directions = (pd.concat(directions, ignore_index=True) if directions
+                  else pd.DataFrame(columns=["cell", "batch_size", "momentum", "seed", "t", "loss", "acc"]))
+    return table, pd.concat(curves, ignore_index=True), directions
 
 
 def main(argv=None) -> int:
@@ -64,10 +71,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out-dir", default="reports/tables")
     args = ap.parse_args(argv)
     params = config.load(args.params)
-    table, curves = collect(params, Path(args.cells_dir))
+    table, curves, directions = collect(params, Path(args.cells_dir))
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "cells.csv", index=False)
     curves.to_csv(out / "curves.csv", index=False)
+    directions.to_csv(out / "directions.csv", index=False)
     print(f"aggregated {len(table)} cells ({(table.status != 'ok').sum()} not ok) -> {out}/cells.csv, {out}/curves.csv")
     return 0

@@ -13,6 +13,9 @@ STEPS = {
     "prepare": "data",
     "train": "train",
     "evaluate": "evaluate",
+    "timing": "timing",
+    "interpolate": "interpolate",
+    "momentum": "momentum",
     "aggregate": "aggregate",
     "report": "report",
 }

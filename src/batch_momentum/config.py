@@ -26,6 +26,15 @@ DEFAULTS = {
         "threads": 1,
     },
     "report": {"title": "Batch and Momentum, measured"},
+    "sharpness": {
+        "subset": None, "epsilons": [1e-3, 5e-4], "lbfgs_iters": 10, "subspace_dim": 100,
+        "hessian_tol": 1e-3, "hessian_max_iter": 100, "trace_samples": 50, "direction_points": 41,
+        "direction_span": 1.0, "interpolation_points": 31, "interpolation_small": None, "interpolation_large": None,
+    },
+    "noise": {"subset": None, "cosine_batches": 64},
+    "timing": {"batch_sizes": None, "warmup": 2, "repeats": 5, "epoch_budget_s": 2.0, "sequential_cap": 64,
+               "threads": None},
+    "momentum": {},
 }
 
 
@@ -94,11 +103,31 @@ def validate(params: dict, source: str = "params") -> dict:
         for key, value in values.items():
             out[section].setdefault(key, copy.deepcopy(value))
     n_train = out["data"]["n_train"]
-    for i, b in enumerate(out["grid"]["batch_size"]):
-        if b > n_train:
-            raise ParamsError(
-                f"{source}: grid.batch_size[{i}] = {b} is larger than data.n_train = {n_train}; "
-                f"allowed: 1 <= B <= {n_train} (the full batch is B = {n_train})")
+    grid_b = out["grid"]["batch_size"]
+    sh, tm = out["sharpness"], out["timing"]
+    if sh["interpolation_small"] is None:
+        sh["interpolation_small"] = min(grid_b)
+    if sh["interpolation_large"] is None:
+        sh["interpolation_large"] = max(grid_b)
+    for section in (sh, out["noise"]):
+        if section["subset"] is None:  # default: up to 1000 training examples
+            section["subset"] = min(1000, n_train)
+    if tm["batch_sizes"] is None:
+        tm["batch_sizes"] = sorted({1, *grid_b})
+    for key, values in (("grid.batch_size", grid_b), ("timing.batch_sizes", tm["batch_sizes"])):
+        for i, b in enumerate(values):
+            if b > n_train:
+                raise ParamsError(
+                    f"{source}: {key}[{i}] = {b} is larger than data.n_train = {n_train}; "
+                    f"allowed: 1 <= B <= {n_train} (the full batch is B = {n_train})")
+    for key in ("interpolation_small", "interpolation_large"):
+        if sh[key] not in grid_b:
+            raise ParamsError(f"{source}: sharpness.{key} = {sh[key]} is not in grid.batch_size {grid_b}; "
+                              f"allowed: one of the grid's batch sizes")
+    for key, value in (("sharpness.subset", sh["subset"]), ("noise.subset", out["noise"]["subset"])):
+        if value > n_train:
+            raise ParamsError(f"{source}: {key} = {value} is larger than data.n_train = {n_train}; "
+                              f"allowed: 2 <= N <= {n_train}")
     return out
 
 
@@ -149,3 +178,8 @@ def learning_rate(train: dict, batch_size: int) -> float:
     if rule == "sqrt":
         return float(train["lr"]) * math.sqrt(ratio)
     raise ParamsError(f"train.lr_rule = {rule!r} is invalid; allowed: constant, linear, sqrt")
+
+
+def interpolation_pairs(params: dict) -> list[str]:
+    """Names of the small-vs-large interpolation files, one per (lambda, seed) of the grid."""
+    return [f"lam{fmt_value(lam)}_seed{fmt_value(s)}" for lam in params["grid"]["momentum"] for s in params["grid"]["seed"]]

@@ -1,13 +1,18 @@
-"""evaluate: loss and accuracy of one trained cell on train, validation and test.
+"""evaluate: accuracy, sharpness and gradient noise of one trained cell.
 
-Writes the cell's metrics.json: the training summary (status, epochs, time, device)
-together with the measured loss and accuracy per split. A diverged cell keeps its
-status; its losses are written as null.
+Writes the cell's metrics.json: the training summary (status, epochs, time, device),
+loss and accuracy per split, the sharpness measures at the final weights (Hessian top
+eigenvalue and trace, epsilon-sharpness in the full space and a random subspace) and
+the gradient noise at the initial and the final weights; and landscape.json, the
+training loss along a filter-normalized random direction. A diverged cell keeps its
+status; its measures are written as null.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import time
 from pathlib import Path
 
 import torch
@@ -16,19 +21,58 @@ from . import config, data
 from .train import _finite, build_model, loss_and_accuracy, resolve_device
 
 
-def load_cell(cell_dir: Path, params: dict, meta: dict, device) -> tuple[torch.nn.Module, dict]:
-    """The trained model and its training summary; a missing or damaged file gets a one-line error."""
+def load_cell(cell_dir: Path, params: dict, meta: dict, device, key="state_dict") -> tuple[torch.nn.Module, dict]:
+    """The trained model (or, with key="init_state_dict", the same model at step 0) and the
+    training summary; a missing or damaged file gets a one-line error."""
     path = cell_dir / "model.pt"
     if not path.exists():
         raise FileNotFoundError(f"{path}: trained model not found; run the train step for this cell first")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         model = build_model(params, meta)
-        model.load_state_dict(blob["state_dict"])
+        model.load_state_dict(blob[key])
     except Exception as exc:
         raise ValueError(f"{path}: cannot load the trained model ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
                          f"delete the cell folder and retrain it") from None
     return model.to(device).eval(), blob["summary"]
+
+
+def sharpness_measures(model, x, y, cfg: dict, seed: int) -> tuple[dict, dict]:
+    """Hessian spectrum, epsilon-sharpness and the 1-D direction curve at the given weights."""
+    from . import hessian, landscape, sharpness
+
+    out = {}
+    top = hessian.top_eigenvalue(model, x, y, tol=cfg["hessian_tol"], max_iter=cfg["hessian_max_iter"], seed=seed)
+    out.update(hessian_top=top["value"], hessian_top_iters=top["iterations"], hessian_top_converged=top["converged"])
+    tr = hessian.trace(model, x, y, n_samples=cfg["trace_samples"], tol=cfg["hessian_tol"], seed=seed)
+    out.update(hessian_trace=tr["value"], hessian_trace_se=tr["std_error"], hessian_trace_samples=tr["samples"],
+               hessian_trace_converged=tr["converged"])
+    for eps in cfg["epsilons"]:
+        for dim in (None, cfg["subspace_dim"]):
+            r = sharpness.epsilon_sharpness(model, x, y, eps, max_iter=cfg["lbfgs_iters"], subspace_dim=dim, seed=seed)
+            out[sharpness_column(eps, dim)] = r["phi"]
+    span, k = cfg["direction_span"], cfg["direction_points"]
+    ts = [-span + 2 * span * i / (k - 1) for i in range(k)]
+    curve = landscape.direction_curve(model, x, y, ts, seed=seed)
+    return out, {"t": list(curve["t"]), "loss": list(curve["loss"]), "acc": list(curve["acc"])}
+
+
+def sharpness_column(eps: float, subspace_dim: int | None) -> str:
+    """Column name of one epsilon-sharpness measure, e.g. sharpness_full_eps0.001."""
+    return f"sharpness_{'full' if subspace_dim is None else f'random{subspace_dim}'}_eps{eps:g}"
+
+
+def noise_measures(model, x, y, batch_size: int, cfg: dict, seed: int, tag: str) -> dict:
+    """Gradient noise scale, its noise-to-signal ratio at B, and the batch-vs-full gradient cosine."""
+    from . import noise
+
+    grads = noise.per_example_grads(model, x, y)
+    ns = noise.noise_scale_from_grads(grads)
+    b = min(batch_size, len(y))
+    cos = noise.batch_gradient_cosine_from_grads(grads, b, n_batches=cfg["cosine_batches"], seed=seed)
+    return {f"b_simple_{tag}": ns["b_simple"], f"b_simple_unbiased_{tag}": ns["b_simple_unbiased"],
+            f"nsr_{tag}": noise.noise_to_signal(ns["b_simple"], batch_size),
+            f"cosine_{tag}": cos["mean"], f"cosine_std_{tag}": cos["std"]}
 
 
 def evaluate_cell(model, blob: dict) -> dict:
@@ -54,8 +98,25 @@ def main(argv=None) -> int:
     cell = Path(args.cell)
     model, summary = load_cell(cell, params, blob["meta"], device)
     metrics = {"cell": cell.name, **summary, **evaluate_cell(model, blob)}
+    curve = {"t": [], "loss": [], "acc": []}
+    if summary["status"] == "ok" and math.isfinite(metrics["train_loss"]):
+        t0 = time.perf_counter()
+        sh, nz = params["sharpness"], params["noise"]
+        x, y = blob["x_train"], blob["y_train"]
+        found, curve = sharpness_measures(model, x[:sh["subset"]], y[:sh["subset"]], sh, summary["seed"])
+        metrics.update(found)
+        metrics["sharpness_wall_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        init = load_cell(cell, params, blob["meta"], device, key="init_state_dict")[0]
+        xs, ys, bs = x[:nz["subset"]], y[:nz["subset"]], summary["batch_size"]
+        metrics.update(noise_measures(init, xs, ys, bs, nz, summary["seed"], "init"))
+        metrics.update(noise_measures(model, xs, ys, bs, nz, summary["seed"], "final"))
+        metrics["noise_wall_s"] = time.perf_counter() - t0
+        metrics.update(sharpness_subset=sh["subset"], noise_subset=nz["subset"])
+        print(f"measures: sharpness {metrics['sharpness_wall_s']:.1f} s, noise {metrics['noise_wall_s']:.1f} s", flush=True)
     out = Path(args.out) if args.out else cell / "metrics.json"
     out.write_text(json.dumps(_finite(metrics), indent=2) + "\n")
+    (out.parent / "landscape.json").write_text(json.dumps(_finite(curve)) + "\n")
     print(f"{cell.name}: status {metrics['status']}, train acc {metrics['train_acc']:.4f}, "
           f"val acc {metrics['val_acc']:.4f}, test acc {metrics['test_acc']:.4f} -> {out}")
     return 0

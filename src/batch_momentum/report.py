@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import base64
 import io
+import json
 import math
 from pathlib import Path
 
@@ -22,9 +23,8 @@ import seaborn as sns  # noqa: E402
 from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 
 from . import config  # noqa: E402
+from .lecture import lecture_table  # noqa: E402
 
-NOT_MEASURED = "not measured yet"
-MARGIN = 0.01  # accuracy difference (1 point) below which two cells count as equal
 
 
 # ---------------------------------------------------------------- figures
@@ -89,113 +89,6 @@ def plot_curves(curves: pd.DataFrame, x="epoch"):
     return fig
 
 
-# ---------------------------------------------------------------- the lecture's table
-def _pct(v):
-    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}%"
-
-
-def _secs(v):
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "n/a"
-    return f"{v * 1e3:.2f} ms" if v < 1 else f"{v:.2f} s"
-
-
-def compare_extremes(table: pd.DataFrame, column: str, better="higher", only=None):
-    """Mean of `column` for the smallest and the largest batch of the grid, per λ.
-
-    Returns rows (λ, small, large, verdict) with verdict 'holds' when the small batch
-    is better by more than MARGIN, 'opposite' when the large one is, 'equal' otherwise.
-    """
-    small_b, large_b = table.batch_size.min(), table.batch_size.max()
-    rows = []
-    for lam, sub in table.groupby("momentum"):
-        if only is not None:
-            sub = sub[only(sub)]
-        s = sub[(sub.batch_size == small_b) & (sub.status == "ok")][column].mean()
-        lg = sub[(sub.batch_size == large_b) & (sub.status == "ok")][column].mean()
-        if math.isnan(s) or math.isnan(lg):
-            verdict = "n/a"
-        else:
-            diff = (s - lg) if better == "higher" else (lg - s)
-            verdict = "holds" if diff > MARGIN else ("opposite" if diff < -MARGIN else "equal")
-        rows.append(dict(momentum=lam, small=s, large=lg, verdict=verdict))
-    return rows
-
-
-def summarize(per_lam, expected="holds") -> str:
-    verdicts = [r["verdict"] for r in per_lam if r["verdict"] != "n/a"]
-    if not verdicts:
-        return "cannot tell on this run"
-    hits = [r["momentum"] for r in per_lam if r["verdict"] == expected]
-    if len(hits) == len(verdicts):
-        return "holds on this device"
-    if not hits:
-        return "does not hold on this run"
-    return f"holds for λ ∈ {{{', '.join(map(str, hits))}}} only"
-
-
-def lecture_table(table: pd.DataFrame, params: dict) -> list[dict]:
-    small_b, large_b = int(table.batch_size.min()), int(table.batch_size.max())
-    ok = table[table.status == "ok"]
-    device = ", ".join(sorted(table.device_name.dropna().astype(str).unique())) or "unknown"
-    rows = []
-
-    rows.append(dict(aspect="Speed for one update (no parallel computing)", small="Faster", large="Slower",
-                     measured_small=NOT_MEASURED, measured_large=NOT_MEASURED, verdict=NOT_MEASURED,
-                     evidence="needs the timing step (examples processed one after another)"))
-
-    per_update = ok.assign(t=ok.epoch_wall_s / ok.updates_per_epoch).groupby("batch_size").t.median()
-    ts, tl = per_update.get(small_b, np.nan), per_update.get(large_b, np.nan)
-    ratio = tl / ts if ts else np.nan
-    rows.append(dict(aspect="Speed for one update (with parallel computing)", small="Same", large="Same (not too large)",
-                     measured_small=_secs(ts), measured_large=_secs(tl),
-                     verdict=("holds on this device" if ratio <= 2 else "does not hold on this device")
-                     if not math.isnan(ratio) else "cannot tell on this run",
-                     evidence=f"median training time per update, measured during training on {device} with "
-                              f"{int(table.threads.max())} thread(s): B={large_b} takes {ratio:.1f}× the time of "
-                              f"B={small_b} ('same' means within 2×)"))
-
-    per_epoch = ok.groupby("batch_size").epoch_wall_s.median()
-    es, el = per_epoch.get(small_b, np.nan), per_epoch.get(large_b, np.nan)
-    rows.append(dict(aspect="Time for one epoch", small="Slower", large="Faster",
-                     measured_small=_secs(es), measured_large=_secs(el),
-                     verdict="holds on this device" if es > el else "does not hold on this device",
-                     evidence=f"median wall time of one training epoch on {device}: B={small_b} takes "
-                              f"{es / el:.1f}× as long as B={large_b} ({math.ceil(params['data']['n_train'] / small_b)} "
-                              f"vs {math.ceil(params['data']['n_train'] / large_b)} updates)"))
-
-    rows.append(dict(aspect="Gradient", small="Noisy", large="Stable", measured_small=NOT_MEASURED,
-                     measured_large=NOT_MEASURED, verdict=NOT_MEASURED,
-                     evidence="needs the gradient-noise measures"))
-
-    opt = compare_extremes(table, "train_acc")
-    rows.append(dict(aspect="Optimization", small="Better", large="Worse",
-                     measured_small=_pct(ok[ok.batch_size == small_b].train_acc.mean()),
-                     measured_large=_pct(ok[ok.batch_size == large_b].train_acc.mean()),
-                     verdict=summarize(opt),
-                     evidence="final training accuracy under the same epoch budget, per λ: " + "; ".join(
-                         f"λ={r['momentum']}: {_pct(r['small'])} vs {_pct(r['large'])}" for r in opt)))
-
-    reached = compare_extremes(table, "test_acc", only=lambda s: s.reached_target.fillna(False).astype(bool))
-    target = params["train"]["target_train_acc"]
-    if target is not None and any(r["verdict"] != "n/a" for r in reached):
-        gen, how = reached, f"test accuracy of cells that reached the training-accuracy target {target}"
-    else:
-        gen = compare_extremes(table, "test_acc")
-        how = ("test accuracy after the same epoch budget (the large batch did not reach the "
-               f"training-accuracy target {target}, so the two are not compared at equal training accuracy)")
-    rows.append(dict(aspect="Generalization", small="Better", large="Worse",
-                     measured_small=_pct(np.nanmean([r["small"] for r in gen])),
-                     measured_large=_pct(np.nanmean([r["large"] for r in gen])),
-                     verdict=summarize(gen),
-                     evidence=how + ", per λ: " + "; ".join(
-                         f"λ={r['momentum']}: {_pct(r['small'])} vs {_pct(r['large'])}" for r in gen)))
-    for r in rows:
-        r["css"] = ("ok" if r["verdict"].startswith("holds on") else
-                    "todo" if r["verdict"] == NOT_MEASURED else "mixed")
-    return rows
-
-
 # ---------------------------------------------------------------- page
 def settings_lines(params: dict, table: pd.DataFrame) -> list[str]:
     d, m, t = params["data"], params["model"], params["train"]
@@ -221,22 +114,163 @@ def settings_lines(params: dict, table: pd.DataFrame) -> list[str]:
     ]
 
 
-def build(params: dict, tables_dir: Path, figures_dir: Path) -> dict:
+def _html_table(df: pd.DataFrame, fmt="{:.4g}") -> str:
+    return df.to_html(index=False, float_format=lambda v: fmt.format(v), border=0, na_rep="—", classes="cells")
+
+
+# Keskar et al. 2017, Tables 2 and 3, network F1 (MLP on MNIST): SB = 256, LB = 10% of the
+# training set, Adam; accuracies in %, sharpness at epsilon = 1e-3 in the full space.
+KESKAR_F1 = dict(train_sb=99.66, train_lb=99.92, test_sb=98.03, test_lb=97.81, sharp_sb=1.23, sharp_lb=205.14)
+
+
+def keskar_table(table: pd.DataFrame, column: str | None) -> pd.DataFrame:
+    small_b, large_b = table.batch_size.min(), table.batch_size.max()
+    ok = table[table.status == "ok"]
+    rows = [dict(source="Keskar et al. 2017, F1 (MNIST MLP, Adam, SB=256, LB=10% of data)",
+                 **{k: v for k, v in KESKAR_F1.items()})]
+    for lam, sub in ok.groupby("momentum"):
+        sb, lb = sub[sub.batch_size == small_b], sub[sub.batch_size == large_b]
+        rows.append(dict(source=f"this run, λ={lam} (SB={small_b}, LB={large_b})",
+                         train_sb=100 * sb.train_acc.mean(), train_lb=100 * lb.train_acc.mean(),
+                         test_sb=100 * sb.test_acc.mean(), test_lb=100 * lb.test_acc.mean(),
+                         sharp_sb=sb[column].mean() if column else np.nan,
+                         sharp_lb=lb[column].mean() if column else np.nan))
+    return pd.DataFrame(rows).rename(columns={
+        "train_sb": "train % SB", "train_lb": "train % LB", "test_sb": "test % SB", "test_lb": "test % LB",
+        "sharp_sb": "φ(ε=1e-3) SB", "sharp_lb": "φ(ε=1e-3) LB"})
+
+
+def timing_section(timing: pd.DataFrame, figures_dir: Path) -> dict:
+    from . import plots_timing
+
+    figs = [dict(uri=figure_uri(plots_timing.plot_time_per_update(timing), figures_dir / "time_per_update.png"),
+                 caption="Time for one update against batch size: the whole batch in one call (parallel) and the "
+                         "examples one after another (no parallel computing); band: min–max over repeats."),
+            dict(uri=figure_uri(plots_timing.plot_time_per_epoch(timing), figures_dir / "time_per_epoch.png"),
+                 caption="Time for one epoch: measured where affordable, and updates per epoch × time per update.")]
+    dev = f"{timing.device_name.iloc[0]} ({timing.device.iloc[0]}, {int(timing.threads.iloc[0])} thread(s), " \
+          f"torch {timing.torch_version.iloc[0]})"
+    return dict(id="timing", title="Parallel computing: time per update and per epoch",
+                text=f"Measured by the timing step on {dev}, with no other job running. Medians of the repeats.",
+                html=_html_table(timing.drop(columns=["device", "device_name", "threads", "torch_version"]), "{:.4g}"),
+                figures=figs)
+
+
+def noise_section(table: pd.DataFrame, figures_dir: Path) -> dict:
+    from . import plots_timing
+
+    return dict(id="noise", title="Gradient noise: noisy small batches, stable large ones",
+                text="Per-example gradients on a fixed subset of the training set give the gradient noise scale "
+                     "B_simple = tr(Σ)/|G|² (McCandlish et al. 2018) and, by sampling batches, the expected cosine "
+                     "between a batch gradient of the cell's B and the full gradient; at the initial and the final "
+                     "weights. The noise-to-signal ratio of a batch gradient is B_simple/B.",
+                html="", figures=[dict(uri=figure_uri(plots_timing.plot_noise_vs_batch(table),
+                                                      figures_dir / "gradient_noise.png"),
+                                       caption="Gradient noise against batch size, one line per λ.")])
+
+
+def sharpness_section(params: dict, table: pd.DataFrame, directions: pd.DataFrame, interpolation: list[dict],
+                      figures_dir: Path) -> dict:
+    from . import plots_sharpness
+
+    measures = [("hessian_top", "top Hessian eigenvalue"), ("hessian_trace", "Hessian trace (Hutchinson)")]
+    measures += [(c, c.replace("sharpness_", "ε-sharpness φ, ").replace("_eps", ", ε=")) for c in table.columns
+                 if c.startswith("sharpness_") and c not in ("sharpness_wall_s", "sharpness_subset")]
+    figs = [dict(uri=figure_uri(plots_sharpness.plot_sharpness_vs_batch(table, col, label),
+                                figures_dir / f"{col}_vs_batch.png"),
+                 caption=f"{label} at the final weights against batch size, one line per λ (band: range over seeds).")
+            for col, label in measures if col in table and table[col].notna().any()]
+    for curve in interpolation:
+        if curve.get("alpha"):
+            name = f"interpolation_lam{curve['momentum']}_seed{curve['seed']}"
+            figs.append(dict(uri=figure_uri(plots_sharpness.plot_interpolation(
+                curve, f"{curve['small']} (α=0) → {curve['large']} (α=1)"), figures_dir / f"{name}.png"),
+                caption=f"Loss and accuracy along θ(α) = α·θ_LB + (1−α)·θ_SB, λ={curve['momentum']}, seed "
+                        f"{curve['seed']} (Keskar et al. 2017, Figure 3)."))
+    small_b, large_b = table.batch_size.min(), table.batch_size.max()
+    first_seed = min(params["grid"]["seed"])
+    for lam in params["grid"]["momentum"]:
+        curves = {}
+        for b in (small_b, large_b):
+            d = directions[(directions.batch_size == b) & (directions.momentum == lam) & (directions.seed == first_seed)]
+            if len(d):
+                curves[f"B={b}"] = {"t": d.t.tolist(), "loss": d.loss.tolist(), "acc": d.acc.tolist()}
+        if curves:
+            figs.append(dict(uri=figure_uri(plots_sharpness.plot_direction_curves(curves),
+                                            figures_dir / f"direction_lam{lam}.png"),
+                             caption=f"Training loss along a filter-normalized random direction (Li et al. 2018), "
+                                     f"smallest vs largest batch, λ={lam}, seed {first_seed}: flat vs sharp."))
+    eps_col = next((c for c in table.columns if c.startswith("sharpness_full_eps0.001")), None)
+    sh = params["sharpness"]
+    return dict(id="sharpness", title="Sharp and flat minima",
+                text=f"All measures use the training loss on the first {sh['subset']} training examples at each "
+                     f"cell's final weights: the top Hessian eigenvalue by power iteration (tolerance "
+                     f"{sh['hessian_tol']}, at most {sh['hessian_max_iter']} Hessian-vector products), the trace by "
+                     f"Hutchinson's estimator (at most {sh['trace_samples']} Rademacher vectors), and Keskar's "
+                     f"ε-sharpness (Metric 2.1; L-BFGS-B, {sh['lbfgs_iters']} iterations) in the full space and in a "
+                     f"random {sh['subspace_dim']}-dimensional subspace. The table sets this run beside Keskar et al.'s "
+                     "published F1 numbers; the dataset (MNIST-1D vs MNIST), the optimizer (SGD with momentum vs "
+                     "Adam), the batch sizes and the budget differ, so compare directions, not values.",
+                html=_html_table(keskar_table(table, eps_col), "{:.4g}"), figures=figs)
+
+
+def momentum_section(params: dict, table: pd.DataFrame, result: dict, figures_dir: Path) -> dict:
+    from . import plots_critical
+    from .critical import collapse_stats
+
+    figs = [dict(uri=figure_uri(fig, figures_dir / f"momentum_{name}.png"), caption=caption)
+            for name, fig, caption in plots_critical.figures(result)]
+    ok = table[table.status == "ok"]
+    for col, label in (("test_acc", "test accuracy"), ("train_acc", "training accuracy"),
+                       ("hessian_top", "top Hessian eigenvalue")):
+        if col in ok and ok[col].notna().any():
+            figs.append(dict(uri=figure_uri(plots_critical.plot_vs_temperature(ok, col, label),
+                                            figures_dir / f"temperature_{col}.png"),
+                             caption=f"{label} against the noise temperature g = ηN/(B(1−λ)), colour = λ, marker = B."))
+    stats = [dict(measure=col, **{k: v for k, v in collapse_stats(ok, y=col).items() if not isinstance(v, dict)})
+             for col in ("test_acc", "train_acc", "hessian_top") if col in ok and ok[col].notna().any()]
+    return dict(id="momentum", title="Momentum and critical points",
+                text=result.get("summary", ""), html=plots_critical.tables_html(result) + _html_table(pd.DataFrame(stats)),
+                figures=figs)
+
+
+def build(params: dict, tables_dir: Path, figures_dir: Path, timing: pd.DataFrame | None = None,
+          interpolation: list[dict] | None = None, momentum: dict | None = None) -> dict:
     table = pd.read_csv(tables_dir / "cells.csv")
     curves = pd.read_csv(tables_dir / "curves.csv")
+    directions_file = tables_dir / "directions.csv"
+    directions = pd.read_csv(directions_file) if directions_file.exists() else pd.DataFrame()
     figs = {
         "accuracy_vs_batch": figure_uri(plot_accuracy_vs_batch(table), figures_dir / "accuracy_vs_batch.png"),
         "heatmap_test": figure_uri(plot_heatmap(table), figures_dir / "heatmap_test_acc.png"),
         "curves_epoch": figure_uri(plot_curves(curves, "epoch"), figures_dir / "curves_by_epoch.png"),
         "curves_updates": figure_uri(plot_curves(curves, "updates"), figures_dir / "curves_by_updates.png"),
     }
+    sections = []
+    if timing is not None:
+        sections.append(timing_section(timing, figures_dir))
+    if "cosine_final" in table:
+        sections.append(noise_section(table, figures_dir))
+    if "hessian_top" in table:
+        sections.append(sharpness_section(params, table, directions, interpolation or [], figures_dir))
+    if momentum is not None:
+        sections.append(momentum_section(params, table, momentum, figures_dir))
     shown = ["cell", "status", "lr", "epochs", "updates", "train_acc", "val_acc", "test_acc", "temperature",
-             "epoch_wall_s"]
-    cells_html = (table[[c for c in shown if c in table]]
-                  .to_html(index=False, float_format=lambda v: f"{v:.4g}", classes="cells", border=0, na_rep="—"))
+             "hessian_top", "cosine_final", "epoch_wall_s"]
+    cells_html = _html_table(table[[c for c in shown if c in table]])
     problems = table[table.status != "ok"][["cell", "status", "reason"]].to_dict("records")
-    return dict(title=params["report"]["title"], settings=settings_lines(params, table), sections=[],
-                lecture=lecture_table(table, params), figures=figs, cells_html=cells_html, problems=problems)
+    return dict(title=params["report"]["title"], settings=settings_lines(params, table), sections=sections,
+                lecture=lecture_table(table, params, timing), figures=figs, cells_html=cells_html,
+                problems=problems)
+
+
+def read_json(path: Path) -> dict:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: not found; run the step that makes it (snakemake --cores all, or dvc repro)")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc.msg}); delete it and rerun its step") from None
 
 
 def render(context: dict) -> str:
@@ -249,6 +283,9 @@ def main(argv=None) -> int:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--tables", default="reports/tables")
     ap.add_argument("--figures", default="reports/figures")
+    ap.add_argument("--timing", help="timing CSV of the timing step (optional)")
+    ap.add_argument("--interpolation-dir", help="folder of the interpolate step's files (optional)")
+    ap.add_argument("--momentum", help="JSON of the momentum step (optional)")
     ap.add_argument("--out", default="reports/index.html")
     args = ap.parse_args(argv)
     params = config.load(args.params)
@@ -256,7 +293,15 @@ def main(argv=None) -> int:
     for name in ("cells.csv", "curves.csv"):
         if not (tables / name).exists():
             raise FileNotFoundError(f"{tables / name}: aggregated table not found; run the aggregate step first")
-    html = render(build(params, tables, Path(args.figures)))
+    timing = interpolation = momentum = None
+    if args.timing:
+        from .timing import read_csv
+        timing = read_csv(args.timing)
+    if args.interpolation_dir:
+        interpolation = [read_json(Path(args.interpolation_dir) / f"{pair}.json") for pair in config.interpolation_pairs(params)]
+    if args.momentum:
+        momentum = read_json(Path(args.momentum))
+    html = render(build(params, tables, Path(args.figures), timing, interpolation, momentum))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")

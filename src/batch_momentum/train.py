@@ -154,6 +154,8 @@ def _finite(obj):
     """JSON has no NaN or Infinity: write them as null."""
     if isinstance(obj, dict):
         return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj

@@ -23,7 +23,9 @@ if bm.validate(yaml.safe_load(Path("params.yaml").read_text())) != P:
 
 DATA = f"data/prepared/{P['data']['dataset']}.pt"
 CELLS = [c.name for c in bm.cells(P)]
-CELL_PATTERN = r"bs(?P<bs>\d+)_lam(?P<lam>[0-9.]+)_seed(?P<seed>\d+)"
+SMALL = P["sharpness"]["interpolation_small"]
+LARGE = P["sharpness"]["interpolation_large"]
+PAIRS = bm.interpolation_pairs(P)
 
 
 wildcard_constraints:

@@ -5,9 +5,11 @@ rule aggregate:
     input:
         expand("results/cells/{cell}/metrics.json", cell=CELLS),
         expand("results/cells/{cell}/curve.csv", cell=CELLS),
+        expand("results/cells/{cell}/landscape.json", cell=CELLS),
     output:
         cells="reports/tables/cells.csv",
         curves="reports/tables/curves.csv",
+        directions="reports/tables/directions.csv",
     params:
         file=PARAMS,
         grid=P["grid"],
@@ -23,6 +25,10 @@ rule report:
     input:
         cells="reports/tables/cells.csv",
         curves="reports/tables/curves.csv",
+        directions="reports/tables/directions.csv",
+        timing="results/timing/timing.csv",
+        interpolation=expand("results/interpolation/{pair}.json", pair=PAIRS),
+        momentum="results/momentum/critical.json",
     output:
         "reports/index.html",
     params:
@@ -34,4 +40,5 @@ rule report:
         "benchmarks/report.tsv"
     shell:
         "python -m batch_momentum report --params {params.file} --tables reports/tables --figures reports/figures"
+        " --timing {input.timing} --interpolation-dir results/interpolation --momentum {input.momentum}"
         " --out {output} > {log} 2>&1"

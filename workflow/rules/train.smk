@@ -1,4 +1,5 @@
-# prepare -> train -> evaluate, one train and one evaluate job per (B, lambda, seed) cell.
+# prepare -> train -> evaluate, one train and one evaluate job per (B, lambda, seed) cell;
+# evaluate also measures sharpness and gradient noise.
 
 
 rule prepare:
@@ -45,7 +46,8 @@ rule evaluate:
         model="results/cells/bs{bs}_lam{lam}_seed{seed}/model.pt",
         summary="results/cells/bs{bs}_lam{lam}_seed{seed}/train.json",
     output:
-        "results/cells/bs{bs}_lam{lam}_seed{seed}/metrics.json",
+        metrics="results/cells/bs{bs}_lam{lam}_seed{seed}/metrics.json",
+        landscape="results/cells/bs{bs}_lam{lam}_seed{seed}/landscape.json",
     params:
         file=PARAMS,
         cell=subpath(input.model, parent=True),
