@@ -66,10 +66,9 @@ def noise_measures(model, x, y, batch_size: int, cfg: dict, seed: int, tag: str)
     """Gradient noise scale, its noise-to-signal ratio at B, and the batch-vs-full gradient cosine."""
     from . import noise
 
-    grads = noise.per_example_grads(model, x, y)
-    ns = noise.noise_scale_from_grads(grads)
-    b = min(batch_size, len(y))
-    cos = noise.batch_gradient_cosine_from_grads(grads, b, n_batches=cfg["cosine_batches"], seed=seed)
+    b = min(batch_size, len(y))  # a full-batch cell's B can exceed the subset: its gradient is the full one
+    ns = noise.gradient_noise(model, x, y, batch_sizes=(b,), n_batches=cfg["cosine_batches"], seed=seed)
+    cos = ns["cosine"][b]
     return {f"b_simple_{tag}": ns["b_simple"], f"b_simple_unbiased_{tag}": ns["b_simple_unbiased"],
             f"nsr_{tag}": noise.noise_to_signal(ns["b_simple"], batch_size),
             f"cosine_{tag}": cos["mean"], f"cosine_std_{tag}": cos["std"]}

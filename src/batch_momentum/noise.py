@@ -1,0 +1,251 @@
+"""Gradient noise: the lecture's row "gradient: small batch noisy, large batch stable".
+
+Two measures, both from per-example gradients g_i (i = 1..n, each of P numbers):
+
+* the simple gradient noise scale (McCandlish, Kaplan, Amodei et al. 2018, "An Empirical
+  Model of Large-Batch Training", eq. 2.8 / appendix A):
+
+      B_simple = tr(Sigma) / |G|^2,
+
+  Sigma the per-example gradient covariance and G the mean (full-batch) gradient. The
+  noise-to-signal ratio of a batch gradient of size B is E|g_B - G|^2 / |G|^2 = B_simple / B
+  (sampling with replacement); B_simple estimates the critical batch size.
+
+* the cosine between a random batch's mean gradient and the full mean gradient: near 1 when
+  the batch gradient is stable, small when it is noisy. For a batch of B rows drawn without
+  replacement from n, g_B = G + e with E|e|^2 = tr(Sigma) (1/B - 1/n) (finite-population
+  correction), and e nearly orthogonal to G in high dimension, so
+      cos ~ |G| / sqrt(|G|^2 + tr(Sigma) (1/B - 1/n)).
+
+Per-example gradients come from torch.func (functional_call + vmap(grad)) in chunks; the
+model-level functions stream over chunks and never hold the (n, P) matrix.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, grad, vmap
+
+
+# --------------------------------------------------------------------------- per-example gradients
+
+def iter_per_example_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                           chunk_size: int = 256) -> Iterator[torch.Tensor]:
+    """Yield per-example gradients of CE(f(x_i), y_i), chunk by chunk, each (c, P).
+
+    P = number of parameters, in model.parameters() order. Memory per chunk: c * P floats
+    (plus vmap's activations for c examples); cost about one batched forward/backward.
+    The model's mode (train/eval) is left as it is; vmap does not support BatchNorm in
+    train mode.
+    """
+    names = [k for k, _ in model.named_parameters()]
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    buffers = {k: v.detach() for k, v in model.named_buffers()}
+
+    def loss_one(p, xi, yi):
+        out = functional_call(model, (p, buffers), (xi.unsqueeze(0),))
+        return F.cross_entropy(out, yi.unsqueeze(0))
+
+    per_example = vmap(grad(loss_one), in_dims=(None, 0, 0))
+    for start in range(0, x.shape[0], chunk_size):
+        xb, yb = x[start:start + chunk_size], y[start:start + chunk_size]
+        g = per_example(params, xb, yb)  # dict name -> (c, *shape)
+        yield torch.cat([g[k].reshape(xb.shape[0], -1) for k in names], dim=1)
+
+
+def per_example_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk_size: int = 256) -> torch.Tensor:
+    """All per-example gradients as one (n, P) tensor, filled chunk by chunk.
+
+    Memory: n * P floats (the default MLP has P = 78,858: 1000 examples take 315 MB in
+    float32); the model-level functions below stream instead and never hold it.
+    """
+    out = None
+    start = 0
+    for chunk in iter_per_example_grads(model, x, y, chunk_size):   # (c, P)
+        if out is None:
+            out = torch.empty(x.shape[0], chunk.shape[1], dtype=chunk.dtype, device=chunk.device)
+        out[start:start + chunk.shape[0]] = chunk
+        start += chunk.shape[0]
+    return out
+
+
+# --------------------------------------------------------------------------- streaming statistics
+
+def _batch_selections(n: int, batch_size: int, n_batches: int, seed: int) -> list[torch.Tensor]:
+    """n_batches index sets of batch_size rows drawn without replacement (CPU, int64),
+    from torch.randperm with a Generator seeded by `seed`."""
+    if not 1 <= batch_size <= n:
+        raise ValueError(f"batch_size = {batch_size} must be in 1..{n} (the number of per-example gradients)")
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randperm(n, generator=gen)[:batch_size] for _ in range(n_batches)]
+
+
+class _GradStats:
+    """Running statistics of per-example gradient rows fed in chunks (c, P).
+
+    * mean and M2 = sum_i |g_i - mean|^2 by Chan et al.'s pairwise update (float64 totals,
+      rows centred on their chunk's mean before squaring, so no cancellation):
+          M2 = M2_a + M2_b + |mean_b - mean_a|^2 n_a n_b / (n_a + n_b);
+    * for each batch size B, the row sums of n_batches random batches, as a 0/1 selection
+      matrix (n_batches, c) times the chunk: one matmul per chunk, cost n_batches * c * P.
+    Memory: O(P) plus (n_batches, P) per batch size; per chunk two passes plus the matmuls.
+    """
+
+    def __init__(self, n: int, batch_sizes=(), n_batches: int = 64, seed: int = 0):
+        self.n, self.count, self.mean, self.m2 = n, 0, None, 0.0
+        self.masks, self.sums = {}, {}
+        for b in sorted({int(b) for b in batch_sizes}):
+            m = torch.zeros(n_batches, n)
+            if b == n:
+                m[:] = 1.0  # every batch is the whole set
+            else:
+                for j, sel in enumerate(_batch_selections(n, b, n_batches, seed)):
+                    m[j, sel] = 1.0
+            self.masks[b], self.sums[b] = m, None
+
+    def update(self, chunk: torch.Tensor) -> None:
+        # Work in the chunk's dtype (float64 conversions of (c, P) are slow on CPU); torch's
+        # reductions sum pairwise, and the totals over chunks are kept in float64.
+        c = chunk.shape[0]
+        cmean = chunk.sum(dim=0) / c                                           # (P,)
+        # |g_i - mean_c| per row, centred before squaring (no cancellation), in blocks of 64
+        # rows so the (64, P) temporary stays small (large CPU allocations page-fault each time).
+        dist = torch.cat([torch.linalg.vector_norm(blk - cmean, dim=1) for blk in chunk.split(64)])  # (c,)
+        cm2 = float(dist.to(torch.float64).square().sum())                    # CPU-GPU sync point
+        cmean = cmean.to(torch.float64)
+        if self.mean is None:
+            self.mean, self.m2 = cmean, cm2
+        else:
+            delta = cmean - self.mean
+            tot = self.count + c
+            self.mean = self.mean + delta * (c / tot)
+            self.m2 = self.m2 + cm2 + float(delta @ delta) * (self.count * c / tot)
+        for b, m in self.masks.items():
+            sel = m[:, self.count:self.count + c].to(device=chunk.device, dtype=chunk.dtype)
+            part = sel @ chunk                                                 # (n_batches, P)
+            self.sums[b] = part if self.sums[b] is None else self.sums[b].add_(part)
+        self.count += c
+
+    def noise(self) -> dict:
+        if self.count != self.n:
+            raise ValueError(f"expected {self.n} gradient rows, got {self.count}")
+        return _noise_dict(self.m2 / (self.n - 1), float(self.mean @ self.mean), self.n)
+
+    def cosine(self, b: int) -> dict:
+        if b == self.n:  # the batch is the whole set: its mean is the full mean
+            k = self.masks[b].shape[0]
+            return _cosine_dict(torch.ones(k, dtype=torch.float64), b)
+        return _cosine_dict(_cosines(self.sums[b].to(torch.float64) / b, self.mean), b)
+
+
+def _rows(grads: torch.Tensor, chunk_size: int = 256):
+    return grads.split(chunk_size, dim=0)
+
+
+# --------------------------------------------------------------------------- from a gradient matrix
+
+def _noise_dict(trace_sigma: float, grad_norm_sq: float, n: int) -> dict:
+    b_simple = trace_sigma / grad_norm_sq if grad_norm_sq > 0 else math.inf
+    corrected = grad_norm_sq - trace_sigma / n
+    b_unbiased = trace_sigma / corrected if corrected > 0 else math.inf
+    return {"b_simple": b_simple, "b_simple_unbiased": b_unbiased,
+            "trace_sigma": trace_sigma, "grad_norm_sq": grad_norm_sq, "n": n}
+
+
+def noise_scale_from_grads(grads: torch.Tensor) -> dict:
+    """Simple gradient noise scale from per-example gradients `grads` of shape (n, P).
+
+    B_simple = tr(Sigma) / |G|^2   (McCandlish et al. 2018, "An Empirical Model of
+    Large-Batch Training", eq. 2.8 and appendix A), with
+      G         = (1/n) sum_i g_i                      (P,)
+      tr(Sigma) = sum_i |g_i - G|^2 / (n - 1)          (unbiased)
+    E|G_hat|^2 = |G|^2 + tr(Sigma)/n over-estimates |G|^2, so also
+      b_simple_unbiased = tr(Sigma) / (|G_hat|^2 - tr(Sigma)/n)   (inf when that is <= 0).
+    Returns {"b_simple", "b_simple_unbiased", "trace_sigma", "grad_norm_sq", "n"}
+    (grad_norm_sq = |G_hat|^2, plain). Sums in float64; cost two passes over (n, P).
+    """
+    n = int(grads.shape[0])
+    if n < 2:
+        raise ValueError(f"need at least 2 per-example gradients for a covariance, got {n}")
+    st = _GradStats(n)
+    for chunk in _rows(grads):
+        st.update(chunk)
+    return st.noise()
+
+
+def _cosines(batch_means: torch.Tensor, full_mean: torch.Tensor) -> torch.Tensor:
+    """Cosine of each row of (k, P) with (P,), float64, clamped to [-1, 1]."""
+    dots = batch_means @ full_mean
+    norms = batch_means.norm(dim=1) * full_mean.norm()
+    return torch.where(norms > 0, dots / norms, torch.zeros_like(dots)).clamp(-1.0, 1.0)
+
+
+def _cosine_dict(cos: torch.Tensor, batch_size: int) -> dict:
+    std = float(cos.std(unbiased=True)) if cos.numel() > 1 else 0.0
+    return {"mean": float(cos.mean()), "std": std, "batch_size": int(batch_size)}
+
+
+def batch_gradient_cosine_from_grads(grads: torch.Tensor, batch_size: int, n_batches: int = 64, seed: int = 0) -> dict:
+    """Cosine between random batch gradients and the full gradient, from grads (n, P).
+
+    For each of n_batches batches of B = batch_size rows drawn without replacement
+    (torch.randperm, Generator seeded by `seed`): cos(mean of the batch's rows, mean of all
+    rows). With g_B = G + e, E|e|^2 = tr(Sigma)(1/B - 1/n) and e ~ orthogonal to G for large P:
+        E cos ~ |G| / sqrt(|G|^2 + tr(Sigma) (1/B - 1/n));     exactly 1 for B = n.
+    Returns {"mean", "std" (over the batches), "batch_size"}. Batch sums as one matmul
+    (n_batches, n) x (n, P) in grads' dtype, cost n_batches * n * P.
+    """
+    n = int(grads.shape[0])
+    st = _GradStats(n, (batch_size,), n_batches, seed)
+    for chunk in _rows(grads):
+        st.update(chunk)
+    return st.cosine(int(batch_size))
+
+
+def noise_to_signal(b_simple: float, batch_size: int) -> float:
+    """Noise-to-signal ratio of a batch gradient of size B: E|g_B - G|^2/|G|^2 = B_simple / B
+    (McCandlish et al. 2018, sampling with replacement)."""
+    return b_simple / batch_size
+
+
+# --------------------------------------------------------------------------- on a model (streaming)
+
+def gradient_noise(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_sizes=(),
+                   n_batches: int = 64, seed: int = 0, chunk_size: int = 256) -> dict:
+    """Noise scale and batch-gradient cosines of a model, in one streaming pass.
+
+    Per-example gradients of CE on (x, y) are made chunk by chunk (c, P) and fed to running
+    statistics; the (n, P) matrix is never held. Same numbers (to float rounding) as
+    noise_scale_from_grads / batch_gradient_cosine_from_grads on per_example_grads(...), with
+    the same batches for the same seed. Returns noise_scale_from_grads' keys plus
+    "cosine": {B: {"mean", "std", "batch_size"}}.
+    """
+    n = int(x.shape[0])
+    if n < 2:
+        raise ValueError(f"need at least 2 examples, got {n}")
+    st = _GradStats(n, batch_sizes, n_batches, seed)
+    for chunk in iter_per_example_grads(model, x, y, chunk_size):
+        st.update(chunk)
+    out = st.noise()
+    out["cosine"] = {b: st.cosine(b) for b in st.masks}
+    return out
+
+
+def noise_scale(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk_size: int = 256) -> dict:
+    """B_simple = tr(Sigma)/|G|^2 of the model's mean cross-entropy on (x, y)
+    (McCandlish et al. 2018); keys as in `noise_scale_from_grads`."""
+    out = gradient_noise(model, x, y, (), chunk_size=chunk_size)
+    out.pop("cosine")
+    return out
+
+
+def batch_gradient_cosine(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+                          n_batches: int = 64, seed: int = 0, chunk_size: int = 256) -> dict:
+    """Mean/std cosine between random batch gradients of size B and the full gradient on
+    (x, y); same batches as `batch_gradient_cosine_from_grads(per_example_grads(...))`."""
+    out = gradient_noise(model, x, y, (batch_size,), n_batches=n_batches, seed=seed, chunk_size=chunk_size)
+    return out["cosine"][int(batch_size)]

@@ -1,0 +1,348 @@
+"""Time one update and one epoch against the batch size: the lecture's first three rows.
+
+The lecture ("Batch and Momentum", Hung-yi Lee, ML 2021) claims:
+
+* speed for one update *without* parallel computing: small batch faster, large slower;
+* speed for one update *with* parallel computing: the same, unless the batch is too large;
+* time for one epoch: small batch slower, large faster (fewer updates per epoch).
+
+Two ways to compute the same update are timed here:
+
+* parallel   (`update_parallel`):   the whole batch in one forward/backward call,
+  loss = (1/B) * sum_i l_i computed by one batched kernel per layer;
+* sequential (`update_sequential`): the B examples one after another, each loss
+  scaled by 1/B, gradients accumulated in .grad, then one optimizer step.
+
+Both give the same gradient g = (1/B) * sum_i grad l_i (checked by `gradients_both_ways`),
+so their times differ only in how the work is scheduled.
+
+The time for one epoch is ceil(N/B) updates: estimated as ceil(N/B) x median parallel
+update time for every batch size, and measured with a real epoch (fresh permutation,
+batches as index slices of it, as training does) when the estimate fits the budget.
+On CUDA every timed update ends with a synchronize, so per-update times include launch
+latency that a pipelined epoch partly hides: there the measured epoch is the better number.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .optim import LectureMomentum
+
+# One row per batch size; times in seconds, median/min/max over `repeats` timed updates.
+TIMING_COLUMNS: tuple[str, ...] = (
+    "device",                   # cpu | cuda
+    "device_name",              # CPU or GPU model
+    "threads",                  # torch.get_num_threads() during the run
+    "torch_version",
+    "n_train",                  # N, examples per epoch
+    "batch_size",               # B
+    "updates_per_epoch",        # ceil(N / B)
+    "parallel_median_s", "parallel_min_s", "parallel_max_s",        # whole batch in one call
+    "sequential_median_s", "sequential_min_s", "sequential_max_s",  # examples one after another
+    "sequential_extrapolated",  # True when only sequential_cap of the B passes were timed
+    "epoch_measured_s",         # one real epoch; NaN when the estimate exceeds epoch_budget_s
+    "epoch_estimated_s",        # updates_per_epoch * parallel_median_s
+    "repeats",                  # timed updates per mode (after the warm-up)
+)
+
+
+# --------------------------------------------------------------------------- updates
+
+def _sequential_backward(model: nn.Module, x: torch.Tensor, y: torch.Tensor, scale: float) -> torch.Tensor:
+    """Accumulate sum_i scale * grad CE(f(x_i), y_i) into .grad, one example per call.
+
+    Cost: len(x) forward and backward passes of batch size 1 (no parallelism across examples).
+    Returns sum_i scale * CE_i, detached (0-d, stays on the device: no sync).
+    """
+    total = None
+    for i in range(x.shape[0]):
+        loss = F.cross_entropy(model(x[i:i + 1]), y[i:i + 1]) * scale
+        loss.backward()
+        total = loss.detach() if total is None else total + loss.detach()
+    return total
+
+
+def update_parallel(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """One update with the whole batch in one call: loss = (1/B) sum_i CE(f(x_i), y_i).
+
+    x: (B, ...) and y: (B,) on the model's device. Cost: one batched forward + backward + step.
+    Returns the loss detached (0-d); no .item(), which would be a CPU-GPU sync point.
+    """
+    opt.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    return loss.detach()
+
+
+def update_sequential(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The same update "without parallel computing": the B examples one after another.
+
+    g = sum_i (1/B) grad CE(f(x_i), y_i), accumulated over B single-example backward passes,
+    then one optimizer step. Returns the mean loss (detached, 0-d).
+    """
+    opt.zero_grad(set_to_none=True)
+    loss = _sequential_backward(model, x, y, 1.0 / x.shape[0])
+    opt.step()
+    return loss
+
+
+def _flat_grad(model: nn.Module) -> torch.Tensor:
+    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+                      for p in model.parameters()])
+
+
+def gradients_both_ways(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch gradient (1/B) sum_i grad l_i computed in parallel and sequentially.
+
+    Returns (g_parallel, g_sequential), two flat (P,) tensors equal up to rounding (in float64
+    to ~1e-12 relative). Uses the code paths that are timed; no step; .grad left cleared.
+    """
+    model.zero_grad(set_to_none=True)
+    F.cross_entropy(model(x), y).backward()
+    g_par = _flat_grad(model).clone()
+    model.zero_grad(set_to_none=True)
+    _sequential_backward(model, x, y, 1.0 / x.shape[0])
+    g_seq = _flat_grad(model).clone()
+    model.zero_grad(set_to_none=True)
+    return g_par, g_seq
+
+
+batch_gradient_both_ways = gradients_both_ways  # alias
+
+
+# --------------------------------------------------------------------------- timing
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # CPU-GPU sync point: read the clock only once the device is idle
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def log_spaced_batch_sizes(n: int, count: int) -> list[int]:
+    """Sorted unique integers from 1 to n inclusive, spaced evenly in log B: rint(n^(k/(m-1))).
+
+    Rounding merges neighbours at the small end; more points m are tried until min(count, n)
+    distinct sizes appear, so the result has exactly min(count, n) sizes (count = 1: [n]).
+    """
+    if n < 1 or count < 1:
+        raise ValueError(f"log_spaced_batch_sizes needs n >= 1 and count >= 1, got n = {n}, count = {count}")
+    if count == 1:
+        return [n]
+    target = min(count, n)
+    m = target
+    while True:
+        sizes = np.unique(np.rint(np.geomspace(1, n, m)).astype(np.int64))
+        if len(sizes) >= target:
+            break
+        m += 1
+    if len(sizes) > target:  # keep both ends, thin the inside evenly
+        sizes = sizes[np.unique(np.rint(np.linspace(0, len(sizes) - 1, target)).astype(int))]
+    return [int(s) for s in sizes]
+
+
+def _timed(fn: Callable[[], object], device: torch.device) -> float:
+    _sync(device)
+    t0 = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - t0
+
+
+def run_timing(
+    model_factory: Callable[[], nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_sizes,
+    lr: float = 0.05,
+    momentum: float = 0.0,
+    device="cpu",
+    warmup: int = 2,
+    repeats: int = 5,
+    epoch_budget_s: float = 2.0,
+    sequential_cap: int = 64,
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> list[dict]:
+    """Time one parallel update, one sequential update and one epoch per batch size.
+
+    x (N, ...), y (N,) are moved to `device` once. For each B (sorted, unique), a fresh model
+    from model_factory() (torch.manual_seed(seed) first) with a fresh LectureMomentum(lr, momentum):
+    * parallel:   `warmup` untimed, then `repeats` timed `update_parallel` calls, batch r being
+                  the r-th slice of B rows of a fixed permutation (wrapping around);
+    * sequential: the same with the examples one after another; for B > sequential_cap only
+                  k = sequential_cap single-example passes (loss scaled by 1/B) are timed:
+                  t = t_passes(k) * B / k + t_step, and sequential_extrapolated = True;
+    * epoch:      epoch_estimated_s = ceil(N/B) * parallel_median_s for every B;
+                  epoch_measured_s = one real epoch (fresh permutation, batches as index slices
+                  of it) when that estimate <= epoch_budget_s, else NaN.
+    Clock: time.perf_counter, read after torch.cuda.synchronize() on CUDA.
+    Returns one dict per batch size with exactly the keys TIMING_COLUMNS.
+    """
+    if warmup < 0 or repeats < 1 or sequential_cap < 1:
+        raise ValueError(f"timing needs warmup >= 0, repeats >= 1 and sequential_cap >= 1; "
+                         f"got warmup = {warmup}, repeats = {repeats}, sequential_cap = {sequential_cap}")
+    device = torch.device(device)
+    x, y = x.to(device), y.to(device)
+    n = int(y.shape[0])
+    sizes = sorted({int(b) for b in batch_sizes})
+    if not sizes:
+        raise ValueError("timing batch_sizes is empty; give at least one batch size")
+    for b in sizes:
+        if not 1 <= b <= n:
+            raise ValueError(f"timing batch size {b} is outside 1..{n} (the number of training examples)")
+    gen = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(n, generator=gen).to(device)  # (N,) fixed order for the timed updates
+    meta = dict(device=device.type, device_name=_device_name(device), threads=torch.get_num_threads(),
+                torch_version=str(torch.__version__), n_train=n)
+
+    def batch(r: int, b: int) -> torch.Tensor:  # (B,) indices: r-th slice of perm, wrapping
+        lo = (r * b) % n
+        return perm[0:b] if lo + b > n else perm[lo:lo + b]
+
+    rows = []
+    for b in sizes:
+        torch.manual_seed(seed)
+        model = model_factory().to(device)
+        model.train()
+        opt = LectureMomentum(model.parameters(), lr=lr, momentum=momentum)
+
+        par = []
+        for r in range(warmup + repeats):
+            idx = batch(r, b)
+            t = _timed(lambda: update_parallel(model, opt, x[idx], y[idx]), device)
+            if r >= warmup:
+                par.append(t)
+
+        k = min(b, sequential_cap)
+        seq = []
+        for r in range(warmup + repeats):
+            idx = batch(r, b)[:k]
+            opt.zero_grad(set_to_none=True)
+            t_pass = _timed(lambda: _sequential_backward(model, x[idx], y[idx], 1.0 / b), device)
+            t_step = _timed(opt.step, device)
+            if r >= warmup:
+                seq.append(t_pass * b / k + t_step)
+
+        updates = math.ceil(n / b)
+        par_med = statistics.median(par)
+        estimate = updates * par_med
+        measured = math.nan
+        if estimate <= epoch_budget_s:
+            def epoch():
+                p = torch.randperm(n, generator=gen).to(device)  # fresh order, made on the CPU
+                for lo in range(0, n, b):
+                    bi = p[lo:lo + b]
+                    update_parallel(model, opt, x[bi], y[bi])
+            measured = _timed(epoch, device)
+
+        row = dict(meta, batch_size=b, updates_per_epoch=updates,
+                   parallel_median_s=par_med, parallel_min_s=min(par), parallel_max_s=max(par),
+                   sequential_median_s=statistics.median(seq), sequential_min_s=min(seq),
+                   sequential_max_s=max(seq), sequential_extrapolated=bool(k < b),
+                   epoch_measured_s=measured, epoch_estimated_s=estimate, repeats=int(repeats))
+        rows.append({c: row[c] for c in TIMING_COLUMNS})
+        if log is not None:
+            log(f"B={b:6d}: update parallel {par_med * 1e3:.3g} ms, sequential {row['sequential_median_s'] * 1e3:.3g} ms"
+                f"{f' (extrapolated from {k})' if k < b else ''}; epoch {estimate:.3g} s estimated, "
+                + (f"{measured:.3g} s measured" if math.isfinite(measured) else "not measured"))
+    return rows
+
+
+# --------------------------------------------------------------------------- files
+
+def write_csv(rows: list[dict], path) -> Path:
+    """Write timing rows as CSV with exactly TIMING_COLUMNS, in that order (atomic replace)."""
+    import pandas as pd
+
+    path = Path(path)
+    missing = sorted({c for r in rows for c in TIMING_COLUMNS if c not in r})
+    if missing:
+        raise ValueError(f"{path}: timing rows lack columns {', '.join(missing)}; make them with run_timing()")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    pd.DataFrame(list(rows), columns=list(TIMING_COLUMNS)).to_csv(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+def read_csv(path):
+    """Read a timing CSV, sorted by batch size.
+
+    A missing file is a FileNotFoundError, an unreadable one or one lacking TIMING_COLUMNS a
+    ValueError; both one line naming the file (and the missing columns) and saying to rerun
+    the timing step.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    remake = "rerun the timing step (python -m batch_momentum timing ...)"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: timing file not found; {remake}")
+    try:
+        df = pd.read_csv(path)
+    except Exception as exc:  # pandas raises several types for an empty or garbled file
+        raise ValueError(f"{path}: not a readable timing CSV ({type(exc).__name__}), missing columns "
+                         f"{', '.join(TIMING_COLUMNS)}; {remake}") from None
+    missing = [c for c in TIMING_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: timing CSV lacks columns {', '.join(missing)}; {remake}")
+    if df.empty:
+        raise ValueError(f"{path}: timing CSV has no rows; {remake}")
+    df["sequential_extrapolated"] = df["sequential_extrapolated"].astype(str).str.lower().eq("true")
+    return df.sort_values("batch_size").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- step
+
+def main(argv=None) -> int:
+    """python -m batch_momentum timing --params params.yaml --data PREPARED.pt --out CSV"""
+    import argparse
+
+    from . import config, data
+    from .train import build_model, resolve_device
+
+    ap = argparse.ArgumentParser(prog="batch_momentum timing",
+                                 description="time per update (parallel, sequential) and per epoch vs batch size")
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--data", required=True, help="prepared data file, e.g. data/prepared/mnist1d.pt")
+    ap.add_argument("--out", required=True, help="timing CSV, e.g. results/timing/timing.csv")
+    args = ap.parse_args(argv)
+    params = config.load(args.params)
+    tm = params["timing"]
+    if tm.get("threads"):
+        torch.set_num_threads(int(tm["threads"]))
+    device = resolve_device(params["train"]["device"])
+    blob = data.load_prepared(args.data, device)
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    rows = run_timing(lambda: build_model(params, blob["meta"]), blob["x_train"], blob["y_train"],
+                      tm["batch_sizes"], lr=float(params["train"]["lr"]), momentum=0.0, device=device,
+                      warmup=int(tm["warmup"]), repeats=int(tm["repeats"]),
+                      epoch_budget_s=float(tm["epoch_budget_s"]), sequential_cap=int(tm["sequential_cap"]),
+                      log=lambda line: print(line, flush=True))
+    write_csv(rows, args.out)
+    print(f"timing on {rows[0]['device_name']} ({rows[0]['device']}, {rows[0]['threads']} thread(s)) "
+          f"took {time.perf_counter() - t0:.1f} s -> {args.out}")
+    return 0

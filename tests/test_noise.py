@@ -1,0 +1,139 @@
+"""Gradient noise measures on cases with known answers."""
+import math
+
+import pytest
+import torch
+
+from batch_momentum import noise
+from batch_momentum.models import make_model
+
+
+def synthetic_grads(n, p, seed=0, mu_scale=1.0, s_scale=1.0):
+    """Per-example gradients from N(mu, diag(s^2)), float64; returns (grads, mu, s)."""
+    gen = torch.Generator().manual_seed(seed)
+    mu = mu_scale * torch.randn(p, generator=gen, dtype=torch.float64)
+    s = s_scale * (0.5 + torch.rand(p, generator=gen, dtype=torch.float64))
+    grads = mu + s * torch.randn(n, p, generator=gen, dtype=torch.float64)
+    return grads, mu, s
+
+
+def test_noise_scale_known_answer():
+    grads, mu, s = synthetic_grads(20000, 50, mu_scale=0.3)
+    expected = float((s ** 2).sum() / (mu @ mu))
+    out = noise.noise_scale_from_grads(grads)
+    assert set(out) == {"b_simple", "b_simple_unbiased", "trace_sigma", "grad_norm_sq", "n"}
+    assert out["n"] == 20000
+    assert out["trace_sigma"] == pytest.approx(float((s ** 2).sum()), rel=0.02)
+    assert out["b_simple"] == pytest.approx(expected, rel=0.03)
+    assert out["b_simple_unbiased"] == pytest.approx(expected, rel=0.03)
+
+
+def test_noise_scale_bias_correction():
+    # small n: |G_hat|^2 ~ |mu|^2 + tr(Sigma)/n inflates the plain estimate's denominator
+    n, p = 40, 400
+    vals_plain, vals_unb = [], []
+    for seed in range(30):
+        grads, mu, s = synthetic_grads(n, p, seed=seed, mu_scale=0.2)  # B_simple ~ 27 ~ n
+        expected = float((s ** 2).sum() / (mu @ mu))
+        out = noise.noise_scale_from_grads(grads)
+        vals_plain.append(out["b_simple"] / expected)
+        vals_unb.append(out["b_simple_unbiased"] / expected)
+    med = lambda v: sorted(v)[len(v) // 2]
+    assert med(vals_plain) < 0.75  # biased low by about 1/(1 + B_simple/n) ~ 0.6
+    assert med(vals_unb) == pytest.approx(1.0, abs=0.1)
+
+
+def test_noise_scale_exact_small_case():
+    grads = torch.tensor([[1.0, 0.0], [3.0, 2.0]], dtype=torch.float64)
+    out = noise.noise_scale_from_grads(grads)
+    # mean (2, 1); deviations (-1,-1), (1,1): tr(Sigma) = 4 / 1 = 4; |G|^2 = 5
+    assert out["trace_sigma"] == pytest.approx(4.0)
+    assert out["grad_norm_sq"] == pytest.approx(5.0)
+    assert out["b_simple"] == pytest.approx(0.8)
+    assert out["b_simple_unbiased"] == pytest.approx(4.0 / 3.0)
+    # zero mean after correction -> inf
+    assert noise.noise_scale_from_grads(torch.tensor([[1.0], [-1.0]]))["b_simple_unbiased"] == math.inf
+
+
+def test_noise_to_signal():
+    assert noise.noise_to_signal(100.0, 8) == 12.5
+
+
+def test_cosine_full_batch_is_one():
+    grads, _, _ = synthetic_grads(100, 30)
+    out = noise.batch_gradient_cosine_from_grads(grads, 100, n_batches=8)
+    assert out["mean"] == pytest.approx(1.0, abs=1e-12)
+    assert out["std"] == pytest.approx(0.0, abs=1e-12)
+    assert out["batch_size"] == 100
+
+
+@pytest.mark.parametrize("b", [1, 8, 64, 400])
+def test_cosine_known_answer(b):
+    n, p = 1000, 2000
+    grads, _, _ = synthetic_grads(n, p, mu_scale=0.2)
+    ns = noise.noise_scale_from_grads(grads)
+    expected = math.sqrt(ns["grad_norm_sq"] / (ns["grad_norm_sq"] + ns["trace_sigma"] * (1 / b - 1 / n)))
+    out = noise.batch_gradient_cosine_from_grads(grads, b, n_batches=64, seed=1)
+    assert out["mean"] == pytest.approx(expected, rel=0.03)
+
+
+def test_cosine_grows_with_batch():
+    grads, _, _ = synthetic_grads(500, 500, mu_scale=0.2)
+    means = [noise.batch_gradient_cosine_from_grads(grads, b)["mean"] for b in (1, 10, 100, 500)]
+    assert means == sorted(means)
+
+
+def test_bad_batch_size():
+    grads, _, _ = synthetic_grads(10, 3)
+    with pytest.raises(ValueError):
+        noise.batch_gradient_cosine_from_grads(grads, 11)
+
+
+@pytest.fixture
+def model_data():
+    torch.manual_seed(0)
+    model = make_model("mlp", (40,), 10, hidden=(32, 32))
+    x = torch.randn(300, 40)
+    y = torch.randint(0, 10, (300,))
+    return model, x, y
+
+
+def test_per_example_grads_match_autograd(model_data):
+    model, x, y = model_data
+    g = noise.per_example_grads(model, x[:20], y[:20], chunk_size=7)
+    assert g.shape == (20, sum(p.numel() for p in model.parameters()))
+    for i in (0, 13, 19):
+        model.zero_grad()
+        torch.nn.functional.cross_entropy(model(x[i:i + 1]), y[i:i + 1]).backward()
+        ref = torch.cat([p.grad.reshape(-1) for p in model.parameters()])
+        torch.testing.assert_close(g[i], ref, rtol=1e-5, atol=1e-6)
+    # the mean of per-example gradients is the batch gradient
+    model.zero_grad()
+    torch.nn.functional.cross_entropy(model(x[:20]), y[:20]).backward()
+    ref = torch.cat([p.grad.reshape(-1) for p in model.parameters()])
+    torch.testing.assert_close(g.mean(0), ref, rtol=1e-4, atol=1e-6)
+
+
+def test_streaming_matches_matrix(model_data):
+    model, x, y = model_data
+    grads = noise.per_example_grads(model, x, y)
+    ref = noise.noise_scale_from_grads(grads)
+    got = noise.noise_scale(model, x, y, chunk_size=64)  # 5 chunks, the last one short
+    for k in ("b_simple", "b_simple_unbiased", "trace_sigma", "grad_norm_sq"):
+        assert got[k] == pytest.approx(ref[k], rel=1e-5)
+    assert got["n"] == 300
+    for b in (1, 16, 300):
+        c_ref = noise.batch_gradient_cosine_from_grads(grads, b, n_batches=16, seed=3)
+        c_got = noise.batch_gradient_cosine(model, x, y, b, n_batches=16, seed=3, chunk_size=64)
+        assert c_got["mean"] == pytest.approx(c_ref["mean"], abs=1e-5)
+        assert c_got["std"] == pytest.approx(c_ref["std"], abs=1e-5)
+    both = noise.gradient_noise(model, x, y, (4, 32), n_batches=8)
+    assert set(both["cosine"]) == {4, 32}
+
+
+def test_cnn_model_works():
+    torch.manual_seed(0)
+    model = make_model("cnn", (40,), 10, hidden=(4, 4))
+    x, y = torch.randn(12, 40), torch.randint(0, 10, (12,))
+    out = noise.noise_scale(model, x, y, chunk_size=5)
+    assert out["b_simple"] > 0 and out["n"] == 12

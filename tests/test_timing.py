@@ -1,0 +1,125 @@
+"""Timing step: equal gradients both ways, rows and CSV, batch sizes, figures."""
+import math
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from batch_momentum import plots_timing, timing
+from batch_momentum.models import make_model
+from batch_momentum.optim import LectureMomentum
+
+
+def small_model():
+    torch.manual_seed(0)
+    return make_model("mlp", (40,), 10, hidden=(16, 16))
+
+
+def test_gradients_both_ways_equal_float64():
+    model = small_model().double()
+    x = torch.randn(33, 40, dtype=torch.float64)
+    y = torch.randint(0, 10, (33,))
+    g_par, g_seq = timing.gradients_both_ways(model, x, y)
+    assert g_par.dtype == torch.float64 and g_par.shape == g_seq.shape
+    torch.testing.assert_close(g_par, g_seq, rtol=1e-12, atol=1e-14)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_updates_both_ways_equal():
+    x = torch.randn(10, 40, dtype=torch.float64)
+    y = torch.randint(0, 10, (10,))
+    a, b = small_model().double(), small_model().double()
+    oa, ob = LectureMomentum(a.parameters(), lr=0.1, momentum=0.9), LectureMomentum(b.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(3):
+        la = timing.update_parallel(a, oa, x, y)
+        lb = timing.update_sequential(b, ob, x, y)
+        assert float(la) == pytest.approx(float(lb), rel=1e-12)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("n,count", [(4000, 7), (100, 5), (10, 20), (2, 2), (50, 1)])
+def test_log_spaced_batch_sizes(n, count):
+    sizes = timing.log_spaced_batch_sizes(n, count)
+    assert sizes[-1] == n
+    if count > 1:
+        assert sizes[0] == 1
+    assert all(a < b for a, b in zip(sizes, sizes[1:]))
+    assert all(isinstance(s, int) for s in sizes)
+    assert len(sizes) == min(count, n)
+    assert timing.log_spaced_batch_sizes(4000, 7) == [1, 4, 16, 63, 252, 1004, 4000]
+
+
+@pytest.fixture(scope="module")
+def rows():
+    torch.manual_seed(0)
+    x = torch.randn(200, 40)
+    y = torch.randint(0, 10, (200,))
+    return timing.run_timing(small_model, x, y, [1, 8, 200], warmup=1, repeats=3,
+                             epoch_budget_s=0.5, sequential_cap=16)
+
+
+def test_run_timing_rows(rows):
+    assert [r["batch_size"] for r in rows] == [1, 8, 200]
+    for r in rows:
+        assert list(r) == list(timing.TIMING_COLUMNS)
+        assert r["device"] == "cpu" and r["n_train"] == 200 and r["repeats"] == 3
+        assert r["updates_per_epoch"] == math.ceil(200 / r["batch_size"])
+        for mode in ("parallel", "sequential"):
+            assert 0 < r[f"{mode}_min_s"] <= r[f"{mode}_median_s"] <= r[f"{mode}_max_s"]
+        assert r["epoch_estimated_s"] == pytest.approx(r["updates_per_epoch"] * r["parallel_median_s"])
+        if r["epoch_estimated_s"] <= 0.5:
+            assert r["epoch_measured_s"] > 0
+        else:
+            assert math.isnan(r["epoch_measured_s"])
+    assert [r["sequential_extrapolated"] for r in rows] == [False, False, True]
+    # one example one after another costs about B single-example passes
+    assert rows[2]["sequential_median_s"] > 5 * rows[2]["parallel_median_s"]
+
+
+def test_epoch_budget_zero_gives_nan():
+    x, y = torch.randn(20, 40), torch.randint(0, 10, (20,))
+    r = timing.run_timing(small_model, x, y, [20], warmup=0, repeats=1, epoch_budget_s=0.0)[0]
+    assert math.isnan(r["epoch_measured_s"]) and r["epoch_estimated_s"] > 0
+    with pytest.raises(ValueError):
+        timing.run_timing(small_model, x, y, [21], warmup=0, repeats=1)
+
+
+def test_csv_round_trip(rows, tmp_path):
+    path = timing.write_csv(rows, tmp_path / "sub" / "t.csv")
+    df = timing.read_csv(path)
+    assert list(df.columns) == list(timing.TIMING_COLUMNS)
+    assert df["batch_size"].tolist() == [1, 8, 200]
+    assert df["sequential_extrapolated"].dtype == bool
+
+
+def test_read_csv_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="rerun the timing step"):
+        timing.read_csv(tmp_path / "none.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("batch_size,parallel_median_s\n1,0.1\n")
+    with pytest.raises(ValueError, match="rerun the timing step") as exc:
+        timing.read_csv(bad)
+    msg = str(exc.value)
+    assert "\n" not in msg and str(bad) in msg and "sequential_median_s" in msg
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="rerun the timing step"):
+        timing.read_csv(empty)
+
+
+def test_plots(rows):
+    df = pd.DataFrame(rows)
+    for fig in (plots_timing.plot_time_per_update(df), plots_timing.plot_time_per_epoch(df)):
+        assert isinstance(fig, matplotlib.figure.Figure)
+        assert df["device_name"].iloc[0] in fig.axes[0].get_title()
+        matplotlib.pyplot.close(fig)
+    cells = pd.DataFrame([dict(batch_size=b, momentum=lam, seed=s, b_simple_init=50.0, b_simple_final=20.0,
+                               cosine_init=0.5 + 0.001 * b, cosine_final=0.4 + 0.001 * b, nsr_final=20.0 / b)
+                          for b in (1, 8, 64) for lam in (0.0, 0.9) for s in (0, 1)])
+    fig = plots_timing.plot_noise_vs_batch(cells)
+    assert len(fig.axes) == 2
+    assert len(fig.axes[0].get_lines()) == 4 and len(fig.axes[1].get_lines()) == 2
+    matplotlib.pyplot.close(fig)
