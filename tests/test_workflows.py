@@ -23,8 +23,25 @@ def check_outputs(root, n_cells):
     assert set(table.status) <= {"ok", "diverged"}
     assert {"batch_size", "momentum", "seed", "train_acc", "val_acc", "test_acc", "device", "temperature"} <= set(table)
     assert table.test_acc.between(0, 1).all()
+    ok = table[table.status == "ok"]
+    for col in ("hessian_top", "hessian_trace", "sharpness_full_eps0.001", "sharpness_random20_eps0.001",
+                "b_simple_init", "b_simple_final", "cosine_init", "cosine_final", "nsr_final"):
+        assert col in table and ok[col].notna().all(), col
+    assert (ok.cosine_final <= 1 + 1e-6).all()
+    directions = pd.read_csv(root / "reports/tables/directions.csv")
+    assert len(directions) == 9 * len(ok)  # tiny.yaml: 9 points per curve
+    timing = pd.read_csv(root / "results/timing/timing.csv")
+    assert sorted(timing.batch_size) == [1, 8, 200] and (timing.parallel_median_s > 0).all()
+    for pair in ("lam0_seed1", "lam0.9_seed1"):
+        curve = json.loads((root / f"results/interpolation/{pair}.json").read_text())
+        assert len(curve["alpha"]) in (0, 7)
+    momentum = json.loads((root / "results/momentum/critical.json").read_text())
+    assert momentum
     html = (root / "reports/index.html").read_text()
-    assert 'id="lecture-table"' in html and html.count("data:image/png;base64,") >= 4
+    assert 'id="lecture-table"' in html and html.count("data:image/png;base64,") >= 10
+    for section in ('id="timing"', 'id="noise"', 'id="sharpness"', 'id="momentum"'):
+        assert section in html, section
+    assert "not measured yet" not in html
     # self-contained: nothing is loaded from the network
     assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html)
     return table, html

@@ -120,6 +120,16 @@ def validate(params: dict, source: str = "params") -> dict:
                 raise ParamsError(
                     f"{source}: {key}[{i}] = {b} is larger than data.n_train = {n_train}; "
                     f"allowed: 1 <= B <= {n_train} (the full batch is B = {n_train})")
+    from .surfaces import DEFAULT_CFG as MOMENTUM_DEFAULTS
+
+    unknown = sorted(set(out["momentum"]) - set(MOMENTUM_DEFAULTS))
+    if unknown:
+        raise ParamsError(f"{source}: unknown key momentum.{unknown[0]}; allowed keys here: "
+                          f"{', '.join(sorted(MOMENTUM_DEFAULTS))} (fix the spelling or remove it)")
+    out["momentum"] = {**MOMENTUM_DEFAULTS, **out["momentum"]}
+    if out["momentum"]["finite_n"] % 2 or max(out["momentum"]["finite_batch_sizes"]) > out["momentum"]["finite_n"]:
+        raise ParamsError(f"{source}: momentum.finite_n = {out['momentum']['finite_n']} must be even and at least "
+                          f"every momentum.finite_batch_sizes entry")
     for key in ("interpolation_small", "interpolation_large"):
         if sh[key] not in grid_b:
             raise ParamsError(f"{source}: sharpness.{key} = {sh[key]} is not in grid.batch_size {grid_b}; "

@@ -1,10 +1,10 @@
 """momentum: gradient descent with the lecture's momentum on surfaces with known critical points.
 
-Runs the experiments of batch_momentum.critical for every lambda of the grid: a 1-D
+Runs the experiments of batch_momentum.surfaces for every lambda of the grid: a 1-D
 surface with a flat saddle before a shallow and a deep minimum, a 2-D saddle, and a
 finite-sum loss where only minibatches move away from a critical point; plus the check
 that m^t equals the weighted sum of all earlier gradients. Settings: params.yaml
-`momentum:` (any key left out takes the value of critical.DEFAULT_CFG).
+`momentum:` (any key left out takes the value of surfaces.DEFAULT_CFG).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .train import _finite
 
 
 def settings(params: dict) -> dict:
-    from .critical import DEFAULT_CFG
+    from .surfaces import DEFAULT_CFG
 
     unknown = sorted(set(params["momentum"]) - set(DEFAULT_CFG))
     if unknown:
@@ -33,10 +33,10 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="e.g. results/momentum/critical.json")
     args = ap.parse_args(argv)
     params = config.load(args.params)
-    from .critical import run_momentum
+    from .surfaces import run_momentum
 
     t0 = time.perf_counter()
-    result = run_momentum(settings(params), [float(v) for v in params["grid"]["momentum"]])
+    result = run_momentum(params["momentum"], [float(v) for v in params["grid"]["momentum"]])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(_finite(result)) + "\n")

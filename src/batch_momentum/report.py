@@ -171,7 +171,7 @@ def noise_section(table: pd.DataFrame, figures_dir: Path) -> dict:
 
 def sharpness_section(params: dict, table: pd.DataFrame, directions: pd.DataFrame, interpolation: list[dict],
                       figures_dir: Path) -> dict:
-    from . import plots_sharpness
+    from . import plots_minima as plots_sharpness
 
     measures = [("hessian_top", "top Hessian eigenvalue"), ("hessian_trace", "Hessian trace (Hutchinson)")]
     measures += [(c, c.replace("sharpness_", "ε-sharpness φ, ").replace("_eps", ", ε=")) for c in table.columns
@@ -215,8 +215,8 @@ def sharpness_section(params: dict, table: pd.DataFrame, directions: pd.DataFram
 
 
 def momentum_section(params: dict, table: pd.DataFrame, result: dict, figures_dir: Path) -> dict:
-    from . import plots_critical
-    from .critical import collapse_stats
+    from . import plots_momentum as plots_critical
+    from .surfaces import collapse_stats
 
     figs = [dict(uri=figure_uri(fig, figures_dir / f"momentum_{name}.png"), caption=caption)
             for name, fig, caption in plots_critical.figures(result)]
