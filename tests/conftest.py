@@ -31,6 +31,19 @@ def load_yaml(path):
     return yaml.safe_load(Path(path).read_text())
 
 
+def merged(base: dict, override: dict) -> dict:
+    """`override` laid over `base` key by key, as snakemake --configfile base override does."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def tiny_full() -> dict:
+    """params.yaml with tests/tiny.yaml laid over it: what a DVC user edits params.yaml into."""
+    return merged(load_yaml(REPO / "params.yaml"), load_yaml(REPO / "tests" / "tiny.yaml"))
+
+
 @pytest.fixture
 def default_params():
     from batch_momentum import config

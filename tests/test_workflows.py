@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from batch_momentum import config
-from conftest import REPO, load_yaml, make_repo_copy, run
+from conftest import REPO, load_yaml, make_repo_copy, run, tiny_full
 
 pytestmark = pytest.mark.e2e
 TINY = REPO / "tests" / "tiny.yaml"
@@ -85,7 +85,7 @@ def test_snakemake_runs_the_grid_with_an_override_file(tmp_path):
 
 
 def test_dvc_repro_runs_the_same_grid(tmp_path):
-    root = make_repo_copy(tmp_path, params=load_yaml(TINY), git=True)
+    root = make_repo_copy(tmp_path, params=tiny_full(), git=True)
     run(["dvc", "repro", "-q"], root)
     check_outputs(root, N_TINY_CELLS)
     metrics = json.loads(run(["dvc", "metrics", "show", "--json"], root).stdout)
@@ -111,7 +111,7 @@ def _dvc_commands(root):
 
 
 def test_snakemake_and_dvc_hold_the_same_cells_and_commands(tmp_path):
-    root = make_repo_copy(tmp_path, params=load_yaml(TINY), git=True)
+    root = make_repo_copy(tmp_path, params=tiny_full(), git=True)
     smk, dvc = _snakemake_commands(root), _dvc_commands(root)
     assert smk == dvc
     trains = sorted(c for c in smk if " train " in c)
@@ -120,7 +120,7 @@ def test_snakemake_and_dvc_hold_the_same_cells_and_commands(tmp_path):
 
 
 def test_invalid_params_stop_snakemake_before_any_job(tmp_path):
-    params = load_yaml(TINY)
+    params = tiny_full()
     params["grid"]["batch_size"] = [0, 8]
     root = make_repo_copy(tmp_path, params=params)
     res = run(["snakemake", "--cores", "1"], root, check=False)

@@ -1,0 +1,193 @@
+"""Curvature of the training loss: Hessian-vector products, top eigenvalue, trace.
+
+All functions work on a *flat* parameter vector θ ∈ ℝⁿ (n = number of parameters,
+~79k for the default mlp 40-256-256-10) through `torch.func.functional_call`, so the
+model's own parameters are never modified. The loss is the mean cross-entropy with the
+model in eval mode (DESIGN.md §3).
+
+Hessian-vector product (Pearlmutter 1994), by double backward:
+    Hv = ∇_θ ( ∇_θ f(θ) · v ).
+The gradient graph g = ∇f(θ) is built once (create_graph=True) and kept, so each
+further HVP costs one backward pass through it (≈ 2-3 forward passes), as in PyHessian
+(Yao et al. 2020, "PyHessian: Neural Networks Through the Lens of the Hessian").
+
+Top eigenvalue: power iteration v ← Hv/‖Hv‖, λ = vᵀHv (the largest-*magnitude*
+eigenvalue, as PyHessian); stop when |λ_k − λ_{k−1}| / (|λ_{k−1}| + 1e-6) < tol or after
+max_iter iterations.
+
+Trace: Hutchinson (1989) estimator tr(H) = E[zᵀHz], z with i.i.d. Rademacher (±1)
+entries; the running mean may stop early (PyHessian's rule) once its relative change
+is < tol after at least 10 samples.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+Fn = Callable[[torch.Tensor], torch.Tensor]  # flat θ (n,) -> scalar loss
+
+
+
+# ----------------------------------------------------------------------------- helpers
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Put `model` in eval mode for the block, restoring its previous mode after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def flat_params(model: torch.nn.Module) -> torch.Tensor:
+    """A detached copy of all parameters as one flat vector (n,), in named_parameters order."""
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).clone()
+
+
+def unflatten(model: torch.nn.Module, theta: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Views of the flat θ (n,) shaped like the model's parameters: {name: tensor}."""
+    names, shapes, numels = [], [], []
+    for name, p in model.named_parameters():
+        names.append(name)
+        shapes.append(p.shape)
+        numels.append(p.numel())
+    return {n: t.view(s) for n, t, s in zip(names, theta.split(numels), shapes)}
+
+
+def loss_function(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[Fn, torch.Tensor]:
+    """f(θ) = mean cross-entropy of `model` with flat parameters θ on (x, y); and θ₀.
+
+    f calls the model through functional_call, so evaluating f at any θ leaves the
+    model untouched. The caller is responsible for eval mode (see `eval_mode`).
+    Cost of f: one forward pass on x (N examples).
+    """
+    buffers = dict(model.named_buffers())
+
+    def f(theta: torch.Tensor) -> torch.Tensor:
+        out = functional_call(model, {**unflatten(model, theta), **buffers}, (x,))
+        return F.cross_entropy(out, y)
+
+    return f, flat_params(model)
+
+
+# ----------------------------------------------------------------------------- HVP
+def hvp(loss_fn: Callable[[], torch.Tensor], params: Sequence[torch.Tensor],
+        vec: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Hessian-vector product Hv = ∇(∇f · v) by double backward (Pearlmutter 1994).
+
+    loss_fn: zero-argument callable returning the scalar f, computed from `params`
+    (tensors with requires_grad=True, e.g. list(model.parameters())).
+    vec: tensors shaped like `params`. Returns [H v] shaped like `params`.
+    Cost: one forward + backward with create_graph, then one double backward.
+    """
+    params = list(params)
+    loss = loss_fn()
+    grads = torch.autograd.grad(loss, params, create_graph=True)
+    dot = sum((g * v).sum() for g, v in zip(grads, vec))
+    hv = torch.autograd.grad(dot, params, allow_unused=True)
+    return [torch.zeros_like(p) if h is None else h.detach() for h, p in zip(hv, params)]
+
+
+class _HVPOperator:
+    """v ↦ H(θ)v for a fixed θ: the gradient graph is built once and reused.
+
+    matvec: v (n,) -> Hv (n,); one double backward through the kept graph (~14 ms for
+    the default mlp on 1000 examples, one thread; a forward pass is ~3 ms).
+    """
+
+    def __init__(self, f: Fn, theta: torch.Tensor):
+        self.theta = theta.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            self.loss = f(self.theta)
+            (self.grad,) = torch.autograd.grad(self.loss, self.theta, create_graph=True)
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        if not self.grad.requires_grad:  # f affine in θ: H = 0
+            return torch.zeros_like(v)
+        (hv,) = torch.autograd.grad(self.grad, self.theta, grad_outputs=v, retain_graph=True)
+        return hv.detach()
+
+
+# ----------------------------------------------------------------------------- generic f
+def top_eigenvalue_fn(f: Fn, theta: torch.Tensor, tol: float = 1e-3, max_iter: int = 100,
+                      seed: int = 0) -> dict:
+    """Largest-magnitude eigenvalue of ∇²f(θ) by power iteration on HVPs (PyHessian).
+
+    v₀ ~ N(0, I) (seeded), v ← Hv/‖Hv‖, λ_k = v_{k−1}ᵀHv_{k−1}; stop when
+    rel_change = |λ_k − λ_{k−1}| / (|λ_{k−1}| + 1e-6) < tol, or after max_iter HVPs.
+    Returns {"value", "iterations", "converged", "rel_change"}.
+    Cost: one gradient graph, then one double backward (≈ 3 passes) per iteration.
+    """
+    op = _HVPOperator(f, theta)
+    gen = torch.Generator().manual_seed(seed)
+    v = torch.randn(theta.numel(), generator=gen, dtype=torch.float64).to(theta.dtype)
+    v = v / v.norm()
+    lam, rel, converged, it = float("nan"), float("inf"), False, 0
+    for it in range(1, max_iter + 1):
+        hv = op.matvec(v)
+        new = float(torch.dot(hv.double(), v.double()))  # Rayleigh quotient, v unit
+        if it > 1:
+            rel = abs(new - lam) / (abs(lam) + 1e-6)
+        lam = new
+        nrm = hv.norm()
+        if not torch.isfinite(nrm) or nrm == 0:
+            converged = bool(nrm == 0)
+            break
+        v = hv / nrm
+        if rel < tol:
+            converged = True
+            break
+    return {"value": lam, "iterations": it, "converged": converged, "rel_change": rel}
+
+
+def trace_fn(f: Fn, theta: torch.Tensor, n_samples: int = 50, tol: float = 1e-3, seed: int = 0) -> dict:
+    """tr ∇²f(θ) by Hutchinson's estimator: mean of zᵀHz over Rademacher z (seeded).
+
+    PyHessian's stopping rule: stop at the first sample k ≥ 10 with
+    |m_k − m_{k−1}| / (|m_{k−1}| + 1e-6) < tol (m_k the running mean).
+    One HVP per sample (a loop: autograd's batched is_grads_batched double backward was
+    measured slower per vector on CPU, 19.6 ms vs 13.8 ms for the default mlp, N = 1000).
+    Returns {"value", "std_error" (std/√samples, ddof=1), "samples", "converged"}.
+    """
+    op = _HVPOperator(f, theta)
+    gen = torch.Generator().manual_seed(seed)
+    n = theta.numel()
+    vals: list[float] = []
+    converged = False
+    mean = float("nan")
+    while len(vals) < n_samples:
+        z = (torch.randint(0, 2, (n,), generator=gen) * 2 - 1).to(theta.dtype)  # (n,) ±1
+        vals.append(float(torch.dot(op.matvec(z).double(), z.double())))  # zᵀHz, one HVP
+        prev, mean = mean, float(np.mean(vals))
+        if len(vals) >= 10 and abs(mean - prev) / (abs(prev) + 1e-6) < tol:
+            converged = True
+            break
+    arr = np.asarray(vals)
+    se = float(arr.std(ddof=1) / math.sqrt(len(arr))) if len(arr) > 1 else float("nan")
+    return {"value": float(arr.mean()), "std_error": se, "samples": len(arr), "converged": converged}
+
+
+# ----------------------------------------------------------------------------- model
+def top_eigenvalue(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, tol: float = 1e-3,
+                   max_iter: int = 100, seed: int = 0) -> dict:
+    """Top (largest-magnitude) Hessian eigenvalue of the mean cross-entropy of `model`
+    on (x, y), eval mode; see `top_eigenvalue_fn`. The model is left unchanged."""
+    with eval_mode(model):
+        f, theta = loss_function(model, x, y)
+        return top_eigenvalue_fn(f, theta, tol=tol, max_iter=max_iter, seed=seed)
+
+
+def trace(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, n_samples: int = 50,
+          tol: float = 1e-3, seed: int = 0) -> dict:
+    """Hutchinson estimate of the Hessian trace of the mean cross-entropy of `model` on
+    (x, y), eval mode; see `trace_fn`. The model is left unchanged."""
+    with eval_mode(model):
+        f, theta = loss_function(model, x, y)
+        return trace_fn(f, theta, n_samples=n_samples, tol=tol, seed=seed)
