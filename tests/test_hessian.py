@@ -94,13 +94,13 @@ def test_model_versions_match_dense_hessian_and_leave_model_unchanged():
     m.train()
     before = [p.detach().clone() for p in m.parameters()]
     f, theta = H.loss_function(m, x, y)
-    dense = torch.autograd.functional.hessian(f, theta)
+    dense = torch.func.hessian(f)(theta)  # (n, n), vectorized
     ev = torch.linalg.eigvalsh(dense)
     top = ev[ev.abs().argmax()].item()
 
     r = H.top_eigenvalue(m, x, y, tol=1e-7, max_iter=1000)
     assert r["value"] == pytest.approx(top, rel=1e-4)
-    t = H.trace(m, x, y, n_samples=300, tol=0.0, seed=1)
+    t = H.trace(m, x, y, n_samples=100, tol=0.0, seed=1)
     assert abs(t["value"] - float(torch.trace(dense))) < 4 * t["std_error"]
     assert m.training  # mode restored
     assert all(torch.equal(a, p) for a, p in zip(before, m.parameters()))
@@ -110,9 +110,9 @@ def test_model_versions_match_dense_hessian_and_leave_model_unchanged():
 def test_default_mlp_float32_runs_and_is_seeded():
     torch.manual_seed(0)
     m = make_model("mlp", (40,), 10)
-    x, y = torch.randn(200, 40), torch.randint(0, 10, (200,))
-    a = H.top_eigenvalue(m, x, y, seed=4)
-    b = H.top_eigenvalue(m, x, y, seed=4)
-    assert a == b and np.isfinite(a["value"]) and a["iterations"] <= 100
+    x, y = torch.randn(100, 40), torch.randint(0, 10, (100,))
+    a = H.top_eigenvalue(m, x, y, seed=4, max_iter=15)
+    b = H.top_eigenvalue(m, x, y, seed=4, max_iter=15)
+    assert a == b and np.isfinite(a["value"]) and a["iterations"] <= 15
     t = H.trace(m, x, y, n_samples=12, seed=4)
     assert np.isfinite(t["value"]) and 10 <= t["samples"] <= 12

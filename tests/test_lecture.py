@@ -71,3 +71,43 @@ def test_rows_not_measured_without_timing_or_noise():
     t["cosine_final"] = np.where(t.batch_size == 8, 0.2, 0.95)
     t["nsr_final"] = np.where(t.batch_size == 8, 5.0, 0.1)
     assert row(lecture.lecture_table(t, params()), "Gradient")["verdict"] == "holds on this device"
+
+
+def momentum_result(deep=(0.9,), fractions=None, diff=1e-16):
+    """A momentum-step result with made-up outcomes: which λ reach the deep minimum, and the
+    escape fraction per (λ, B) of a finite sum with N = 4."""
+    lams = (0.0, 0.5, 0.9)
+    fractions = fractions or {0.0: [0.5, 0.2, 0.0], 0.5: [0.8, 0.4, 0.0], 0.9: [1.0, 0.9, 0.0]}
+    summary = [dict(momentum=lam, final_1d=3.0 if lam in deep else -0.01,
+                    nearest_1d="deep minimum" if lam in deep else "flat saddle", reached_deep_min_1d=lam in deep,
+                    on_manifold_max_abs_x=0.0) for lam in lams]
+    cells = [dict(case="saddle", momentum=lam, batch_size=b, escape_fraction=f)
+             for lam in lams for b, f in zip((1, 2, 4), fractions[lam])]
+    return dict(summary=summary, finite_sum=dict(n=4, batch_sizes=[1, 2, 4], seeds=10, cases={"saddle": {}},
+                                                 cells=cells),
+                weighted_sum_check=dict(steps=30, lr=0.1, max_abs_diff={str(lam): diff for lam in lams}))
+
+
+def test_momentum_rows_verdicts():
+    rows = {r["aspect"]: r for r in lecture.momentum_rows(momentum_result())}
+    critical = rows["Critical point: gradient descent (λ = 0) vs momentum (λ > 0)"]
+    assert critical["verdict"] == "holds on this run" and critical["measured_large"].startswith("λ = 0.9: x = 3")
+    batch = rows["Escaping a critical point: small batch vs full batch"]
+    assert batch["verdict"] == "holds on this run"
+    assert batch["measured_small"] == "B = 1: 77% escape" and batch["measured_large"] == "B = 4: 0% escape"
+    mom = rows["Escaping a critical point: no momentum vs momentum"]
+    assert mom["verdict"] == "holds on this run" and mom["measured_small"] == "λ = 0: 35% escape"
+    assert rows["mᵗ is the weighted sum of all earlier gradients"]["verdict"] == "holds on this run"
+
+    bad = {r["aspect"]: r for r in lecture.momentum_rows(momentum_result(
+        deep=(), fractions={0.0: [0.9, 0.2, 0.0], 0.5: [0.5, 0.1, 0.0], 0.9: [0.1, 0.0, 0.0]}, diff=1e-3))}
+    assert bad["Critical point: gradient descent (λ = 0) vs momentum (λ > 0)"]["verdict"].startswith("does not hold")
+    assert bad["Escaping a critical point: no momentum vs momentum"]["verdict"].startswith("does not hold")
+    assert bad["mᵗ is the weighted sum of all earlier gradients"]["verdict"] == "does not hold on this run"
+
+
+def test_momentum_rows_join_the_table():
+    t = cells({0.0: 0.99, 0.9: 0.95}, {0.0: 0.40, 0.9: 0.70}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
+    rows = lecture.lecture_table(t, params(), momentum=momentum_result())
+    assert [r["css"] for r in rows if r["aspect"].startswith("Escaping")] == ["ok", "ok"]
+    assert rows[-1]["aspect"] == "mᵗ is the weighted sum of all earlier gradients"

@@ -120,7 +120,7 @@ def validate(params: dict, source: str = "params") -> dict:
                 raise ParamsError(
                     f"{source}: {key}[{i}] = {b} is larger than data.n_train = {n_train}; "
                     f"allowed: 1 <= B <= {n_train} (the full batch is B = {n_train})")
-    from .surfaces import DEFAULT_CFG as MOMENTUM_DEFAULTS
+    from .critical import DEFAULT_CFG as MOMENTUM_DEFAULTS
 
     unknown = sorted(set(out["momentum"]) - set(MOMENTUM_DEFAULTS))
     if unknown:

@@ -39,22 +39,21 @@ def load_cell(cell_dir: Path, params: dict, meta: dict, device, key="state_dict"
 
 def sharpness_measures(model, x, y, cfg: dict, seed: int) -> tuple[dict, dict]:
     """Hessian spectrum, epsilon-sharpness and the 1-D direction curve at the given weights."""
-    from . import curvature, lines
+    from . import hessian, landscape, sharpness
 
     out = {}
-    f, theta = curvature.loss_function(model, x, y)
-    top = curvature.top_eigenvalue(f, theta, tol=cfg["hessian_tol"], max_iter=cfg["hessian_max_iter"], seed=seed)
+    top = hessian.top_eigenvalue(model, x, y, tol=cfg["hessian_tol"], max_iter=cfg["hessian_max_iter"], seed=seed)
     out.update(hessian_top=top["value"], hessian_top_iters=top["iterations"], hessian_top_converged=top["converged"])
-    tr = curvature.trace(f, theta, n_samples=cfg["trace_samples"], tol=cfg["hessian_tol"], seed=seed)
+    tr = hessian.trace(model, x, y, n_samples=cfg["trace_samples"], tol=cfg["hessian_tol"], seed=seed)
     out.update(hessian_trace=tr["value"], hessian_trace_se=tr["std_error"], hessian_trace_samples=tr["samples"],
                hessian_trace_converged=tr["converged"])
     for eps in cfg["epsilons"]:
         for dim in (None, cfg["subspace_dim"]):
-            r = curvature.epsilon_sharpness(f, theta, eps, max_iter=cfg["lbfgs_iters"], subspace_dim=dim, seed=seed)
+            r = sharpness.epsilon_sharpness(model, x, y, eps, max_iter=cfg["lbfgs_iters"], subspace_dim=dim, seed=seed)
             out[sharpness_column(eps, dim)] = r["phi"]
     span, k = cfg["direction_span"], cfg["direction_points"]
     ts = [-span + 2 * span * i / (k - 1) for i in range(k)]
-    curve = lines.direction_curve(model, x, y, ts, seed=seed)
+    curve = landscape.direction_curve(model, x, y, ts, seed=seed)
     return out, {"t": list(curve["t"]), "loss": list(curve["loss"]), "acc": list(curve["acc"])}
 
 

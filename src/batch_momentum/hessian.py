@@ -33,7 +33,6 @@ from torch.func import functional_call
 Fn = Callable[[torch.Tensor], torch.Tensor]  # flat θ (n,) -> scalar loss
 
 
-
 # ----------------------------------------------------------------------------- helpers
 @contextlib.contextmanager
 def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
@@ -127,7 +126,7 @@ def top_eigenvalue_fn(f: Fn, theta: torch.Tensor, tol: float = 1e-3, max_iter: i
     """
     op = _HVPOperator(f, theta)
     gen = torch.Generator().manual_seed(seed)
-    v = torch.randn(theta.numel(), generator=gen, dtype=torch.float64).to(theta.dtype)
+    v = torch.randn(theta.numel(), generator=gen, dtype=torch.float64).to(theta.device, theta.dtype)  # CPU draw: same v on any device
     v = v / v.norm()
     lam, rel, converged, it = float("nan"), float("inf"), False, 0
     for it in range(1, max_iter + 1):
@@ -163,7 +162,7 @@ def trace_fn(f: Fn, theta: torch.Tensor, n_samples: int = 50, tol: float = 1e-3,
     converged = False
     mean = float("nan")
     while len(vals) < n_samples:
-        z = (torch.randint(0, 2, (n,), generator=gen) * 2 - 1).to(theta.dtype)  # (n,) ±1
+        z = (torch.randint(0, 2, (n,), generator=gen) * 2 - 1).to(theta.device, theta.dtype)  # (n,) ±1, CPU draw
         vals.append(float(torch.dot(op.matvec(z).double(), z.double())))  # zᵀHz, one HVP
         prev, mean = mean, float(np.mean(vals))
         if len(vals) >= 10 and abs(mean - prev) / (abs(prev) + 1e-6) < tol:

@@ -38,13 +38,13 @@ def main(argv=None) -> int:
               "batch_small": s_summary["batch_size"], "batch_large": l_summary["batch_size"],
               "momentum": s_summary["momentum"], "seed": s_summary["seed"]}
     if s_summary["status"] == "ok" and l_summary["status"] == "ok":
-        from . import lines
+        from . import landscape
 
         splits = {"train": (blob["x_train"], blob["y_train"]), "test": (blob["x_test"], blob["y_test"])}
         # clones: state_dict() shares storage with the model that interpolate moves around
         state_a = {k: v.detach().clone() for k, v in small.state_dict().items()}
         state_b = {k: v.detach().clone() for k, v in large.state_dict().items()}
-        result.update(lines.interpolate(small, state_a, state_b, splits, alphas))
+        result.update(landscape.interpolate(small, state_a, state_b, splits, alphas))
     else:
         result["alpha"] = []  # a diverged end point has no line to draw
     out = Path(args.out)

@@ -13,7 +13,7 @@ the saved weights, so the model itself is never modified.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -41,26 +41,36 @@ def _evaluate(model: torch.nn.Module, state: Mapping[str, torch.Tensor], x: torc
     return loss_sum / n, correct / n
 
 
-def interpolate(model: torch.nn.Module, state_a: Mapping[str, torch.Tensor], state_b: Mapping[str, torch.Tensor],
-                splits: Mapping[str, tuple[torch.Tensor, torch.Tensor]], alphas: Iterable[float],
-                batch_size: int | None = None) -> dict:
+def interpolate(model: torch.nn.Module | Callable[[], torch.nn.Module], state_a: Mapping[str, torch.Tensor],
+                state_b: Mapping[str, torch.Tensor], splits: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
+                alphas: Iterable[float], batch_size: int | None = None) -> dict:
     """Loss and accuracy along θ(α) = α·θ_b + (1−α)·θ_a (Keskar et al. 2017, Figure 3).
 
-    state_a, state_b: state_dicts of the two solutions (a = small batch, b = large batch);
-    floating-point entries are interpolated, others (integer buffers) taken from a.
+    model: the architecture, as a module or a zero-argument factory that builds one; only
+    its structure is used (its own weights are neither read nor changed).
+    state_a, state_b: state_dicts of the two solutions (a = small batch, b = large batch),
+    same keys; floating-point entries are interpolated, others (integer buffers) taken from a.
     splits: {name: (x, y)}, e.g. {"train": ..., "test": ...}.
     Returns plain lists: {"alpha": [...], "<name>_loss": [...], "<name>_acc": [...]}.
-    At α = 0 and α = 1 the parameters are exactly θ_a and θ_b (0·b + a = a bitwise).
+    At α = 0 and α = 1 the saved states are used as they are (exactly θ_a and θ_b).
     Cost: len(alphas) × one forward pass over every split.
     """
+    if not isinstance(model, torch.nn.Module):
+        model = model()
+    if set(state_a) != set(state_b):
+        raise ValueError(f"state_a and state_b differ in keys {sorted(set(state_a) ^ set(state_b))}: "
+                         f"interpolate two checkpoints of the same architecture")
     alphas = [float(a) for a in alphas]
     out: dict[str, list] = {"alpha": alphas}
     for name in splits:
         out[f"{name}_loss"], out[f"{name}_acc"] = [], []
     with eval_mode(model):
         for a in alphas:
-            state = {k: (a * state_b[k] + (1.0 - a) * v) if torch.is_floating_point(v) else v
-                     for k, v in state_a.items()}
+            if a == 0.0 or a == 1.0:  # the saved end points themselves (even if one holds inf/nan)
+                state = dict(state_a if a == 0.0 else state_b)
+            else:
+                state = {k: (a * state_b[k] + (1.0 - a) * v) if torch.is_floating_point(v) else v
+                         for k, v in state_a.items()}
             for name, (x, y) in splits.items():
                 loss, acc = _evaluate(model, state, x, y, batch_size)
                 out[f"{name}_loss"].append(loss)
@@ -80,7 +90,7 @@ def filter_normalized_direction(model: torch.nn.Module, seed: int) -> list[torch
     dirs = []
     for p in model.parameters():
         p = p.detach()
-        d = torch.randn(p.shape, generator=gen, dtype=p.dtype)
+        d = torch.randn(p.shape, generator=gen, dtype=p.dtype).to(p.device)  # CPU draw: same d on any device
         if p.dim() <= 1:
             d.zero_()
         else:

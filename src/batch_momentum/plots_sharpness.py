@@ -19,18 +19,28 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 
-def plot_sharpness_vs_batch(df: pd.DataFrame, column: str, ylabel: str) -> Figure:
+def plot_sharpness_vs_batch(df: pd.DataFrame, column: str, ylabel: str, logy: bool | None = None) -> Figure:
     """One line per momentum: mean of `column` over seeds vs batch_size (log2 x axis),
-    band = min..max over seeds. df: one row per cell (batch_size, momentum, seed, column)."""
+    band = min..max over seeds. df: one row per cell (batch_size, momentum, seed, column);
+    rows with a missing or non-finite value (diverged cells) are left out.
+    logy: None = log y axis when every value is > 0 (Keskar's φ spans orders of magnitude)."""
+    missing = {"batch_size", "momentum", column} - set(df.columns)
+    if missing:
+        raise ValueError(f"plot_sharpness_vs_batch: df lacks columns {sorted(missing)}; it has {list(df.columns)}")
+    df = df[np.isfinite(df[column].astype(float))]
     fig, ax = plt.subplots(figsize=(6, 4))
     moms = sorted(df["momentum"].unique())
     colors = plt.cm.viridis(np.linspace(0, 0.9, max(len(moms), 1)))
     for mom, color in zip(moms, colors):
         g = df[df["momentum"] == mom].groupby("batch_size")[column].agg(["mean", "min", "max"]).sort_index()
         bs = g.index.to_numpy(dtype=float)
-        ax.plot(bs, g["mean"], marker="o", color=color, label=f"momentum {mom:g}")
+        ax.plot(bs, g["mean"], marker="o", color=color, label=f"momentum λ = {mom:g}")
         ax.fill_between(bs, g["min"], g["max"], color=color, alpha=0.2, linewidth=0)
     ax.set_xscale("log", base=2)
+    if logy is None:
+        logy = len(df) > 0 and bool((df[column] > 0).all())
+    if logy:
+        ax.set_yscale("log")
     ax.set_xlabel("batch size")
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
@@ -40,7 +50,7 @@ def plot_sharpness_vs_batch(df: pd.DataFrame, column: str, ylabel: str) -> Figur
     return fig
 
 
-def plot_interpolation(curve: Mapping[str, list], title: str) -> Figure:
+def plot_interpolation(curve: Mapping[str, list], title: str = "") -> Figure:
     """Keskar et al. 2017 Figure 3: loss (left axis, blue) and accuracy (right axis, red)
     along α; train solid, test dashed (other splits dotted). curve: output of
     landscape.interpolate ({"alpha", "<split>_loss", "<split>_acc"})."""

@@ -171,7 +171,7 @@ def noise_section(table: pd.DataFrame, figures_dir: Path) -> dict:
 
 def sharpness_section(params: dict, table: pd.DataFrame, directions: pd.DataFrame, interpolation: list[dict],
                       figures_dir: Path) -> dict:
-    from . import plots_minima as plots_sharpness
+    from . import plots_sharpness
 
     measures = [("hessian_top", "top Hessian eigenvalue"), ("hessian_trace", "Hessian trace (Hutchinson)")]
     measures += [(c, c.replace("sharpness_", "ε-sharpness φ, ").replace("_eps", ", ε=")) for c in table.columns
@@ -214,23 +214,84 @@ def sharpness_section(params: dict, table: pd.DataFrame, directions: pd.DataFram
                 html=_html_table(keskar_table(table, eps_col), "{:.4g}"), figures=figs)
 
 
-def momentum_section(params: dict, table: pd.DataFrame, result: dict, figures_dir: Path) -> dict:
-    from . import plots_momentum as plots_critical
-    from .surfaces import collapse_stats
+def momentum_summary(result: dict) -> str:
+    """The section's text: what each experiment of the momentum step found, in numbers."""
+    rows = result["summary"]
+    stall = [r for r in rows if not r["reached_deep_min_1d"]]
+    deep = [r["momentum"] for r in rows if r["reached_deep_min_1d"]]
+    c = result["config"]
+    stalled = ", ".join(f"{r['momentum']:g}" for r in stall)
+    text = [f"1-D surface (start x = {c['start_1d']}, η = {c['lr_1d']}, {c['steps_1d']} steps): "
+            + "; ".join(f"λ = {r['momentum']:g} ends at x = {r['final_1d']:.3g} (nearest the {r['nearest_1d']})"
+                        for r in rows) + ". "
+            + (f"With λ = {', '.join(f'{v:g}' for v in deep)} the ball rolls past the flat saddle and over the hill "
+               "into the deeper minimum; " if deep else "No λ of the grid reaches the deeper minimum with these settings; ")
+            + (f"with λ = {stalled} it stays near the first critical point it reaches." if stall
+               else "every λ passes the first critical point.")]
+    text.append("2-D saddle: started exactly on its stable manifold (x = 0), the largest |x| any run reaches is "
+                f"{max(r['on_manifold_max_abs_x'] for r in rows):.1g}, with or without momentum; from a tiny offset "
+                + ", ".join(f"λ = {r['momentum']:g} leaves after {r['escape_step_2d']} steps (predicted "
+                            f"{r['predicted_escape_step_2d']:.0f})" for r in rows)
+                + "; with gradient noise (started on x = 0) the share of runs that leave is "
+                + ", ".join(f"{r['noisy_escaped_2d']:.0%} for λ = {r['momentum']:g}" for r in rows) + ".")
+    fs = result["finite_sum"]
+    full = [x["escape_fraction"] for x in fs["cells"] if x["batch_size"] == fs["n"]]
+    text.append(f"Finite sums of N = {fs['n']} losses started at a critical point of their mean: "
+                + (f"the full batch (B = N) escapes in {max(full):.0%} of the runs at most; " if full else "")
+                + f"the share of the {fs['seeds']} seeds that escape, by batch size and λ, is in the "
+                "table below. Noise temperature of these runs, g = ηN/(B(1−λ)): " + " ".join(
+                    f"{case}: {v.get('interpretation', '')} (Spearman ρ with g = {v.get('spearman') or float('nan'):.2f})."
+                    for case, v in fs.get("collapse", {}).items()))
+    ws = result["weighted_sum_check"]
+    text.append(f"The recursion mᵗ = λmᵗ⁻¹ − ηgᵗ⁻¹ equals the weighted sum −η Σᵢ λ^(t−1−i) gⁱ of all earlier "
+                f"gradients over {ws['steps']} random gradients to within "
+                f"{max(v for v in ws['max_abs_diff'].values()):.1e} (largest difference over λ).")
+    return " ".join(text)
 
-    figs = [dict(uri=figure_uri(fig, figures_dir / f"momentum_{name}.png"), caption=caption)
-            for name, fig, caption in plots_critical.figures(result)]
+
+def momentum_section(params: dict, table: pd.DataFrame, result: dict, figures_dir: Path) -> dict:
+    from . import plots_critical
+    from .critical import collapse_stats
+
+    figs = [
+        dict(uri=figure_uri(plots_critical.plot_surface_1d(result), figures_dir / "momentum_1d.png"),
+             caption="Gradient descent with the lecture's momentum on a 1-D surface with a flat saddle (x = 0), a "
+                     "shallow minimum (x = 1), a small hill (x = 1.5) and a deeper minimum (x = 3); one run per λ."),
+        dict(uri=figure_uri(plots_critical.plot_surface_2d(result), figures_dir / "momentum_2d.png"),
+             caption="A 2-D saddle between two minima: from a tiny offset off its stable manifold (solid) and from "
+                     "the manifold itself with noisy gradients (dashed); one run per λ."),
+        dict(uri=figure_uri(plots_critical.plot_escape_fraction(result), figures_dir / "momentum_escape.png"),
+             caption="Minibatch SGD started at a critical point of a finite-sum loss: the fraction of seeds that "
+                     "escape, and how fast, against batch size; the full batch never moves."),
+    ]
     ok = table[table.status == "ok"]
+    stats = []
     for col, label in (("test_acc", "test accuracy"), ("train_acc", "training accuracy"),
-                       ("hessian_top", "top Hessian eigenvalue")):
-        if col in ok and ok[col].notna().any():
-            figs.append(dict(uri=figure_uri(plots_critical.plot_vs_temperature(ok, col, label),
+                       ("hessian_top", "top Hessian eigenvalue"), ("sharpness_full_eps0.001", "ε-sharpness, ε=1e-3")):
+        if col in ok and ok[col].notna().sum() >= 3:
+            st = collapse_stats(ok, y=col)
+            stats.append({"measure": label, "cells": st["n"], "Spearman ρ (all)": st["spearman"],
+                          **{f"ρ within λ={k}": v for k, v in st["spearman_by_group"].items()},
+                          "R² of one curve of g": st["collapse_score"], "R² added by λ": st["group_gain"],
+                          "verdict": st["interpretation"]})
+            figs.append(dict(uri=figure_uri(plots_critical.plot_vs_temperature(ok, col, label, stats=st),
                                             figures_dir / f"temperature_{col}.png"),
                              caption=f"{label} against the noise temperature g = ηN/(B(1−λ)), colour = λ, marker = B."))
-    stats = [dict(measure=col, **{k: v for k, v in collapse_stats(ok, y=col).items() if not isinstance(v, dict)})
-             for col in ("test_acc", "train_acc", "hessian_top") if col in ok and ok[col].notna().any()]
-    return dict(id="momentum", title="Momentum and critical points",
-                text=result.get("summary", ""), html=plots_critical.tables_html(result) + _html_table(pd.DataFrame(stats)),
+    escaped = pd.DataFrame([{"λ": r["momentum"], "1-D: ends nearest": r["nearest_1d"],
+                             "1-D: reached deep minimum": r["reached_deep_min_1d"],
+                             "2-D offset: escape step": r["escape_step_2d"],
+                             "2-D on manifold: max |x|": r["on_manifold_max_abs_x"],
+                             "2-D noisy: share escaped": r["noisy_escaped_2d"]} for r in result["summary"]])
+    fs = result["finite_sum"]
+    fractions = pd.DataFrame(fs["cells"]).pivot_table(index=["case", "momentum"], columns="batch_size",
+                                                      values="escape_fraction")
+    fractions.columns = [f"B={c}" for c in fractions.columns]
+    html = ("<p>Which runs escaped:</p>" + _html_table(escaped)
+            + f"<p>Finite sums: share of {fs['seeds']} seeds that escaped, by case and λ (rows) and batch size:</p>"
+            + _html_table(fractions.reset_index(), "{:.2f}")
+            + "<p>Do the trained cells collapse onto one curve of the noise temperature g?</p>"
+            + _html_table(pd.DataFrame(stats), "{:.2f}"))
+    return dict(id="momentum", title="Momentum and critical points", text=momentum_summary(result), html=html,
                 figures=figs)
 
 
@@ -260,7 +321,7 @@ def build(params: dict, tables_dir: Path, figures_dir: Path, timing: pd.DataFram
     cells_html = _html_table(table[[c for c in shown if c in table]])
     problems = table[table.status != "ok"][["cell", "status", "reason"]].to_dict("records")
     return dict(title=params["report"]["title"], settings=settings_lines(params, table), sections=sections,
-                lecture=lecture_table(table, params, timing), figures=figs, cells_html=cells_html,
+                lecture=lecture_table(table, params, timing, momentum), figures=figs, cells_html=cells_html,
                 problems=problems)
 
 

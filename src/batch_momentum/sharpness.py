@@ -34,18 +34,23 @@ from .hessian import Fn, eval_mode, loss_function
 START_FRACTION = 0.1  # y₀ lies in START_FRACTION × box
 
 
-def random_subspace(n: int, p: int, seed: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """A (n, p) with i.i.d. N(0, 1/p) entries, from torch.Generator().manual_seed(seed).
-    Cost: n·p normal draws (7.9M for the default mlp and p = 100, ~30 MB in float32)."""
+def random_subspace(n: int, p: int, seed: int, dtype: torch.dtype = torch.float32,
+                    device: torch.device | str = "cpu") -> torch.Tensor:
+    """A (n, p) with i.i.d. N(0, 1/p) entries, drawn on the CPU from
+    torch.Generator().manual_seed(seed) (the same A on every device), then moved.
+    Cost: n·p normal draws (7.9M for the default mlp and p = 100, ~30 MB in float32, ~60 ms)."""
+    if p < 1 or p > n:
+        raise ValueError(f"subspace_dim = {p} must lie in [1, n = {n}] (the number of parameters); "
+                         f"use None for the full space")
     gen = torch.Generator().manual_seed(seed)
-    return (torch.randn(n, p, generator=gen, dtype=torch.float32) / np.sqrt(p)).to(dtype)
+    return (torch.randn(n, p, generator=gen, dtype=torch.float32) / np.sqrt(p)).to(device, dtype)
 
 
 def pinv_apply(A: torch.Tensor, theta: torch.Tensor) -> np.ndarray:
     """A⁺θ (p,) in float64 via the normal equations (AᵀA) u = Aᵀθ. Cost: n·p² for AᵀA."""
     G = (A.T @ A).double()  # (p, p)
     rhs = (A.T @ theta.to(A.dtype)).double()  # (p,)
-    return torch.linalg.solve(G, rhs).numpy()
+    return torch.linalg.solve(G, rhs).cpu().numpy()
 
 
 def epsilon_sharpness_fn(f: Fn, theta: torch.Tensor, eps: float, max_iter: int = 10,
@@ -59,24 +64,31 @@ def epsilon_sharpness_fn(f: Fn, theta: torch.Tensor, eps: float, max_iter: int =
     Returns {"phi", "f0", "fmax", "iterations", "evaluations", "eps", "space"} with
     space "full" or f"random{p}". Cost: (evaluations + 1) forward+backward passes of f.
     """
+    if not (np.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps = {eps!r}: the box half-width factor must be a positive number (Keskar: 1e-3, 5e-4)")
     theta = theta.detach()
     if A is None and subspace_dim is not None:
-        A = random_subspace(theta.numel(), int(subspace_dim), seed, theta.dtype)
+        A = random_subspace(theta.numel(), int(subspace_dim), seed, theta.dtype, theta.device)
     if A is not None:
-        A = A.to(theta.dtype)
+        if A.dim() != 2 or A.shape[0] != theta.numel():
+            raise ValueError(f"A has shape {tuple(A.shape)}; it must be (n, p) with n = {theta.numel()} = len(theta)")
+        A = A.to(theta.device, theta.dtype)
         center = pinv_apply(A, theta)  # (p,) A⁺θ
         space = f"random{A.shape[1]}"
     else:
-        center = theta.double().numpy()  # (n,)
+        center = theta.double().cpu().numpy()  # (n,)
         space = "full"
     b = eps * (np.abs(center) + 1.0)  # box half-widths (n,) or (p,)
 
     with torch.no_grad():
         f0 = float(f(theta))
+    if not np.isfinite(f0):  # a diverged cell: no box maximum to look for
+        return {"phi": float("nan"), "f0": f0, "fmax": float("nan"), "iterations": 0, "evaluations": 0,
+                "eps": float(eps), "space": space}
     best = [f0]
 
     def neg_f_and_grad(y_np: np.ndarray) -> tuple[float, np.ndarray]:
-        y = torch.from_numpy(y_np).to(theta.dtype)
+        y = torch.from_numpy(y_np).to(theta.device, theta.dtype)  # host -> device, once per evaluation
         pert = y if A is None else A @ y  # (n,)
         th = (theta + pert).requires_grad_(True)
         with torch.enable_grad():
@@ -86,7 +98,7 @@ def epsilon_sharpness_fn(f: Fn, theta: torch.Tensor, eps: float, max_iter: int =
             g = A.T @ g  # (p,) chain rule: ∇_y f(θ + Ay) = Aᵀ∇f
         v = float(val.detach())
         best[0] = max(best[0], v) if np.isfinite(v) else best[0]
-        return -v, -g.double().numpy()
+        return -v, -g.double().cpu().numpy()
 
     rng = np.random.default_rng(seed)
     y0 = rng.uniform(-1.0, 1.0, size=b.shape) * b * START_FRACTION

@@ -1,0 +1,142 @@
+"""Tests of batch_momentum.sharpness (Keskar et al. 2017, Metric 2.1) and its plot."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from batch_momentum import sharpness as S
+from batch_momentum.models import make_model
+
+
+def _quadratic(a, c):
+    return lambda th: (a * (th - c) ** 2).sum()
+
+
+def _phi(fmax, f0):
+    return (fmax - f0) / (1 + f0) * 100
+
+
+def test_full_space_separable_quadratic_corner():
+    # f(θ) = Σ a_i (θ_i − c_i)²; with b_i = ε(|θ_i|+1) < |θ_i − c_i| the box maximum is the
+    # corner y_i = b_i·sign(θ_i − c_i): fmax = Σ a_i (|θ_i − c_i| + b_i)².
+    g = torch.Generator().manual_seed(0)
+    n, eps = 50, 1e-2
+    a = torch.rand(n, generator=g, dtype=torch.float64) + 0.5
+    c = torch.randn(n, generator=g, dtype=torch.float64)
+    theta = c + torch.sign(torch.randn(n, generator=g, dtype=torch.float64)) * (0.5 + torch.rand(n, generator=g, dtype=torch.float64))
+    b = eps * (theta.abs() + 1)
+    assert bool((b < (theta - c).abs()).all())
+    f0 = float((a * (theta - c) ** 2).sum())
+    fmax = float((a * ((theta - c).abs() + b) ** 2).sum())
+    r = S.epsilon_sharpness_fn(_quadratic(a, c), theta, eps, max_iter=10)
+    assert r["f0"] == pytest.approx(f0, rel=1e-12)
+    assert r["fmax"] == pytest.approx(fmax, rel=1e-9)
+    assert r["phi"] == pytest.approx(_phi(fmax, f0), rel=1e-6)
+    assert r["space"] == "full" and r["eps"] == eps
+    assert 1 <= r["iterations"] <= 10 and r["evaluations"] >= r["iterations"]
+    assert set(r) == {"phi", "f0", "fmax", "iterations", "evaluations", "eps", "space"}
+
+
+def test_full_space_at_the_minimum():
+    # θ = c: every corner is a maximum, fmax = Σ a_i b_i², f0 = 0.
+    a = torch.tensor([1.0, 2.0, 3.0, 0.5], dtype=torch.float64)
+    c = torch.tensor([0.3, -1.0, 2.0, 0.0], dtype=torch.float64)
+    eps = 0.1
+    b = eps * (c.abs() + 1)
+    r = S.epsilon_sharpness_fn(_quadratic(a, c), c.clone(), eps)
+    assert r["f0"] == 0.0
+    assert r["phi"] == pytest.approx(_phi(float((a * b ** 2).sum()), 0.0), rel=1e-9)
+
+
+def test_subspace_with_coordinate_columns():
+    # A = three columns of the identity: A⁺θ = θ[sel], the box is the full-space box on
+    # those coordinates; the other coordinates stay put.
+    a = torch.tensor([1.0, 2.0, 3.0, 0.5, 1.5, 1.0], dtype=torch.float64)
+    c = torch.zeros(6, dtype=torch.float64)
+    theta = torch.tensor([1.0, -2.0, 0.5, 1.0, -1.0, 3.0], dtype=torch.float64)
+    sel = [0, 2, 5]
+    A = torch.eye(6, dtype=torch.float64)[:, sel]
+    eps = 0.05
+    b = eps * (theta.abs() + 1)
+    moved = a * ((theta - c).abs() + b) ** 2
+    still = a * (theta - c) ** 2
+    fmax = float(moved[sel].sum() + still[[1, 3, 4]].sum())
+    r = S.epsilon_sharpness_fn(_quadratic(a, c), theta, eps, A=A)
+    assert r["space"] == "random3"
+    assert r["fmax"] == pytest.approx(fmax, rel=1e-9)
+    assert r["phi"] == pytest.approx(_phi(fmax, float(still.sum())), rel=1e-6)
+
+
+def test_pinv_apply_matches_pinv():
+    A = S.random_subspace(300, 7, seed=1, dtype=torch.float64)
+    assert A.shape == (300, 7)
+    assert torch.equal(A, S.random_subspace(300, 7, seed=1, dtype=torch.float64))
+    theta = torch.randn(300, dtype=torch.float64)
+    np.testing.assert_allclose(S.pinv_apply(A, theta), (torch.linalg.pinv(A) @ theta).numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_model_unchanged_keys_and_seeded():
+    torch.manual_seed(0)
+    m = make_model("mlp", (40,), 10)
+    m.train()
+    x, y = torch.randn(100, 40), torch.randint(0, 10, (100,))
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    full = S.epsilon_sharpness(m, x, y, 1e-3, max_iter=3)
+    sub = S.epsilon_sharpness(m, x, y, 1e-3, max_iter=3, subspace_dim=100, seed=2)
+    sub2 = S.epsilon_sharpness(m, x, y, 1e-3, max_iter=3, subspace_dim=100, seed=2)
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
+    assert m.training and all(p.grad is None for p in m.parameters())
+    assert full["space"] == "full" and sub["space"] == "random100"
+    assert sub == sub2
+    for r in (full, sub):
+        assert r["phi"] >= 0 and r["fmax"] >= r["f0"] and np.isfinite(r["phi"])
+        assert r["iterations"] <= 3
+    with torch.no_grad():
+        f0 = float(torch.nn.functional.cross_entropy(m.eval()(x), y))
+    assert full["f0"] == pytest.approx(f0, rel=1e-6)
+
+
+def test_plot_sharpness_vs_batch():
+    from matplotlib.figure import Figure
+    from batch_momentum.plots_sharpness import plot_sharpness_vs_batch
+    rows = [dict(batch_size=bs, momentum=mu, seed=s, phi=bs * (1 + mu) + s)
+            for bs in (16, 64, 256) for mu in (0.0, 0.9) for s in (0, 1)]
+    fig = plot_sharpness_vs_batch(pd.DataFrame(rows), "phi", "ε-sharpness")
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert len(ax.get_lines()) == 2 and ax.get_xscale() == "log"
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [16.5, 64.5, 256.5])
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+
+def test_errors_and_diverged_point():
+    f = _quadratic(torch.ones(4, dtype=torch.float64), torch.zeros(4, dtype=torch.float64))
+    theta = torch.ones(4, dtype=torch.float64)
+    for eps in (0.0, -1e-3, float("nan")):
+        with pytest.raises(ValueError, match="eps"):
+            S.epsilon_sharpness_fn(f, theta, eps)
+    with pytest.raises(ValueError, match="subspace_dim"):
+        S.epsilon_sharpness_fn(f, theta, 1e-3, subspace_dim=5)
+    with pytest.raises(ValueError, match=r"\(n, p\)"):
+        S.epsilon_sharpness_fn(f, theta, 1e-3, A=torch.ones(3, 2, dtype=torch.float64))
+    r = S.epsilon_sharpness_fn(f, torch.full((4,), float("nan"), dtype=torch.float64), 1e-3, subspace_dim=2)
+    assert np.isnan(r["phi"]) and r["evaluations"] == 0 and r["space"] == "random2"
+
+
+def test_plot_sharpness_vs_batch_drops_nonfinite_and_picks_y_scale():
+    import matplotlib.pyplot as plt
+    from batch_momentum.plots_sharpness import plot_sharpness_vs_batch
+    rows = [dict(batch_size=bs, momentum=0.9, seed=s, phi=float(bs + s)) for bs in (16, 256) for s in (0, 1)]
+    rows.append(dict(batch_size=256, momentum=0.9, seed=2, phi=float("nan")))  # a diverged cell
+    fig = plot_sharpness_vs_batch(pd.DataFrame(rows), "phi", "φ")
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [16.5, 256.5])
+    assert ax.get_yscale() == "log"
+    rows[0]["phi"] = -1.0  # a negative trace estimate: linear axis
+    fig2 = plot_sharpness_vs_batch(pd.DataFrame(rows), "phi", "trace")
+    assert fig2.axes[0].get_yscale() == "linear"
+    with pytest.raises(ValueError, match="hessian_top"):
+        plot_sharpness_vs_batch(pd.DataFrame(rows), "hessian_top", "λ_max")
+    plt.close(fig)
+    plt.close(fig2)
