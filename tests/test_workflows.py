@@ -36,12 +36,17 @@ def check_outputs(root, n_cells):
         curve = json.loads((root / f"results/interpolation/{pair}.json").read_text())
         assert len(curve["alpha"]) in (0, 7)
     momentum = json.loads((root / "results/momentum/critical.json").read_text())
-    assert momentum
+    assert [r["momentum"] for r in momentum["summary"]] == [0.0, 0.9]  # tiny.yaml's lambdas
+    assert max(momentum["weighted_sum_check"]["max_abs_diff"].values()) < 1e-12
+    assert momentum["surface_1d"]["start_on_saddle_max_move"] == 0.0
     html = (root / "reports/index.html").read_text()
     assert 'id="lecture-table"' in html and html.count("data:image/png;base64,") >= 10
     for section in ('id="timing"', 'id="noise"', 'id="sharpness"', 'id="momentum"'):
         assert section in html, section
     assert "not measured yet" not in html
+    for aspect in ("Critical point: gradient descent", "Escaping a critical point: small batch",
+                   "mᵗ is the weighted sum of all earlier gradients"):
+        assert aspect in html, aspect
     # self-contained: nothing is loaded from the network
     assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html)
     return table, html
