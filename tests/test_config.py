@@ -37,6 +37,14 @@ CASES = [
     (("data", "n_train"), KeyError, "'n_train' is a required property"),
     (("train", "lr_rule"), "cubic", "train.lr_rule = 'cubic'"),
     (("grid", "batch_size"), ["8"], "grid.batch_size[0] = '8'"),
+    (("momentum", "steps_1d"), 0, "momentum.steps_1d = 0"),
+    (("momentum", "finite_n"), 31, "momentum.finite_n = 31 is invalid (31 is not a multiple of 2)"),
+    (("momentum", "finite_batch_sizes"), [1, 64], "momentum.finite_batch_sizes"),
+    (("momentum", "start_2d"), [1.0], "momentum.start_2d = [1.0]"),
+    (("momentum", "lr_1d"), 0, "momentum.lr_1d = 0"),
+    (("momentum", "typo"), 1, "unknown key momentum.typo"),
+    (("sharpness", "interpolation_small"), 16, "sharpness.interpolation_small = 16 is not in grid.batch_size"),
+    (("noise", "subset"), 5000, "noise.subset = 5000 is larger than data.n_train = 4000"),
 ]
 
 
@@ -100,3 +108,10 @@ def test_cli_prints_one_line_and_exits_2(tmp_path, default_params):
     assert res.stderr.strip().count("\n") == 0
     assert "train.lr = 0" in res.stderr
     assert not (tmp_path / "d.pt").exists()
+
+
+def test_momentum_schema_knows_every_setting_of_the_experiments():
+    schema = yaml.safe_load((REPO / "src/batch_momentum/params.schema.yaml").read_text())
+    from batch_momentum.critical import DEFAULT_CFG
+
+    assert set(schema["properties"]["momentum"]["properties"]) == set(DEFAULT_CFG)

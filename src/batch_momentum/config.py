@@ -127,9 +127,11 @@ def validate(params: dict, source: str = "params") -> dict:
         raise ParamsError(f"{source}: unknown key momentum.{unknown[0]}; allowed keys here: "
                           f"{', '.join(sorted(MOMENTUM_DEFAULTS))} (fix the spelling or remove it)")
     out["momentum"] = {**MOMENTUM_DEFAULTS, **out["momentum"]}
-    if out["momentum"]["finite_n"] % 2 or max(out["momentum"]["finite_batch_sizes"]) > out["momentum"]["finite_n"]:
-        raise ParamsError(f"{source}: momentum.finite_n = {out['momentum']['finite_n']} must be even and at least "
-                          f"every momentum.finite_batch_sizes entry")
+    fin = out["momentum"]
+    for i, b in enumerate(fin["finite_batch_sizes"]):
+        if b > fin["finite_n"]:
+            raise ParamsError(f"{source}: momentum.finite_batch_sizes[{i}] = {b} is larger than momentum.finite_n = "
+                              f"{fin['finite_n']}; allowed: 1 <= B <= {fin['finite_n']} (the full batch is B = finite_n)")
     for key in ("interpolation_small", "interpolation_large"):
         if sh[key] not in grid_b:
             raise ParamsError(f"{source}: sharpness.{key} = {sh[key]} is not in grid.batch_size {grid_b}; "

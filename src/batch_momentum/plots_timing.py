@@ -24,6 +24,19 @@ def _extrapolated(df: pd.DataFrame) -> np.ndarray:
     return col.to_numpy(dtype=bool)
 
 
+def _finish_log_log(fig, ax, ylabel: str, title: str):
+    """Log-log axes against batch size, with the labels, grid and legend of both timing figures."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("batch size B")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def plot_time_per_update(df: pd.DataFrame):
     """Time for one update vs batch size, log-log: the lecture's parallel-computing picture.
 
@@ -43,15 +56,7 @@ def plot_time_per_update(df: pd.DataFrame):
         ax.plot(b[ext], d["sequential_median_s"].to_numpy()[ext], "s", markerfacecolor="white",
                 markeredgecolor="C3", markersize=8, linestyle="none",
                 label="sequential, extrapolated from a subset")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("batch size B")
-    ax.set_ylabel("time for one update (s)")
-    ax.set_title(f"Time per update\n{_device_label(d)}", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish_log_log(fig, ax, "time for one update (s)", f"Time per update\n{_device_label(d)}")
 
 
 def plot_time_per_epoch(df: pd.DataFrame):
@@ -65,15 +70,8 @@ def plot_time_per_epoch(df: pd.DataFrame):
     ok = np.isfinite(meas)
     if ok.any():
         ax.plot(b[ok], meas[ok], "o", color="C1", label="measured epoch")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("batch size B")
-    ax.set_ylabel("time for one epoch (s)")
-    ax.set_title(f"Time per epoch (N = {int(d['n_train'].iloc[0])})\n{_device_label(d)}", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish_log_log(fig, ax, "time for one epoch (s)",
+                           f"Time per epoch (N = {int(d['n_train'].iloc[0])})\n{_device_label(d)}")
 
 
 def plot_noise_vs_batch(cells: pd.DataFrame):
