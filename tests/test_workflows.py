@@ -4,13 +4,15 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
 from batch_momentum import config
-from conftest import REPO, load_yaml, make_repo_copy, run, tiny_full
+from conftest import REPO, load_yaml, make_repo_copy, run, tiny_full, tool_env
 
 pytestmark = pytest.mark.e2e
 TINY = REPO / "tests" / "tiny.yaml"
@@ -122,6 +124,19 @@ def test_snakemake_and_dvc_hold_the_same_cells_and_commands(tmp_path):
     trains = sorted(c for c in smk if " train " in c)
     assert len(trains) == N_TINY_CELLS
     assert any("--batch-size 200 --momentum 0.9 --seed 1" in c for c in trains)
+
+
+def test_snakemake_from_the_venv_needs_no_activation(tmp_path):
+    # `.venv/bin/snakemake` with the venv's bin not on PATH: the rules' `python` must still
+    # be the venv's interpreter, which has batch_momentum.
+    root = make_repo_copy(tmp_path, params=tiny_full())
+    env = {k: v for k, v in tool_env().items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env["PATH"] = "/usr/bin:/bin"
+    res = subprocess.run([str(Path(sys.executable).with_name("snakemake")), "--cores", "1",
+                          "results/momentum/critical.json"], cwd=root, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads((root / "results/momentum/critical.json").read_text())["summary"]
 
 
 def test_invalid_params_stop_snakemake_before_any_job(tmp_path):

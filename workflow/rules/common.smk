@@ -1,4 +1,5 @@
 # Validation and the cell list, shared by every rule file.
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +21,11 @@ if bm.validate(yaml.safe_load(Path("params.yaml").read_text())) != P:
     text = yaml.safe_dump(dict(config), sort_keys=False)
     if not Path(PARAMS).exists() or Path(PARAMS).read_text() != text:
         Path(PARAMS).write_text(text)
+
+# Every rule runs `python -m batch_momentum`: make `python` the interpreter that runs
+# Snakemake (and imports batch_momentum above), so `.venv/bin/snakemake` works without
+# activating the virtual environment.
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
 DATA = f"data/prepared/{P['data']['dataset']}.pt"
 CELLS = [c.name for c in bm.cells(P)]
