@@ -43,7 +43,8 @@ def test_generalization_uses_equal_training_accuracy_when_both_reach_the_target(
     t.loc[t.train_acc >= 0.99, "reached_target"] = True
     r = row(lecture.lecture_table(t, params()), "Generalization")
     # λ=0.9's large batch never reached the target, so only λ=0 is compared, and it holds
-    assert r["verdict"] == "holds on this device" and "reached the training-accuracy target" in r["evidence"]
+    assert r["verdict"] == "holds for λ ∈ {0.0}, the only λ compared at equal training accuracy"
+    assert "reached the training-accuracy target" in r["evidence"] and "for λ ∈ {0.9} fewer than two" in r["evidence"]
 
 
 def test_timing_rows_from_the_timing_step():
@@ -111,3 +112,25 @@ def test_momentum_rows_join_the_table():
     rows = lecture.lecture_table(t, params(), momentum=momentum_result())
     assert [r["css"] for r in rows if r["aspect"].startswith("Escaping")] == ["ok", "ok"]
     assert rows[-1]["aspect"] == "mᵗ is the weighted sum of all earlier gradients"
+
+
+def test_generalization_compares_the_smallest_and_largest_batch_that_reached_the_target():
+    # Only the middle of the grid trains to the target: B=32 and B=128 of λ=0.9 (made-up numbers).
+    rows = []
+    for b, reached, test, eig in ((8, False, 0.23, 0.7), (32, True, 0.70, 1.3), (128, True, 0.66, 5.1),
+                                  (512, False, 0.58, 10.9)):
+        for seed in (1, 2):
+            rows.append(dict(cell=f"bs{b}_lam0.9_seed{seed}", batch_size=b, momentum=0.9, seed=seed, status="ok",
+                             train_acc=0.995 if reached else 0.5, test_acc=test, reached_target=reached,
+                             hessian_top=eig, epoch_wall_s=0.1, updates_per_epoch=10, device_name="cpu", threads=1))
+    r = row(lecture.lecture_table(pd.DataFrame(rows), params()), "Generalization")
+    assert r["verdict"] == "holds on this device"
+    assert r["measured_small"] == "λ=0.9, B=32: 70.0%" and r["measured_large"] == "λ=0.9, B=128: 66.0%"
+    assert "λ=0.9: B=32 1.3 vs B=128 5.1" in r["evidence"]  # sharpness on the same pair
+    assert "λ=0.9: 23.0% vs 58.0%" in r["evidence"]  # and the equal-budget extremes, for comparison
+
+
+def test_compare_reached_needs_two_batch_sizes():
+    t = cells({0.0: 0.995, 0.9: 0.995}, {0.0: 0.4, 0.9: 0.4}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
+    t["reached_target"] = t.train_acc >= 0.99
+    assert [r["verdict"] for r in lecture.compare_reached(t, "test_acc")] == ["n/a", "n/a"]

@@ -53,6 +53,32 @@ def compare_extremes(table: pd.DataFrame, column: str, better="higher", only=Non
     return rows
 
 
+def compare_reached(table: pd.DataFrame, column: str, better="higher", margin=MARGIN, pairs=None):
+    """Per λ, the smallest against the largest batch size among the cells that reached the
+    training-accuracy target (means over the seeds that reached it): generalization at equal
+    training accuracy. 'n/a' where fewer than two batch sizes reached it. `pairs` (a
+    previous result) fixes the two batch sizes per λ, to read another column on them."""
+    done = table[(table.status == "ok") & table.reached_target.fillna(False).astype(bool)]
+    fixed = {r["momentum"]: (r["b_small"], r["b_large"]) for r in pairs} if pairs else {}
+    rows = []
+    for lam in sorted(table.momentum.unique()):
+        means = done[done.momentum == lam].groupby("batch_size")[column].mean()
+        bs, bl = fixed.get(lam, (means.index.min(), means.index.max()) if len(means) else (np.nan, np.nan))
+        if len(means) < 2 or _nan(bs) or bs == bl:
+            rows.append(dict(momentum=lam, b_small=bs, b_large=bl, small=np.nan, large=np.nan, verdict="n/a"))
+            continue
+        s, lg = means.get(bs, np.nan), means.get(bl, np.nan)
+        diff = (s - lg) if better == "higher" else (lg - s)
+        verdict = "n/a" if _nan(diff) else "holds" if diff > margin else ("opposite" if diff < -margin else "equal")
+        rows.append(dict(momentum=lam, b_small=int(bs), b_large=int(bl), small=s, large=lg, verdict=verdict))
+    return rows
+
+
+def _per_lam_pairs(rows, fmt) -> str:
+    return "; ".join(f"λ={r['momentum']}: B={r['b_small']} {fmt(r['small'])} vs B={r['b_large']} {fmt(r['large'])}"
+                     for r in rows if r["verdict"] != "n/a")
+
+
 def summarize(per_lam, expected="holds") -> str:
     verdicts = [r["verdict"] for r in per_lam if r["verdict"] != "n/a"]
     if not verdicts:
@@ -215,23 +241,41 @@ def lecture_table(table: pd.DataFrame, params: dict, timing: pd.DataFrame | None
                      verdict=summarize(opt),
                      evidence="final training accuracy under the same epoch budget, per λ: " + _per_lam(opt, pct)))
 
-    reached = compare_extremes(table, "test_acc", only=lambda s: s.reached_target.fillna(False).astype(bool))
     target = params["train"]["target_train_acc"]
-    if target is not None and any(r["verdict"] != "n/a" for r in reached):
-        gen, how = reached, f"test accuracy of cells that reached the training-accuracy target {target}"
+    budget = compare_extremes(table, "test_acc")
+    budget_text = ("test accuracy after the same epoch budget, smallest vs largest B of the grid, per λ: "
+                   + _per_lam(budget, pct))
+    reached = compare_reached(table, "test_acc") if target is not None and "reached_target" in table else []
+    skipped = [r["momentum"] for r in reached if r["verdict"] == "n/a"]
+    if any(r["verdict"] != "n/a" for r in reached):
+        gen = [r for r in reached if r["verdict"] != "n/a"]
+        evidence = (f"test accuracy at equal training accuracy: the smallest vs the largest B that reached the "
+                    f"training-accuracy target {target}, per λ: " + _per_lam_pairs(gen, pct)
+                    + (f" (for λ ∈ {{{', '.join(map(str, skipped))}}} fewer than two batch sizes reached it)"
+                       if skipped else "") + ". Also " + budget_text)
+        measured = [f"λ={r['momentum']}, B={r['b_small']}: {pct(r['small'])}" for r in gen], \
+            [f"λ={r['momentum']}, B={r['b_large']}: {pct(r['large'])}" for r in gen]
+        if "hessian_top" in table:
+            sharp = compare_reached(table, "hessian_top", better="lower", margin=0.0, pairs=gen)
+            evidence += (". Sharpness on the same pairs, top Hessian eigenvalue of the training loss (higher = "
+                         "sharper), per λ: " + _per_lam_pairs(sharp, "{:.3g}".format))
     else:
-        gen = compare_extremes(table, "test_acc")
-        how = ("test accuracy after the same epoch budget (the large batch did not reach the training-accuracy "
-               f"target {target} for any λ, so the two are not compared at equal training accuracy)")
-    evidence = how + ", per λ: " + _per_lam(gen, pct)
-    if "hessian_top" in table:
-        sharp = compare_extremes(table, "hessian_top", better="lower", margin=0.0)
-        evidence += (". Sharpness, top Hessian eigenvalue of the training loss at the final weights (higher = "
-                     "sharper), per λ: " + _per_lam(sharp, "{:.3g}".format))
+        gen = budget
+        measured = [pct(np.nanmean([r["small"] for r in gen]))], [pct(np.nanmean([r["large"] for r in gen]))]
+        evidence = (f"{budget_text} (fewer than two batch sizes reached the training-accuracy target {target} for "
+                    "every λ, so none is compared at equal training accuracy)")
+        if "hessian_top" in table:
+            sharp = compare_extremes(table, "hessian_top", better="lower", margin=0.0)
+            evidence += (". Sharpness, top Hessian eigenvalue of the training loss at the final weights (higher = "
+                         "sharper; a cell far from a minimum is not comparable), per λ: "
+                         + _per_lam(sharp, "{:.3g}".format))
+    verdict = summarize(gen)
+    if gen is not budget and skipped and verdict == "holds on this device":
+        verdict = (f"holds for λ ∈ {{{', '.join(str(r['momentum']) for r in gen)}}}, the only λ compared at equal "
+                   "training accuracy")
     rows.append(dict(aspect="Generalization", small="Better", large="Worse",
-                     measured_small=pct(np.nanmean([r["small"] for r in gen])),
-                     measured_large=pct(np.nanmean([r["large"] for r in gen])),
-                     verdict=summarize(gen), evidence=evidence))
+                     measured_small="; ".join(measured[0]), measured_large="; ".join(measured[1]),
+                     verdict=verdict, evidence=evidence))
     if momentum is not None:
         rows += momentum_rows(momentum)
     for r in rows:

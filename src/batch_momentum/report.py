@@ -210,7 +210,10 @@ def sharpness_section(params: dict, table: pd.DataFrame, directions: pd.DataFram
                      f"ε-sharpness (Metric 2.1; L-BFGS-B, {sh['lbfgs_iters']} iterations) in the full space and in a "
                      f"random {sh['subspace_dim']}-dimensional subspace. The table sets this run beside Keskar et al.'s "
                      "published F1 numbers; the dataset (MNIST-1D vs MNIST), the optimizer (SGD with momentum vs "
-                     "Adam), the batch sizes and the budget differ, so compare directions, not values.",
+                     "Adam), the batch sizes and the budget differ, so compare directions, not values. Sharpness describes a "
+                     "minimum: a cell that stopped far from one (low training accuracy, e.g. the full batch under the "
+                     "epoch budget) sits in a region that is flat for another reason, so the lecture table compares "
+                     "the smallest and the largest batch that reached the training-accuracy target where it can.",
                 html=_html_table(keskar_table(table, eps_col), "{:.4g}"), figures=figs)
 
 
