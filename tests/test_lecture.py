@@ -134,3 +134,11 @@ def test_compare_reached_needs_two_batch_sizes():
     t = cells({0.0: 0.995, 0.9: 0.995}, {0.0: 0.4, 0.9: 0.4}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
     t["reached_target"] = t.train_acc >= 0.99
     assert [r["verdict"] for r in lecture.compare_reached(t, "test_acc")] == ["n/a", "n/a"]
+
+
+def test_all_diverged_cells_give_no_verdict_from_training_times():
+    t = cells({0.0: 0.9, 0.9: 0.9}, {0.0: 0.4, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
+    t["status"] = "diverged"
+    rows = lecture.lecture_table(t, params())
+    assert row(rows, "Time for one epoch")["verdict"] == "cannot tell on this run"
+    assert row(rows, "Optimization")["verdict"] == "cannot tell on this run"

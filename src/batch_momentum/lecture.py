@@ -146,7 +146,8 @@ def _training_time_rows(ok: pd.DataFrame, small_b: int, large_b: int, device: st
                       f"{ratio:.1f}× the time of B={small_b} ('same' = within {SAME:g}×)"),
         dict(aspect="Time for one epoch", small="Slower", large="Faster",
              measured_small=secs(es), measured_large=secs(el),
-             verdict="holds on this device" if es > el else "does not hold on this device",
+             verdict=("cannot tell on this run" if _nan(es) or _nan(el) else
+                      "holds on this device" if es > el else "does not hold on this device"),
              evidence=f"median training epoch on {device}: B={small_b} takes {es / el:.1f}× as long as B={large_b}"),
     ]
 
