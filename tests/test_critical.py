@@ -262,3 +262,10 @@ def test_figures(result):
     for fig in figs:
         assert fig.axes
         plt.close(fig)
+
+
+def test_start_on_the_manifold_never_leaves_and_the_step_still_runs():
+    assert cr.predicted_escape_steps(0.0, 0.05, 0.9, 0.5) == float("inf")
+    r = cr.run_momentum_step({"start_2d": [0.0, 1.0], "noise_seeds_2d": 0, "finite_seeds": 2}, [0.0, 0.9])
+    assert all(row["escape_step_2d"] is None for row in r["summary"])
+    assert all(row["noisy_escaped_2d"] is None for row in r["summary"])

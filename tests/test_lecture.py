@@ -142,3 +142,37 @@ def test_all_diverged_cells_give_no_verdict_from_training_times():
     rows = lecture.lecture_table(t, params())
     assert row(rows, "Time for one epoch")["verdict"] == "cannot tell on this run"
     assert row(rows, "Optimization")["verdict"] == "cannot tell on this run"
+
+
+def test_a_diverged_small_batch_counts_against_the_claim():
+    t = cells({0.0: 0.99, 0.9: 0.30}, {0.0: 0.40, 0.9: 0.30}, {0.0: 0.7, 0.9: 0.2}, {0.0: 0.4, 0.9: 0.3})
+    t.loc[(t.momentum == 0.9) & (t.batch_size == 8), "status"] = "diverged"
+    r = row(lecture.lecture_table(t, params()), "Optimization")
+    assert r["verdict"] == "holds for λ ∈ {0.0} only"
+    assert "λ=0.9: diverged vs 30.0%" in r["evidence"]
+
+
+def test_one_batch_size_compares_nothing():
+    t = cells({0.0: 0.99, 0.9: 0.9}, {0.0: 0.99, 0.9: 0.9}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7})
+    t = t[t.batch_size == 8]
+    rows = lecture.lecture_table(t, params())
+    for aspect in ("Speed for one update (with parallel computing)", "Time for one epoch", "Optimization",
+                   "Generalization"):
+        assert row(rows, aspect)["verdict"] == "cannot tell on this run", aspect
+    timing = pd.DataFrame(dict(device="cpu", device_name="x", threads=1, torch_version="2", n_train=4000,
+                               batch_size=[8], updates_per_epoch=[500], parallel_median_s=[1e-3],
+                               sequential_median_s=[8e-3], sequential_extrapolated=[False],
+                               epoch_measured_s=[0.5], epoch_estimated_s=[0.5]))
+    rows = lecture.lecture_table(t, params(), timing)
+    assert row(rows, "Speed for one update (with parallel computing)")["verdict"] == "cannot tell on this run"
+
+
+def test_same_time_holds_up_to_the_first_batch_size_beyond_twice_the_base():
+    timing = pd.DataFrame(dict(
+        device="cpu", device_name="x", threads=1, torch_version="2", n_train=4000, batch_size=[1, 8, 32, 128, 512],
+        updates_per_epoch=[4000, 500, 125, 32, 8], parallel_median_s=[1e-3, 1.5e-3, 3e-3, 1.8e-3, 9e-3],
+        sequential_median_s=[1e-3, 8e-3, 32e-3, 128e-3, 512e-3], sequential_extrapolated=False,
+        epoch_measured_s=np.nan, epoch_estimated_s=[4, 0.75, 0.375, 0.06, 0.07]))
+    t = cells({0.0: 0.9, 0.9: 0.9}, {0.0: 0.4, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
+    par = row(lecture.lecture_table(t, params(), timing), "Speed for one update (with parallel computing)")
+    assert "within 2× of B=1 up to B=8" in par["evidence"]  # B=32 is 3×; B=128's 1.8× does not extend it

@@ -77,6 +77,26 @@ def test_cosine_known_answer(b):
     assert out["mean"] == pytest.approx(expected, rel=0.03)
 
 
+def test_expected_cosine_closed_form():
+    assert noise.expected_cosine(0.0, 8, 4000) == 1.0  # no noise: every batch points the same way
+    assert noise.expected_cosine(123.0, 4000, 4000) == 1.0  # the full batch is the full gradient
+    # B_simple = B and n -> infinity: noise and signal equal in size, cos = 1/sqrt(2)
+    assert noise.expected_cosine(100.0, 100, 10**12) == pytest.approx(2 ** -0.5)
+    # B_simple (1/B - 1/n) = 3: cos = 1/2
+    assert noise.expected_cosine(4.0, 1, 4) == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        noise.expected_cosine(1.0, 5, 4)
+
+
+@pytest.mark.parametrize("b", [8, 64, 400])
+def test_expected_cosine_matches_sampled_batches(b):
+    n, p = 1000, 2000
+    grads, _, _ = synthetic_grads(n, p, mu_scale=0.2)
+    ns = noise.noise_scale_from_grads(grads)
+    sampled = noise.batch_gradient_cosine_from_grads(grads, b, n_batches=64, seed=1)["mean"]
+    assert noise.expected_cosine(ns["b_simple"], b, n) == pytest.approx(sampled, rel=0.03)
+
+
 def test_cosine_grows_with_batch():
     grads, _, _ = synthetic_grads(500, 500, mu_scale=0.2)
     means = [noise.batch_gradient_cosine_from_grads(grads, b)["mean"] for b in (1, 10, 100, 500)]

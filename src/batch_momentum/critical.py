@@ -166,7 +166,9 @@ def saddle_growth_rate(lr: float, lam: float) -> float:
 def predicted_escape_steps(x0: float, lr: float, lam: float, escape_radius: float) -> float:
     """ln(escape_radius / |x0|) / ln r, the linearisation's steps to leave the saddle (the
     momentum transient and the cubic term shift the measured value by a few steps)."""
-    return math.log(escape_radius / abs(x0)) / math.log(saddle_growth_rate(lr, lam))
+    if x0 == 0:  # on the stable manifold: no offset to grow, never leaves
+        return math.inf
+    return max(0.0, math.log(escape_radius / abs(x0))) / math.log(saddle_growth_rate(lr, lam))
 
 
 # ----------------------------------------------------------------------------- the runner

@@ -62,16 +62,21 @@ def sharpness_column(eps: float, subspace_dim: int | None) -> str:
     return f"sharpness_{'full' if subspace_dim is None else f'random{subspace_dim}'}_eps{eps:g}"
 
 
-def noise_measures(model, x, y, batch_size: int, cfg: dict, seed: int, tag: str) -> dict:
-    """Gradient noise scale, its noise-to-signal ratio at B, and the batch-vs-full gradient cosine."""
+def noise_measures(model, x, y, batch_size: int, n_train: int, cfg: dict, seed: int, tag: str) -> dict:
+    """Gradient noise scale and its noise-to-signal ratio at B; the cosine between a batch
+    gradient of B examples and the full gradient, sampled on the subset (x, y) and expected
+    from the noise scale for batches drawn from all n_train examples (noise.expected_cosine)."""
     from . import noise
 
-    b = min(batch_size, len(y))  # a full-batch cell's B can exceed the subset: its gradient is the full one
+    b = min(batch_size, len(y))
     ns = noise.gradient_noise(model, x, y, batch_sizes=(b,), n_batches=cfg["cosine_batches"], seed=seed)
-    cos = ns["cosine"][b]
+    cos = dict(ns["cosine"][b])
+    if batch_size >= len(y) and batch_size < n_train:  # the subset has no batches this large to sample
+        cos = {"mean": float("nan"), "std": float("nan")}
     return {f"b_simple_{tag}": ns["b_simple"], f"b_simple_unbiased_{tag}": ns["b_simple_unbiased"],
             f"nsr_{tag}": noise.noise_to_signal(ns["b_simple"], batch_size),
-            f"cosine_{tag}": cos["mean"], f"cosine_std_{tag}": cos["std"]}
+            f"cosine_{tag}": cos["mean"], f"cosine_std_{tag}": cos["std"],
+            f"cosine_expected_{tag}": noise.expected_cosine(ns["b_simple"], batch_size, n_train)}
 
 
 def evaluate_cell(model, blob: dict) -> dict:
@@ -108,8 +113,9 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         init = load_cell(cell, params, blob["meta"], device, key="init_state_dict")[0]
         xs, ys, bs = x[:nz["subset"]], y[:nz["subset"]], summary["batch_size"]
-        metrics.update(noise_measures(init, xs, ys, bs, nz, summary["seed"], "init"))
-        metrics.update(noise_measures(model, xs, ys, bs, nz, summary["seed"], "final"))
+        n = len(y)
+        metrics.update(noise_measures(init, xs, ys, bs, n, nz, summary["seed"], "init"))
+        metrics.update(noise_measures(model, xs, ys, bs, n, nz, summary["seed"], "final"))
         metrics["noise_wall_s"] = time.perf_counter() - t0
         metrics.update(sharpness_subset=sh["subset"], noise_subset=nz["subset"])
         print(f"measures: sharpness {metrics['sharpness_wall_s']:.1f} s, noise {metrics['noise_wall_s']:.1f} s", flush=True)

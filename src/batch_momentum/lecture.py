@@ -30,11 +30,14 @@ def secs(v):
     return f"{v * 1e3:.3g} ms" if v < 1 else f"{v:.3g} s"
 
 
-def compare_extremes(table: pd.DataFrame, column: str, better="higher", only=None, margin=MARGIN):
+def compare_extremes(table: pd.DataFrame, column: str, better="higher", only=None, margin=MARGIN,
+                     diverged_is_worse=False):
     """Mean of `column` over seeds for the smallest and the largest batch, per λ.
 
     verdict: 'holds' when the small batch is better by more than `margin`, 'opposite'
-    when the large one is, 'equal' otherwise, 'n/a' when a side has no finished cell.
+    when the large one is, 'equal' otherwise, 'n/a' when a side has no finished cell or
+    the grid has one batch size. With diverged_is_worse (accuracies), a side whose cells
+    all diverged counts as the worse one: a small batch that diverges did not optimize better.
     """
     small_b, large_b = table.batch_size.min(), table.batch_size.max()
     rows = []
@@ -44,12 +47,19 @@ def compare_extremes(table: pd.DataFrame, column: str, better="higher", only=Non
         ok = sub[sub.status == "ok"]
         s = ok[ok.batch_size == small_b][column].mean()
         lg = ok[ok.batch_size == large_b][column].mean()
-        if _nan(s) or _nan(lg):
+        lost = {side: bool(len(sub[sub.batch_size == b])) and not len(ok[ok.batch_size == b])
+                for side, b in (("small", small_b), ("large", large_b))}
+        if small_b == large_b:
+            verdict = "n/a"
+        elif diverged_is_worse and lost["small"] != lost["large"] and (lost["small"] or lost["large"]):
+            verdict = "opposite" if lost["small"] else "holds"
+        elif _nan(s) or _nan(lg):
             verdict = "n/a"
         else:
             diff = (s - lg) if better == "higher" else (lg - s)
             verdict = "holds" if diff > margin else ("opposite" if diff < -margin else "equal")
-        rows.append(dict(momentum=lam, small=s, large=lg, verdict=verdict))
+        rows.append(dict(momentum=lam, small=s, large=lg, verdict=verdict, small_diverged=lost["small"],
+                         large_diverged=lost["large"]))
     return rows
 
 
@@ -80,11 +90,13 @@ def _per_lam_pairs(rows, fmt) -> str:
 
 
 def summarize(per_lam, expected="holds") -> str:
+    """One verdict over the λ rows: 'holds' only when it holds for every λ (a λ that could not
+    be compared makes it 'holds for λ ∈ {…} only')."""
     verdicts = [r["verdict"] for r in per_lam if r["verdict"] != "n/a"]
     if not verdicts:
         return "cannot tell on this run"
     hits = [r["momentum"] for r in per_lam if r["verdict"] == expected]
-    if len(hits) == len(verdicts):
+    if len(hits) == len(per_lam):
         return "holds on this device"
     if not hits:
         return "does not hold on this run"
@@ -92,18 +104,31 @@ def summarize(per_lam, expected="holds") -> str:
 
 
 def _per_lam(rows, fmt) -> str:
-    return "; ".join(f"λ={r['momentum']}: {fmt(r['small'])} vs {fmt(r['large'])}" for r in rows)
+    def show(r, side):
+        return "diverged" if r.get(f"{side}_diverged") else fmt(r[side])
+
+    return "; ".join(f"λ={r['momentum']}: {show(r, 'small')} vs {show(r, 'large')}" for r in rows)
 
 
 def _timing_rows(timing: pd.DataFrame, small_b: int, large_b: int) -> list[dict]:
     dev = f"{timing.device_name.iloc[0]} ({timing.device.iloc[0]}, {int(timing.threads.iloc[0])} thread(s))"
-    t = timing.set_index("batch_size")
+    t = timing.set_index("batch_size").sort_index()
     sb = small_b if small_b in t.index else int(t.index.min())
     lb = large_b if large_b in t.index else int(t.index.max())
+    if sb == lb:
+        return [dict(aspect=a, small=sm, large=lg, measured_small="n/a", measured_large="n/a",
+                     verdict="cannot tell on this run", evidence=f"the timing step measured one batch size only (B={sb})")
+                for a, sm, lg in (("Speed for one update (no parallel computing)", "Faster", "Slower"),
+                                  ("Speed for one update (with parallel computing)", "Same", "Same (not too large)"),
+                                  ("Time for one epoch", "Slower", "Faster"))]
     seq_s, seq_l = t.at[sb, "sequential_median_s"], t.at[lb, "sequential_median_s"]
     par_s, par_l = t.at[sb, "parallel_median_s"], t.at[lb, "parallel_median_s"]
     base = t.parallel_median_s.iloc[0]
-    same_up_to = int(max([b for b, v in t.parallel_median_s.items() if v <= SAME * base] or [t.index.min()]))
+    same_up_to = int(t.index.min())
+    for b, v in t.parallel_median_s.sort_index().items():  # up to the first batch size beyond the limit
+        if v > SAME * base:
+            break
+        same_up_to = int(b)
     extrap = " (extrapolated from fewer examples)" if bool(t.at[lb, "sequential_extrapolated"]) else ""
     rows = [dict(aspect="Speed for one update (no parallel computing)", small="Faster", large="Slower",
                  measured_small=secs(seq_s), measured_large=secs(seq_l),
@@ -131,9 +156,11 @@ def _timing_rows(timing: pd.DataFrame, small_b: int, large_b: int) -> list[dict]
 def _training_time_rows(ok: pd.DataFrame, small_b: int, large_b: int, device: str, threads: int) -> list[dict]:
     per_update = ok.assign(t=ok.epoch_wall_s / ok.updates_per_epoch).groupby("batch_size").t.median()
     ts, tl = per_update.get(small_b, np.nan), per_update.get(large_b, np.nan)
+    if small_b == large_b:  # one batch size: nothing to compare
+        ts = tl = np.nan
     ratio = tl / ts if ts else np.nan
     per_epoch = ok.groupby("batch_size").epoch_wall_s.median()
-    es, el = per_epoch.get(small_b, np.nan), per_epoch.get(large_b, np.nan)
+    es, el = (np.nan, np.nan) if small_b == large_b else (per_epoch.get(small_b, np.nan), per_epoch.get(large_b, np.nan))
     return [
         dict(aspect="Speed for one update (no parallel computing)", small="Faster", large="Slower",
              measured_small=NOT_MEASURED, measured_large=NOT_MEASURED, verdict=NOT_MEASURED,
@@ -222,28 +249,38 @@ def lecture_table(table: pd.DataFrame, params: dict, timing: pd.DataFrame | None
         rows = _training_time_rows(ok, small_b, large_b, device, int(table.threads.max()))
 
     if "cosine_final" in table:
-        cos = compare_extremes(table, "cosine_final", better="lower")
+        col = "cosine_expected_final" if "cosine_expected_final" in table else "cosine_final"
+        cos = compare_extremes(table, col, better="lower")
         nsr = compare_extremes(table, "nsr_final", better="higher", margin=0.0)
+        how = ("expected cosine between a batch gradient of B examples drawn from the whole training set and the full "
+               "gradient, from the gradient noise scale at the final weights" if col == "cosine_expected_final" else
+               "cosine between a batch gradient and the full gradient at the final weights, sampled on the subset")
+        evidence = (how + " (1 = the exact direction; lower = noisier), per λ: " + _per_lam(cos, "{:.3f}".format)
+                    + ". Noise-to-signal ratio B_simple/B, per λ: " + _per_lam(nsr, "{:.3g}".format))
+        if col != "cosine_final":
+            sampled = compare_extremes(table, "cosine_final", better="lower")
+            evidence += (". Cosine sampled from the measured subset, per λ (n/a: B is at least the subset, which has "
+                         "no batches that large): " + _per_lam(sampled, "{:.3f}".format))
         rows.append(dict(aspect="Gradient", small="Noisy", large="Stable",
                          measured_small=f"cos {np.nanmean([r['small'] for r in cos]):.3f}",
                          measured_large=f"cos {np.nanmean([r['large'] for r in cos]):.3f}",
-                         verdict=summarize(cos),
-                         evidence="expected cosine between a batch gradient and the full gradient at the final weights "
-                                  "(1 = the exact direction; lower = noisier), per λ: " + _per_lam(cos, "{:.3f}".format)
-                                  + ". Noise-to-signal ratio B_simple/B, per λ: " + _per_lam(nsr, "{:.3g}".format)))
+                         verdict=summarize(cos), evidence=evidence))
     else:
         rows.append(dict(aspect="Gradient", small="Noisy", large="Stable", measured_small=NOT_MEASURED,
                          measured_large=NOT_MEASURED, verdict=NOT_MEASURED, evidence="needs the gradient-noise measures"))
 
-    opt = compare_extremes(table, "train_acc")
+    target = params["train"]["target_train_acc"]
+    opt = compare_extremes(table, "train_acc", diverged_is_worse=True)
     rows.append(dict(aspect="Optimization", small="Better", large="Worse",
                      measured_small=pct(ok[ok.batch_size == small_b].train_acc.mean()),
                      measured_large=pct(ok[ok.batch_size == large_b].train_acc.mean()),
                      verdict=summarize(opt),
-                     evidence="final training accuracy under the same epoch budget, per λ: " + _per_lam(opt, pct)))
+                     evidence="final training accuracy under the same epoch budget" + (
+                         f" (a cell stops early once it reaches {target}, so values near it mean 'reached')"
+                         if target is not None else "") + ", per λ: " + _per_lam(opt, pct)))
 
     target = params["train"]["target_train_acc"]
-    budget = compare_extremes(table, "test_acc")
+    budget = compare_extremes(table, "test_acc", diverged_is_worse=True)
     budget_text = ("test accuracy after the same epoch budget, smallest vs largest B of the grid, per λ: "
                    + _per_lam(budget, pct))
     reached = compare_reached(table, "test_acc") if target is not None and "reached_target" in table else []
@@ -263,8 +300,10 @@ def lecture_table(table: pd.DataFrame, params: dict, timing: pd.DataFrame | None
     else:
         gen = budget
         measured = [pct(np.nanmean([r["small"] for r in gen]))], [pct(np.nanmean([r["large"] for r in gen]))]
-        evidence = (f"{budget_text} (fewer than two batch sizes reached the training-accuracy target {target} for "
-                    "every λ, so none is compared at equal training accuracy)")
+        evidence = budget_text + (f" (fewer than two batch sizes reached the training-accuracy target {target} "
+                                  "for every λ, so none is compared at equal training accuracy)" if target is not None
+                                  else " (no training-accuracy target is set, so none is compared at equal training "
+                                       "accuracy)")
         if "hessian_top" in table:
             sharp = compare_extremes(table, "hessian_top", better="lower", margin=0.0)
             evidence += (". Sharpness, top Hessian eigenvalue of the training loss at the final weights (higher = "

@@ -206,6 +206,22 @@ def batch_gradient_cosine_from_grads(grads: torch.Tensor, batch_size: int, n_bat
     return st.cosine(int(batch_size))
 
 
+def expected_cosine(b_simple: float, batch_size: int, n: int) -> float:
+    """Expected cosine between the mean gradient of a batch of B examples drawn without
+    replacement from n and the full mean gradient, from the noise scale:
+
+        cos ~ |G| / sqrt(|G|^2 + tr(Sigma) (1/B - 1/n)) = 1 / sqrt(1 + B_simple (1/B - 1/n)),
+
+    tr(Sigma) with the n - 1 denominator (then E|g_B - G|^2 = tr(Sigma)(1/B - 1/n) exactly).
+    Exactly 1 at B = n. Lets a noise scale measured on a subset speak for the whole
+    training set (n = n_train), where sampling batches from the subset cannot: a batch as
+    large as the subset is the subset's full gradient."""
+    if not 1 <= batch_size <= n:
+        raise ValueError(f"batch_size = {batch_size} must lie in 1..n = {n}")
+    excess = b_simple * (1.0 / batch_size - 1.0 / n)
+    return 1.0 / math.sqrt(1.0 + excess) if excess > -1.0 else float("nan")
+
+
 def noise_to_signal(b_simple: float, batch_size: int) -> float:
     """Noise-to-signal ratio of a batch gradient of size B: E|g_B - G|^2/|G|^2 = B_simple / B
     (McCandlish et al. 2018, sampling with replacement)."""

@@ -77,21 +77,31 @@ def plot_time_per_epoch(df: pd.DataFrame):
 def plot_noise_vs_batch(cells: pd.DataFrame):
     """Gradient noise vs batch size, one line per momentum (mean over seeds), log x.
 
-    Left: cosine between a batch gradient and the full gradient, at the initial (dashed)
-    and final (solid) weights. Right: the noise-to-signal ratio B_simple/B at the final
-    weights (McCandlish et al. 2018), log y.
+    Left: cosine between a batch gradient and the full gradient: expected from the noise
+    scale for batches drawn from the whole training set (cosine_expected_*), at the final
+    (solid) and initial (dashed) weights, and sampled from the measured subset at the final
+    weights (hollow circles). Without the expected columns the sampled ones are the lines.
+    Right: the noise-to-signal ratio B_simple/B at the final weights (McCandlish et al.
+    2018), log y.
     """
     need = ["batch_size", "momentum", "cosine_init", "cosine_final", "nsr_final"]
     missing = [c for c in need if c not in cells.columns]
     if missing:
         raise ValueError(f"plot_noise_vs_batch: the cell table lacks columns {missing}")
-    g = cells.groupby(["momentum", "batch_size"], as_index=False)[need[2:]].mean(numeric_only=True)
+    expected = {"cosine_expected_final", "cosine_expected_init"} <= set(cells.columns)
+    cols = need[2:] + (["cosine_expected_final", "cosine_expected_init"] if expected else [])
+    line_final, line_init = ("cosine_expected_final", "cosine_expected_init") if expected else ("cosine_final",
+                                                                                                "cosine_init")
+    g = cells.groupby(["momentum", "batch_size"], as_index=False)[cols].mean(numeric_only=True)
     fig, (ax_c, ax_n) = plt.subplots(1, 2, figsize=(10, 4.2))
     for i, (lam, part) in enumerate(g.groupby("momentum")):
         part = part.sort_values("batch_size")
         color = f"C{i % 10}"
-        ax_c.plot(part["batch_size"], part["cosine_final"], "o-", color=color, label=f"λ = {lam:g}, final")
-        ax_c.plot(part["batch_size"], part["cosine_init"], "x--", color=color, alpha=0.6, label=f"λ = {lam:g}, init")
+        ax_c.plot(part["batch_size"], part[line_final], "o-", color=color, label=f"λ = {lam:g}, final")
+        ax_c.plot(part["batch_size"], part[line_init], "x--", color=color, alpha=0.6, label=f"λ = {lam:g}, init")
+        if expected:
+            ax_c.plot(part["batch_size"], part["cosine_final"], "o", markerfacecolor="none", markersize=9,
+                      color=color, label=f"λ = {lam:g}, final, sampled on the subset")
         nsr = part["nsr_final"].to_numpy(dtype=float)
         ok = np.isfinite(nsr) & (nsr > 0)
         ax_n.plot(part["batch_size"].to_numpy()[ok], nsr[ok], "o-", color=color, label=f"λ = {lam:g}")

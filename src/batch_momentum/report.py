@@ -54,18 +54,21 @@ def plot_accuracy_vs_batch(table: pd.DataFrame):
         ax.set_xlabel("batch size B (log scale)")
         ax.set_ylabel("accuracy")
         ax.legend(title="λ")
-    fig.suptitle("Optimization fails for large batches (same epoch budget); band = range over seeds")
+    fig.suptitle("Accuracy after training against batch size (one epoch budget, early stop at the target); "
+                 "band = range over seeds", fontsize=10)
     fig.tight_layout()
     return fig
 
 
 def plot_heatmap(table: pd.DataFrame, column="test_acc"):
-    grid = table.pivot_table(index="momentum", columns="batch_size", values=column, aggfunc="mean")
+    ok = table[table.status == "ok"]  # a diverged cell's accuracy is that of NaN logits: leave it blank
+    grid = ok.pivot_table(index="momentum", columns="batch_size", values=column, aggfunc="mean")
+    grid = grid.reindex(index=sorted(table.momentum.unique()), columns=sorted(table.batch_size.unique()))
     fig, ax = plt.subplots(figsize=(1.2 * grid.shape[1] + 2, 0.8 * grid.shape[0] + 1.6))
     sns.heatmap(grid, annot=True, fmt=".3f", cmap="mako", ax=ax, cbar_kws={"label": column})
     ax.set_xlabel("batch size B")
     ax.set_ylabel("momentum λ")
-    ax.set_title(f"{column.replace('_', ' ')} over (B, λ), mean over seeds (blank: diverged)")
+    ax.set_title(f"{column.replace('_', ' ')} over (B, λ), mean over finished seeds (blank: all diverged)")
     fig.tight_layout()
     return fig
 
@@ -161,9 +164,11 @@ def noise_section(table: pd.DataFrame, figures_dir: Path) -> dict:
 
     return dict(id="noise", title="Gradient noise: noisy small batches, stable large ones",
                 text="Per-example gradients on a fixed subset of the training set give the gradient noise scale "
-                     "B_simple = tr(Σ)/|G|² (McCandlish et al. 2018) and, by sampling batches, the expected cosine "
-                     "between a batch gradient of the cell's B and the full gradient; at the initial and the final "
-                     "weights. The noise-to-signal ratio of a batch gradient is B_simple/B.",
+                     "B_simple = tr(Σ)/|G|² (McCandlish et al. 2018), at the initial and the final weights. From it, "
+                     "the expected cosine between the gradient of a batch of B examples drawn from the whole training "
+                     "set and the full gradient is 1/√(1 + B_simple(1/B − 1/N)); batches sampled from the subset "
+                     "check it where B is smaller than the subset. The noise-to-signal ratio of a batch gradient is "
+                     "B_simple/B.",
                 html="", figures=[dict(uri=figure_uri(plots_timing.plot_noise_vs_batch(table),
                                                       figures_dir / "gradient_noise.png"),
                                        caption="Gradient noise against batch size, one line per λ.")])
@@ -217,6 +222,10 @@ def sharpness_section(params: dict, table: pd.DataFrame, directions: pd.DataFram
                 html=_html_table(keskar_table(table, eps_col), "{:.4g}"), figures=figs)
 
 
+def _finite_number(v) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
 def momentum_summary(result: dict) -> str:
     """The section's text: what each experiment of the momentum step found, in numbers."""
     rows = result["summary"]
@@ -232,11 +241,16 @@ def momentum_summary(result: dict) -> str:
             + (f"with λ = {stalled} it stays near the first critical point it reaches." if stall
                else "every λ passes the first critical point.")]
     text.append("2-D saddle: started exactly on its stable manifold (x = 0), the largest |x| any run reaches is "
-                f"{max(r['on_manifold_max_abs_x'] for r in rows):.1g}, with or without momentum; from a tiny offset "
-                + ", ".join(f"λ = {r['momentum']:g} leaves after {r['escape_step_2d']} steps (predicted "
-                            f"{r['predicted_escape_step_2d']:.0f})" for r in rows)
-                + "; with gradient noise (started on x = 0) the share of runs that leave is "
-                + ", ".join(f"{r['noisy_escaped_2d']:.0%} for λ = {r['momentum']:g}" for r in rows) + ".")
+                f"{max(r['on_manifold_max_abs_x'] for r in rows):.1g}, with or without momentum; "
+                f"from (x, y) = ({c['start_2d'][0]:g}, {c['start_2d'][1]:g}) "
+                + ", ".join(f"λ = {r['momentum']:g} " + (f"leaves after {r['escape_step_2d']} steps"
+                                                          if r["escape_step_2d"] is not None else
+                                                          f"does not leave within {c['steps_2d']} steps")
+                            + (f" (predicted {r['predicted_escape_step_2d']:.0f})"
+                               if _finite_number(r["predicted_escape_step_2d"]) else "") for r in rows)
+                + (("; with gradient noise (started on x = 0) the share of runs that leave is "
+                    + ", ".join(f"{r['noisy_escaped_2d']:.0%} for λ = {r['momentum']:g}" for r in rows))
+                   if all(r["noisy_escaped_2d"] is not None for r in rows) else "") + ".")
     fs = result["finite_sum"]
     full = [x["escape_fraction"] for x in fs["cells"] if x["batch_size"] == fs["n"]]
     text.append(f"Finite sums of N = {fs['n']} losses started at a critical point of their mean: "

@@ -11,6 +11,8 @@ rule timing:
         file=PARAMS,
         timing=P["timing"],
         model=P["model"],
+        device=P["train"]["device"],
+        lr=P["train"]["lr"],
     # All the cores: Snakemake starts no other local job while this one runs, so the
     # clock readings are not distorted by training jobs on the same cores.
     threads: workflow.cores

@@ -51,6 +51,9 @@ rule evaluate:
     params:
         file=PARAMS,
         cell=subpath(input.model, parent=True),
+        # not used in the command: a change here reruns the measures (as dvc.yaml's params do)
+        sharpness=P["sharpness"],
+        noise=P["noise"],
     threads: P["train"]["threads"]
     log:
         "logs/evaluate/bs{bs}_lam{lam}_seed{seed}.log",
