@@ -44,3 +44,16 @@ def test_diverging_cell_is_recorded_not_raised(tiny_params, tmp_path):
     summary = json.loads((tmp_path / "train.json").read_text())  # strict JSON: NaN written as null
     assert summary["status"] == "diverged" and "became" in summary["reason"]
     assert (tmp_path / "model.pt").exists() and (tmp_path / "curve.csv").exists()
+
+
+def test_diverged_cell_evaluates_to_null_accuracy_not_class_zero(tiny_params, tmp_path):
+    p, blob = _setup(tiny_params, lr=1e6, max_epochs=5)
+    res = train.train_cell(p, blob, 8, 0.9, 1, torch.device("cpu"), log=lambda s: None)
+    train.write_outputs(tmp_path, res, p)
+    from batch_momentum import evaluate
+
+    model, summary = evaluate.load_cell(tmp_path, p, blob["meta"], torch.device("cpu"))
+    metrics = evaluate.evaluate_cell(model, blob)
+    assert summary["status"] == "diverged"
+    for split in data.SPLITS:
+        assert not (metrics[f"{split}_acc"] == metrics[f"{split}_acc"])  # NaN: NaN logits have no accuracy

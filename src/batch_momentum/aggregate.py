@@ -19,11 +19,6 @@ FIRST_COLUMNS = ["cell", "batch_size", "momentum", "seed", "lr", "lr_rule", "sta
                  "device", "device_name", "threads"]
 
 
-def noise_temperature(lr: float, n_train: int, batch_size: int, momentum: float) -> float:
-    """SGD noise temperature g = eta*N / (B*(1-lambda)) (Smith & Le 2018; Smith et al. 2018)."""
-    return lr * n_train / (batch_size * (1.0 - momentum))
-
-
 def read_metrics(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
@@ -50,7 +45,7 @@ def collect(params: dict, cells_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, 
     for c in cells:
         m = read_metrics(cells_dir / c.name / "metrics.json")
         m.update(cell=c.name, batch_size=c.batch_size, momentum=c.momentum, seed=c.seed)
-        m["temperature"] = noise_temperature(m["lr"], n_train, c.batch_size, c.momentum)
+        m["temperature"] = config.noise_temperature(m["lr"], n_train, c.batch_size, c.momentum)
         rows.append(m)
         curves.append(_tag(pd.read_csv(cells_dir / c.name / "curve.csv"), c))
         landscape = cells_dir / c.name / "landscape.json"

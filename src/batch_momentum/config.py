@@ -34,7 +34,34 @@ DEFAULTS = {
     "noise": {"subset": None, "cosine_batches": 64},
     "timing": {"batch_sizes": None, "warmup": 2, "repeats": 5, "epoch_budget_s": 2.0, "sequential_cap": 64,
                "threads": None},
-    "momentum": {},
+    # the critical-point experiments (batch_momentum.critical), flat keys, scalars or lists
+    "momentum": {
+        # 1-D surface f'(x) = x^2 (x-1)(x-1.5)(x-3); x is dimensionless
+        "start_1d": -1.0,            # x0, left of the flat saddle at 0
+        "lr_1d": 0.01,               # eta (x per unit gradient)
+        "steps_1d": 800,             # updates
+        # 2-D surface f = (x^2-1)^2/4 + y^2/2
+        "start_2d": [1.0e-6, 1.0],   # (x0, y0): a tiny offset off the saddle's stable manifold x = 0
+        "lr_2d": 0.05,               # eta
+        "steps_2d": 400,             # updates
+        "noise_2d": 0.01,            # std of the Gaussian gradient noise of the noisy runs (started on x = 0)
+        "noise_seeds_2d": 5,         # noisy runs per lambda, seeds 0..n-1
+        "escape_radius": 0.5,        # off the 2-D saddle once |x| >= this (half way to a minimum)
+        # finite sums L = (1/N) sum_n [f(theta) + c a_n . theta], started at a critical point of L
+        "finite_n": 32,              # N examples (even: the a_n come in +- pairs)
+        "finite_batch_sizes": [1, 2, 4, 8, 16, 32],  # minibatch sizes B (B = N is full batch)
+        "finite_seeds": 40,          # runs per (case, lambda, B); seed s fixes run s's batch order
+        "finite_offset_seed": 0,     # seed of the a_n (the same data for every run)
+        "saddle_lr": 0.05,           # eta of the 'saddle' case
+        "saddle_steps": 100,         # updates per run (short on purpose: off a saddle any push grows in time)
+        "saddle_offset_scale": 1.0,  # |c a_n| <= this (gradient units)
+        "minimum_lr": 0.1,           # eta of the 'minimum' case
+        "minimum_steps": 500,        # updates per run
+        "minimum_offset_scale": 2.0,  # |c a_n| <= this (gradient units)
+        # weighted-sum check
+        "weighted_sum_steps": 30,    # length of the random gradient sequence (3-dimensional)
+        "weighted_sum_seed": 0,
+    },
 }
 
 
@@ -120,14 +147,7 @@ def validate(params: dict, source: str = "params") -> dict:
                 raise ParamsError(
                     f"{source}: {key}[{i}] = {b} is larger than data.n_train = {n_train}; "
                     f"allowed: 1 <= B <= {n_train} (the full batch is B = {n_train})")
-    from .critical import DEFAULT_CFG as MOMENTUM_DEFAULTS
-
-    unknown = sorted(set(out["momentum"]) - set(MOMENTUM_DEFAULTS))
-    if unknown:
-        raise ParamsError(f"{source}: unknown key momentum.{unknown[0]}; allowed keys here: "
-                          f"{', '.join(sorted(MOMENTUM_DEFAULTS))} (fix the spelling or remove it)")
-    out["momentum"] = {**MOMENTUM_DEFAULTS, **out["momentum"]}
-    fin = out["momentum"]
+    fin = out["momentum"]  # unknown keys were refused by the schema; defaults filled above
     for i, b in enumerate(fin["finite_batch_sizes"]):
         if b > fin["finite_n"]:
             raise ParamsError(f"{source}: momentum.finite_batch_sizes[{i}] = {b} is larger than momentum.finite_n = "
@@ -190,6 +210,12 @@ def learning_rate(train: dict, batch_size: int) -> float:
     if rule == "sqrt":
         return float(train["lr"]) * math.sqrt(ratio)
     raise ParamsError(f"train.lr_rule = {rule!r} is invalid; allowed: constant, linear, sqrt")
+
+
+def noise_temperature(lr, n_train, batch_size, momentum):
+    """SGD noise temperature g = eta*N / (B*(1-lambda)) (Smith & Le 2018; Smith et al. 2018).
+    Plain arithmetic: works on numbers and on numpy arrays alike."""
+    return lr * n_train / (batch_size * (1.0 - momentum))
 
 
 def interpolation_pairs(params: dict) -> list[str]:

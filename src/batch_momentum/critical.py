@@ -76,36 +76,11 @@ from typing import Callable
 
 import numpy as np
 
+from .config import DEFAULTS, noise_temperature
 from .optim import momentum_step
 
-# Flat keys, scalar or list values: they go to params.yaml under `momentum:`.
-DEFAULT_CFG: dict = {
-    # 1-D surface f'(x) = x^2 (x-1)(x-1.5)(x-3); x is dimensionless
-    "start_1d": -1.0,            # x0, left of the flat saddle at 0
-    "lr_1d": 0.01,               # eta (x per unit gradient)
-    "steps_1d": 800,             # updates
-    # 2-D surface f = (x^2-1)^2/4 + y^2/2
-    "start_2d": [1.0e-6, 1.0],   # (x0, y0): a tiny offset off the saddle's stable manifold x = 0
-    "lr_2d": 0.05,               # eta
-    "steps_2d": 400,             # updates
-    "noise_2d": 0.01,            # std of the Gaussian gradient noise of the noisy runs (started on x = 0)
-    "noise_seeds_2d": 5,         # noisy runs per lambda, seeds 0..n-1
-    "escape_radius": 0.5,        # off the 2-D saddle once |x| >= this (half way to a minimum)
-    # finite sums L = (1/N) sum_n [f(theta) + c a_n . theta], started at a critical point of L
-    "finite_n": 32,              # N examples (even: the a_n come in +- pairs)
-    "finite_batch_sizes": [1, 2, 4, 8, 16, 32],  # minibatch sizes B (B = N is full batch)
-    "finite_seeds": 40,          # runs per (case, lambda, B); seed s fixes run s's batch order
-    "finite_offset_seed": 0,     # seed of the a_n (the same data for every run)
-    "saddle_lr": 0.05,           # eta of the 'saddle' case
-    "saddle_steps": 100,         # updates per run (short on purpose: off a saddle any push grows in time)
-    "saddle_offset_scale": 1.0,  # |c a_n| <= this (gradient units)
-    "minimum_lr": 0.1,           # eta of the 'minimum' case
-    "minimum_steps": 500,        # updates per run
-    "minimum_offset_scale": 2.0,  # |c a_n| <= this (gradient units)
-    # weighted-sum check
-    "weighted_sum_steps": 30,    # length of the random gradient sequence (3-dimensional)
-    "weighted_sum_seed": 0,
-}
+# The defaults of the experiments: params.yaml's `momentum:` section overlays them.
+DEFAULT_CFG: dict = DEFAULTS["momentum"]
 
 
 # ----------------------------------------------------------------------------- 1-D surface
@@ -340,12 +315,6 @@ def momentum_weighted_sum(grads, lr: float, lam: float) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- noise temperature
-def noise_temperature(lr, n_train, batch_size, lam):
-    """g = eta N / (B (1 - lam)) (Smith & Le 2018; Smith et al. 2018); works on arrays."""
-    f = lambda v: np.asarray(v, dtype=np.float64)
-    return f(lr) * f(n_train) / (f(batch_size) * (1.0 - f(lam)))
-
-
 def _r2(design: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     coef, *_ = np.linalg.lstsq(design, y, rcond=None)
     res = y - design @ coef

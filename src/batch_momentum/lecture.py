@@ -30,6 +30,12 @@ def secs(v):
     return f"{v * 1e3:.3g} ms" if v < 1 else f"{v:.3g} s"
 
 
+def _verdict(small: float, large: float, better: str, margin: float) -> str:
+    """'holds' when the small batch is better by more than margin, 'opposite' when the large one is."""
+    diff = (small - large) if better == "higher" else (large - small)
+    return "holds" if diff > margin else ("opposite" if diff < -margin else "equal")
+
+
 def compare_extremes(table: pd.DataFrame, column: str, better="higher", only=None, margin=MARGIN,
                      diverged_is_worse=False):
     """Mean of `column` over seeds for the smallest and the largest batch, per λ.
@@ -56,8 +62,7 @@ def compare_extremes(table: pd.DataFrame, column: str, better="higher", only=Non
         elif _nan(s) or _nan(lg):
             verdict = "n/a"
         else:
-            diff = (s - lg) if better == "higher" else (lg - s)
-            verdict = "holds" if diff > margin else ("opposite" if diff < -margin else "equal")
+            verdict = _verdict(s, lg, better, margin)
         rows.append(dict(momentum=lam, small=s, large=lg, verdict=verdict, small_diverged=lost["small"],
                          large_diverged=lost["large"]))
     return rows
@@ -78,8 +83,7 @@ def compare_reached(table: pd.DataFrame, column: str, better="higher", margin=MA
             rows.append(dict(momentum=lam, b_small=bs, b_large=bl, small=np.nan, large=np.nan, verdict="n/a"))
             continue
         s, lg = means.get(bs, np.nan), means.get(bl, np.nan)
-        diff = (s - lg) if better == "higher" else (lg - s)
-        verdict = "n/a" if _nan(diff) else "holds" if diff > margin else ("opposite" if diff < -margin else "equal")
+        verdict = "n/a" if _nan(s) or _nan(lg) else _verdict(s, lg, better, margin)
         rows.append(dict(momentum=lam, b_small=int(bs), b_large=int(bl), small=s, large=lg, verdict=verdict))
     return rows
 
