@@ -226,6 +226,11 @@ def _finite_number(v) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v)
 
 
+def _or_nan(v) -> float:
+    """A JSON number that may be null (NaN written as null) back as a float."""
+    return float("nan") if v is None else float(v)
+
+
 def momentum_summary(result: dict) -> str:
     """The section's text: what each experiment of the momentum step found, in numbers."""
     rows = result["summary"]
@@ -257,7 +262,7 @@ def momentum_summary(result: dict) -> str:
                 + (f"the full batch (B = N) escapes in {max(full):.0%} of the runs at most; " if full else "")
                 + f"the share of the {fs['seeds']} seeds that escape, by batch size and λ, is in the "
                 "table below. Noise temperature of these runs, g = ηN/(B(1−λ)): " + " ".join(
-                    f"{case}: {v.get('interpretation', '')} (Spearman ρ with g = {v.get('spearman') or float('nan'):.2f})."
+                    f"{case}: {v.get('interpretation', '')} (Spearman ρ with g = {_or_nan(v.get('spearman')):.2f})."
                     for case, v in fs.get("collapse", {}).items()))
     ws = result["weighted_sum_check"]
     text.append(f"The recursion mᵗ = λmᵗ⁻¹ − ηgᵗ⁻¹ equals the weighted sum −η Σᵢ λ^(t−1−i) gⁱ of all earlier "
@@ -279,7 +284,7 @@ def momentum_section(params: dict, table: pd.DataFrame, result: dict, figures_di
                      "the manifold itself with noisy gradients (dashed); one run per λ."),
         dict(uri=figure_uri(plots_critical.plot_escape_fraction(result), figures_dir / "momentum_escape.png"),
              caption="Minibatch SGD started at a critical point of a finite-sum loss: the fraction of seeds that "
-                     "escape, and how fast, against batch size; the full batch never moves."),
+                     "escape, and how fast, against batch size; the largest B is the full batch."),
     ]
     ok = table[table.status == "ok"]
     stats = []
