@@ -8,10 +8,6 @@ min_version("9.0")
 
 configfile: "params.yaml"
 
-# PATH is read (and the running interpreter's folder put first) in workflow/rules/common.smk.
-envvars:
-    "PATH",
-
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"

@@ -78,9 +78,12 @@ def test_default_grid_meets_the_budget_rules(default_params):
     assert len(g["seed"]) >= 2
 
 
-def test_cells_and_names(tiny_params):
-    cells = config.cells(config.validate(tiny_params))
-    assert [c.name for c in cells] == ["bs8_lam0_seed1", "bs8_lam0.9_seed1", "bs200_lam0_seed1", "bs200_lam0.9_seed1"]
+def test_cells_runs_and_names(tiny_params):
+    p = config.validate(tiny_params)
+    assert [c.name for c in config.cells(p)] == ["bs8_lam0", "bs8_lam0.9", "bs200_lam0", "bs200_lam0.9"]
+    runs = config.runs(p)
+    assert [r.name for r in runs[:3]] == ["bs8_lam0/seed1", "bs8_lam0/seed2", "bs8_lam0.9/seed1"]
+    assert len(runs) == 4 * len(p["grid"]["seed"]) and runs[2].cell == config.cells(p)[1]
 
 
 def test_learning_rate_rules():

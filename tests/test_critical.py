@@ -4,67 +4,26 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
+from batch_momentum import config, momentum
 from batch_momentum import critical as cr
-
-
-# ------------------------------------------------------------------ surfaces
-@pytest.mark.parametrize("x", [p["point"][0] for p in cr.CRITICAL_1D])
-def test_1d_critical_points_are_zeros(x):
-    assert cr.df1(x) == 0.0
-    h = 1e-6  # and f itself is flat there, not only the formula for f'
-    assert abs((cr.f1(x + h) - cr.f1(x - h)) / (2 * h)) < 1e-8
-
-
-def test_1d_derivative_matches_finite_difference():
-    xs = np.linspace(-1.2, 3.3, 37)
-    h = 1e-6
-    fd = (cr.f1(xs + h) - cr.f1(xs - h)) / (2 * h)
-    np.testing.assert_allclose(cr.df1(xs), fd, rtol=1e-6, atol=1e-6)
-
-
-def test_1d_kinds_match_second_derivative():
-    h = 1e-4
-    d2 = lambda x: (cr.df1(x + h) - cr.df1(x - h)) / (2 * h)
-    for p in cr.CRITICAL_1D:
-        x = p["point"][0]
-        if p["kind"] in ("local min", "global min"):
-            assert d2(x) > 0.5
-        elif p["kind"] == "local max":
-            assert d2(x) < -0.5
-        else:  # flat inflection: f'' = 0 and f keeps falling through it
-            assert p["kind"] == "saddle/inflection"
-            assert abs(d2(x)) < 1e-6 and cr.f1(x - 0.1) > cr.f1(x) > cr.f1(x + 0.1)
-    mins = {p["kind"]: cr.f1(p["point"][0]) for p in cr.CRITICAL_1D if "min" in p["kind"]}
-    assert mins["global min"] < mins["local min"]
-
-
-@pytest.mark.parametrize("p", [c["point"] for c in cr.CRITICAL_2D])
-def test_2d_critical_points_are_zeros(p):
-    assert np.all(cr.df2(p) == 0.0)
-    h = 1e-6
-    fd = [(cr.f2(np.add(p, h * e)) - cr.f2(np.subtract(p, h * e))) / (2 * h) for e in np.eye(2)]
-    assert np.max(np.abs(fd)) < 1e-8
-
-
-def test_2d_gradient_matches_finite_difference():
-    h = 1e-6
-    for p in np.random.default_rng(1).uniform(-1.5, 1.5, size=(10, 2)):
-        fd = [(cr.f2(p + h * e) - cr.f2(p - h * e)) / (2 * h) for e in np.eye(2)]
-        np.testing.assert_allclose(cr.df2(p), fd, rtol=1e-6, atol=1e-7)
+from batch_momentum.stats import collapse_stats
+from batch_momentum.surfaces import CRITICAL_1D, df1, df2, predicted_escape_steps
+from conftest import REPO
 
 
 # ------------------------------------------------------------------ stalls and escapes
 @pytest.mark.parametrize("lam", [0.0, 0.9])
 def test_ball_at_rest_on_the_flat_saddle_never_moves(lam):
     # m^0 = 0 and g = 0: neither GD nor momentum moves a ball at rest on a zero gradient
-    r = cr.run_gd(cr.df1, [0.0], 0.01, lam, 500, critical=cr.CRITICAL_1D)
+    r = cr.run_gd(df1, [0.0], 0.01, lam, 500, critical=CRITICAL_1D)
     assert np.all(r["trajectory"] == 0.0)
     assert r["nearest_critical"]["name"] == "flat saddle"
 
 
 def test_gd_approaching_flat_saddle_crawls_and_never_passes():
-    x = cr.run_gd(cr.df1, [-1.0], 0.01, 0.0, 3000)["trajectory"][:, 0]
+    x = cr.run_gd(df1, [-1.0], 0.01, 0.0, 3000)["trajectory"][:, 0]
     assert np.all(x < 0) and np.all(np.diff(x) > 0)  # monotone, strictly left of 0
     assert abs(x[-1]) < 0.02
 
@@ -80,8 +39,8 @@ def test_default_1d_gd_stalls_at_first_critical_point_momentum_reaches_deep_mini
 
 
 def test_run_gd_noise_forms_agree():
-    a = cr.run_gd(cr.df2, [0.0, 1.0], 0.05, 0.5, 50, noise=0.1, rng=np.random.default_rng(3))
-    b = cr.run_gd(cr.df2, [0.0, 1.0], 0.05, 0.5, 50, rng=np.random.default_rng(3),
+    a = cr.run_gd(df2, [0.0, 1.0], 0.05, 0.5, 50, noise=0.1, rng=np.random.default_rng(3))
+    b = cr.run_gd(df2, [0.0, 1.0], 0.05, 0.5, 50, rng=np.random.default_rng(3),
                   noise=lambda th, t, rng: 0.1 * rng.standard_normal(th.shape))
     np.testing.assert_array_equal(a["trajectory"], b["trajectory"])
     assert np.any(a["trajectory"][:, 0] != 0.0)
@@ -98,7 +57,7 @@ def test_2d_stable_manifold_and_escape_order():
     assert gd["escaped"] and mo["escaped"]
     assert mo["first_escape_step"] < gd["first_escape_step"] / 2
     for lam, r in ((0.0, gd), (0.9, mo)):  # the linearisation predicts it within a few steps
-        pred = cr.predicted_escape_steps(cfg["start_2d"][0], cfg["lr_2d"], lam, cfg["escape_radius"])
+        pred = predicted_escape_steps(cfg["start_2d"][0], cfg["lr_2d"], lam, cfg["escape_radius"])
         assert abs(r["first_escape_step"] - pred) < 10
 
 
@@ -116,12 +75,16 @@ def _kw(case):
                 offset_scale=c[f"{case}_offset_scale"], escape_radius=c["escape_radius"])
 
 
+def _fraction(batch_size, seeds, lam, case):
+    return cr.finite_sum_runs(batch_size=batch_size, seeds=seeds, lam=lam, **_kw(case))["escape_fraction"]
+
+
 @pytest.mark.parametrize("case", list(cr.FINITE_CASES))
 def test_finite_sum_full_batch_stays_minibatch_leaves(case):
     n = cr.DEFAULT_CFG["finite_n"]
     for lam in (0.0, 0.9):
-        assert cr.escape_fraction(n, 10, lam=lam, **_kw(case)) == 0.0
-        assert cr.escape_fraction(1, 10, lam=lam, **_kw(case)) > 0.5
+        assert _fraction(n, 10, lam, case) == 0.0
+        assert _fraction(1, 10, lam, case) > 0.5
     kw = _kw(case)
     r = cr.finite_sum_runs(case, n, 3, n, kw["lr"], 0.9, 300, kw["offset_scale"])
     start = list(cr.FINITE_CASES[case][1])
@@ -140,7 +103,7 @@ def test_finite_sum_seed_runs_do_not_depend_on_their_neighbours():
 def test_finite_sum_minimum_smaller_batch_and_momentum_help():
     # the lecture's "smaller batch size and momentum help escape critical points", at a local minimum
     bss = cr.DEFAULT_CFG["finite_batch_sizes"]
-    fr = {lam: [cr.escape_fraction(b, 20, lam=lam, **_kw("minimum")) for b in bss] for lam in (0.0, 0.9)}
+    fr = {lam: [_fraction(b, 20, lam, "minimum") for b in bss] for lam in (0.0, 0.9)}
     for lam, f in fr.items():
         assert all(a >= b for a, b in zip(f, f[1:])), (lam, f)  # non-increasing in B
         assert f[0] > f[-1] == 0.0
@@ -167,50 +130,6 @@ def test_weighted_sum_small_case_by_hand():
     m = cr.momentum_weighted_sum(np.array([[1.0], [2.0], [4.0]]), 0.5, 0.5)[:, 0]
     # m1 = -0.5*1; m2 = -0.5*(0.5*1 + 2); m3 = -0.5*(0.25*1 + 0.5*2 + 4)
     np.testing.assert_allclose(m, [0.0, -0.5, -1.25, -2.625])
-
-
-# ------------------------------------------------------------------ noise temperature and collapse
-def test_noise_temperature():
-    assert cr.noise_temperature(0.1, 1000, 10, 0.9) == pytest.approx(100.0)
-    np.testing.assert_allclose(cr.noise_temperature(0.1, 1000, np.array([10, 100]), 0.0), [10.0, 1.0])
-
-
-def _grid():
-    rows = [{"batch_size": b, "momentum": lam, "temperature": float(cr.noise_temperature(0.05, 4000, b, lam))}
-            for b in (8, 16, 32, 64, 128, 256, 512, 1024) for lam in (0.0, 0.5, 0.9)]
-    return pd.DataFrame(rows)
-
-
-def _exact(df):
-    return 0.5 + 0.3 * np.tanh((np.log(df["temperature"]) - 2.5) / 2)
-
-
-def test_collapse_stats_exact_function_of_g():
-    df = _grid()
-    df["test_acc"] = _exact(df)
-    df.loc[0, "test_acc"] = np.nan  # dropped
-    s = cr.collapse_stats(df)
-    assert s["n"] == len(df) - 1 and s["n_dropped"] == 1
-    assert s["collapse_score"] > 0.99 and abs(s["group_gain"]) < 0.01
-    assert s["spearman"] == pytest.approx(1.0)
-    assert all(v == pytest.approx(1.0) for v in s["spearman_by_group"].values())
-    assert s["interpretation"].startswith("collapses")
-
-
-def test_collapse_stats_separate_lambda_effect():
-    df = _grid()
-    df["test_acc"] = 0.9 - 0.05 * np.log2(df["batch_size"])  # lambda moves g but not y
-    s = cr.collapse_stats(df)
-    exact = _grid()
-    exact["test_acc"] = _exact(exact)
-    assert s["collapse_score"] < cr.collapse_stats(exact)["collapse_score"] - 0.1
-    assert s["group_gain"] > 0.1
-    assert s["interpretation"].startswith("does not collapse")
-
-
-def test_collapse_stats_too_few_cells():
-    s = cr.collapse_stats(_grid().assign(test_acc=1.0).head(2))
-    assert s["interpretation"] == "too few cells" and np.isnan(s["collapse_score"])
 
 
 # ------------------------------------------------------------------ the whole run and the figures
@@ -240,9 +159,20 @@ def test_run_momentum_step_default(result):
     assert r["surface_1d"]["start_on_saddle_max_move"] == 0.0
 
 
+def test_momentum_step_refuses_an_unknown_key_in_one_line(tmp_path):
+    # the schema is the one check of the keys: the step reads params only through config.load
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["momentum"]["lr_1D"] = 0.1
+    f = tmp_path / "p.yaml"
+    f.write_text(yaml.safe_dump(params))
+    out = tmp_path / "critical.json"
+    with pytest.raises(config.ParamsError, match="unknown key momentum.lr_1D") as info:
+        momentum.main(["--params", str(f), "--out", str(out)])
+    assert "\n" not in str(info.value) and "lr_1d" in str(info.value)  # names the allowed keys
+    assert not out.exists()
+
+
 def test_run_momentum_step_rejects_bad_settings():
-    with pytest.raises(ValueError, match="lr_1D"):
-        cr.run_momentum_step({"lr_1D": 0.1}, [0.0])
     with pytest.raises(ValueError, match="lambda"):
         cr.run_momentum_step({}, [1.0])
     with pytest.raises(ValueError, match="finite_batch_sizes"):
@@ -253,19 +183,20 @@ def test_figures(result):
     import matplotlib.pyplot as plt
     from batch_momentum import plots_critical as pc
 
-    df = _grid()
-    df["test_acc"] = _exact(df)
     cells = pd.DataFrame(result["finite_sum"]["cells"])
+    minimum = cells[cells["case"] == "minimum"]
     figs = [pc.plot_surface_1d(result), pc.plot_surface_2d(result), pc.plot_escape_fraction(result),
-            pc.plot_vs_temperature(df, "test_acc", "test accuracy", stats=cr.collapse_stats(df)),
-            pc.plot_vs_temperature(cells[cells["case"] == "minimum"], "escape_fraction")]
+            pc.plot_vs_temperature(minimum, "escape_fraction", "escape fraction",
+                                   stats=collapse_stats(minimum, y="escape_fraction")),
+            pc.plot_vs_temperature(cells[cells["case"] == "saddle"], "escape_fraction")]
     for fig in figs:
         assert fig.axes
         plt.close(fig)
 
 
 def test_start_on_the_manifold_never_leaves_and_the_step_still_runs():
-    assert cr.predicted_escape_steps(0.0, 0.05, 0.9, 0.5) == float("inf")
     r = cr.run_momentum_step({"start_2d": [0.0, 1.0], "noise_seeds_2d": 0, "finite_seeds": 2}, [0.0, 0.9])
+    json.dumps(r, allow_nan=False)  # the predicted step is infinite there: written as None
     assert all(row["escape_step_2d"] is None for row in r["summary"])
     assert all(row["noisy_escaped_2d"] is None for row in r["summary"])
+    assert all(row["predicted_escape_step_2d"] is None for row in r["summary"])

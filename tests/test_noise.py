@@ -157,3 +157,17 @@ def test_cnn_model_works():
     x, y = torch.randn(12, 40), torch.randint(0, 10, (12,))
     out = noise.noise_scale(model, x, y, chunk_size=5)
     assert out["b_simple"] > 0 and out["n"] == 12
+
+
+@pytest.mark.parametrize("name,hidden", [("cnn", (4, 4)), ("linear", ())])
+def test_per_example_grads_of_every_model_kind_match_autograd(name, hidden):
+    # the MLP above and "linear" take the hand-written dense path; the CNN takes torch.func
+    torch.manual_seed(0)
+    model = make_model(name, (40,), 10, hidden=hidden)
+    x, y = torch.randn(9, 40), torch.randint(0, 10, (9,))
+    g = noise.per_example_grads(model, x, y, chunk_size=4)
+    for i in (0, 4, 8):
+        model.zero_grad()
+        torch.nn.functional.cross_entropy(model(x[i:i + 1]), y[i:i + 1]).backward()
+        ref = torch.cat([p.grad.reshape(-1) for p in model.parameters()])
+        torch.testing.assert_close(g[i], ref, rtol=1e-5, atol=1e-6)

@@ -1,10 +1,17 @@
-"""Training one cell: determinism, early stopping, divergence as a recorded status."""
+"""Training one cell: its seeds stacked into one network train exactly as alone; determinism,
+early stopping and divergence per seed, recorded and never raised."""
 import copy
 import json
 
+import pytest
 import torch
+import torch.nn.functional as F
 
-from batch_momentum import config, data, train
+from batch_momentum import config, data, evaluate, models, train
+from batch_momentum.optim import LectureMomentum
+
+CPU = torch.device("cpu")
+QUIET = dict(log=lambda s: None)
 
 
 def _setup(tiny_params, **train_overrides):
@@ -15,45 +22,92 @@ def _setup(tiny_params, **train_overrides):
     return p, blob
 
 
+def train_alone(p, blob, batch_size, lam, seed, epochs):
+    """The usual loop: one nn.Module, LectureMomentum, the same init seed and shuffle seed."""
+    torch.manual_seed(seed)
+    model = models.build(p, blob["meta"])
+    opt = LectureMomentum(model.parameters(), lr=config.learning_rate(p["train"], batch_size), momentum=lam)
+    shuffle = torch.Generator().manual_seed(10_000 + seed)
+    x, y = blob["x_train"], blob["y_train"]
+    for _ in range(epochs):
+        perm = torch.randperm(len(y), generator=shuffle)
+        for lo in range(0, len(y), batch_size):
+            idx = perm[lo:lo + batch_size]
+            opt.zero_grad()
+            F.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+    return model.state_dict()
+
+
+@pytest.mark.parametrize("name,hidden", [("linear", []), ("mlp", [32, 16]), ("cnn", [4, 8])])
+def test_stacked_seeds_train_exactly_as_alone(tiny_params, name, hidden):
+    p, blob = _setup(tiny_params, max_epochs=4, target_train_acc=None)
+    p["model"] = {"name": name, "hidden": hidden}
+    seeds = [1, 2, 3]
+    stacked = train.train_cell(p, blob, 8, 0.9, seeds, CPU, **QUIET)
+    for seed, res in zip(seeds, stacked):
+        alone = train_alone(p, blob, 8, 0.9, seed, 4)
+        assert res["state"].keys() == alone.keys()
+        for key in alone:
+            assert torch.allclose(res["state"][key], alone[key], atol=1e-5, rtol=1e-4), (name, seed, key)
+    # the seeds really differ: their own init and shuffle
+    assert not torch.equal(stacked[0]["state"][key], stacked[1]["state"][key])
+
+
 def test_same_seed_gives_identical_numbers_on_cpu(tiny_params):
     p, blob = _setup(tiny_params, max_epochs=2)
-    runs = [train.train_cell(p, blob, 16, 0.9, 1, torch.device("cpu"), log=lambda s: None) for _ in range(2)]
-    strip = lambda curve: [{k: v for k, v in row.items() if k != "wall_s"} for row in curve]
-    assert strip(runs[0]["curve"]) == strip(runs[1]["curve"])  # every number but the clock
-    for a, b in zip(runs[0]["model"].state_dict().values(), runs[1]["model"].state_dict().values()):
-        assert torch.equal(a, b)
-    other = train.train_cell(p, blob, 16, 0.9, 2, torch.device("cpu"), log=lambda s: None)
-    assert other["curve"][-1]["train_loss"] != runs[0]["curve"][-1]["train_loss"]
+    runs = [train.train_cell(p, blob, 16, 0.9, [1, 2], CPU, **QUIET) for _ in range(2)]
+    strip = lambda curve: [{k: v for k, v in row.items() if k != "wall_s"} for row in curve]  # noqa: E731
+    for a, b in zip(*runs):
+        assert strip(a["curve"]) == strip(b["curve"])  # every number but the clock
+        for key in a["state"]:
+            assert torch.equal(a["state"][key], b["state"][key])
+    assert runs[0][0]["curve"][-1]["train_loss"] != runs[0][1]["curve"][-1]["train_loss"]
 
 
-def test_curve_counts_updates_and_stops_at_target(tiny_params):
+def test_each_seed_stops_at_the_target_and_the_others_go_on(tiny_params):
     p, blob = _setup(tiny_params, max_epochs=40, target_train_acc=0.5)
-    res = train.train_cell(p, blob, 8, 0.5, 1, torch.device("cpu"), log=lambda s: None)
-    curve, s = res["curve"], res["summary"]
-    assert [c["updates"] for c in curve] == [25 * c["epoch"] for c in curve]  # ceil(200/8) = 25 per epoch
-    assert s["reached_target"] and s["epochs"] < 40 and curve[-1]["train_acc"] >= 0.5
-    assert all(c["train_acc"] < 0.5 for c in curve[:-1])
-    assert s["status"] == "ok" and s["epochs_to_target"] == s["epochs"]
+    res = train.train_cell(p, blob, 8, 0.5, [1, 2, 3], CPU, **QUIET)
+    for r in res:
+        curve, s = r["curve"], r["summary"]
+        assert [c["updates"] for c in curve] == [25 * c["epoch"] for c in curve]  # ceil(200/8) = 25 per epoch
+        assert s["reached_target"] and s["epochs"] < 40 and curve[-1]["train_acc"] >= 0.5
+        assert all(c["train_acc"] < 0.5 for c in curve[:-1])
+        assert s["status"] == "ok" and s["epochs_to_target"] == s["epochs"] and s["stacked_models"] == 3
+    # stopping is per seed: a seed that reached the target later trained on after the first stopped
+    epochs = [r["summary"]["epochs"] for r in res]
+    assert len(set(epochs)) > 1, epochs
+    # and the one that went on is what it would be alone
+    last = max(range(3), key=lambda i: epochs[i])
+    alone = train_alone(p, blob, 8, 0.5, [1, 2, 3][last], epochs[last])
+    for key in alone:
+        assert torch.allclose(res[last]["state"][key], alone[key], atol=1e-5, rtol=1e-4)
 
 
-def test_diverging_cell_is_recorded_not_raised(tiny_params, tmp_path):
+def test_a_diverging_seed_is_recorded_and_the_others_finish(tiny_params, tmp_path):
     p, blob = _setup(tiny_params, lr=1e6, max_epochs=5)
-    res = train.train_cell(p, blob, 8, 0.9, 1, torch.device("cpu"), log=lambda s: None)
-    assert res["summary"]["status"] == "diverged"
-    train.write_outputs(tmp_path, res, p)
-    summary = json.loads((tmp_path / "train.json").read_text())  # strict JSON: NaN written as null
+    res = train.train_cell(p, blob, 8, 0.9, [1, 2], CPU, **QUIET)
+    assert [r["summary"]["status"] for r in res] == ["diverged", "diverged"]
+    train.write_outputs(tmp_path / "seed1", res[0], p)
+    summary = json.loads((tmp_path / "seed1/train.json").read_text())  # strict JSON: NaN written as null
     assert summary["status"] == "diverged" and "became" in summary["reason"]
-    assert (tmp_path / "model.pt").exists() and (tmp_path / "curve.csv").exists()
+    assert (tmp_path / "seed1/model.pt").exists() and (tmp_path / "seed1/curve.csv").exists()
+    assert not list(tmp_path.glob("seed1/.*tmp*"))  # written under a temporary name, then renamed
 
 
-def test_diverged_cell_evaluates_to_null_accuracy_not_class_zero(tiny_params, tmp_path):
+def test_diverged_run_evaluates_to_null_accuracy_not_class_zero(tiny_params, tmp_path):
     p, blob = _setup(tiny_params, lr=1e6, max_epochs=5)
-    res = train.train_cell(p, blob, 8, 0.9, 1, torch.device("cpu"), log=lambda s: None)
-    train.write_outputs(tmp_path, res, p)
-    from batch_momentum import evaluate
-
-    model, summary = evaluate.load_cell(tmp_path, p, blob["meta"], torch.device("cpu"))
+    res = train.train_cell(p, blob, 8, 0.9, [1], CPU, **QUIET)
+    train.write_outputs(tmp_path, res[0], p)
+    model, _, summary = evaluate.load_run(tmp_path, p, blob["meta"], CPU)
     metrics = evaluate.evaluate_cell(model, blob)
     assert summary["status"] == "diverged"
     for split in data.SPLITS:
         assert not (metrics[f"{split}_acc"] == metrics[f"{split}_acc"])  # NaN: NaN logits have no accuracy
+
+
+def test_a_cell_outside_the_grid_is_refused(tiny_params):
+    p = config.validate(copy.deepcopy(tiny_params))
+    with pytest.raises(config.ParamsError, match="not in the grid"):
+        config.check_cell(p, 16, 0.9)
+    config.check_cell(p, 8, 0.9)

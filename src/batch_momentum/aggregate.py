@@ -1,17 +1,16 @@
-"""aggregate: a tidy table with a row per cell, and the cells' training curves and 1-D loss curves.
+"""aggregate: a tidy table with a row per (B, λ, seed) run, and the runs' training curves and 1-D loss curves.
 
-The cells are the ones params.yaml lists (never a glob of results/: cells left on disk
+The runs are the ones params.yaml lists (never a glob of results/: cells left on disk
 by an earlier, larger grid are not part of this run).
 """
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from . import config
+from . import config, files
 
 FIRST_COLUMNS = ["cell", "batch_size", "momentum", "seed", "lr", "lr_rule", "status", "epochs", "updates",
                  "reached_target", "epochs_to_target", "train_acc", "val_acc", "test_acc",
@@ -19,11 +18,8 @@ FIRST_COLUMNS = ["cell", "batch_size", "momentum", "seed", "lr", "lr_rule", "sta
                  "device", "device_name", "threads"]
 
 
-def read_metrics(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc.msg}); delete it and rerun evaluate for this cell") from None
+def read_metrics(path: Path):
+    return files.read_json(path, remedy="delete it and rerun evaluate for this cell")
 
 
 def _tag(frame: pd.DataFrame, c) -> pd.DataFrame:
@@ -33,22 +29,24 @@ def _tag(frame: pd.DataFrame, c) -> pd.DataFrame:
     return frame
 
 
-def collect(params: dict, cells_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    cells = config.cells(params)
-    missing = [c.name for c in cells if not (cells_dir / c.name / "metrics.json").exists()]
+def collect(params: dict, results: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """From results/: cells/<cell>/seed<s>/curve.csv, metrics/<cell>/seed<s>.json and landscape/<cell>/seed<s>.json."""
+    cells = config.runs(params)
+    metrics_path = lambda c: results / "metrics" / f"{c.name}.json"  # noqa: E731
+    missing = [c.name for c in cells if not metrics_path(c).exists()]
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise FileNotFoundError(f"{cells_dir}: no metrics.json for {shown}; run train and evaluate for these cells "
+        raise FileNotFoundError(f"{results}/metrics: no metrics for {shown}; run train and evaluate for these cells "
                                 f"(snakemake --cores all, or dvc repro)")
     rows, curves, directions = [], [], []
     n_train = params["data"]["n_train"]
     for c in cells:
-        m = read_metrics(cells_dir / c.name / "metrics.json")
+        m = read_metrics(metrics_path(c))
         m.update(cell=c.name, batch_size=c.batch_size, momentum=c.momentum, seed=c.seed)
         m["temperature"] = config.noise_temperature(m["lr"], n_train, c.batch_size, c.momentum)
         rows.append(m)
-        curves.append(_tag(pd.read_csv(cells_dir / c.name / "curve.csv"), c))
-        landscape = cells_dir / c.name / "landscape.json"
+        curves.append(_tag(pd.read_csv(results / "cells" / c.name / "curve.csv"), c))
+        landscape = results / "landscape" / f"{c.name}.json"
         if landscape.exists():
             directions.append(_tag(pd.DataFrame(read_metrics(landscape)), c))
     table = pd.DataFrame(rows)
@@ -62,11 +60,11 @@ def collect(params: dict, cells_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="batch_momentum aggregate", description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--cells-dir", default="results/cells")
+    ap.add_argument("--results", default="results", help="the folder holding cells/, metrics/ and landscape/")
     ap.add_argument("--out-dir", default="reports/tables")
     args = ap.parse_args(argv)
     params = config.load(args.params)
-    table, curves, directions = collect(params, Path(args.cells_dir))
+    table, curves, directions = collect(params, Path(args.results))
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "cells.csv", index=False)

@@ -18,6 +18,8 @@ STEPS = {
     "momentum": "momentum",
     "aggregate": "aggregate",
     "report": "report",
+    "stages": "stages",  # not a step: prints, writes or checks dvc.yaml from the stage table
+    "bench": "bench",  # not a step: times the project's training loop against the PyTorch-examples loop
 }
 
 

@@ -184,19 +184,50 @@ def fmt_value(v) -> str:
 
 @dataclass(frozen=True)
 class Cell:
+    """One (batch size, momentum) cell of the grid: one train job, its seeds trained together."""
+    batch_size: int
+    momentum: float
+
+    @property
+    def name(self) -> str:
+        return f"bs{fmt_value(self.batch_size)}_lam{fmt_value(self.momentum)}"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One seed of a cell: the unit of every result file and of every table row."""
     batch_size: int
     momentum: float
     seed: int
 
     @property
+    def cell(self) -> Cell:
+        return Cell(self.batch_size, self.momentum)
+
+    @property
     def name(self) -> str:
-        return f"bs{fmt_value(self.batch_size)}_lam{fmt_value(self.momentum)}_seed{fmt_value(self.seed)}"
+        """The run's folder under results/cells/, e.g. bs64_lam0.9/seed1."""
+        return f"{self.cell.name}/seed{fmt_value(self.seed)}"
 
 
 def cells(params: dict) -> list[Cell]:
-    """Every (batch size, momentum, seed) cell of the grid, in grid order."""
+    """Every (batch size, momentum) cell of the grid, in grid order."""
     g = params["grid"]
-    return [Cell(b, m, s) for b in g["batch_size"] for m in g["momentum"] for s in g["seed"]]
+    return [Cell(b, m) for b in g["batch_size"] for m in g["momentum"]]
+
+
+def runs(params: dict) -> list[Run]:
+    """Every (batch size, momentum, seed) run of the grid, in grid order."""
+    return [Run(c.batch_size, c.momentum, s) for c in cells(params) for s in params["grid"]["seed"]]
+
+
+def check_cell(params: dict, batch_size: int, momentum: float) -> None:
+    """A cell named on a step's command line must be one of the grid's."""
+    g = params["grid"]
+    if batch_size not in g["batch_size"] or momentum not in [float(m) for m in g["momentum"]]:
+        raise ParamsError(f"cell B={batch_size}, lambda={momentum} is not in the grid of params "
+                          f"(grid.batch_size {g['batch_size']}, grid.momentum {g['momentum']}); "
+                          f"name a cell of the grid or add it to params.yaml")
 
 
 def learning_rate(train: dict, batch_size: int) -> float:
@@ -219,5 +250,5 @@ def noise_temperature(lr, n_train, batch_size, momentum):
 
 
 def interpolation_pairs(params: dict) -> list[str]:
-    """Names of the small-vs-large interpolation files, one per (lambda, seed) of the grid."""
-    return [f"lam{fmt_value(lam)}_seed{fmt_value(s)}" for lam in params["grid"]["momentum"] for s in params["grid"]["seed"]]
+    """Names of the small-vs-large interpolation files, lam<λ>/seed<s>: one job per λ, a file per seed."""
+    return [f"lam{fmt_value(lam)}/seed{fmt_value(s)}" for lam in params["grid"]["momentum"] for s in params["grid"]["seed"]]

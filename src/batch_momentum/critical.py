@@ -1,4 +1,4 @@
-"""Critical points, momentum and minibatch noise on surfaces whose answers are known exactly.
+"""Critical points, momentum and minibatch noise: the experiments, on surfaces whose answers are known.
 
 The lecture (Hung-yi Lee, ML 2021, "Batch and Momentum") claims:
 
@@ -8,8 +8,10 @@ The lecture (Hung-yi Lee, ML 2021, "Batch and Momentum") claims:
 3. m^t is a weighted sum of all earlier gradients: m^t = -eta * sum_{i<t} lam^{t-1-i} g^i;
 4. smaller batches and momentum help to escape critical points.
 
-Every experiment is float64 numpy, deterministic given its seeds, and uses
-batch_momentum.optim.momentum_step for the update (lam = 0 is plain (S)GD).
+The surfaces (a 1-D one with a flat saddle, a shallow and a deep minimum; a 2-D saddle between
+two minima) and their critical points are in batch_momentum.surfaces. Every experiment is
+float64 numpy, deterministic given its seeds, and uses batch_momentum.optim.momentum_step for
+the update (lam = 0 is plain (S)GD).
 
 Which mechanism does what (read this before the figures)
 --------------------------------------------------------
@@ -21,27 +23,6 @@ Which mechanism does what (read this before the figures)
 - Minibatch noise is what moves a ball at rest on a critical point of the mean loss L that
   is not one of each l_n (finite-sum cases). Momentum multiplies its effect (the noise
   temperature eta N / (B (1 - lam)) grows with lam).
-
-Surfaces
---------
-1-D, the ball picture:  f'(x) = x^2 (x - 1)(x - 3/2)(x - 3)
-    f(x)  = x^6/6 - 11/10 x^5 + 9/4 x^4 - 3/2 x^3       (f(0) = 0)
-    x = 0    flat saddle / inflection: f' = f'' = 0, f''' = -9 < 0, f keeps falling
-    x = 1    shallow local minimum, f = -0.1833, f'' = 1
-    x = 1.5  local maximum (the small hill), f = -0.1266 (barrier 0.0567 above x = 1)
-    x = 3    deeper, global minimum, f = -4.05
-  From x0 < 0, f'(x) ~ -9/2 x^2 near 0, so GD gives d_{t+1} = d_t (1 - 4.5 eta |d_t|) + O(d^3)
-  with d = x < 0: |d| shrinks like 1/(4.5 eta t) and never changes sign: GD crawls towards
-  the flat saddle and never reaches or passes it. With the defaults (x0 = -1, eta = 0.01,
-  800 steps): lam <= 0.6 ends just left of 0, lam = 0.7 .. 0.85 roll past 0 into the shallow
-  minimum, lam = 0.9, 0.95 also cross the hill into x = 3; lam = 0.99 crosses it at step 9
-  and rolls back (too little friction): more momentum is not always better.
-
-2-D, a saddle between two minima:  f(x, y) = (x^2 - 1)^2 / 4 + y^2 / 2
-    grad = (x (x^2 - 1), y);  saddle (0, 0), Hessian diag(-1, 1), f = 1/4; minima (+-1, 0), f = 0.
-  Near the saddle x obeys x_{t+1} = (1 + eta + lam) x_t - lam x_{t-1}: an offset grows like r^t,
-  r the larger root of r^2 - (1 + lam + eta) r + lam = 0 (r = 1 + eta for GD), so momentum
-  leaves sooner (saddle_growth_rate, predicted_escape_steps).
 
 Finite sums (the lecture's L_1, L_2, ...: each batch has its own loss):
     L(theta) = (1/N) sum_n l_n(theta),  l_n(theta) = f(theta) + c a_n . theta,  sum_n a_n = 0
@@ -70,80 +51,21 @@ increase the batch size", ICLR): g = eta N / (B (1 - lam)).
 """
 from __future__ import annotations
 
-import math
 import time
 from typing import Callable
 
 import numpy as np
 
 from .config import DEFAULTS, noise_temperature
+from .files import finite
 from .optim import momentum_step
+from .stats import collapse_stats
+from .surfaces import (BARRIER_1D, CRITICAL_1D, CRITICAL_2D, df1, df2, f1, f2, predicted_escape_steps,
+                       saddle_growth_rate)
 
-# The defaults of the experiments: params.yaml's `momentum:` section overlays them.
+# The settings of the experiments: config's one set of defaults, which params.yaml's
+# `momentum:` section overlays (config.validate fills in every key left out).
 DEFAULT_CFG: dict = DEFAULTS["momentum"]
-
-
-# ----------------------------------------------------------------------------- 1-D surface
-def f1(x):
-    """f(x) = x^6/6 - 11/10 x^5 + 9/4 x^4 - 3/2 x^3 (f(0) = 0); see the module docstring."""
-    x = np.asarray(x, dtype=np.float64)
-    return x**6 / 6.0 - 1.1 * x**5 + 2.25 * x**4 - 1.5 * x**3
-
-
-def df1(x):
-    """f'(x) = x^2 (x - 1)(x - 3/2)(x - 3), a product so that the zeros are exact."""
-    x = np.asarray(x, dtype=np.float64)
-    return x * x * (x - 1.0) * (x - 1.5) * (x - 3.0)
-
-
-# kind is one of 'local min', 'global min', 'saddle/inflection', 'saddle', 'local max'
-CRITICAL_1D = [
-    {"name": "flat saddle", "kind": "saddle/inflection", "point": [0.0]},  # f' = f'' = 0
-    {"name": "shallow minimum", "kind": "local min", "point": [1.0]},
-    {"name": "hill", "kind": "local max", "point": [1.5]},
-    {"name": "deep minimum", "kind": "global min", "point": [3.0]},
-]
-BARRIER_1D = 1.5  # past the hill, in the deep minimum's basin: x > BARRIER_1D
-
-
-# ----------------------------------------------------------------------------- 2-D surface
-def f2(p):
-    """f(x, y) = (x^2 - 1)^2 / 4 + y^2 / 2; p has shape (..., 2)."""
-    p = np.asarray(p, dtype=np.float64)
-    x, y = p[..., 0], p[..., 1]
-    return (x * x - 1.0) ** 2 / 4.0 + y * y / 2.0
-
-
-def df2(p):
-    """grad f = (x (x^2 - 1), y), shape (..., 2); zero exactly at (0, 0) and (+-1, 0)."""
-    p = np.asarray(p, dtype=np.float64)
-    x, y = p[..., 0], p[..., 1]
-    return np.stack([x * (x * x - 1.0), y], axis=-1)
-
-
-CRITICAL_2D = [
-    {"name": "saddle", "kind": "saddle", "point": [0.0, 0.0]},  # Hessian diag(-1, 1)
-    {"name": "left minimum", "kind": "global min", "point": [-1.0, 0.0]},
-    {"name": "right minimum", "kind": "global min", "point": [1.0, 0.0]},
-]
-
-
-def saddle_growth_rate(lr: float, lam: float) -> float:
-    """Per-step growth factor r of a small offset along the 2-D saddle's unstable direction.
-
-    Linearised (f_xx = -1): x_{t+1} = (1 + eta + lam) x_t - lam x_{t-1}, so r is the larger
-    root of r^2 - (1 + lam + eta) r + lam = 0; lam = 0 gives r = 1 + eta.
-    """
-    b = 1.0 + lam + lr
-    return (b + math.sqrt(b * b - 4.0 * lam)) / 2.0
-
-
-def predicted_escape_steps(x0: float, lr: float, lam: float, escape_radius: float) -> float:
-    """ln(escape_radius / |x0|) / ln r, the linearisation's steps to leave the saddle (the
-    momentum transient and the cubic term shift the measured value by a few steps)."""
-    if x0 == 0:  # on the stable manifold: no offset to grow, never leaves
-        return math.inf
-    return max(0.0, math.log(escape_radius / abs(x0))) / math.log(saddle_growth_rate(lr, lam))
 
 
 # ----------------------------------------------------------------------------- the runner
@@ -246,7 +168,8 @@ def finite_sum_runs(case: str, batch_size: int, seeds, n: int, lr: float, lam: f
     B does not divide N), so a seed's run does not depend on which other seeds run beside it.
     Batch b's gradient: grad f(theta) + (offset_scale / 8) mean_{n in b} a_n (its own loss L_b).
     A run stops at its first escape. Returns seeds, escape_steps (per seed, None = stayed),
-    escape_fraction, final (S, d) as lists.
+    escape_fraction (share of seeds that escaped; exactly 0 at batch_size >= N, where the
+    batch gradient at theta* is exactly 0), final (S, d) as lists.
     """
     if case not in FINITE_CASES:
         raise ValueError(f"finite-sum case {case!r} unknown; use one of {sorted(FINITE_CASES)}")
@@ -277,17 +200,6 @@ def finite_sum_runs(case: str, batch_size: int, seeds, n: int, lr: float, lam: f
             "escape_fraction": float(np.mean(esc >= 0)) if S else float("nan"), "final": theta.tolist()}
 
 
-def escape_fraction(batch_size: int, seeds, case: str = "saddle", n: int = 32, lr: float = 0.05,
-                    lam: float = 0.0, steps: int = 100, offset_scale: float = 1.0, offset_seed: int = 0,
-                    escape_radius: float = 0.5) -> float:
-    """Fraction of finite_sum_runs that escape within `steps`, over `seeds` (int n: 0..n-1).
-
-    Exactly 0 at batch_size >= N: the full-batch gradient at theta* is exactly 0.
-    """
-    return finite_sum_runs(case, batch_size, seeds, n, lr, lam, steps, offset_scale, offset_seed,
-                           escape_radius)["escape_fraction"]
-
-
 # ----------------------------------------------------------------------------- momentum as a sum
 def momentum_from_recursion(grads, lr: float, lam: float) -> np.ndarray:
     """m^0..m^T by the recursion m^0 = 0, m^t = lam m^{t-1} - eta g^{t-1} (via momentum_step).
@@ -314,74 +226,6 @@ def momentum_weighted_sum(grads, lr: float, lam: float) -> np.ndarray:
     return -lr * (w @ g)
 
 
-# ----------------------------------------------------------------------------- noise temperature
-def _r2(design: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-    res = y - design @ coef
-    return 1.0 - float(np.sum(res**2)) / float(np.sum((y - y.mean()) ** 2)), res
-
-
-def collapse_stats(df, x: str = "temperature", y: str = "test_acc", group: str = "momentum",
-                   degree: int = 3) -> dict:
-    """Does y collapse onto one curve of the noise temperature g = df[x]?
-
-    Rows with NaN x or y, or x <= 0, are dropped. With u = log g:
-    - spearman: Spearman rank correlation of y with u over all rows; spearman_by_group: the
-      same within each value of `group` (NaN where a group has < 3 rows or a constant column);
-    - collapse_score = R^2 = 1 - SS_res / SS_tot of one least-squares polynomial in
-      (standardised) u of degree k = min(degree, #distinct u - 1, n - 2) over all cells: the
-      share of the variance of y that one smooth curve of g explains. Near 1: batch size and
-      lambda act through g only. Clearly below 1: cells with equal g differ, or y is noisy
-      (compare residual_std with the seed-to-seed spread);
-    - group_gain: R^2 of the same polynomial plus one dummy per extra `group` value, minus
-      collapse_score, the variance lambda explains beyond g. Near 0 supports the collapse.
-    Scores are NaN where n < 3 or y is constant; `interpretation` says the verdict in a line
-    (collapses: score >= 0.9 and gain < 0.05; does not collapse: gain >= 0.05; else weak).
-    """
-    from scipy.stats import spearmanr
-
-    d = df.dropna(subset=[x, y])
-    d = d[d[x] > 0]
-    n = len(d)
-    out = {"n": int(n), "n_dropped": int(len(df) - n), "degree": None, "spearman": float("nan"),
-           "spearman_by_group": {}, "collapse_score": float("nan"), "group_gain": float("nan"),
-           "residual_std": float("nan"), "interpretation": "too few cells"}
-    if n < 3:
-        return out
-    u = np.log(d[x].to_numpy(dtype=np.float64))
-    yv = d[y].to_numpy(dtype=np.float64)
-
-    def rho(a, b):
-        if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
-            return float("nan")
-        return float(spearmanr(a, b).statistic)
-
-    out["spearman"] = rho(u, yv)
-    gv = d[group].to_numpy()
-    levels = sorted(set(gv.tolist()))
-    out["spearman_by_group"] = {str(v): rho(u[gv == v], yv[gv == v]) for v in levels}
-    if np.ptp(yv) == 0:
-        out["interpretation"] = "y is constant: nothing to explain"
-        return out
-    k = int(max(0, min(degree, len(np.unique(u)) - 1, n - 2)))
-    z = (u - u.mean()) / (u.std() or 1.0)  # standardised: a well-conditioned Vandermonde
-    poly = np.vander(z, k + 1, increasing=True)  # (n, k+1)
-    score, res = _r2(poly, yv)
-    dummies = np.stack([(gv == v).astype(np.float64) for v in levels[1:]], axis=1) if len(levels) > 1 \
-        else np.zeros((n, 0))
-    gain = _r2(np.hstack([poly, dummies]), yv)[0] - score
-    out.update(degree=k, collapse_score=float(score), group_gain=float(gain), residual_std=float(np.std(res)))
-    if score >= 0.9 and gain < 0.05:
-        out["interpretation"] = (f"collapses: one curve of g explains {score:.0%} of the variance; "
-                                 f"{group} adds {gain:.0%}")
-    elif gain >= 0.05:
-        out["interpretation"] = f"does not collapse: g explains {score:.0%}, {group} adds {gain:.0%} beyond g"
-    else:
-        out["interpretation"] = (f"weak: g explains {score:.0%} and {group} adds {gain:.0%}; "
-                                 f"the rest is scatter (compare with the seed spread)")
-    return out
-
-
 # ----------------------------------------------------------------------------- the whole run
 def _run_json(r: dict) -> dict:
     nc = r["nearest_critical"]
@@ -395,41 +239,28 @@ def _median(v):
     return float(np.median(v)) if len(v) else None
 
 
-def _nan_to_none(d):
-    if isinstance(d, dict):
-        return {k: _nan_to_none(v) for k, v in d.items()}
-    return None if isinstance(d, float) and math.isnan(d) else d
-
-
-def resolve_cfg(cfg: dict) -> dict:
-    """DEFAULT_CFG overlaid with cfg; an unknown key is an error naming the allowed ones."""
-    unknown = sorted(set(cfg) - set(DEFAULT_CFG))
-    if unknown:
-        raise ValueError(f"momentum: unknown key(s) {unknown}; allowed: {sorted(DEFAULT_CFG)}")
-    return {**DEFAULT_CFG, **cfg}
-
-
 def run_momentum_step(cfg: dict, lambdas) -> dict:
-    """Run every experiment of this module for each lam in `lambdas`; a JSON-serialisable dict.
+    """Run every experiment of this module for each lam in `lambdas`; strict JSON (NaN, inf as None).
 
-    cfg: keys of DEFAULT_CFG (missing ones take the default). Result keys:
+    cfg: params["momentum"] as config.validate returns it (every key of DEFAULT_CFG, checked
+    against the schema); a key left out takes DEFAULT_CFG's value. Result keys:
     config (resolved), lambdas;
     surface_1d: critical_points (with f values), barrier, runs[str(lam)] (trajectory, final,
       final_grad_norm, nearest_critical, escaped, first_escape_step), start_on_saddle_max_move
       (lam = 0 and max(lambdas) started exactly on x = 0: exactly 0.0);
     surface_2d: critical_points, escape_radius, runs[str(lam)] = {offset, on_manifold (+
-      max_abs_x), noisy (list over seeds), noisy_escape_steps, predicted_escape_steps,
-      growth_rate};
+      max_abs_x), noisy (list over seeds), noisy_escape_steps, predicted_escape_steps (None
+      when start_2d lies on the manifold), growth_rate};
     finite_sum: n, batch_sizes, seeds, cases[case] = {lr, steps, offset_scale, start,
       full_batch_grad_at_start (exactly 0), escape_fraction[str(lam)] (list over batch sizes),
       escape_steps[str(lam)] (per batch size, per seed; None = stayed)}; cells: one row per
       (case, lam, B) with temperature eta N / (B (1 - lam)), escape_fraction, median_escape_step;
-      collapse[case]: collapse_stats of escape_fraction against the temperature (NaN -> None);
+      collapse[case]: stats.collapse_stats of escape_fraction against the temperature;
     weighted_sum_check: steps, lr, max_abs_diff[str(lam)];
     summary: one flat row per lam; seconds.
     """
     t0 = time.perf_counter()
-    c = resolve_cfg(cfg)
+    c = {**DEFAULT_CFG, **cfg}
     lambdas = [float(v) for v in lambdas]
     for lam in lambdas:
         if not 0.0 <= lam < 1.0:
@@ -504,7 +335,7 @@ def run_momentum_step(cfg: dict, lambdas) -> dict:
     import pandas as pd
 
     cells = pd.DataFrame(fs["cells"])
-    fs["collapse"] = {case: _nan_to_none(collapse_stats(cells[cells["case"] == case], y="escape_fraction"))
+    fs["collapse"] = {case: collapse_stats(cells[cells["case"] == case], y="escape_fraction")
                       for case in FINITE_CASES} if len(cells) else {}
-    return {"config": c, "lambdas": lambdas, "surface_1d": s1, "surface_2d": s2, "finite_sum": fs,
-            "weighted_sum_check": ws, "summary": summary, "seconds": time.perf_counter() - t0}
+    return finite({"config": c, "lambdas": lambdas, "surface_1d": s1, "surface_2d": s2, "finite_sum": fs,
+                   "weighted_sum_check": ws, "summary": summary, "seconds": time.perf_counter() - t0})

@@ -56,8 +56,9 @@ def prepare(data_cfg: dict) -> dict:
     raise config.ParamsError(f"data.dataset = {data_cfg['dataset']!r} is unknown; allowed: mnist1d")
 
 
-def load_prepared(path: str | Path, device: str | torch.device = "cpu") -> dict:
-    """Load a prepared file; a missing or damaged one gets a one-line error saying how to remake it."""
+def load_prepared(path: str | Path, device: str | torch.device = "cpu", data_cfg: dict | None = None) -> dict:
+    """Load a prepared file; a missing or damaged one gets a one-line error saying how to remake it.
+    With `data_cfg` (params' data section), a file of other sizes or shapes is refused too."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: prepared data not found; run `python -m batch_momentum prepare --out {path}` "
@@ -69,6 +70,15 @@ def load_prepared(path: str | Path, device: str | torch.device = "cpu") -> dict:
         raise ValueError(f"{path}: not a readable prepared-data file ({type(exc).__name__}); delete it and rerun prepare") from None
     if missing:
         raise ValueError(f"{path}: prepared-data file lacks {', '.join(missing)}; delete it and rerun prepare")
+    meta = blob.get("meta") or {}
+    for split in SPLITS:
+        x, y = blob[f"x_{split}"], blob[f"y_{split}"]
+        if x.shape[0] != y.shape[0] or list(x.shape[1:]) != list(meta.get("input_shape", x.shape[1:])):
+            raise ValueError(f"{path}: x_{split} has shape {tuple(x.shape)} for {y.shape[0]} labels and input shape "
+                             f"{meta.get('input_shape')}; the file is damaged: delete it and rerun prepare")
+        if data_cfg is not None and y.shape[0] != data_cfg[f"n_{split}"]:
+            raise ValueError(f"{path}: holds {y.shape[0]} {split} examples but params say data.n_{split} = "
+                             f"{data_cfg[f'n_{split}']}; rerun prepare (snakemake and dvc do so when params change)")
     return {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in blob.items()}
 
 

@@ -1,40 +1,44 @@
-"""evaluate: accuracy, sharpness and gradient noise of one trained cell.
+"""evaluate: accuracy, sharpness and gradient noise of every seed of one trained cell.
 
-Writes the cell's metrics.json: the training summary (status, epochs, time, device),
+One process per (B, λ) cell (torch starts once); for each seed s it writes
+results/metrics/bs<B>_lam<λ>/seed<s>.json: the training summary (status, epochs, time, device),
 loss and accuracy per split, the sharpness measures at the final weights (Hessian top
 eigenvalue and trace, epsilon-sharpness in the full space and a random subspace) and
 the gradient noise at the initial and the final weights; and landscape.json, the
-training loss along a filter-normalized random direction. A diverged cell keeps its
+training loss along a filter-normalized random direction, as
+results/landscape/bs<B>_lam<λ>/seed<s>.json. A diverged cell keeps its
 status; its measures are written as null.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from pathlib import Path
 
 import torch
 
-from . import config, data
-from .train import _finite, build_model, loss_and_accuracy, resolve_device
+from . import config, data, device as devices, files, models
 
 
-def load_cell(cell_dir: Path, params: dict, meta: dict, device, key="state_dict") -> tuple[torch.nn.Module, dict]:
-    """The trained model (or, with key="init_state_dict", the same model at step 0) and the
-    training summary; a missing or damaged file gets a one-line error."""
-    path = cell_dir / "model.pt"
+def load_run(run_dir: Path, params: dict, meta: dict, device) -> tuple[torch.nn.Module, torch.nn.Module, dict]:
+    """One seed's trained model, the same model at step 0, and its training summary; a missing
+    or damaged file gets a one-line error."""
+    path = run_dir / "model.pt"
     if not path.exists():
         raise FileNotFoundError(f"{path}: trained model not found; run the train step for this cell first")
+    out = []
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        model = build_model(params, meta)
-        model.load_state_dict(blob[key])
+        for key in ("state_dict", "init_state_dict"):
+            model = models.build(params, meta)
+            model.load_state_dict(blob[key])
+            out.append(model.to(device).eval())
+        summary = dict(blob["summary"])
     except Exception as exc:
         raise ValueError(f"{path}: cannot load the trained model ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
                          f"delete the cell folder and retrain it") from None
-    return model.to(device).eval(), blob["summary"]
+    return out[0], out[1], summary
 
 
 def sharpness_measures(model, x, y, cfg: dict, seed: int) -> tuple[dict, dict]:
@@ -87,27 +91,19 @@ def noise_measures(model, x, y, batch_size: int, n_train: int, cfg: dict, seed: 
 def evaluate_cell(model, blob: dict) -> dict:
     out = {}
     for split in data.SPLITS:
-        loss, acc = loss_and_accuracy(model, blob[f"x_{split}"], blob[f"y_{split}"])
+        loss, acc = models.loss_and_accuracy(model, blob[f"x_{split}"], blob[f"y_{split}"])
         out[f"{split}_loss"] = loss
         # non-finite weights give NaN logits, whose argmax is class 0: that is no accuracy (written null)
         out[f"{split}_acc"] = acc if math.isfinite(loss) else float("nan")
     return out
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="batch_momentum evaluate", description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--data", required=True, help="prepared data file, e.g. data/prepared/mnist1d.pt")
-    ap.add_argument("--cell", required=True, help="the cell's folder, e.g. results/cells/bs8_lam0.9_seed1")
-    ap.add_argument("--out", help="metrics file (default: CELL/metrics.json)")
-    args = ap.parse_args(argv)
-    params = config.load(args.params)
-    torch.set_num_threads(params["train"]["threads"])
-    device = resolve_device(params["train"]["device"])
-    blob = data.load_prepared(args.data, device)
-    cell = Path(args.cell)
-    model, summary = load_cell(cell, params, blob["meta"], device)
-    metrics = {"cell": cell.name, **summary, **evaluate_cell(model, blob)}
+def evaluate_run(run_dir: Path, params: dict, blob: dict, device) -> tuple[dict, dict]:
+    """metrics.json and landscape.json of one seed: accuracy per split, and the measures
+    (sharpness at the final weights, gradient noise at the initial and final ones) for a
+    run that finished with finite weights."""
+    model, init, summary = load_run(run_dir, params, blob["meta"], device)
+    metrics = {"cell": f"{run_dir.parent.name}/{run_dir.name}", **summary, **evaluate_cell(model, blob)}
     curve = {"t": [], "loss": [], "acc": []}
     if summary["status"] == "ok" and math.isfinite(metrics["train_loss"]):
         t0 = time.perf_counter()
@@ -117,17 +113,34 @@ def main(argv=None) -> int:
         metrics.update(found)
         metrics["sharpness_wall_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        init = load_cell(cell, params, blob["meta"], device, key="init_state_dict")[0]
         xs, ys, bs = x[:nz["subset"]], y[:nz["subset"]], summary["batch_size"]
         n = len(y)
         metrics.update(noise_measures(init, xs, ys, bs, n, nz, summary["seed"], "init"))
         metrics.update(noise_measures(model, xs, ys, bs, n, nz, summary["seed"], "final"))
         metrics["noise_wall_s"] = time.perf_counter() - t0
         metrics.update(sharpness_subset=sh["subset"], noise_subset=nz["subset"])
-        print(f"measures: sharpness {metrics['sharpness_wall_s']:.1f} s, noise {metrics['noise_wall_s']:.1f} s", flush=True)
-    out = Path(args.out) if args.out else cell / "metrics.json"
-    out.write_text(json.dumps(_finite(metrics), indent=2) + "\n")
-    (out.parent / "landscape.json").write_text(json.dumps(_finite(curve)) + "\n")
-    print(f"{cell.name}: status {metrics['status']}, train acc {metrics['train_acc']:.4f}, "
-          f"val acc {metrics['val_acc']:.4f}, test acc {metrics['test_acc']:.4f} -> {out}")
+        print(f"{metrics['cell']}: sharpness {metrics['sharpness_wall_s']:.1f} s, noise {metrics['noise_wall_s']:.1f} s",
+              flush=True)
+    return metrics, curve
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="batch_momentum evaluate", description=__doc__.splitlines()[0])
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--data", required=True, help="prepared data file, e.g. data/prepared/mnist1d.pt")
+    ap.add_argument("--cell", required=True, help="the trained cell's folder, e.g. results/cells/bs8_lam0.9 (one "
+                                                  "seed<s>/ per seed of grid.seed)")
+    ap.add_argument("--out", required=True, help="folder of the cell's metrics, e.g. results/metrics/bs8_lam0.9")
+    ap.add_argument("--landscape", required=True, help="folder of its 1-D loss curves, e.g. results/landscape/bs8_lam0.9")
+    args = ap.parse_args(argv)
+    params = config.load(args.params)
+    device = devices.setup(params["train"]["device"], params["train"]["threads"])
+    blob = data.load_prepared(args.data, device, params["data"])
+    for seed in params["grid"]["seed"]:
+        run_dir = Path(args.cell) / f"seed{seed}"
+        metrics, curve = evaluate_run(run_dir, params, blob, device)
+        files.write_json(Path(args.landscape) / f"seed{seed}.json", curve, indent=None)
+        out = files.write_json(Path(args.out) / f"seed{seed}.json", metrics)
+        print(f"{metrics['cell']}: status {metrics['status']}, train acc {metrics['train_acc']:.4f}, "
+              f"val acc {metrics['val_acc']:.4f}, test acc {metrics['test_acc']:.4f} -> {out}")
     return 0

@@ -110,7 +110,10 @@ class _HVPOperator:
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         if not self.grad.requires_grad:  # f affine in θ: H = 0
             return torch.zeros_like(v)
-        (hv,) = torch.autograd.grad(self.grad, self.theta, grad_outputs=v, retain_graph=True)
+        # d(g . v)/dθ = Hv. Written as a scalar backward: passing v as grad_outputs makes torch
+        # import torch.fx's symbolic shapes (sympy, about 0.7 s per process) on the first call.
+        with torch.enable_grad():
+            (hv,) = torch.autograd.grad(self.grad @ v, self.theta, retain_graph=True)
         return hv.detach()
 
 

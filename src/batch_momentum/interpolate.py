@@ -2,38 +2,25 @@
 
 theta(alpha) = alpha * theta_large + (1 - alpha) * theta_small for alpha in [-1, 2]
 (Keskar et al. 2017, Figure 3), on the whole training and test splits, for one
-(lambda, seed) pair of cells. Every point is set from the two saved weight files.
+(lambda, seed) pair of runs; one process per lambda does every seed. Every point is
+set from the two saved weight files.
 """
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-import torch
-
-from . import config, data
-from .evaluate import load_cell
-from .train import _finite, resolve_device
+from . import config, data, device as devices, files
+from .evaluate import load_run
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="batch_momentum interpolate", description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--small", required=True, help="the small-batch cell's folder")
-    ap.add_argument("--large", required=True, help="the large-batch cell's folder")
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args(argv)
-    params = config.load(args.params)
-    torch.set_num_threads(params["train"]["threads"])
-    device = resolve_device(params["train"]["device"])
-    blob = data.load_prepared(args.data, device)
-    small, s_summary = load_cell(Path(args.small), params, blob["meta"], device)
-    large, l_summary = load_cell(Path(args.large), params, blob["meta"], device)
+def interpolate_pair(params: dict, blob: dict, small_dir: Path, large_dir: Path, device) -> dict:
+    """Loss and accuracy along theta(alpha) between two runs' final weights (both must be ok)."""
+    small, _, s_summary = load_run(small_dir, params, blob["meta"], device)
+    large, _, l_summary = load_run(large_dir, params, blob["meta"], device)
     k = params["sharpness"]["interpolation_points"]
     alphas = [-1.0 + 3.0 * i / (k - 1) for i in range(k)]
-    result = {"small": Path(args.small).name, "large": Path(args.large).name,
+    result = {"small": f"{small_dir.parent.name}/{small_dir.name}", "large": f"{large_dir.parent.name}/{large_dir.name}",
               "small_status": s_summary["status"], "large_status": l_summary["status"],
               "batch_small": s_summary["batch_size"], "batch_large": l_summary["batch_size"],
               "momentum": s_summary["momentum"], "seed": s_summary["seed"]}
@@ -47,8 +34,23 @@ def main(argv=None) -> int:
         result.update(landscape.interpolate(small, state_a, state_b, splits, alphas))
     else:
         result["alpha"] = []  # a diverged end point has no line to draw
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(_finite(result)) + "\n")
-    print(f"interpolated {result['small']} -> {result['large']} at {len(result['alpha'])} points -> {out}")
+    return result
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="batch_momentum interpolate", description=__doc__.splitlines()[0])
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--small", required=True, help="the small-batch cell's folder, e.g. results/cells/bs8_lam0.9")
+    ap.add_argument("--large", required=True, help="the large-batch cell's folder")
+    ap.add_argument("--out", required=True, help="a folder: one seed<s>.json per seed of grid.seed")
+    args = ap.parse_args(argv)
+    params = config.load(args.params)
+    device = devices.setup(params["train"]["device"], params["train"]["threads"])
+    blob = data.load_prepared(args.data, device, params["data"])
+    for seed in params["grid"]["seed"]:
+        result = interpolate_pair(params, blob, Path(args.small) / f"seed{seed}", Path(args.large) / f"seed{seed}",
+                                  device)
+        out = files.write_json(Path(args.out) / f"seed{seed}.json", result, indent=None)
+        print(f"interpolated {result['small']} -> {result['large']} at {len(result['alpha'])} points -> {out}")
     return 0

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+EVAL_CHUNK = 8192  # examples per forward pass when measuring a whole split
 
 
 def make_model(name: str, input_shape: tuple[int, ...], n_classes: int, hidden=(256, 256)) -> nn.Module:
@@ -43,3 +46,25 @@ def make_model(name: str, input_shape: tuple[int, ...], n_classes: int, hidden=(
 
 def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def build(params: dict, meta: dict) -> nn.Module:
+    """The model params.yaml names, for the prepared data described by `meta`."""
+    m = params["model"]
+    return make_model(m["name"], tuple(meta["input_shape"]), meta["n_classes"], m["hidden"])
+
+
+@torch.no_grad()
+def loss_and_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over a whole split, in eval mode (one host sync at the end)."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=x.device, dtype=torch.float64)
+    correct = torch.zeros((), device=x.device, dtype=torch.int64)
+    for lo in range(0, len(y), EVAL_CHUNK):
+        out = model(x[lo:lo + EVAL_CHUNK])
+        loss_sum += F.cross_entropy(out, y[lo:lo + EVAL_CHUNK], reduction="sum").double()
+        correct += (out.argmax(1) == y[lo:lo + EVAL_CHUNK]).sum()
+    model.train(was_training)
+    n = len(y)
+    return loss_sum.item() / n, correct.item() / n  # CPU-GPU sync point

@@ -4,17 +4,14 @@ Runs the experiments of batch_momentum.critical for every lambda of the grid: a 
 surface with a flat saddle before a shallow and a deep minimum, a 2-D saddle between two
 minima, finite-sum losses where only minibatches move away from a critical point, and the
 check that m^t equals the weighted sum of all earlier gradients. Settings: params.yaml
-`momentum:` (any key left out takes the value of critical.DEFAULT_CFG).
+`momentum:` (any key left out takes its value in config.DEFAULTS["momentum"]).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
-from . import config
-from .train import _finite
+from . import config, files
 
 
 def main(argv=None) -> int:
@@ -27,8 +24,6 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     result = run_momentum_step(params["momentum"], [float(v) for v in params["grid"]["momentum"]])
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(_finite(result)) + "\n")
+    out = files.write_json(args.out, result, indent=None)  # one line: ~0.4 MB of trajectories
     print(f"momentum experiments for lambda in {params['grid']['momentum']} in {time.perf_counter() - t0:.1f} s -> {out}")
     return 0

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .critical import f1, f2  # noqa: E402
+from .surfaces import f1, f2  # noqa: E402
 
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p"]
 
@@ -139,7 +139,7 @@ def plot_vs_temperature(df, y: str, ylabel: str | None = None, x: str = "tempera
                         style: str = "batch_size", stats: dict | None = None):
     """df[y] against the noise temperature g = eta N / (B (1 - lambda)) on a log x axis;
     colour = lambda, marker = batch size; rows with NaN y are left out. With `stats` (a
-    critical.collapse_stats result) its verdict goes in the title. Works on the trained grid
+    stats.collapse_stats result) its verdict goes in the title. Works on the trained grid
     (test_acc, train_acc, a sharpness column) and on the finite-sum cells (escape_fraction)."""
     from matplotlib.lines import Line2D
 

@@ -273,7 +273,7 @@ def momentum_summary(result: dict) -> str:
 
 def momentum_section(params: dict, table: pd.DataFrame, result: dict, figures_dir: Path) -> dict:
     from . import plots_critical
-    from .critical import collapse_stats
+    from .stats import collapse_stats
 
     figs = [
         dict(uri=figure_uri(plots_critical.plot_surface_1d(result), figures_dir / "momentum_1d.png"),

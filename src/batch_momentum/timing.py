@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import device as devices
 from .optim import LectureMomentum
 
 # One row per batch size; times in seconds, median/min/max over `repeats` timed updates.
@@ -122,24 +123,6 @@ batch_gradient_both_ways = gradients_both_ways  # alias
 
 # --------------------------------------------------------------------------- timing
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)  # CPU-GPU sync point: read the clock only once the device is idle
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-    return platform.processor() or platform.machine() or "cpu"
-
-
 def log_spaced_batch_sizes(n: int, count: int) -> list[int]:
     """Sorted unique integers from 1 to n inclusive, spaced evenly in log B: rint(n^(k/(m-1))).
 
@@ -163,10 +146,10 @@ def log_spaced_batch_sizes(n: int, count: int) -> list[int]:
 
 
 def _timed(fn: Callable[[], object], device: torch.device) -> float:
-    _sync(device)
+    devices.sync(device)
     t0 = time.perf_counter()
     fn()
-    _sync(device)
+    devices.sync(device)
     return time.perf_counter() - t0
 
 
@@ -214,7 +197,7 @@ def run_timing(
             raise ValueError(f"timing batch size {b} is outside 1..{n} (the number of training examples)")
     gen = torch.Generator().manual_seed(seed)
     perm = torch.randperm(n, generator=gen).to(device)  # (N,) fixed order for the timed updates
-    meta = dict(device=device.type, device_name=_device_name(device), threads=torch.get_num_threads(),
+    meta = dict(device=device.type, device_name=devices.name(device), threads=torch.get_num_threads(),
                 torch_version=str(torch.__version__), n_train=n)
 
     def batch(r: int, b: int) -> torch.Tensor:  # (B,) indices: r-th slice of perm, wrapping
@@ -320,8 +303,7 @@ def main(argv=None) -> int:
     """python -m batch_momentum timing --params params.yaml --data PREPARED.pt --out CSV"""
     import argparse
 
-    from . import config, data
-    from .train import build_model, resolve_device
+    from . import config, data, models
 
     ap = argparse.ArgumentParser(prog="batch_momentum timing",
                                  description="time per update (parallel, sequential) and per epoch vs batch size")
@@ -331,13 +313,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     params = config.load(args.params)
     tm = params["timing"]
-    if tm.get("threads"):
-        torch.set_num_threads(int(tm["threads"]))
-    device = resolve_device(params["train"]["device"])
-    blob = data.load_prepared(args.data, device)
+    device = devices.setup(params["train"]["device"], tm["threads"])
+    blob = data.load_prepared(args.data, device, params["data"])
     torch.manual_seed(0)
     t0 = time.perf_counter()
-    rows = run_timing(lambda: build_model(params, blob["meta"]), blob["x_train"], blob["y_train"],
+    rows = run_timing(lambda: models.build(params, blob["meta"]), blob["x_train"], blob["y_train"],
                       tm["batch_sizes"], lr=float(params["train"]["lr"]), momentum=0.0, device=device,
                       warmup=int(tm["warmup"]), repeats=int(tm["repeats"]),
                       epoch_budget_s=float(tm["epoch_budget_s"]), sequential_cap=int(tm["sequential_cap"]),

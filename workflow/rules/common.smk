@@ -1,34 +1,47 @@
-# Validation and the cell list, shared by every rule file.
-import os
+# Validation, the cell list, and what each rule tracks, shared by every rule file.
+# Commands, params and code dependencies come from the stage table that also generates
+# dvc.yaml (src/batch_momentum/stages.py); a test checks the rules against it.
 import sys
 from pathlib import Path
 
 import yaml
 from batch_momentum import config as bm
+from batch_momentum.stages import code, tracked  # what each rule tracks, as dvc.yaml does
 
 try:
     P = bm.validate(config, source="params (params.yaml and any --configfile)")
 except bm.ParamsError as exc:
     sys.exit(f"error: {exc}")
 
-# The steps read their settings from a file. When the merged config is params.yaml
-# as written, the commands name params.yaml (and match dvc.yaml's exactly); after an
-# override (--configfile params.yaml mine.yaml) they name the merged copy below.
+# The steps read their settings from a file. When the config is params.yaml as written,
+# the commands name params.yaml (and match dvc.yaml's exactly); after an override
+# (--configfile params.yaml mine.yaml) they name the merged copy, written when the run
+# starts (onstart below; a dry run writes nothing).
 PARAMS = "params.yaml"
-if bm.validate(yaml.safe_load(Path("params.yaml").read_text())) != P:
+if dict(config) != yaml.safe_load(Path("params.yaml").read_text()):
     PARAMS = "results/params.merged.yaml"
-    Path("results").mkdir(exist_ok=True)
-    text = yaml.safe_dump(dict(config), sort_keys=False)
-    if not Path(PARAMS).exists() or Path(PARAMS).read_text() != text:
-        Path(PARAMS).write_text(text)
 
-# Every rule runs `python -m batch_momentum`: make `python` the interpreter that runs
-# Snakemake (and imports batch_momentum above), so `.venv/bin/snakemake` works without
-# activating the virtual environment.
-os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+
+onstart:
+    if PARAMS != "params.yaml":
+        text = yaml.safe_dump(dict(config), sort_keys=False)
+        merged = Path(PARAMS)
+        if not merged.exists() or merged.read_text() != text:
+            merged.parent.mkdir(parents=True, exist_ok=True)
+            merged.write_text(text)
+
+
+# Every rule runs `python -m batch_momentum`: that `python` is the interpreter running
+# Snakemake (which imported batch_momentum above), so `.venv/bin/snakemake` works without
+# activating the virtual environment. A prefix of each job's shell, not a change of this
+# process's environment.
+shell.prefix(f'PATH="{Path(sys.executable).parent}":"$PATH"; ')
+
 
 DATA = f"data/prepared/{P['data']['dataset']}.pt"
-CELLS = [c.name for c in bm.cells(P)]
+CELLS = [c.name for c in bm.cells(P)]  # bs<B>_lam<λ>: one train and one evaluate job each
+RUNS = [r.name for r in bm.runs(P)]     # bs<B>_lam<λ>/seed<s>: one row of the tables each
+SEEDS = P["grid"]["seed"]
 SMALL = P["sharpness"]["interpolation_small"]
 LARGE = P["sharpness"]["interpolation_large"]
 PAIRS = bm.interpolation_pairs(P)
@@ -37,4 +50,3 @@ PAIRS = bm.interpolation_pairs(P)
 wildcard_constraints:
     bs=r"\d+",
     lam=r"[0-9.]+",
-    seed=r"\d+",

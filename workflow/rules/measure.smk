@@ -1,18 +1,17 @@
 # Measurements beside the cells: timing (an exclusive job), the small-vs-large
-# interpolation per (lambda, seed), and the momentum experiments on known surfaces.
+# interpolation per lambda (every seed in one job), and the momentum experiments on
+# known surfaces.
 
 
 rule timing:
     input:
-        DATA,
+        data=DATA,
+        code=code("timing"),
     output:
         "results/timing/timing.csv",
     params:
         file=PARAMS,
-        timing=P["timing"],
-        model=P["model"],
-        device=P["train"]["device"],
-        lr=P["train"]["lr"],
+        tracked=tracked(P, "timing"),
     # All the cores: Snakemake starts no other local job while this one runs, so the
     # clock readings are not distorted by training jobs on the same cores.
     threads: workflow.cores
@@ -21,37 +20,40 @@ rule timing:
     benchmark:
         "benchmarks/timing.tsv"
     shell:
-        "python -m batch_momentum timing --params {params.file} --data {input} --out {output} > {log} 2>&1"
+        "python -m batch_momentum timing --params {params.file} --data {input.data} --out {output} > {log} 2>&1"
 
 
 rule interpolate:
     input:
         data=DATA,
-        small=f"results/cells/bs{SMALL}_lam{{lam}}_seed{{seed}}/model.pt",
-        large=f"results/cells/bs{LARGE}_lam{{lam}}_seed{{seed}}/model.pt",
+        small=expand(f"results/cells/bs{SMALL}_lam{{{{lam}}}}/seed{{seed}}/model.pt", seed=SEEDS),
+        large=expand(f"results/cells/bs{LARGE}_lam{{{{lam}}}}/seed{{seed}}/model.pt", seed=SEEDS),
+        code=code("interpolate"),
     output:
-        "results/interpolation/lam{lam}_seed{seed}.json",
+        expand("results/interpolation/lam{{lam}}/seed{seed}.json", seed=SEEDS),
     params:
         file=PARAMS,
-        sharpness=P["sharpness"],
-        small=subpath(input.small, parent=True),
-        large=subpath(input.large, parent=True),
+        tracked=tracked(P, "interpolate"),
+        small=lambda wildcards, input: str(Path(input.small[0]).parents[1]),
+        large=lambda wildcards, input: str(Path(input.large[0]).parents[1]),
+        out=lambda wildcards, output: str(Path(output[0]).parent),
     log:
-        "logs/interpolate/lam{lam}_seed{seed}.log",
+        "logs/interpolate/lam{lam}.log",
     benchmark:
-        "benchmarks/interpolate/lam{lam}_seed{seed}.tsv"
+        "benchmarks/interpolate/lam{lam}.tsv"
     shell:
         "python -m batch_momentum interpolate --params {params.file} --data {input.data} --small {params.small}"
-        " --large {params.large} --out {output} > {log} 2>&1"
+        " --large {params.large} --out {params.out} > {log} 2>&1"
 
 
 rule momentum:
+    input:
+        code=code("momentum"),
     output:
         "results/momentum/critical.json",
     params:
         file=PARAMS,
-        momentum=P["momentum"],
-        lambdas=P["grid"]["momentum"],
+        tracked=tracked(P, "momentum"),
     log:
         "logs/momentum.log",
     benchmark:

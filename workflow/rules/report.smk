@@ -1,24 +1,25 @@
-# aggregate -> report: one tidy table over the cells params.yaml lists, then the page.
+# aggregate -> report: one tidy table over the runs params.yaml lists, then the page.
 
 
 rule aggregate:
     input:
-        expand("results/cells/{cell}/metrics.json", cell=CELLS),
-        expand("results/cells/{cell}/curve.csv", cell=CELLS),
-        expand("results/cells/{cell}/landscape.json", cell=CELLS),
+        metrics=expand("results/metrics/{run}.json", run=RUNS),
+        curves=expand("results/cells/{run}/curve.csv", run=RUNS),
+        landscape=expand("results/landscape/{run}.json", run=RUNS),
+        code=code("aggregate"),
     output:
         cells="reports/tables/cells.csv",
         curves="reports/tables/curves.csv",
         directions="reports/tables/directions.csv",
     params:
         file=PARAMS,
-        grid=P["grid"],
+        tracked=tracked(P, "aggregate"),
     log:
         "logs/aggregate.log",
     benchmark:
         "benchmarks/aggregate.tsv"
     shell:
-        "python -m batch_momentum aggregate --params {params.file} --cells-dir results/cells --out-dir reports/tables > {log} 2>&1"
+        "python -m batch_momentum aggregate --params {params.file} --results results --out-dir reports/tables > {log} 2>&1"
 
 
 rule report:
@@ -29,16 +30,18 @@ rule report:
         timing="results/timing/timing.csv",
         interpolation=expand("results/interpolation/{pair}.json", pair=PAIRS),
         momentum="results/momentum/critical.json",
+        code=code("report"),
     output:
-        "reports/index.html",
+        page="reports/index.html",
+        figures=directory("reports/figures"),
     params:
         file=PARAMS,
-        report=P["report"],
+        tracked=tracked(P, "report"),
     log:
         "logs/report.log",
     benchmark:
         "benchmarks/report.tsv"
     shell:
-        "python -m batch_momentum report --params {params.file} --tables reports/tables --figures reports/figures"
+        "python -m batch_momentum report --params {params.file} --tables reports/tables --figures {output.figures}"
         " --timing {input.timing} --interpolation-dir results/interpolation --momentum {input.momentum}"
-        " --out {output} > {log} 2>&1"
+        " --out {output.page} > {log} 2>&1"

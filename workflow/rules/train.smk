@@ -1,13 +1,17 @@
-# prepare -> train -> evaluate, one train and one evaluate job per (B, lambda, seed) cell;
-# evaluate also measures sharpness and gradient noise.
+# prepare -> train -> evaluate: one train and one evaluate job per (B, lambda) cell, each
+# doing every seed of the cell (train stacks them into one network); evaluate also
+# measures sharpness and gradient noise. Outputs are per seed: results/cells/<cell>/seed<s>/
+# (train), results/metrics/<cell>/seed<s>.json and results/landscape/<cell>/seed<s>.json.
 
 
 rule prepare:
+    input:
+        code=code("prepare"),
     output:
         DATA,
     params:
         file=PARAMS,
-        data=P["data"],
+        tracked=tracked(P, "prepare"),
     log:
         "logs/prepare.log",
     benchmark:
@@ -18,46 +22,50 @@ rule prepare:
 
 rule train:
     input:
-        DATA,
+        data=DATA,
+        code=code("train"),
     output:
-        model="results/cells/bs{bs}_lam{lam}_seed{seed}/model.pt",
-        curve="results/cells/bs{bs}_lam{lam}_seed{seed}/curve.csv",
-        summary="results/cells/bs{bs}_lam{lam}_seed{seed}/train.json",
+        model=expand("results/cells/bs{{bs}}_lam{{lam}}/seed{seed}/model.pt", seed=SEEDS),
+        curve=expand("results/cells/bs{{bs}}_lam{{lam}}/seed{seed}/curve.csv", seed=SEEDS),
+        summary=expand("results/cells/bs{{bs}}_lam{{lam}}/seed{seed}/train.json", seed=SEEDS),
     params:
         file=PARAMS,
-        model=P["model"],
-        train=P["train"],
-        out=subpath(output.model, parent=True),
+        tracked=tracked(P, "train"),
+        out=lambda wildcards, output: str(Path(output.model[0]).parents[1]),
     threads: P["train"]["threads"]
     resources:
         gpu=1 if P["train"]["device"] == "cuda" else 0,
     log:
-        "logs/train/bs{bs}_lam{lam}_seed{seed}.log",
+        "logs/train/bs{bs}_lam{lam}.log",
     benchmark:
-        "benchmarks/train/bs{bs}_lam{lam}_seed{seed}.tsv"
+        "benchmarks/train/bs{bs}_lam{lam}.tsv"
     shell:
-        "python -m batch_momentum train --params {params.file} --data {input} --batch-size {wildcards.bs}"
-        " --momentum {wildcards.lam} --seed {wildcards.seed} --out {params.out} > {log} 2>&1"
+        "python -m batch_momentum train --params {params.file} --data {input.data} --batch-size {wildcards.bs}"
+        " --momentum {wildcards.lam} --out {params.out} > {log} 2>&1"
 
 
 rule evaluate:
     input:
         data=DATA,
-        model="results/cells/bs{bs}_lam{lam}_seed{seed}/model.pt",
-        summary="results/cells/bs{bs}_lam{lam}_seed{seed}/train.json",
+        model=expand("results/cells/bs{{bs}}_lam{{lam}}/seed{seed}/model.pt", seed=SEEDS),
+        summary=expand("results/cells/bs{{bs}}_lam{{lam}}/seed{seed}/train.json", seed=SEEDS),
+        code=code("evaluate"),
     output:
-        metrics="results/cells/bs{bs}_lam{lam}_seed{seed}/metrics.json",
-        landscape="results/cells/bs{bs}_lam{lam}_seed{seed}/landscape.json",
+        metrics=expand("results/metrics/bs{{bs}}_lam{{lam}}/seed{seed}.json", seed=SEEDS),
+        landscape=expand("results/landscape/bs{{bs}}_lam{{lam}}/seed{seed}.json", seed=SEEDS),
     params:
         file=PARAMS,
-        cell=subpath(input.model, parent=True),
-        # not used in the command: a change here reruns the measures (as dvc.yaml's params do)
-        sharpness=P["sharpness"],
-        noise=P["noise"],
+        tracked=tracked(P, "evaluate"),
+        cell=lambda wildcards, input: str(Path(input.model[0]).parents[1]),
+        out=lambda wildcards, output: str(Path(output.metrics[0]).parent),
+        landscape=lambda wildcards, output: str(Path(output.landscape[0]).parent),
     threads: P["train"]["threads"]
+    resources:
+        gpu=1 if P["train"]["device"] == "cuda" else 0,
     log:
-        "logs/evaluate/bs{bs}_lam{lam}_seed{seed}.log",
+        "logs/evaluate/bs{bs}_lam{lam}.log",
     benchmark:
-        "benchmarks/evaluate/bs{bs}_lam{lam}_seed{seed}.tsv"
+        "benchmarks/evaluate/bs{bs}_lam{lam}.tsv"
     shell:
-        "python -m batch_momentum evaluate --params {params.file} --data {input.data} --cell {params.cell} > {log} 2>&1"
+        "python -m batch_momentum evaluate --params {params.file} --data {input.data} --cell {params.cell}"
+        " --out {params.out} --landscape {params.landscape} > {log} 2>&1"

@@ -1,0 +1,43 @@
+"""The device a step runs on, its name as results record it, and CPU threads."""
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import torch
+
+from .config import ParamsError
+
+
+def resolve(name: str) -> torch.device:
+    """`auto` is CUDA when torch sees one, else the CPU; `cuda` without one is a one-line error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ParamsError("train.device = 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model name from /proc/cpuinfo (else what platform knows)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # CPU-GPU sync point: read a clock only once the device is idle
+
+
+def setup(device_name: str, threads: int | None) -> torch.device:
+    """Resolve the device and set torch's CPU threads (None: torch's default)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return resolve(device_name)

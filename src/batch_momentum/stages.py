@@ -1,0 +1,189 @@
+"""The pipeline's steps described once: dvc.yaml is generated from this table, and a test
+checks the Snakefile's rules against it (commands, inputs, outputs, params, code).
+
+    python -m batch_momentum stages           # print dvc.yaml
+    python -m batch_momentum stages --write   # write dvc.yaml
+    python -m batch_momentum stages --check   # exit 1 if dvc.yaml differs from the table
+
+Paths and commands use DVC's templating (`${data.dataset}`, `${item.bs}` for matrix
+stages); the Snakefile's rules spell the same paths with wildcards. Code dependencies
+are not written by hand: they are the files of the step module's import closure inside
+the package (plus the params schema every step validates against), so an edit of any
+module a stage runs makes `dvc status` report that stage as changed.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+PACKAGE = Path(__file__).resolve().parent
+SRC = "src/batch_momentum"  # the package as the repository names it
+DATA = "data/prepared/${data.dataset}.pt"
+CELL = "bs${item.bs}_lam${item.lam}"
+GRID = {"bs": "${grid.batch_size}", "lam": "${grid.momentum}"}
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    module: str                    # the step's module in the package; its imports are the code deps
+    cmd: str
+    deps: tuple = ()               # data the step reads
+    outs: tuple = ()               # (path, cached) pairs; a path may be a folder
+    metrics: tuple = ()            # folders or files of metrics (never cached)
+    params: tuple = ()             # sections or keys of params.yaml the step's results depend on
+    matrix: dict = field(default_factory=dict)
+
+
+def _cmd(step: str, args: str) -> str:
+    return f"python -m batch_momentum {step} --params params.yaml {args}"
+
+
+STAGES = (
+    Stage("prepare", "data", _cmd("prepare", f"--out {DATA}"), params=("data",), outs=((DATA, True),)),
+    Stage("train", "train",
+          _cmd("train", f"--data {DATA} --batch-size ${{item.bs}} --momentum ${{item.lam}} --out results/cells/{CELL}"),
+          deps=(DATA,), params=("data", "model", "train", "grid.seed"), matrix=GRID,
+          outs=((f"results/cells/{CELL}", True),)),
+    Stage("evaluate", "evaluate",
+          _cmd("evaluate", f"--data {DATA} --cell results/cells/{CELL} --out results/metrics/{CELL} "
+                           f"--landscape results/landscape/{CELL}"),
+          deps=(DATA, f"results/cells/{CELL}"), params=("sharpness", "noise"), matrix=GRID,
+          metrics=(f"results/metrics/{CELL}",), outs=((f"results/landscape/{CELL}", False),)),
+    Stage("timing", "timing", _cmd("timing", f"--data {DATA} --out results/timing/timing.csv"),
+          deps=(DATA,), params=("model", "timing", "train.device", "train.lr"),
+          outs=(("results/timing/timing.csv", False),)),
+    Stage("interpolate", "interpolate",
+          _cmd("interpolate", f"--data {DATA} --small results/cells/bs${{sharpness.interpolation_small}}_lam${{item.lam}} "
+                              f"--large results/cells/bs${{sharpness.interpolation_large}}_lam${{item.lam}} "
+                              f"--out results/interpolation/lam${{item.lam}}"),
+          deps=(DATA, "results/cells/bs${sharpness.interpolation_small}_lam${item.lam}",
+                "results/cells/bs${sharpness.interpolation_large}_lam${item.lam}"),
+          params=("sharpness.interpolation_points", "sharpness.interpolation_small", "sharpness.interpolation_large"),
+          matrix={"lam": "${grid.momentum}"}, outs=(("results/interpolation/lam${item.lam}", False),)),
+    Stage("momentum", "momentum", _cmd("momentum", "--out results/momentum/critical.json"),
+          params=("momentum", "grid.momentum"), outs=(("results/momentum/critical.json", False),)),
+    Stage("aggregate", "aggregate", _cmd("aggregate", "--results results --out-dir reports/tables"),
+          deps=("results/cells", "results/metrics", "results/landscape"), params=("data", "grid"),
+          outs=tuple((f"reports/tables/{t}.csv", False) for t in ("cells", "curves", "directions"))),
+    Stage("report", "report",
+          _cmd("report", "--tables reports/tables --figures reports/figures --timing results/timing/timing.csv "
+                         "--interpolation-dir results/interpolation --momentum results/momentum/critical.json "
+                         "--out reports/index.html"),
+          deps=("reports/tables/cells.csv", "reports/tables/curves.csv", "reports/tables/directions.csv",
+                "results/timing/timing.csv", "results/interpolation", "results/momentum/critical.json"),
+          params=("data", "model", "train", "grid", "sharpness", "noise", "timing", "momentum", "report"),
+          outs=(("reports/index.html", False), ("reports/figures", False))),
+)
+
+
+def by_name(name: str) -> Stage:
+    for s in STAGES:
+        if s.name == name:
+            return s
+    raise KeyError(f"no stage {name!r}; stages: {', '.join(s.name for s in STAGES)}")
+
+
+def _imports(path: Path) -> set[str]:
+    """Modules of the package that `path` imports, at top level or inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1:  # from . import a, b / from .a import x
+                if node.module:
+                    found.add(node.module.split(".")[0])
+                else:
+                    found.update(alias.name for alias in node.names)
+            elif node.level == 0 and (node.module or "").startswith("batch_momentum."):
+                found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("batch_momentum."))
+    return {m for m in found if (PACKAGE / f"{m}.py").exists()}
+
+
+def code_deps(module: str) -> list[str]:
+    """Repository paths of every package file a step runs: the step module's import closure,
+    the entry point (cli), the params schema, and the templates when the step renders them."""
+    todo, seen = ["cli", "config", module], set()
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo.extend(_imports(PACKAGE / f"{m}.py") - seen)
+    paths = [f"{SRC}/{m}.py" for m in sorted(seen)] + [f"{SRC}/{Path(p).name}" for p in ("params.schema.yaml",)]
+    if "report" in seen:
+        paths += [f"{SRC}/templates/{p.name}" for p in sorted((PACKAGE / "templates").glob("*.j2"))]
+    return paths
+
+
+def code(stage: str) -> list[str]:
+    """The package files a stage runs, by stage name (the Snakefile's rules list them as inputs)."""
+    return code_deps(by_name(stage).module)
+
+
+def tracked(params: dict, stage: str) -> dict:
+    """{key: value} of the params a stage's results depend on, as dvc.yaml lists them; a
+    Snakemake rule holds this as a param, so a change of any of them reruns the rule."""
+    out = {}
+    for key in by_name(stage).params:
+        value = params
+        for part in key.split("."):
+            value = value[part]
+        out[key] = value
+    return out
+
+
+def dvc_stage(s: Stage) -> dict:
+    out: dict = {}
+    if s.matrix:
+        out["matrix"] = dict(s.matrix)
+    out["cmd"] = s.cmd
+    out["deps"] = list(s.deps) + code_deps(s.module)
+    if s.params:
+        out["params"] = list(s.params)
+    if s.metrics:
+        out["metrics"] = [{m: {"cache": False}} for m in s.metrics]
+    out["outs"] = [path if cached else {path: {"cache": False}} for path, cached in s.outs]
+    return out
+
+
+HEADER = """\
+# batch_momentum under DVC: `dvc repro`. GENERATED from src/batch_momentum/stages.py by
+# `python -m batch_momentum stages --write`; edit that table, not this file (a test fails
+# when the two differ). The same steps and commands as the Snakefile; matrix stages expand
+# the grid of params.yaml over (B, lambda) cells (train@8-0.9), each doing every seed.
+# DVC runs the stages one after another; use snakemake for parallel cells.
+"""
+
+
+def dvc_yaml() -> str:
+    body = yaml.safe_dump({"stages": {s.name: dvc_stage(s) for s in STAGES}}, sort_keys=False, width=120)
+    return HEADER + body
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="batch_momentum stages", description=__doc__.splitlines()[0])
+    ap.add_argument("--write", action="store_true", help="write dvc.yaml")
+    ap.add_argument("--check", action="store_true", help="exit 1 if dvc.yaml is not what the table generates")
+    ap.add_argument("--file", default="dvc.yaml")
+    args = ap.parse_args(argv)
+    text = dvc_yaml()
+    path = Path(args.file)
+    if args.check:
+        if not path.exists() or path.read_text() != text:
+            print(f"error: {path} differs from src/batch_momentum/stages.py; run "
+                  f"`python -m batch_momentum stages --write`", file=sys.stderr)
+            return 1
+        print(f"{path} matches the stage table")
+        return 0
+    if args.write:
+        path.write_text(text)
+        print(f"wrote {path} ({len(STAGES)} stages)")
+        return 0
+    sys.stdout.write(text)
+    return 0
