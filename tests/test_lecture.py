@@ -12,9 +12,10 @@ def cells(train_small, train_large, test_small, test_large, lams=(0.0, 0.9)):
     for lam in lams:
         for b, tr, te in ((8, train_small[lam], test_small[lam]), (512, train_large[lam], test_large[lam])):
             for seed in (1, 2):
-                rows.append(dict(cell=f"bs{b}_lam{lam}_seed{seed}", batch_size=b, momentum=lam, seed=seed, status="ok",
+                rows.append(dict(cell=f"bs{b}_lam{lam}/seed{seed}", batch_size=b, momentum=lam, seed=seed, status="ok",
                                  train_acc=tr, test_acc=te, reached_target=False, epoch_wall_s=0.5 if b == 8 else 0.05,
-                                 updates_per_epoch=500 if b == 8 else 8, device_name="cpu", threads=1))
+                                 updates_per_epoch=500 if b == 8 else 8, device_name="cpu", threads=1,
+                                 temperature=config.noise_temperature(0.05, 4000, b, lam)))
     return pd.DataFrame(rows)
 
 
@@ -31,11 +32,12 @@ def row(rows, aspect):
 def test_optimization_verdicts_per_lambda():
     t = cells({0.0: 0.99, 0.9: 0.30}, {0.0: 0.40, 0.9: 0.70}, {0.0: 0.7, 0.9: 0.2}, {0.0: 0.4, 0.9: 0.6})
     rows = lecture.lecture_table(t, params())
-    assert row(rows, "Optimization")["verdict"] == "holds for λ ∈ {0.0} only"
+    assert (row(rows, "Optimization")["verdict"], row(rows, "Optimization")["scope"]) == ("partly holds",
+                                                                                         "for λ ∈ {0.0} only")
     t2 = cells({0.0: 0.99, 0.9: 0.95}, {0.0: 0.40, 0.9: 0.70}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
-    assert row(lecture.lecture_table(t2, params()), "Optimization")["verdict"] == "holds on this device"
+    assert row(lecture.lecture_table(t2, params()), "Optimization")["verdict"] == "holds"
     t3 = cells({0.0: 0.5, 0.9: 0.5}, {0.0: 0.9, 0.9: 0.9}, {0.0: 0.5, 0.9: 0.5}, {0.0: 0.9, 0.9: 0.9})
-    assert row(lecture.lecture_table(t3, params()), "Optimization")["verdict"] == "does not hold on this run"
+    assert row(lecture.lecture_table(t3, params()), "Optimization")["verdict"] == "does not hold"
 
 
 def test_generalization_uses_equal_training_accuracy_when_both_reach_the_target():
@@ -43,7 +45,7 @@ def test_generalization_uses_equal_training_accuracy_when_both_reach_the_target(
     t.loc[t.train_acc >= 0.99, "reached_target"] = True
     r = row(lecture.lecture_table(t, params()), "Generalization")
     # λ=0.9's large batch never reached the target, so only λ=0 is compared, and it holds
-    assert r["verdict"] == "holds for λ ∈ {0.0}, the only λ compared at equal training accuracy"
+    assert (r["verdict"], r["scope"]) == ("partly holds", "for λ ∈ {0.0}, the only λ compared at equal training accuracy")
     assert "reached the training-accuracy target" in r["evidence"] and "for λ ∈ {0.9} fewer than two" in r["evidence"]
 
 
@@ -54,14 +56,14 @@ def test_timing_rows_from_the_timing_step():
         sequential_extrapolated=[False, True], epoch_measured_s=[0.5, np.nan], epoch_estimated_s=[0.5, 0.24]))
     t = cells({0.0: 0.9, 0.9: 0.9}, {0.0: 0.4, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
     rows = lecture.lecture_table(t, params(), timing)
-    assert row(rows, "Speed for one update (no parallel computing)")["verdict"] == "holds on this device"
+    assert row(rows, "Speed for one update (no parallel computing)")["verdict"] == "holds"
     par = row(rows, "Speed for one update (with parallel computing)")
-    assert par["verdict"] == "does not hold on this device" and "30.0×" in par["evidence"]
+    assert par["verdict"] == "does not hold" and "30.0×" in par["evidence"]
     ep = row(rows, "Time for one epoch")
-    assert ep["verdict"] == "holds on this device" and "2.1×" in ep["evidence"]
+    assert ep["verdict"] == "holds" and "2.1×" in ep["evidence"]
     timing.loc[1, "parallel_median_s"] = 1.5e-3
     par = row(lecture.lecture_table(t, params(), timing), "Speed for one update (with parallel computing)")
-    assert par["verdict"] == "holds on this device"
+    assert par["verdict"] == "holds"
 
 
 def test_rows_not_measured_without_timing_or_noise():
@@ -71,7 +73,7 @@ def test_rows_not_measured_without_timing_or_noise():
     assert row(rows, "Speed for one update (no parallel computing)")["verdict"] == lecture.NOT_MEASURED
     t["cosine_final"] = np.where(t.batch_size == 8, 0.2, 0.95)
     t["nsr_final"] = np.where(t.batch_size == 8, 5.0, 0.1)
-    assert row(lecture.lecture_table(t, params()), "Gradient")["verdict"] == "holds on this device"
+    assert row(lecture.lecture_table(t, params()), "Gradient")["verdict"] == "holds"
 
 
 def momentum_result(deep=(0.9,), fractions=None, diff=1e-16):
@@ -92,25 +94,26 @@ def momentum_result(deep=(0.9,), fractions=None, diff=1e-16):
 def test_momentum_rows_verdicts():
     rows = {r["aspect"]: r for r in lecture.momentum_rows(momentum_result())}
     critical = rows["Critical point: gradient descent (λ = 0) vs momentum (λ > 0)"]
-    assert critical["verdict"] == "holds on this run" and critical["measured_large"].startswith("λ = 0.9: x = 3")
+    assert critical["verdict"] == "holds" and critical["measured_large"].startswith("λ = 0.9: x = 3")
     batch = rows["Escaping a critical point: small batch vs full batch"]
-    assert batch["verdict"] == "holds on this run"
+    assert batch["verdict"] == "holds"
     assert batch["measured_small"] == "B = 1: 77% escape" and batch["measured_large"] == "B = 4: 0% escape"
     mom = rows["Escaping a critical point: no momentum vs momentum"]
-    assert mom["verdict"] == "holds on this run" and mom["measured_small"] == "λ = 0: 35% escape"
-    assert rows["mᵗ is the weighted sum of all earlier gradients"]["verdict"] == "holds on this run"
+    assert mom["verdict"] == "holds" and mom["measured_small"] == "λ = 0: 35% escape"
+    assert rows["mᵗ is the weighted sum of all earlier gradients"]["verdict"] == "holds"
 
     bad = {r["aspect"]: r for r in lecture.momentum_rows(momentum_result(
         deep=(), fractions={0.0: [0.9, 0.2, 0.0], 0.5: [0.5, 0.1, 0.0], 0.9: [0.1, 0.0, 0.0]}, diff=1e-3))}
     assert bad["Critical point: gradient descent (λ = 0) vs momentum (λ > 0)"]["verdict"].startswith("does not hold")
     assert bad["Escaping a critical point: no momentum vs momentum"]["verdict"].startswith("does not hold")
-    assert bad["mᵗ is the weighted sum of all earlier gradients"]["verdict"] == "does not hold on this run"
+    assert bad["mᵗ is the weighted sum of all earlier gradients"]["verdict"] == "does not hold"
 
 
 def test_momentum_rows_join_the_table():
     t = cells({0.0: 0.99, 0.9: 0.95}, {0.0: 0.40, 0.9: 0.70}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
     rows = lecture.lecture_table(t, params(), momentum=momentum_result())
-    assert [r["css"] for r in rows if r["aspect"].startswith("Escaping")] == ["ok", "ok"]
+    assert [r["verdict"] for r in rows if r["aspect"].startswith("Escaping")] == ["holds", "holds"]
+    assert all(r["verdict"] in lecture.VERDICTS for r in rows)
     assert rows[-1]["aspect"] == "mᵗ is the weighted sum of all earlier gradients"
 
 
@@ -124,7 +127,7 @@ def test_generalization_compares_the_smallest_and_largest_batch_that_reached_the
                              train_acc=0.995 if reached else 0.5, test_acc=test, reached_target=reached,
                              hessian_top=eig, epoch_wall_s=0.1, updates_per_epoch=10, device_name="cpu", threads=1))
     r = row(lecture.lecture_table(pd.DataFrame(rows), params()), "Generalization")
-    assert r["verdict"] == "holds on this device"
+    assert r["verdict"] == "holds"
     assert r["measured_small"] == "λ=0.9, B=32: 70.0%" and r["measured_large"] == "λ=0.9, B=128: 66.0%"
     assert "λ=0.9: B=32 1.3 vs B=128 5.1" in r["evidence"]  # sharpness on the same pair
     assert "λ=0.9: 23.0% vs 58.0%" in r["evidence"]  # and the equal-budget extremes, for comparison
@@ -140,15 +143,15 @@ def test_all_diverged_cells_give_no_verdict_from_training_times():
     t = cells({0.0: 0.9, 0.9: 0.9}, {0.0: 0.4, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
     t["status"] = "diverged"
     rows = lecture.lecture_table(t, params())
-    assert row(rows, "Time for one epoch")["verdict"] == "cannot tell on this run"
-    assert row(rows, "Optimization")["verdict"] == "cannot tell on this run"
+    assert row(rows, "Time for one epoch")["verdict"] == "cannot tell"
+    assert row(rows, "Optimization")["verdict"] == "cannot tell"
 
 
 def test_a_diverged_small_batch_counts_against_the_claim():
     t = cells({0.0: 0.99, 0.9: 0.30}, {0.0: 0.40, 0.9: 0.30}, {0.0: 0.7, 0.9: 0.2}, {0.0: 0.4, 0.9: 0.3})
     t.loc[(t.momentum == 0.9) & (t.batch_size == 8), "status"] = "diverged"
     r = row(lecture.lecture_table(t, params()), "Optimization")
-    assert r["verdict"] == "holds for λ ∈ {0.0} only"
+    assert (r["verdict"], r["scope"]) == ("partly holds", "for λ ∈ {0.0} only")
     assert "λ=0.9: diverged vs 30.0%" in r["evidence"]
 
 
@@ -158,13 +161,13 @@ def test_one_batch_size_compares_nothing():
     rows = lecture.lecture_table(t, params())
     for aspect in ("Speed for one update (with parallel computing)", "Time for one epoch", "Optimization",
                    "Generalization"):
-        assert row(rows, aspect)["verdict"] == "cannot tell on this run", aspect
+        assert row(rows, aspect)["verdict"] == "cannot tell", aspect
     timing = pd.DataFrame(dict(device="cpu", device_name="x", threads=1, torch_version="2", n_train=4000,
                                batch_size=[8], updates_per_epoch=[500], parallel_median_s=[1e-3],
                                sequential_median_s=[8e-3], sequential_extrapolated=[False],
                                epoch_measured_s=[0.5], epoch_estimated_s=[0.5]))
     rows = lecture.lecture_table(t, params(), timing)
-    assert row(rows, "Speed for one update (with parallel computing)")["verdict"] == "cannot tell on this run"
+    assert row(rows, "Speed for one update (with parallel computing)")["verdict"] == "cannot tell"
 
 
 def test_same_time_holds_up_to_the_first_batch_size_beyond_twice_the_base():
@@ -176,3 +179,22 @@ def test_same_time_holds_up_to_the_first_batch_size_beyond_twice_the_base():
     t = cells({0.0: 0.9, 0.9: 0.9}, {0.0: 0.4, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
     par = row(lecture.lecture_table(t, params(), timing), "Speed for one update (with parallel computing)")
     assert "within 2× of B=1 up to B=8" in par["evidence"]  # B=32 is 3×; B=128's 1.8× does not extend it
+
+
+def test_analyze_writes_the_table_as_data_and_the_report_renders_it(tmp_path):
+    from batch_momentum import analyze, files
+
+    t = cells({0.0: 0.99, 0.9: 0.95}, {0.0: 0.40, 0.9: 0.70}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
+    p = params()
+    p["sharpness"]["epsilons"] = [5e-4]  # the collapse view names the first epsilon's column
+    result = analyze.analyze(p, t, None, momentum_result())
+    assert set(result["verdicts"]) == set(lecture.VERDICTS)
+    opt = next(r for r in result["rows"] if r["aspect"] == "Optimization")
+    assert opt["verdict"] == "holds" and opt["scope"] == ""
+    assert [r["momentum"] for r in opt["per_lambda"]] == [0.0, 0.9]
+    assert opt["cells"] and set(opt["cells"]) <= set(t.cell)  # the runs the comparison used
+    assert [c for c, _ in analyze.collapse_measures(p)][-1] == "sharpness_full_eps0.0005"
+    assert [c["column"] for c in result["collapse"]] == ["test_acc", "train_acc"]  # the table has no sharpness
+    files.write_json(tmp_path / "lecture.json", result)
+    back = files.read_json(tmp_path / "lecture.json")  # strict JSON: no NaN survives
+    assert back["rows"][0]["aspect"] == result["rows"][0]["aspect"]

@@ -47,7 +47,11 @@ def check_outputs(root, n_runs):
     assert 'id="lecture-table"' in html and html.count("data:image/png;base64,") >= 10
     for section in ('id="timing"', 'id="noise"', 'id="sharpness"', 'id="momentum"'):
         assert section in html, section
-    assert "not measured yet" not in html
+    lecture = json.loads((root / "reports/lecture.json").read_text())
+    assert lecture["rows"] and all(r["verdict"] in lecture["verdicts"] for r in lecture["rows"])
+    assert not [r["aspect"] for r in lecture["rows"] if r["verdict"] == "not measured"]
+    for r in lecture["rows"]:  # the page shows what analyze decided
+        assert r["aspect"] in html and f'<td class="verdict">{r["verdict"]}' in html
     for aspect in ("Critical point: gradient descent", "Escaping a critical point: small batch",
                    "mᵗ is the weighted sum of all earlier gradients"):
         assert aspect in html, aspect
@@ -100,7 +104,8 @@ def test_dvc_repro_runs_the_same_grid(tmp_path):
     check_outputs(root, N_TINY_RUNS)
     metrics = json.loads(run(["dvc", "metrics", "show", "--json"], root).stdout)
     files = [f for ws in metrics.values() for f in ws["data"]]
-    assert len(files) == N_TINY_RUNS
+    assert len([f for f in files if f.startswith("results/metrics/")]) == N_TINY_RUNS
+    assert "reports/lecture.json" in files
     status = run(["dvc", "status"], root).stdout
     assert "up to date" in status
 

@@ -17,6 +17,7 @@ STEPS = {
     "interpolate": "interpolate",
     "momentum": "momentum",
     "aggregate": "aggregate",
+    "analyze": "analyze",
     "report": "report",
     "stages": "stages",  # not a step: prints, writes or checks dvc.yaml from the stage table
     "bench": "bench",  # not a step: times the project's training loop against the PyTorch-examples loop

@@ -11,7 +11,10 @@ import math
 import numpy as np
 import pandas as pd
 
-NOT_MEASURED = "not measured yet"
+# The fixed set of verdicts; a row's `scope` says where a partial verdict applies.
+HOLDS, PARTLY, DOES_NOT_HOLD, CANNOT_TELL, NOT_MEASURED = (
+    "holds", "partly holds", "does not hold", "cannot tell", "not measured")
+VERDICTS = (HOLDS, PARTLY, DOES_NOT_HOLD, CANNOT_TELL, NOT_MEASURED)
 MARGIN = 0.01  # accuracy or cosine difference below which two cells count as equal
 SAME = 2.0     # "same time": within this factor
 
@@ -63,8 +66,9 @@ def compare_extremes(table: pd.DataFrame, column: str, better="higher", only=Non
             verdict = "n/a"
         else:
             verdict = _verdict(s, lg, better, margin)
+        used = ok[ok.batch_size.isin([small_b, large_b])].cell if "cell" in ok else []
         rows.append(dict(momentum=lam, small=s, large=lg, verdict=verdict, small_diverged=lost["small"],
-                         large_diverged=lost["large"]))
+                         large_diverged=lost["large"], cells=sorted(used)))
     return rows
 
 
@@ -84,7 +88,9 @@ def compare_reached(table: pd.DataFrame, column: str, better="higher", margin=MA
             continue
         s, lg = means.get(bs, np.nan), means.get(bl, np.nan)
         verdict = "n/a" if _nan(s) or _nan(lg) else _verdict(s, lg, better, margin)
-        rows.append(dict(momentum=lam, b_small=int(bs), b_large=int(bl), small=s, large=lg, verdict=verdict))
+        pair = done[(done.momentum == lam) & done.batch_size.isin([bs, bl])]
+        rows.append(dict(momentum=lam, b_small=int(bs), b_large=int(bl), small=s, large=lg, verdict=verdict,
+                         cells=sorted(pair.cell) if "cell" in pair else []))
     return rows
 
 
@@ -93,18 +99,22 @@ def _per_lam_pairs(rows, fmt) -> str:
                      for r in rows if r["verdict"] != "n/a")
 
 
-def summarize(per_lam, expected="holds") -> str:
-    """One verdict over the λ rows: 'holds' only when it holds for every λ (a λ that could not
-    be compared makes it 'holds for λ ∈ {…} only')."""
+def summarize(per_lam, expected="holds") -> tuple[str, str]:
+    """One (verdict, scope) over the λ rows: HOLDS only when it holds for every λ; PARTLY with
+    the scope 'for λ ∈ {…} only' when it holds for some."""
     verdicts = [r["verdict"] for r in per_lam if r["verdict"] != "n/a"]
     if not verdicts:
-        return "cannot tell on this run"
+        return CANNOT_TELL, ""
     hits = [r["momentum"] for r in per_lam if r["verdict"] == expected]
     if len(hits) == len(per_lam):
-        return "holds on this device"
+        return HOLDS, ""
     if not hits:
-        return "does not hold on this run"
-    return f"holds for λ ∈ {{{', '.join(map(str, hits))}}} only"
+        return DOES_NOT_HOLD, ""
+    return PARTLY, f"for λ ∈ {{{', '.join(map(str, hits))}}} only"
+
+
+def _yes(holds: bool) -> str:
+    return HOLDS if holds else DOES_NOT_HOLD
 
 
 def _per_lam(rows, fmt) -> str:
@@ -121,7 +131,7 @@ def _timing_rows(timing: pd.DataFrame, small_b: int, large_b: int) -> list[dict]
     lb = large_b if large_b in t.index else int(t.index.max())
     if sb == lb:
         return [dict(aspect=a, small=sm, large=lg, measured_small="n/a", measured_large="n/a",
-                     verdict="cannot tell on this run", evidence=f"the timing step measured one batch size only (B={sb})")
+                     verdict=CANNOT_TELL, evidence=f"the timing step measured one batch size only (B={sb})")
                 for a, sm, lg in (("Speed for one update (no parallel computing)", "Faster", "Slower"),
                                   ("Speed for one update (with parallel computing)", "Same", "Same (not too large)"),
                                   ("Time for one epoch", "Slower", "Faster"))]
@@ -136,13 +146,13 @@ def _timing_rows(timing: pd.DataFrame, small_b: int, large_b: int) -> list[dict]
     extrap = " (extrapolated from fewer examples)" if bool(t.at[lb, "sequential_extrapolated"]) else ""
     rows = [dict(aspect="Speed for one update (no parallel computing)", small="Faster", large="Slower",
                  measured_small=secs(seq_s), measured_large=secs(seq_l),
-                 verdict="holds on this device" if seq_l > SAME * seq_s else "does not hold on this device",
+                 verdict=_yes(seq_l > SAME * seq_s),
                  evidence=f"timing step on {dev}: one update with the batch's examples processed one after another "
                           f"takes {seq_l / seq_s:.0f}× longer at B={lb}{extrap} than at B={sb}")]
     ratio = par_l / par_s
     rows.append(dict(aspect="Speed for one update (with parallel computing)", small="Same",
                      large="Same (not too large)", measured_small=secs(par_s), measured_large=secs(par_l),
-                     verdict="holds on this device" if ratio <= SAME else "does not hold on this device",
+                     verdict=_yes(ratio <= SAME),
                      evidence=f"timing step on {dev}: one update with the whole batch in one call takes {ratio:.1f}× "
                               f"as long at B={lb} as at B={sb} ('same' = within {SAME:g}×); the time stays within "
                               f"{SAME:g}× of B={int(t.index.min())} up to B={same_up_to}"))
@@ -150,7 +160,7 @@ def _timing_rows(timing: pd.DataFrame, small_b: int, large_b: int) -> list[dict]
     how = lambda b: "measured" if not _nan(t.at[b, "epoch_measured_s"]) else "updates × time per update"  # noqa: E731
     rows.append(dict(aspect="Time for one epoch", small="Slower", large="Faster",
                      measured_small=secs(ep[sb]), measured_large=secs(ep[lb]),
-                     verdict="holds on this device" if ep[sb] > ep[lb] else "does not hold on this device",
+                     verdict=_yes(ep[sb] > ep[lb]),
                      evidence=f"timing step on {dev}: one epoch takes {ep[sb] / ep[lb]:.1f}× as long at B={sb} "
                               f"({how(sb)}) as at B={lb} ({how(lb)}): {int(t.at[sb, 'updates_per_epoch'])} vs "
                               f"{int(t.at[lb, 'updates_per_epoch'])} updates"))
@@ -171,14 +181,12 @@ def _training_time_rows(ok: pd.DataFrame, small_b: int, large_b: int, device: st
              evidence="needs the timing step (examples processed one after another)"),
         dict(aspect="Speed for one update (with parallel computing)", small="Same", large="Same (not too large)",
              measured_small=secs(ts), measured_large=secs(tl),
-             verdict=("cannot tell on this run" if _nan(ratio) else
-                      "holds on this device" if ratio <= SAME else "does not hold on this device"),
+             verdict=CANNOT_TELL if _nan(ratio) else _yes(ratio <= SAME),
              evidence=f"median time per update during training on {device}, {threads} thread(s): B={large_b} takes "
                       f"{ratio:.1f}× the time of B={small_b} ('same' = within {SAME:g}×)"),
         dict(aspect="Time for one epoch", small="Slower", large="Faster",
              measured_small=secs(es), measured_large=secs(el),
-             verdict=("cannot tell on this run" if _nan(es) or _nan(el) else
-                      "holds on this device" if es > el else "does not hold on this device"),
+             verdict=CANNOT_TELL if _nan(es) or _nan(el) else _yes(es > el),
              evidence=f"median training epoch on {device}: B={small_b} takes {es / el:.1f}× as long as B={large_b}"),
     ]
 
@@ -201,7 +209,7 @@ def momentum_rows(result: dict) -> list[dict]:
             large="Rolls on, may reach a better minimum",
             measured_small=f"x = {base['final_1d']:.3g} ({base['nearest_1d']})",
             measured_large=f"λ = {best['momentum']:g}: x = {best['final_1d']:.3g} ({best['nearest_1d']})",
-            verdict="holds on this run" if holds else "does not hold with these settings",
+            verdict=_yes(holds),
             evidence="1-D surface with a flat saddle at x = 0, a shallow minimum at 1, a hill at 1.5 and a deeper "
                      "minimum at 3, same start and η for every λ: " + "; ".join(
                          f"λ = {r['momentum']:g} ends nearest the {r['nearest_1d']}" for r in rows)
@@ -217,7 +225,7 @@ def momentum_rows(result: dict) -> list[dict]:
             aspect="Escaping a critical point: small batch vs full batch", small="Escapes (noisy gradient)",
             large="Stays (zero gradient)", measured_small=f"B = {b_small}: {by_b[b_small]:.0%} escape",
             measured_large=f"B = {b_full}: {by_b[b_full]:.0%} escape",
-            verdict="holds on this run" if holds else "does not hold with these settings",
+            verdict=_yes(holds),
             evidence=f"finite sums of N = {fs['n']} losses started at a critical point of their mean (cases: "
                      f"{', '.join(fs['cases'])}), share of {fs['seeds']} seeds that escape, mean over cases and λ, "
                      "by batch size: " + ", ".join(f"B={b}: {v:.0%}" for b, v in by_b.items())))
@@ -228,7 +236,7 @@ def momentum_rows(result: dict) -> list[dict]:
                 aspect="Escaping a critical point: no momentum vs momentum", small="Stays more often",
                 large="Escapes more often", measured_small=f"λ = {lo:g}: {by_lam[lo]:.0%} escape",
                 measured_large=f"λ = {hi:g}: {by_lam[hi]:.0%} escape",
-                verdict="holds on this run" if by_lam[hi] > by_lam[lo] else "does not hold with these settings",
+                verdict=_yes(by_lam[hi] > by_lam[lo]),
                 evidence="the same finite-sum runs, share that escape over every minibatch size B < N, by λ: "
                          + ", ".join(f"λ={k:g}: {v:.0%}" for k, v in by_lam.items())))
     ws = result["weighted_sum_check"]
@@ -236,7 +244,7 @@ def momentum_rows(result: dict) -> list[dict]:
     out.append(dict(
         aspect="mᵗ is the weighted sum of all earlier gradients", small="m = −η Σ λ^(t−1−i) gⁱ", large="—",
         measured_small=f"largest difference {diff:.1e}", measured_large="—",
-        verdict="holds on this run" if diff <= 1e-12 else "does not hold on this run",
+        verdict=_yes(diff <= 1e-12),
         evidence=f"the recursion mᵗ = λmᵗ⁻¹ − ηgᵗ⁻¹ and the closed-form sum on {ws['steps']} random 3-D gradients, "
                  f"η = {ws['lr']}, for every λ of the grid (equal = within 1e-12)"))
     return out
@@ -268,7 +276,7 @@ def lecture_table(table: pd.DataFrame, params: dict, timing: pd.DataFrame | None
         rows.append(dict(aspect="Gradient", small="Noisy", large="Stable",
                          measured_small=f"cos {np.nanmean([r['small'] for r in cos]):.3f}",
                          measured_large=f"cos {np.nanmean([r['large'] for r in cos]):.3f}",
-                         verdict=summarize(cos), evidence=evidence))
+                         verdict=summarize(cos), evidence=evidence, per_lambda=cos))
     else:
         rows.append(dict(aspect="Gradient", small="Noisy", large="Stable", measured_small=NOT_MEASURED,
                          measured_large=NOT_MEASURED, verdict=NOT_MEASURED, evidence="needs the gradient-noise measures"))
@@ -278,7 +286,7 @@ def lecture_table(table: pd.DataFrame, params: dict, timing: pd.DataFrame | None
     rows.append(dict(aspect="Optimization", small="Better", large="Worse",
                      measured_small=pct(ok[ok.batch_size == small_b].train_acc.mean()),
                      measured_large=pct(ok[ok.batch_size == large_b].train_acc.mean()),
-                     verdict=summarize(opt),
+                     verdict=summarize(opt), per_lambda=opt,
                      evidence="final training accuracy under the same epoch budget" + (
                          f" (a cell stops early once it reaches {target}, so values near it mean 'reached')"
                          if target is not None else "") + ", per λ: " + _per_lam(opt, pct)))
@@ -314,15 +322,17 @@ def lecture_table(table: pd.DataFrame, params: dict, timing: pd.DataFrame | None
                          "sharper; a cell far from a minimum is not comparable), per λ: "
                          + _per_lam(sharp, "{:.3g}".format))
     verdict = summarize(gen)
-    if gen is not budget and skipped and verdict == "holds on this device":
-        verdict = (f"holds for λ ∈ {{{', '.join(str(r['momentum']) for r in gen)}}}, the only λ compared at equal "
-                   "training accuracy")
+    if gen is not budget and skipped and verdict[0] == HOLDS:
+        verdict = (PARTLY, f"for λ ∈ {{{', '.join(str(r['momentum']) for r in gen)}}}, the only λ compared at equal "
+                           "training accuracy")
     rows.append(dict(aspect="Generalization", small="Better", large="Worse",
                      measured_small="; ".join(measured[0]), measured_large="; ".join(measured[1]),
-                     verdict=verdict, evidence=evidence))
+                     verdict=verdict, evidence=evidence, per_lambda=gen))
     if momentum is not None:
         rows += momentum_rows(momentum)
-    for r in rows:
-        r["css"] = ("ok" if r["verdict"].startswith("holds on") else
-                    "todo" if r["verdict"] == NOT_MEASURED else "mixed")
+    for r in rows:  # (verdict, scope) from summarize, a bare verdict elsewhere
+        r["verdict"], r["scope"] = r["verdict"] if isinstance(r["verdict"], tuple) else (r["verdict"], "")
+        if r["verdict"] not in VERDICTS:
+            raise ValueError(f"lecture row {r['aspect']!r}: verdict {r['verdict']!r} is not one of {VERDICTS}")
+        r["cells"] = sorted({c for p in r.get("per_lambda", []) for c in p.get("cells", [])})
     return rows

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import base64
 import io
-import json
 import math
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import seaborn as sns  # noqa: E402
 from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 
 from . import config  # noqa: E402
-from .lecture import lecture_table  # noqa: E402
+from . import files  # noqa: E402
 
 
 
@@ -271,9 +270,8 @@ def momentum_summary(result: dict) -> str:
     return " ".join(text)
 
 
-def momentum_section(params: dict, table: pd.DataFrame, result: dict, figures_dir: Path) -> dict:
+def momentum_section(table: pd.DataFrame, result: dict, collapse: list[dict], figures_dir: Path) -> dict:
     from . import plots_critical
-    from .stats import collapse_stats
 
     figs = [
         dict(uri=figure_uri(plots_critical.plot_surface_1d(result), figures_dir / "momentum_1d.png"),
@@ -288,10 +286,9 @@ def momentum_section(params: dict, table: pd.DataFrame, result: dict, figures_di
     ]
     ok = table[table.status == "ok"]
     stats = []
-    for col, label in (("test_acc", "test accuracy"), ("train_acc", "training accuracy"),
-                       ("hessian_top", "top Hessian eigenvalue"), ("sharpness_full_eps0.001", "ε-sharpness, ε=1e-3")):
-        if col in ok and ok[col].notna().sum() >= 3:
-            st = collapse_stats(ok, y=col)
+    for st in collapse:  # from the analyze step
+        col, label = st["column"], st["measure"]
+        if col in ok:
             stats.append({"measure": label, "cells": st["n"], "Spearman ρ (all)": st["spearman"],
                           **{f"ρ within λ={k}": v for k, v in st["spearman_by_group"].items()},
                           "R² of one curve of g": st["collapse_score"], "R² added by λ": st["group_gain"],
@@ -317,7 +314,10 @@ def momentum_section(params: dict, table: pd.DataFrame, result: dict, figures_di
                 figures=figs)
 
 
-def build(params: dict, tables_dir: Path, figures_dir: Path, timing: pd.DataFrame | None = None,
+VERDICT_CSS = {"holds": "ok", "not measured": "todo"}  # every other verdict: "mixed"
+
+
+def build(params: dict, tables_dir: Path, figures_dir: Path, lecture: dict, timing: pd.DataFrame | None = None,
           interpolation: list[dict] | None = None, momentum: dict | None = None) -> dict:
     table = pd.read_csv(tables_dir / "cells.csv")
     curves = pd.read_csv(tables_dir / "curves.csv")
@@ -337,23 +337,19 @@ def build(params: dict, tables_dir: Path, figures_dir: Path, timing: pd.DataFram
     if "hessian_top" in table:
         sections.append(sharpness_section(params, table, directions, interpolation or [], figures_dir))
     if momentum is not None:
-        sections.append(momentum_section(params, table, momentum, figures_dir))
+        sections.append(momentum_section(table, momentum, lecture["collapse"], figures_dir))
     shown = ["cell", "status", "lr", "epochs", "updates", "train_acc", "val_acc", "test_acc", "temperature",
              "hessian_top", "cosine_final", "epoch_wall_s"]
     cells_html = _html_table(table[[c for c in shown if c in table]])
     problems = table[table.status != "ok"][["cell", "status", "reason"]].to_dict("records")
     return dict(title=params["report"]["title"], settings=settings_lines(params, table), sections=sections,
-                lecture=lecture_table(table, params, timing, momentum), figures=figs, cells_html=cells_html,
+                lecture=[{**r, "css": VERDICT_CSS.get(r["verdict"], "mixed")} for r in lecture["rows"]],
+                device=lecture["device"], verdicts=", ".join(lecture["verdicts"]), figures=figs, cells_html=cells_html,
                 problems=problems)
 
 
 def read_json(path: Path) -> dict:
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: not found; run the step that makes it (snakemake --cores all, or dvc repro)")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc.msg}); delete it and rerun its step") from None
+    return files.read_json(path, remedy="run the step that makes it (snakemake --cores all, or dvc repro)")
 
 
 def render(context: dict) -> str:
@@ -369,6 +365,7 @@ def main(argv=None) -> int:
     ap.add_argument("--timing", help="timing CSV of the timing step (optional)")
     ap.add_argument("--interpolation-dir", help="folder of the interpolate step's files (optional)")
     ap.add_argument("--momentum", help="JSON of the momentum step (optional)")
+    ap.add_argument("--lecture", default="reports/lecture.json", help="the analyze step's lecture table")
     ap.add_argument("--out", default="reports/index.html")
     args = ap.parse_args(argv)
     params = config.load(args.params)
@@ -384,9 +381,8 @@ def main(argv=None) -> int:
         interpolation = [read_json(Path(args.interpolation_dir) / f"{pair}.json") for pair in config.interpolation_pairs(params)]
     if args.momentum:
         momentum = read_json(Path(args.momentum))
-    html = render(build(params, tables, Path(args.figures), timing, interpolation, momentum))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(html, encoding="utf-8")
+    lecture = read_json(Path(args.lecture))
+    html = render(build(params, tables, Path(args.figures), lecture, timing, interpolation, momentum))
+    out = files.write_text(args.out, html)
     print(f"report -> {out} ({len(html) / 1e3:.0f} kB, self-contained)")
     return 0

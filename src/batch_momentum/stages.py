@@ -71,12 +71,18 @@ STAGES = (
     Stage("aggregate", "aggregate", _cmd("aggregate", "--results results --out-dir reports/tables"),
           deps=("results/cells", "results/metrics", "results/landscape"), params=("data", "grid"),
           outs=tuple((f"reports/tables/{t}.csv", False) for t in ("cells", "curves", "directions"))),
+    Stage("analyze", "analyze",
+          _cmd("analyze", "--tables reports/tables --timing results/timing/timing.csv "
+                          "--momentum results/momentum/critical.json --out reports/lecture.json"),
+          deps=("reports/tables/cells.csv", "results/timing/timing.csv", "results/momentum/critical.json"),
+          params=("train.target_train_acc", "sharpness.epsilons"), metrics=("reports/lecture.json",)),
     Stage("report", "report",
           _cmd("report", "--tables reports/tables --figures reports/figures --timing results/timing/timing.csv "
                          "--interpolation-dir results/interpolation --momentum results/momentum/critical.json "
-                         "--out reports/index.html"),
+                         "--lecture reports/lecture.json --out reports/index.html"),
           deps=("reports/tables/cells.csv", "reports/tables/curves.csv", "reports/tables/directions.csv",
-                "results/timing/timing.csv", "results/interpolation", "results/momentum/critical.json"),
+                "results/timing/timing.csv", "results/interpolation", "results/momentum/critical.json",
+                "reports/lecture.json"),
           params=("data", "model", "train", "grid", "sharpness", "noise", "timing", "momentum", "report"),
           outs=(("reports/index.html", False), ("reports/figures", False))),
 )

@@ -1,4 +1,5 @@
-# aggregate -> report: one tidy table over the runs params.yaml lists, then the page.
+# aggregate -> analyze -> report: one tidy table over the runs params.yaml lists, the
+# lecture's table as data (reports/lecture.json), then the page that renders it.
 
 
 rule aggregate:
@@ -22,6 +23,26 @@ rule aggregate:
         "python -m batch_momentum aggregate --params {params.file} --results results --out-dir reports/tables > {log} 2>&1"
 
 
+rule analyze:
+    input:
+        cells="reports/tables/cells.csv",
+        timing="results/timing/timing.csv",
+        momentum="results/momentum/critical.json",
+        code=code("analyze"),
+    output:
+        "reports/lecture.json",
+    params:
+        file=PARAMS,
+        tracked=tracked(P, "analyze"),
+    log:
+        "logs/analyze.log",
+    benchmark:
+        "benchmarks/analyze.tsv"
+    shell:
+        "python -m batch_momentum analyze --params {params.file} --tables reports/tables --timing {input.timing}"
+        " --momentum {input.momentum} --out {output} > {log} 2>&1"
+
+
 rule report:
     input:
         cells="reports/tables/cells.csv",
@@ -30,6 +51,7 @@ rule report:
         timing="results/timing/timing.csv",
         interpolation=expand("results/interpolation/{pair}.json", pair=PAIRS),
         momentum="results/momentum/critical.json",
+        lecture="reports/lecture.json",
         code=code("report"),
     output:
         page="reports/index.html",
@@ -44,4 +66,4 @@ rule report:
     shell:
         "python -m batch_momentum report --params {params.file} --tables reports/tables --figures {output.figures}"
         " --timing {input.timing} --interpolation-dir results/interpolation --momentum {input.momentum}"
-        " --out {output.page} > {log} 2>&1"
+        " --lecture {input.lecture} --out {output.page} > {log} 2>&1"

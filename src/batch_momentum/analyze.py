@@ -1,0 +1,79 @@
+"""analyze: the lecture's table as data, reports/lecture.json, from the aggregated tables
+and the timing and momentum steps. The report step only renders it; DVC tracks it as
+metrics, so `dvc metrics show` and `dvc metrics diff` show every verdict.
+
+lecture.json:
+  rows:     one per claim: aspect, the lecture's two sides (small, large), what was
+            measured on each side, verdict (one of lecture.VERDICTS) and its scope, the
+            evidence in words, the per-λ comparisons behind it and the runs they used;
+  collapse: do the trained runs fall on one curve of the noise temperature
+            g = ηN/(B(1−λ))? Rank correlations and R² per measure (stats.collapse_stats);
+  device:   what the verdicts were measured on.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from . import config, files
+from .evaluate import sharpness_column
+from .lecture import VERDICTS, lecture_table
+from .stats import collapse_stats
+
+
+def collapse_measures(params: dict) -> list[tuple[str, str]]:
+    """(column, label) of the measures tested against the noise temperature."""
+    eps = params["sharpness"]["epsilons"][0]
+    return [("test_acc", "test accuracy"), ("train_acc", "training accuracy"),
+            ("hessian_top", "top Hessian eigenvalue"), (sharpness_column(eps, None), f"ε-sharpness, ε={eps:g}")]
+
+
+def collapse(table: pd.DataFrame, params: dict) -> list[dict]:
+    ok = table[table.status == "ok"]
+    out = []
+    for col, label in collapse_measures(params):
+        if col in ok and ok[col].notna().sum() >= 3:
+            out.append({"column": col, "measure": label, **collapse_stats(ok, y=col)})
+    return out
+
+
+def analyze(params: dict, table: pd.DataFrame, timing: pd.DataFrame | None, momentum: dict | None) -> dict:
+    rows = lecture_table(table, params, timing, momentum)
+    devices = sorted(table.device_name.dropna().astype(str).unique()) if "device_name" in table else []
+    return files.finite({
+        "verdicts": list(VERDICTS),
+        "device": {"names": devices, "threads": int(table.threads.max()) if "threads" in table else None,
+                   "timing": None if timing is None else f"{timing.device_name.iloc[0]} ({timing.device.iloc[0]}, "
+                                                          f"{int(timing.threads.iloc[0])} thread(s))"},
+        "rows": rows,
+        "collapse": collapse(table, params),
+    })
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="batch_momentum analyze", description=__doc__.splitlines()[0])
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--tables", default="reports/tables")
+    ap.add_argument("--timing", help="timing CSV of the timing step")
+    ap.add_argument("--momentum", help="JSON of the momentum step")
+    ap.add_argument("--out", default="reports/lecture.json")
+    args = ap.parse_args(argv)
+    params = config.load(args.params)
+    cells = Path(args.tables) / "cells.csv"
+    if not cells.exists():
+        raise FileNotFoundError(f"{cells}: aggregated table not found; run the aggregate step first")
+    table = pd.read_csv(cells)
+    timing = momentum = None
+    if args.timing:
+        from .timing import read_csv
+        timing = read_csv(args.timing)
+    if args.momentum:
+        momentum = files.read_json(args.momentum, remedy="rerun the momentum step")
+    result = analyze(params, table, timing, momentum)
+    out = files.write_json(args.out, result)
+    counts = pd.Series([r["verdict"] for r in result["rows"]]).value_counts().to_dict()
+    print(f"{len(result['rows'])} rows of the lecture's table: "
+          + ", ".join(f"{v} {k}" for k, v in counts.items()) + f" -> {out}")
+    return 0
