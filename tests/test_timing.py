@@ -2,12 +2,11 @@
 import math
 
 import matplotlib
-import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from batch_momentum import plots_timing, timing
+from batch_momentum import plots_timing, results, timing
 from batch_momentum.models import make_model
 from batch_momentum.optim import LectureMomentum
 
@@ -64,7 +63,7 @@ def rows():
 def test_run_timing_rows(rows):
     assert [r["batch_size"] for r in rows] == [1, 8, 200]
     for r in rows:
-        assert list(r) == list(timing.TIMING_COLUMNS)
+        assert list(r) == list(results.TIMING_COLUMNS)
         assert r["device"] == "cpu" and r["n_train"] == 200 and r["repeats"] == 3
         assert r["updates_per_epoch"] == math.ceil(200 / r["batch_size"])
         for mode in ("parallel", "sequential"):
@@ -88,26 +87,26 @@ def test_epoch_budget_zero_gives_nan():
 
 
 def test_csv_round_trip(rows, tmp_path):
-    path = timing.write_csv(rows, tmp_path / "sub" / "t.csv")
-    df = timing.read_csv(path)
-    assert list(df.columns) == list(timing.TIMING_COLUMNS)
+    path = results.write_timing(rows, tmp_path / "sub" / "t.csv")
+    df = results.read_timing(path)
+    assert list(df.columns) == list(results.TIMING_COLUMNS)
     assert df["batch_size"].tolist() == [1, 8, 200]
     assert df["sequential_extrapolated"].dtype == bool
 
 
 def test_read_csv_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="rerun the timing step"):
-        timing.read_csv(tmp_path / "none.csv")
+        results.read_timing(tmp_path / "none.csv")
     bad = tmp_path / "bad.csv"
     bad.write_text("batch_size,parallel_median_s\n1,0.1\n")
     with pytest.raises(ValueError, match="rerun the timing step") as exc:
-        timing.read_csv(bad)
+        results.read_timing(bad)
     msg = str(exc.value)
     assert "\n" not in msg and str(bad) in msg and "sequential_median_s" in msg
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     with pytest.raises(ValueError, match="rerun the timing step"):
-        timing.read_csv(empty)
+        results.read_timing(empty)
 
 
 def test_plots(rows):

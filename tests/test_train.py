@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from batch_momentum import config, data, evaluate, models, train
+from batch_momentum import config, data, evaluate, models, results, train
 from batch_momentum.optim import LectureMomentum
 
 CPU = torch.device("cpu")
@@ -88,7 +88,7 @@ def test_a_diverging_seed_is_recorded_and_the_others_finish(tiny_params, tmp_pat
     p, blob = _setup(tiny_params, lr=1e6, max_epochs=5)
     res = train.train_cell(p, blob, 8, 0.9, [1, 2], CPU, **QUIET)
     assert [r["summary"]["status"] for r in res] == ["diverged", "diverged"]
-    train.write_outputs(tmp_path / "seed1", res[0], p)
+    results.write_run(tmp_path / "seed1", res[0], p)
     summary = json.loads((tmp_path / "seed1/train.json").read_text())  # strict JSON: NaN written as null
     assert summary["status"] == "diverged" and "became" in summary["reason"]
     assert (tmp_path / "seed1/model.pt").exists() and (tmp_path / "seed1/curve.csv").exists()
@@ -98,8 +98,8 @@ def test_a_diverging_seed_is_recorded_and_the_others_finish(tiny_params, tmp_pat
 def test_diverged_run_evaluates_to_null_accuracy_not_class_zero(tiny_params, tmp_path):
     p, blob = _setup(tiny_params, lr=1e6, max_epochs=5)
     res = train.train_cell(p, blob, 8, 0.9, [1], CPU, **QUIET)
-    train.write_outputs(tmp_path, res[0], p)
-    model, _, summary = evaluate.load_run(tmp_path, p, blob["meta"], CPU)
+    results.write_run(tmp_path, res[0], p)
+    model, _, summary = results.load_run(tmp_path, p, blob["meta"], CPU)
     metrics = evaluate.evaluate_cell(model, blob)
     assert summary["status"] == "diverged"
     for split in data.SPLITS:

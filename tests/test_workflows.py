@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from batch_momentum import config, stages
 from conftest import REPO, load_yaml, make_repo_copy, run, tiny_full, tool_env

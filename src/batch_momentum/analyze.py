@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import config, files
-from .evaluate import sharpness_column
+from . import config, files, results
+from .sharpness import sharpness_column
 from .lecture import VERDICTS, lecture_table
 from .stats import collapse_stats
 
@@ -67,8 +67,7 @@ def main(argv=None) -> int:
     table = pd.read_csv(cells)
     timing = momentum = None
     if args.timing:
-        from .timing import read_csv
-        timing = read_csv(args.timing)
+        timing = results.read_timing(args.timing)
     if args.momentum:
         momentum = files.read_json(args.momentum, remedy="rerun the momentum step")
     result = analyze(params, table, timing, momentum)

@@ -10,7 +10,7 @@ import sys
 
 # step name -> module with a main(argv) function
 STEPS = {
-    "prepare": "data",
+    "prepare": "prepare",
     "train": "train",
     "evaluate": "evaluate",
     "timing": "timing",

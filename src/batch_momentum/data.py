@@ -1,4 +1,4 @@
-"""prepare: make the dataset once, split it, and save it as tensors under data/prepared/.
+"""The datasets: made once by the prepare step, loaded whole onto the device by every other step.
 
 The file holds float32 inputs and int64 labels for three disjoint splits (train, val,
 test) plus a small meta dict. Training and evaluation load it whole onto the device;
@@ -6,8 +6,6 @@ batches are index slices, never a DataLoader.
 """
 from __future__ import annotations
 
-import argparse
-import time
 from pathlib import Path
 
 import numpy as np
@@ -80,20 +78,3 @@ def load_prepared(path: str | Path, device: str | torch.device = "cpu", data_cfg
             raise ValueError(f"{path}: holds {y.shape[0]} {split} examples but params say data.n_{split} = "
                              f"{data_cfg[f'n_{split}']}; rerun prepare (snakemake and dvc do so when params change)")
     return {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in blob.items()}
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="batch_momentum prepare", description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--out", required=True, help="where to write the tensors, e.g. data/prepared/mnist1d.pt")
-    args = ap.parse_args(argv)
-    params = config.load(args.params)
-    t0 = time.perf_counter()
-    blob = prepare(params["data"])
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(args.out).with_suffix(".tmp")
-    torch.save(blob, tmp)
-    tmp.replace(args.out)
-    sizes = ", ".join(f"{s} {len(blob['y_' + s])}" for s in SPLITS)
-    print(f"prepared {params['data']['dataset']}: {sizes} in {time.perf_counter() - t0:.1f} s -> {args.out}")
-    return 0

@@ -16,29 +16,7 @@ import math
 import time
 from pathlib import Path
 
-import torch
-
-from . import config, data, device as devices, files, models
-
-
-def load_run(run_dir: Path, params: dict, meta: dict, device) -> tuple[torch.nn.Module, torch.nn.Module, dict]:
-    """One seed's trained model, the same model at step 0, and its training summary; a missing
-    or damaged file gets a one-line error."""
-    path = run_dir / "model.pt"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: trained model not found; run the train step for this cell first")
-    out = []
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        for key in ("state_dict", "init_state_dict"):
-            model = models.build(params, meta)
-            model.load_state_dict(blob[key])
-            out.append(model.to(device).eval())
-        summary = dict(blob["summary"])
-    except Exception as exc:
-        raise ValueError(f"{path}: cannot load the trained model ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
-                         f"delete the cell folder and retrain it") from None
-    return out[0], out[1], summary
+from . import config, data, device as devices, files, models, results
 
 
 def sharpness_measures(model, x, y, cfg: dict, seed: int) -> tuple[dict, dict]:
@@ -59,16 +37,11 @@ def sharpness_measures(model, x, y, cfg: dict, seed: int) -> tuple[dict, dict]:
         for eps in cfg["epsilons"]:
             for dim, basis in ((None, None), (cfg["subspace_dim"], A)):
                 r = sharpness.epsilon_sharpness_fn(f, theta, eps, max_iter=cfg["lbfgs_iters"], seed=seed, A=basis)
-                out[sharpness_column(eps, dim)] = r["phi"]
+                out[sharpness.sharpness_column(eps, dim)] = r["phi"]
     span, k = cfg["direction_span"], cfg["direction_points"]
     ts = [-span + 2 * span * i / (k - 1) for i in range(k)]
     curve = landscape.direction_curve(model, x, y, ts, seed=seed)
     return out, {"t": list(curve["t"]), "loss": list(curve["loss"]), "acc": list(curve["acc"])}
-
-
-def sharpness_column(eps: float, subspace_dim: int | None) -> str:
-    """Column name of one epsilon-sharpness measure, e.g. sharpness_full_eps0.001."""
-    return f"sharpness_{'full' if subspace_dim is None else f'random{subspace_dim}'}_eps{eps:g}"
 
 
 def noise_measures(model, x, y, batch_size: int, n_train: int, cfg: dict, seed: int, tag: str) -> dict:
@@ -102,7 +75,7 @@ def evaluate_run(run_dir: Path, params: dict, blob: dict, device) -> tuple[dict,
     """metrics.json and landscape.json of one seed: accuracy per split, and the measures
     (sharpness at the final weights, gradient noise at the initial and final ones) for a
     run that finished with finite weights."""
-    model, init, summary = load_run(run_dir, params, blob["meta"], device)
+    model, init, summary = results.load_run(run_dir, params, blob["meta"], device)
     metrics = {"cell": f"{run_dir.parent.name}/{run_dir.name}", **summary, **evaluate_cell(model, blob)}
     curve = {"t": [], "loss": [], "acc": []}
     if summary["status"] == "ok" and math.isfinite(metrics["train_loss"]):

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from . import config, data, device as devices, files
-from .evaluate import load_run
+from .results import load_run
 
 
 def interpolate_pair(params: dict, blob: dict, small_dir: Path, large_dir: Path, device) -> dict:

@@ -22,7 +22,7 @@ import seaborn as sns  # noqa: E402
 from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 
 from . import config  # noqa: E402
-from . import files  # noqa: E402
+from . import files, results  # noqa: E402
 
 
 
@@ -375,8 +375,7 @@ def main(argv=None) -> int:
             raise FileNotFoundError(f"{tables / name}: aggregated table not found; run the aggregate step first")
     timing = interpolation = momentum = None
     if args.timing:
-        from .timing import read_csv
-        timing = read_csv(args.timing)
+        timing = results.read_timing(args.timing)
     if args.interpolation_dir:
         interpolation = [read_json(Path(args.interpolation_dir) / f"{pair}.json") for pair in config.interpolation_pairs(params)]
     if args.momentum:

@@ -45,7 +45,7 @@ def _cmd(step: str, args: str) -> str:
 
 
 STAGES = (
-    Stage("prepare", "data", _cmd("prepare", f"--out {DATA}"), params=("data",), outs=((DATA, True),)),
+    Stage("prepare", "prepare", _cmd("prepare", f"--out {DATA}"), params=("data",), outs=((DATA, True),)),
     Stage("train", "train",
           _cmd("train", f"--data {DATA} --batch-size ${{item.bs}} --momentum ${{item.lam}} --out results/cells/{CELL}"),
           deps=(DATA,), params=("data", "model", "train", "grid.seed"), matrix=GRID,

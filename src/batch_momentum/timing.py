@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -36,24 +35,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import device as devices
+from .results import TIMING_COLUMNS, write_timing
 from .optim import LectureMomentum
 
-# One row per batch size; times in seconds, median/min/max over `repeats` timed updates.
-TIMING_COLUMNS: tuple[str, ...] = (
-    "device",                   # cpu | cuda
-    "device_name",              # CPU or GPU model
-    "threads",                  # torch.get_num_threads() during the run
-    "torch_version",
-    "n_train",                  # N, examples per epoch
-    "batch_size",               # B
-    "updates_per_epoch",        # ceil(N / B)
-    "parallel_median_s", "parallel_min_s", "parallel_max_s",        # whole batch in one call
-    "sequential_median_s", "sequential_min_s", "sequential_max_s",  # examples one after another
-    "sequential_extrapolated",  # True when only sequential_cap of the B passes were timed
-    "epoch_measured_s",         # one real epoch; NaN when the estimate exceeds epoch_budget_s
-    "epoch_estimated_s",        # updates_per_epoch * parallel_median_s
-    "repeats",                  # timed updates per mode (after the warm-up)
-)
 
 
 # --------------------------------------------------------------------------- updates
@@ -255,48 +239,6 @@ def run_timing(
 
 # --------------------------------------------------------------------------- files
 
-def write_csv(rows: list[dict], path) -> Path:
-    """Write timing rows as CSV with exactly TIMING_COLUMNS, in that order (atomic replace)."""
-    import pandas as pd
-
-    path = Path(path)
-    missing = sorted({c for r in rows for c in TIMING_COLUMNS if c not in r})
-    if missing:
-        raise ValueError(f"{path}: timing rows lack columns {', '.join(missing)}; make them with run_timing()")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    pd.DataFrame(list(rows), columns=list(TIMING_COLUMNS)).to_csv(tmp, index=False)
-    tmp.replace(path)
-    return path
-
-
-def read_csv(path):
-    """Read a timing CSV, sorted by batch size.
-
-    A missing file is a FileNotFoundError, an unreadable one or one lacking TIMING_COLUMNS a
-    ValueError; both one line naming the file (and the missing columns) and saying to rerun
-    the timing step.
-    """
-    import pandas as pd
-
-    path = Path(path)
-    remake = "rerun the timing step (python -m batch_momentum timing ...)"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: timing file not found; {remake}")
-    try:
-        df = pd.read_csv(path)
-    except Exception as exc:  # pandas raises several types for an empty or garbled file
-        raise ValueError(f"{path}: not a readable timing CSV ({type(exc).__name__}), missing columns "
-                         f"{', '.join(TIMING_COLUMNS)}; {remake}") from None
-    missing = [c for c in TIMING_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path}: timing CSV lacks columns {', '.join(missing)}; {remake}")
-    if df.empty:
-        raise ValueError(f"{path}: timing CSV has no rows; {remake}")
-    df["sequential_extrapolated"] = df["sequential_extrapolated"].astype(str).str.lower().eq("true")
-    return df.sort_values("batch_size").reset_index(drop=True)
-
-
 # --------------------------------------------------------------------------- step
 
 def main(argv=None) -> int:
@@ -322,7 +264,7 @@ def main(argv=None) -> int:
                       warmup=int(tm["warmup"]), repeats=int(tm["repeats"]),
                       epoch_budget_s=float(tm["epoch_budget_s"]), sequential_cap=int(tm["sequential_cap"]),
                       log=lambda line: print(line, flush=True))
-    write_csv(rows, args.out)
+    write_timing(rows, args.out)
     print(f"timing on {rows[0]['device_name']} ({rows[0]['device']}, {rows[0]['threads']} thread(s)) "
           f"took {time.perf_counter() - t0:.1f} s -> {args.out}")
     return 0

@@ -12,7 +12,6 @@ results/cells/bs<B>_lam<λ>/seed<s>/{model.pt, curve.csv, train.json}.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import platform
 import time
@@ -20,11 +19,8 @@ from pathlib import Path
 
 import torch
 
-from . import config, data, device as devices, files, models
+from . import config, data, device as devices, models, results
 from .stacked import StackedNet, loss_and_accuracy, trainer
-
-CURVE_COLUMNS = ["epoch", "updates", "wall_s", "train_loss", "train_acc", "val_loss", "val_acc"]
-
 
 def init_models(params: dict, meta: dict, seeds) -> list[torch.nn.Module]:
     """One model per seed, each initialised from torch.manual_seed(seed) as if built alone."""
@@ -105,7 +101,7 @@ def train_cell(params: dict, blob: dict, batch_size: int, momentum: float, seeds
                 break
             opt.keep(keep)
 
-    results = []
+    out = []
     meta = run_metadata(device)
     for i, seed in enumerate(seeds):
         last = curves[i][-1]
@@ -117,30 +113,16 @@ def train_cell(params: dict, blob: dict, batch_size: int, momentum: float, seeds
             stacked_models=len(seeds), reached_target=reached, epochs_to_target=last["epoch"] if reached else None,
             **meta, n_params=models.n_params(inits[i]),
         )
-        results.append({"state": state[i], "init_state": {k: v.detach().cpu().clone() for k, v in
-                                                          inits[i].state_dict().items()},
-                        "curve": curves[i], "summary": summary})
-    return results
+        out.append({"state": state[i],
+                    "init_state": {k: v.detach().cpu().clone() for k, v in inits[i].state_dict().items()},
+                    "curve": curves[i], "summary": summary})
+    return out
 
 
 def run_metadata(device: torch.device) -> dict:
     """What every result records about where it ran."""
     return dict(device=str(device), device_name=devices.name(device), threads=torch.get_num_threads(),
                 torch_version=str(torch.__version__), python=platform.python_version())
-
-
-def write_outputs(out: Path, result: dict, params: dict) -> None:
-    """One seed's files, each written under a temporary name and renamed when complete."""
-    with files.atomic_path(out / "model.pt") as tmp:
-        torch.save({"state_dict": result["state"],
-                    "init_state_dict": result["init_state"],  # the weights at step 0, for start-of-training measures
-                    "params": params, "summary": result["summary"]}, tmp)
-    with files.atomic_path(out / "curve.csv") as tmp:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=CURVE_COLUMNS)
-            w.writeheader()
-            w.writerows(result["curve"])
-    files.write_json(out / "train.json", result["summary"])
 
 
 def main(argv=None) -> int:
@@ -159,9 +141,8 @@ def main(argv=None) -> int:
     seeds = params["grid"]["seed"]
     print(f"cell bs{args.batch_size} lam{args.momentum}, seeds {seeds} stacked, on {device} "
           f"(lr {config.learning_rate(params['train'], args.batch_size):g}, rule {params['train']['lr_rule']})", flush=True)
-    results = train_cell(params, blob, args.batch_size, args.momentum, seeds, device,
-                         log=lambda s: print(s, flush=True))
-    for seed, result in zip(seeds, results):
-        write_outputs(Path(args.out) / f"seed{seed}", result, params)
-    print(f"{len(seeds)} seeds in {results[0]['summary']['train_wall_s']:.1f} s of training -> {args.out}")
+    runs = train_cell(params, blob, args.batch_size, args.momentum, seeds, device, log=lambda s: print(s, flush=True))
+    for seed, result in zip(seeds, runs):
+        results.write_run(Path(args.out) / f"seed{seed}", result, params)
+    print(f"{len(seeds)} seeds in {runs[0]['summary']['train_wall_s']:.1f} s of training -> {args.out}")
     return 0

@@ -1,0 +1,28 @@
+"""prepare: make the dataset once, split it, and save it as tensors under data/prepared/.
+
+The file holds float32 inputs and int64 labels for three disjoint splits (train, val,
+test) plus a small meta dict (batch_momentum.data).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from . import config, data, files
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="batch_momentum prepare", description=__doc__.splitlines()[0])
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--out", required=True, help="where to write the tensors, e.g. data/prepared/mnist1d.pt")
+    args = ap.parse_args(argv)
+    params = config.load(args.params)
+    t0 = time.perf_counter()
+    blob = data.prepare(params["data"])
+    with files.atomic_path(args.out) as tmp:
+        torch.save(blob, tmp)
+    sizes = ", ".join(f"{s} {len(blob['y_' + s])}" for s in data.SPLITS)
+    print(f"prepared {params['data']['dataset']}: {sizes} in {time.perf_counter() - t0:.1f} s -> {args.out}")
+    return 0

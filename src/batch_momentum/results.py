@@ -1,0 +1,112 @@
+"""The files of a run and of the timing step: written by one step, read by the others.
+
+A run (one seed of a (B, λ) cell) is results/cells/bs<B>_lam<λ>/seed<s>/: model.pt (final
+and initial weights, the params and the summary), curve.csv (one row per epoch) and
+train.json (the summary). The timing step writes one CSV with TIMING_COLUMNS.
+Every file is written under a temporary name and renamed when complete.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import torch
+
+from . import files, models
+
+CURVE_COLUMNS = ["epoch", "updates", "wall_s", "train_loss", "train_acc", "val_loss", "val_acc"]
+
+# One row per batch size; times in seconds, median/min/max over `repeats` timed updates.
+TIMING_COLUMNS: tuple[str, ...] = (
+    "device",                   # cpu | cuda
+    "device_name",              # CPU or GPU model
+    "threads",                  # torch.get_num_threads() during the run
+    "torch_version",
+    "n_train",                  # N, examples per epoch
+    "batch_size",               # B
+    "updates_per_epoch",        # ceil(N / B)
+    "parallel_median_s", "parallel_min_s", "parallel_max_s",        # whole batch in one call
+    "sequential_median_s", "sequential_min_s", "sequential_max_s",  # examples one after another
+    "sequential_extrapolated",  # True when only sequential_cap of the B passes were timed
+    "epoch_measured_s",         # one real epoch; NaN when the estimate exceeds epoch_budget_s
+    "epoch_estimated_s",        # updates_per_epoch * parallel_median_s
+    "repeats",                  # timed updates per mode (after the warm-up)
+)
+
+
+def write_run(out: Path, result: dict, params: dict) -> None:
+    """One seed's files, each written under a temporary name and renamed when complete."""
+    with files.atomic_path(out / "model.pt") as tmp:
+        torch.save({"state_dict": result["state"],
+                    "init_state_dict": result["init_state"],  # the weights at step 0, for start-of-training measures
+                    "params": params, "summary": result["summary"]}, tmp)
+    with files.atomic_path(out / "curve.csv") as tmp:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=CURVE_COLUMNS)
+            w.writeheader()
+            w.writerows(result["curve"])
+    files.write_json(out / "train.json", result["summary"])
+
+
+def load_run(run_dir: Path, params: dict, meta: dict, device) -> tuple[torch.nn.Module, torch.nn.Module, dict]:
+    """One seed's trained model, the same model at step 0, and its training summary; a missing
+    or damaged file gets a one-line error."""
+    path = run_dir / "model.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: trained model not found; run the train step for this cell first")
+    out = []
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        for key in ("state_dict", "init_state_dict"):
+            model = models.build(params, meta)
+            model.load_state_dict(blob[key])
+            out.append(model.to(device).eval())
+        summary = dict(blob["summary"])
+    except Exception as exc:
+        raise ValueError(f"{path}: cannot load the trained model ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
+                         f"delete the cell folder and retrain it") from None
+    return out[0], out[1], summary
+
+
+def write_timing(rows: list[dict], path) -> Path:
+    """Write timing rows as CSV with exactly TIMING_COLUMNS, in that order (atomic replace)."""
+    import pandas as pd
+
+    path = Path(path)
+    missing = sorted({c for r in rows for c in TIMING_COLUMNS if c not in r})
+    if missing:
+        raise ValueError(f"{path}: timing rows lack columns {', '.join(missing)}; make them with timing.run_timing()")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    pd.DataFrame(list(rows), columns=list(TIMING_COLUMNS)).to_csv(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+def read_timing(path):
+    """Read a timing CSV, sorted by batch size.
+
+    A missing file is a FileNotFoundError, an unreadable one or one lacking TIMING_COLUMNS a
+    ValueError; both one line naming the file (and the missing columns) and saying to rerun
+    the timing step.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    remake = "rerun the timing step (python -m batch_momentum timing ...)"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: timing file not found; {remake}")
+    try:
+        df = pd.read_csv(path)
+    except Exception as exc:  # pandas raises several types for an empty or garbled file
+        raise ValueError(f"{path}: not a readable timing CSV ({type(exc).__name__}), missing columns "
+                         f"{', '.join(TIMING_COLUMNS)}; {remake}") from None
+    missing = [c for c in TIMING_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: timing CSV lacks columns {', '.join(missing)}; {remake}")
+    if df.empty:
+        raise ValueError(f"{path}: timing CSV has no rows; {remake}")
+    df["sequential_extrapolated"] = df["sequential_extrapolated"].astype(str).str.lower().eq("true")
+    return df.sort_values("batch_size").reset_index(drop=True)
+
+

@@ -1,0 +1,46 @@
+"""The stage table: what dvc.yaml and the Snakefile are generated from or checked against."""
+from pathlib import Path
+
+import yaml
+
+from batch_momentum import stages
+
+PACKAGE = Path(stages.__file__).parent
+
+
+def test_code_deps_are_the_import_closure():
+    train = stages.code("train")
+    for module in ("train", "stacked", "optim", "models", "data", "config", "cli"):
+        assert f"src/batch_momentum/{module}.py" in train, module
+    assert "src/batch_momentum/report.py" not in train and "src/batch_momentum/params.schema.yaml" in train
+    report = stages.code("report")
+    assert "src/batch_momentum/templates/report.html.j2" in report  # the page's template
+    assert all((PACKAGE.parents[1] / p).exists() for s in stages.STAGES for p in stages.code(s.name))
+
+
+def test_no_step_imports_another_step():
+    steps = {s.module for s in stages.STAGES}
+    for s in stages.STAGES:
+        closure = {Path(p).stem for p in stages.code(s.name)}
+        assert closure & steps == {s.module}, (s.name, sorted(closure & steps - {s.module}))
+
+
+def test_no_module_is_over_about_400_lines():
+    sizes = {p.name: len(p.read_text().splitlines()) for p in PACKAGE.glob("*.py")}
+    assert max(sizes.values()) <= 420, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
+
+
+def test_tracked_params_follow_the_table(default_params):
+    t = stages.tracked(default_params, "interpolate")
+    assert t == {"sharpness.interpolation_points": default_params["sharpness"]["interpolation_points"],
+                 "sharpness.interpolation_small": default_params["sharpness"]["interpolation_small"],
+                 "sharpness.interpolation_large": default_params["sharpness"]["interpolation_large"]}
+    assert set(stages.tracked(default_params, "train")) == {"data", "model", "train", "grid.seed"}
+
+
+def test_generated_dvc_yaml_has_every_stage_with_its_params():
+    doc = yaml.safe_load(stages.dvc_yaml())["stages"]
+    assert list(doc) == [s.name for s in stages.STAGES]
+    assert doc["train"]["matrix"] == {"bs": "${grid.batch_size}", "lam": "${grid.momentum}"}
+    assert doc["analyze"]["metrics"] == [{"reports/lecture.json": {"cache": False}}]
+    assert doc["evaluate"]["params"] == ["sharpness", "noise"]
