@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from batch_momentum import config
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -31,28 +33,26 @@ def load_yaml(path):
     return yaml.safe_load(Path(path).read_text())
 
 
-def merged(base: dict, override: dict) -> dict:
-    """`override` laid over `base` key by key, as snakemake --configfile base override does."""
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
 def tiny_full() -> dict:
-    """params.yaml with tests/tiny.yaml laid over it: what a DVC user edits params.yaml into."""
-    return merged(load_yaml(REPO / "params.yaml"), load_yaml(REPO / "tests" / "tiny.yaml"))
+    """params.yaml with tests/tiny.yaml laid over it (a plain dict): what
+    `snakemake --configfile params.yaml tests/tiny.yaml` runs, and what a DVC user edits params.yaml into."""
+    return config.overlay(load_yaml(REPO / "params.yaml"), load_yaml(REPO / "tests" / "tiny.yaml"))
+
+
+def tiny_with(**sections) -> config.Params:
+    """The tiny params, validated, with some keys changed: tiny_with(train={"lr": 1e6})."""
+    return config.validate(config.overlay(tiny_full(), sections))
 
 
 @pytest.fixture
 def default_params():
-    from batch_momentum import config
     return config.load(REPO / "params.yaml")
 
 
 @pytest.fixture
-def tiny_params():
-    return load_yaml(REPO / "tests" / "tiny.yaml")
+def tiny_params() -> dict:
+    """params.yaml with tests/tiny.yaml laid over it: a whole params dict, for config.validate."""
+    return tiny_full()
 
 
 def make_repo_copy(dest: Path, params: dict | None = None, git: bool = False) -> Path:

@@ -1,5 +1,4 @@
 """The benchmark: MACs counted from the layers (closed-form cases), and one real tiny run."""
-import copy
 import csv
 
 import pytest
@@ -8,7 +7,7 @@ import yaml
 from torch import nn
 
 from batch_momentum import bench, cli, config, data, models
-from conftest import tiny_full
+from conftest import tiny_full, tiny_with
 
 
 @pytest.fixture
@@ -62,23 +61,22 @@ def test_tiny_run_writes_one_consistent_row_per_batch_size(tmp_path, one_thread)
 
 
 def test_examples_loop_scales_a_long_epoch(tiny_params, one_thread):
-    p = config.validate(copy.deepcopy(tiny_params))
-    blob = data.prepare(p["data"])
+    p = config.validate(tiny_params)
+    blob = data.prepare(p.data)
     p = bench.cell_params(p, 0.01, epochs=1)
     t_scaled, scaled = bench.examples_epoch_s(p, blob, 1, 0.9, 1, cap=50)  # 50 of 200 updates, x4
     t_whole, whole = bench.examples_epoch_s(p, blob, 1, 0.9, 1)
     assert scaled and not whole and t_scaled > 0 and t_whole > 0
 
 
-def test_a_diverging_lr_is_halved_until_the_project_loop_trains(tiny_params, one_thread):
-    p = config.validate(copy.deepcopy(tiny_params))
-    p["train"]["lr"] = 20.0  # B=1, lambda 0.9: the loss overflows in the first epoch
-    blob = data.prepare(p["data"])
+def test_a_diverging_lr_is_halved_until_the_project_loop_trains(one_thread):
+    p = tiny_with(train={"lr": 20.0})  # B=1, lambda 0.9: the loss overflows in the first epoch
+    blob = data.prepare(p.data)
     lines = []
     cell, t = bench.project_times(p, blob, 1, 0.9, [1, 2], epochs=1, log=lines.append)
     halvings = len(lines)
     assert halvings >= 1 and all("diverged" in line for line in lines)
-    assert cell["train"]["lr"] == 20.0 / 2 ** halvings and t["stacked"] > 0 and t["alone"] > 0
+    assert cell.train.lr == 20.0 / 2 ** halvings and t["stacked"] > 0 and t["alone"] > 0
 
 
 def test_batch_size_outside_the_data_is_a_one_line_error(tmp_path, one_thread, capsys):

@@ -1,14 +1,23 @@
-"""params.yaml validation: every bad value stops with one line naming key, value and what is allowed."""
+"""params.yaml validation: every bad value stops with one line naming key, value and what is allowed;
+what passes is one frozen, typed config."""
 import copy
+import dataclasses
 import math
 import subprocess
 import sys
+import typing
 
 import pytest
 import yaml
 
 from batch_momentum import config
-from conftest import REPO, tool_env
+from conftest import REPO, load_yaml, tool_env
+
+
+@pytest.fixture
+def raw():
+    """params.yaml as the plain dict the YAML holds."""
+    return load_yaml(REPO / "params.yaml")
 
 
 def bad(params, path, value):
@@ -34,7 +43,13 @@ CASES = [
     (("grid", "seed"), [], "grid.seed = []"),
     (("grid", "batch_size"), [], "grid.batch_size = []"),
     (("train", "learning_rate"), 0.1, "unknown key train.learning_rate"),
-    (("data", "n_train"), KeyError, "'n_train' is a required property"),
+    (("data", "n_train"), KeyError, "missing key data.n_train; add it"),
+    (("sharpness", "subset"), KeyError, "missing key sharpness.subset; add it"),
+    (("train", "target_train_acc"), KeyError, "missing key train.target_train_acc; add it"),
+    (("report",), KeyError, "missing key report; add it"),
+    (("train", "lr"), math.nan, "train.lr = nan is not a finite number"),
+    (("momentum", "start_2d"), [0.0, math.inf], "momentum.start_2d[1] = inf is not a finite number"),
+    (("grid", "momentum"), [0.0, -math.inf], "grid.momentum[1] = -inf is not a finite number"),
     (("train", "lr_rule"), "cubic", "train.lr_rule = 'cubic'"),
     (("grid", "batch_size"), ["8"], "grid.batch_size[0] = '8'"),
     (("momentum", "steps_1d"), 0, "momentum.steps_1d = 0"),
@@ -49,33 +64,74 @@ CASES = [
 
 
 @pytest.mark.parametrize("path,value,expect", CASES, ids=[".".join(c[0]) + "=" + repr(c[1]) for c in CASES])
-def test_bad_values_are_named_in_one_line(default_params, path, value, expect):
+def test_bad_values_are_named_in_one_line(raw, path, value, expect):
     with pytest.raises(config.ParamsError) as info:
-        config.validate(bad(default_params, path, value))
+        config.validate(bad(raw, path, value))
     msg = str(info.value)
     assert expect in msg
     assert "\n" not in msg
-    assert "allowed" in msg or "required" in msg
+    assert "allowed" in msg or "add it" in msg
 
 
-def test_unknown_top_level_section(default_params):
+def test_unknown_top_level_section(raw):
     with pytest.raises(config.ParamsError, match="unknown key extra"):
-        config.validate({**default_params, "extra": {}})
+        config.validate({**raw, "extra": {}})
 
 
-def test_default_params_are_valid_and_fill_defaults():
-    p = config.load(REPO / "params.yaml")
-    assert p["train"]["device"] in ("auto", "cpu", "cuda")
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    del raw["train"]["threads"]
-    assert config.validate(raw)["train"]["threads"] == 1
+def test_nan_in_a_params_file_is_one_line_naming_the_key(tmp_path):
+    text = (REPO / "params.yaml").read_text().replace("  lr: 0.05 ", "  lr: .nan ", 1)
+    assert "lr: .nan" in text
+    f = tmp_path / "p.yaml"
+    f.write_text(text)
+    with pytest.raises(config.ParamsError) as info:
+        config.load(f)
+    msg = str(info.value)
+    assert "train.lr = nan is not a finite number" in msg and "\n" not in msg and str(f) in msg
+
+
+def test_schema_requires_every_key_and_params_yaml_has_them(raw):
+    """One set of defaults: params.yaml itself. The schema requires every key of every section,
+    each section is a dataclass with exactly those fields, and params.yaml spells them all out."""
+    schema = config.schema()
+    assert schema["required"] == list(schema["properties"]) == list(config.SECTIONS)
+    for name, cls in config.SECTIONS.items():
+        keys = list(schema["properties"][name]["properties"])
+        assert schema["properties"][name]["required"] == keys, name
+        assert [f.name for f in dataclasses.fields(cls)] == keys, name
+        assert list(raw[name]) == keys, name  # params.yaml in the schema's order
+        assert cls.__doc__ and all(h is not typing.Any for h in typing.get_type_hints(cls).values())
+
+
+def test_validate_returns_a_frozen_typed_config(raw):
+    p = config.validate(raw)
+    assert isinstance(p, config.Params) and isinstance(p.train, config.Train)
+    assert p.train.lr == raw["train"]["lr"] and p.grid.batch_size == tuple(raw["grid"]["batch_size"])
+    assert p.as_dict() == raw  # lists again: for YAML, torch.save and dotted keys
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.train.lr = 1.0
+    # null keeps its documented meaning where the schema admits it
+    assert config.validate(bad(raw, ("train", "target_train_acc"), None)).train.target_train_acc is None
+    assert config.validate(bad(raw, ("timing", "threads"), None)).timing.threads is None
+    # a whole number written as a float is an int where the field is one; grid values stay as written
+    p = config.validate(bad(bad(raw, ("train", "max_epochs"), 30.0), ("grid", "momentum"), [0, 0.9]))
+    assert type(p.train.max_epochs) is int and p.grid.momentum == (0, 0.9) and type(p.grid.momentum[0]) is int
+
+
+def test_overlay_lays_an_override_over_the_base(raw):
+    tiny = load_yaml(REPO / "tests" / "tiny.yaml")
+    merged = config.overlay(raw, tiny)
+    assert merged["grid"] == tiny["grid"] and merged["momentum"] == raw["momentum"]
+    assert merged["train"]["lr_rule"] == raw["train"]["lr_rule"] and merged["train"]["max_epochs"] == 3
+    assert raw == load_yaml(REPO / "params.yaml")  # the base is not changed
+    with pytest.raises(config.ParamsError, match="missing key momentum, report; add it"):
+        config.validate(tiny)  # an override alone is partial: lay it over params.yaml first
 
 
 def test_default_grid_meets_the_budget_rules(default_params):
-    g, n = default_params["grid"], default_params["data"]["n_train"]
-    assert len(g["batch_size"]) >= 5 and min(g["batch_size"]) <= 8 and max(g["batch_size"]) == n
-    assert len(g["momentum"]) >= 3 and 0 in g["momentum"] and 0.9 in g["momentum"]
-    assert len(g["seed"]) >= 2
+    g, n = default_params.grid, default_params.data.n_train
+    assert len(g.batch_size) >= 5 and min(g.batch_size) <= 8 and max(g.batch_size) == n
+    assert len(g.momentum) >= 3 and 0 in g.momentum and 0.9 in g.momentum
+    assert len(g.seed) >= 2
 
 
 def test_cells_runs_and_names(tiny_params):
@@ -83,14 +139,14 @@ def test_cells_runs_and_names(tiny_params):
     assert [c.name for c in config.cells(p)] == ["bs8_lam0", "bs8_lam0.9", "bs200_lam0", "bs200_lam0.9"]
     runs = config.runs(p)
     assert [r.name for r in runs[:3]] == ["bs8_lam0/seed1", "bs8_lam0/seed2", "bs8_lam0.9/seed1"]
-    assert len(runs) == 4 * len(p["grid"]["seed"]) and runs[2].cell == config.cells(p)[1]
+    assert len(runs) == 4 * len(p.grid.seed) and runs[2].cell == config.cells(p)[1]
 
 
-def test_learning_rate_rules():
-    tr = {"lr": 0.1, "base_batch_size": 32}
-    assert config.learning_rate({**tr, "lr_rule": "constant"}, 128) == 0.1
-    assert math.isclose(config.learning_rate({**tr, "lr_rule": "linear"}, 128), 0.4)
-    assert math.isclose(config.learning_rate({**tr, "lr_rule": "sqrt"}, 128), 0.2)
+def test_learning_rate_rules(default_params):
+    tr = dataclasses.replace(default_params.train, lr=0.1, base_batch_size=32)
+    assert config.learning_rate(dataclasses.replace(tr, lr_rule="constant"), 128) == 0.1
+    assert math.isclose(config.learning_rate(dataclasses.replace(tr, lr_rule="linear"), 128), 0.4)
+    assert math.isclose(config.learning_rate(dataclasses.replace(tr, lr_rule="sqrt"), 128), 0.2)
 
 
 def test_missing_and_broken_files(tmp_path):
@@ -102,19 +158,12 @@ def test_missing_and_broken_files(tmp_path):
         config.load(f)
 
 
-def test_cli_prints_one_line_and_exits_2(tmp_path, default_params):
+def test_cli_prints_one_line_and_exits_2(tmp_path, raw):
     f = tmp_path / "p.yaml"
-    f.write_text(yaml.safe_dump(bad(default_params, ("train", "lr"), 0)))
+    f.write_text(yaml.safe_dump(bad(raw, ("train", "lr"), 0)))
     res = subprocess.run([sys.executable, "-m", "batch_momentum", "prepare", "--params", str(f), "--out",
                           str(tmp_path / "d.pt")], capture_output=True, text=True, env=tool_env())
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0
     assert "train.lr = 0" in res.stderr
     assert not (tmp_path / "d.pt").exists()
-
-
-def test_momentum_schema_knows_every_setting_of_the_experiments():
-    schema = yaml.safe_load((REPO / "src/batch_momentum/params.schema.yaml").read_text())
-    from batch_momentum.critical import DEFAULT_CFG
-
-    assert set(schema["properties"]["momentum"]["properties"]) == set(DEFAULT_CFG)

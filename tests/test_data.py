@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from batch_momentum import data
+from batch_momentum import config, data
 
 
 def test_mnist1d_is_deterministic_and_split():
@@ -28,14 +28,34 @@ def test_prepare_does_not_disturb_numpy_global_state():
     assert np.random.rand() == expected
 
 
+D = config.Data(dataset="mnist1d", n_train=20, n_val=10, n_test=10, seed=0)
+
+
 def test_load_prepared_errors(tmp_path):
+    load = lambda p, d=D: data.load_prepared(p, "cpu", d)  # noqa: E731
     with pytest.raises(FileNotFoundError, match="run `python -m batch_momentum prepare"):
-        data.load_prepared(tmp_path / "missing.pt")
+        load(tmp_path / "missing.pt")
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a torch file")
     with pytest.raises(ValueError, match="delete it and rerun prepare"):
-        data.load_prepared(broken)
+        load(broken)
     partial = tmp_path / "partial.pt"
     torch.save({"x_train": torch.zeros(2, 40)}, partial)
     with pytest.raises(ValueError, match="lacks y_train"):
-        data.load_prepared(partial)
+        load(partial)
+
+
+def test_load_prepared_rejects_wrong_shapes_and_sizes(tmp_path):
+    blob = data.prepare(D)
+    good = tmp_path / "good.pt"
+    torch.save(blob, good)
+    loaded = data.load_prepared(good, "cpu", D)
+    assert torch.equal(loaded["x_train"], blob["x_train"])
+    # a file whose features do not match its own input shape (e.g. written by other code)
+    wrong = dict(blob, x_val=blob["x_val"][:, :30])
+    torch.save(wrong, tmp_path / "wrong.pt")
+    with pytest.raises(ValueError, match=r"x_val has shape \(10, 30\).*damaged"):
+        data.load_prepared(tmp_path / "wrong.pt", "cpu", D)
+    # a file made for other params
+    with pytest.raises(ValueError, match="holds 20 train examples but params say data.n_train = 30"):
+        data.load_prepared(good, "cpu", config.Data(dataset="mnist1d", n_train=30, n_val=10, n_test=10, seed=0))

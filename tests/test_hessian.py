@@ -109,7 +109,7 @@ def test_model_versions_match_dense_hessian_and_leave_model_unchanged():
 
 def test_default_mlp_float32_runs_and_is_seeded():
     torch.manual_seed(0)
-    m = make_model("mlp", (40,), 10)
+    m = make_model("mlp", (40,), 10, (256, 256))
     x, y = torch.randn(100, 40), torch.randint(0, 10, (100,))
     a = H.top_eigenvalue(m, x, y, seed=4, max_iter=15)
     b = H.top_eigenvalue(m, x, y, seed=4, max_iter=15)

@@ -1,4 +1,5 @@
 """The lecture table's verdicts on made-up measurements whose answer is known."""
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,22 @@ def cells(train_small, train_large, test_small, test_large, lams=(0.0, 0.9)):
 
 def params():
     p = config.load(Path(__file__).resolve().parents[1] / "params.yaml")
-    p["train"]["target_train_acc"] = 0.99
+    assert p.train.target_train_acc == 0.99  # the target the made-up cells are measured against
     return p
+
+
+def timing_frame():
+    """A timing step's rows for B = 8 and 512 (made up): sequential 64x slower, parallel 30x, epoch 2.1x."""
+    return pd.DataFrame(dict(
+        device="cpu", device_name="x86_64", threads=1, torch_version="2", n_train=4000, batch_size=[8, 512],
+        updates_per_epoch=[500, 8], parallel_median_s=[1e-3, 30e-3], sequential_median_s=[8e-3, 512e-3],
+        sequential_extrapolated=[False, True], epoch_measured_s=[0.5, np.nan], epoch_estimated_s=[0.5, 0.24]))
+
+
+def table_rows(t, timing=None, momentum=None):
+    """lecture_table with the made-up timing and momentum results where a test does not give its own."""
+    return lecture.lecture_table(t, params(), timing_frame() if timing is None else timing,
+                                 momentum_result() if momentum is None else momentum)
 
 
 def row(rows, aspect):
@@ -31,49 +46,45 @@ def row(rows, aspect):
 
 def test_optimization_verdicts_per_lambda():
     t = cells({0.0: 0.99, 0.9: 0.30}, {0.0: 0.40, 0.9: 0.70}, {0.0: 0.7, 0.9: 0.2}, {0.0: 0.4, 0.9: 0.6})
-    rows = lecture.lecture_table(t, params())
+    rows = table_rows(t)
     assert (row(rows, "Optimization")["verdict"], row(rows, "Optimization")["scope"]) == ("partly holds",
                                                                                          "for λ ∈ {0.0} only")
     t2 = cells({0.0: 0.99, 0.9: 0.95}, {0.0: 0.40, 0.9: 0.70}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
-    assert row(lecture.lecture_table(t2, params()), "Optimization")["verdict"] == "holds"
+    assert row(table_rows(t2), "Optimization")["verdict"] == "holds"
     t3 = cells({0.0: 0.5, 0.9: 0.5}, {0.0: 0.9, 0.9: 0.9}, {0.0: 0.5, 0.9: 0.5}, {0.0: 0.9, 0.9: 0.9})
-    assert row(lecture.lecture_table(t3, params()), "Optimization")["verdict"] == "does not hold"
+    assert row(table_rows(t3), "Optimization")["verdict"] == "does not hold"
 
 
 def test_generalization_uses_equal_training_accuracy_when_both_reach_the_target():
     t = cells({0.0: 0.995, 0.9: 0.995}, {0.0: 0.995, 0.9: 0.4}, {0.0: 0.80, 0.9: 0.7}, {0.0: 0.75, 0.9: 0.9})
     t.loc[t.train_acc >= 0.99, "reached_target"] = True
-    r = row(lecture.lecture_table(t, params()), "Generalization")
+    r = row(table_rows(t), "Generalization")
     # λ=0.9's large batch never reached the target, so only λ=0 is compared, and it holds
     assert (r["verdict"], r["scope"]) == ("partly holds", "for λ ∈ {0.0}, the only λ compared at equal training accuracy")
     assert "reached the training-accuracy target" in r["evidence"] and "for λ ∈ {0.9} fewer than two" in r["evidence"]
 
 
 def test_timing_rows_from_the_timing_step():
-    timing = pd.DataFrame(dict(
-        device="cpu", device_name="x86_64", threads=1, torch_version="2", n_train=4000, batch_size=[8, 512],
-        updates_per_epoch=[500, 8], parallel_median_s=[1e-3, 30e-3], sequential_median_s=[8e-3, 512e-3],
-        sequential_extrapolated=[False, True], epoch_measured_s=[0.5, np.nan], epoch_estimated_s=[0.5, 0.24]))
+    timing = timing_frame()
     t = cells({0.0: 0.9, 0.9: 0.9}, {0.0: 0.4, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
-    rows = lecture.lecture_table(t, params(), timing)
+    rows = table_rows(t, timing)
     assert row(rows, "Speed for one update (no parallel computing)")["verdict"] == "holds"
     par = row(rows, "Speed for one update (with parallel computing)")
     assert par["verdict"] == "does not hold" and "30.0×" in par["evidence"]
     ep = row(rows, "Time for one epoch")
     assert ep["verdict"] == "holds" and "2.1×" in ep["evidence"]
     timing.loc[1, "parallel_median_s"] = 1.5e-3
-    par = row(lecture.lecture_table(t, params(), timing), "Speed for one update (with parallel computing)")
+    par = row(table_rows(t, timing), "Speed for one update (with parallel computing)")
     assert par["verdict"] == "holds"
 
 
-def test_rows_not_measured_without_timing_or_noise():
+def test_gradient_not_measured_without_the_noise_columns():
+    # evaluate writes no noise columns for a diverged run: a table of only those has none
     t = cells({0.0: 0.9, 0.9: 0.9}, {0.0: 0.4, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
-    rows = lecture.lecture_table(t, params())
-    assert row(rows, "Gradient")["verdict"] == lecture.NOT_MEASURED
-    assert row(rows, "Speed for one update (no parallel computing)")["verdict"] == lecture.NOT_MEASURED
+    assert row(table_rows(t), "Gradient")["verdict"] == lecture.NOT_MEASURED
     t["cosine_final"] = np.where(t.batch_size == 8, 0.2, 0.95)
     t["nsr_final"] = np.where(t.batch_size == 8, 5.0, 0.1)
-    assert row(lecture.lecture_table(t, params()), "Gradient")["verdict"] == "holds"
+    assert row(table_rows(t), "Gradient")["verdict"] == "holds"
 
 
 def momentum_result(deep=(0.9,), fractions=None, diff=1e-16):
@@ -111,7 +122,7 @@ def test_momentum_rows_verdicts():
 
 def test_momentum_rows_join_the_table():
     t = cells({0.0: 0.99, 0.9: 0.95}, {0.0: 0.40, 0.9: 0.70}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
-    rows = lecture.lecture_table(t, params(), momentum=momentum_result())
+    rows = table_rows(t)
     assert [r["verdict"] for r in rows if r["aspect"].startswith("Escaping")] == ["holds", "holds"]
     assert all(r["verdict"] in lecture.VERDICTS for r in rows)
     assert rows[-1]["aspect"] == "mᵗ is the weighted sum of all earlier gradients"
@@ -126,7 +137,7 @@ def test_generalization_compares_the_smallest_and_largest_batch_that_reached_the
             rows.append(dict(cell=f"bs{b}_lam0.9_seed{seed}", batch_size=b, momentum=0.9, seed=seed, status="ok",
                              train_acc=0.995 if reached else 0.5, test_acc=test, reached_target=reached,
                              hessian_top=eig, epoch_wall_s=0.1, updates_per_epoch=10, device_name="cpu", threads=1))
-    r = row(lecture.lecture_table(pd.DataFrame(rows), params()), "Generalization")
+    r = row(table_rows(pd.DataFrame(rows)), "Generalization")
     assert r["verdict"] == "holds"
     assert r["measured_small"] == "λ=0.9, B=32: 70.0%" and r["measured_large"] == "λ=0.9, B=128: 66.0%"
     assert "λ=0.9: B=32 1.3 vs B=128 5.1" in r["evidence"]  # sharpness on the same pair
@@ -139,18 +150,19 @@ def test_compare_reached_needs_two_batch_sizes():
     assert [r["verdict"] for r in lecture.compare_reached(t, "test_acc")] == ["n/a", "n/a"]
 
 
-def test_all_diverged_cells_give_no_verdict_from_training_times():
+def test_all_diverged_cells_give_no_verdict_from_training():
     t = cells({0.0: 0.9, 0.9: 0.9}, {0.0: 0.4, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
     t["status"] = "diverged"
-    rows = lecture.lecture_table(t, params())
-    assert row(rows, "Time for one epoch")["verdict"] == "cannot tell"
+    rows = table_rows(t)
     assert row(rows, "Optimization")["verdict"] == "cannot tell"
+    assert row(rows, "Generalization")["verdict"] == "cannot tell"
+    assert row(rows, "Time for one epoch")["verdict"] == "holds"  # from the timing step, which trains nothing
 
 
 def test_a_diverged_small_batch_counts_against_the_claim():
     t = cells({0.0: 0.99, 0.9: 0.30}, {0.0: 0.40, 0.9: 0.30}, {0.0: 0.7, 0.9: 0.2}, {0.0: 0.4, 0.9: 0.3})
     t.loc[(t.momentum == 0.9) & (t.batch_size == 8), "status"] = "diverged"
-    r = row(lecture.lecture_table(t, params()), "Optimization")
+    r = row(table_rows(t), "Optimization")
     assert (r["verdict"], r["scope"]) == ("partly holds", "for λ ∈ {0.0} only")
     assert "λ=0.9: diverged vs 30.0%" in r["evidence"]
 
@@ -158,7 +170,7 @@ def test_a_diverged_small_batch_counts_against_the_claim():
 def test_one_batch_size_compares_nothing():
     t = cells({0.0: 0.99, 0.9: 0.9}, {0.0: 0.99, 0.9: 0.9}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7})
     t = t[t.batch_size == 8]
-    rows = lecture.lecture_table(t, params())
+    rows = table_rows(t)
     for aspect in ("Speed for one update (with parallel computing)", "Time for one epoch", "Optimization",
                    "Generalization"):
         assert row(rows, aspect)["verdict"] == "cannot tell", aspect
@@ -166,7 +178,7 @@ def test_one_batch_size_compares_nothing():
                                batch_size=[8], updates_per_epoch=[500], parallel_median_s=[1e-3],
                                sequential_median_s=[8e-3], sequential_extrapolated=[False],
                                epoch_measured_s=[0.5], epoch_estimated_s=[0.5]))
-    rows = lecture.lecture_table(t, params(), timing)
+    rows = table_rows(t, timing)
     assert row(rows, "Speed for one update (with parallel computing)")["verdict"] == "cannot tell"
 
 
@@ -177,7 +189,7 @@ def test_same_time_holds_up_to_the_first_batch_size_beyond_twice_the_base():
         sequential_median_s=[1e-3, 8e-3, 32e-3, 128e-3, 512e-3], sequential_extrapolated=False,
         epoch_measured_s=np.nan, epoch_estimated_s=[4, 0.75, 0.375, 0.06, 0.07]))
     t = cells({0.0: 0.9, 0.9: 0.9}, {0.0: 0.4, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
-    par = row(lecture.lecture_table(t, params(), timing), "Speed for one update (with parallel computing)")
+    par = row(table_rows(t, timing), "Speed for one update (with parallel computing)")
     assert "within 2× of B=1 up to B=8" in par["evidence"]  # B=32 is 3×; B=128's 1.8× does not extend it
 
 
@@ -186,8 +198,8 @@ def test_analyze_writes_the_table_as_data_and_the_report_renders_it(tmp_path):
 
     t = cells({0.0: 0.99, 0.9: 0.95}, {0.0: 0.40, 0.9: 0.70}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
     p = params()
-    p["sharpness"]["epsilons"] = [5e-4]  # the collapse view names the first epsilon's column
-    result = analyze.analyze(p, t, None, momentum_result())
+    p = dataclasses.replace(p, sharpness=dataclasses.replace(p.sharpness, epsilons=(5e-4,)))  # the collapse view
+    result = analyze.analyze(p, t, timing_frame(), momentum_result())                          # names the first ε
     assert set(result["verdicts"]) == set(lecture.VERDICTS)
     opt = next(r for r in result["rows"] if r["aspect"] == "Optimization")
     assert opt["verdict"] == "holds" and opt["scope"] == ""

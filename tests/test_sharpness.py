@@ -77,7 +77,7 @@ def test_pinv_apply_matches_pinv():
 
 def test_model_unchanged_keys_and_seeded():
     torch.manual_seed(0)
-    m = make_model("mlp", (40,), 10)
+    m = make_model("mlp", (40,), 10, (256, 256))
     m.train()
     x, y = torch.randn(100, 40), torch.randint(0, 10, (100,))
     before = {k: v.clone() for k, v in m.state_dict().items()}

@@ -31,11 +31,14 @@ def test_no_module_is_over_about_400_lines():
 
 
 def test_tracked_params_follow_the_table(default_params):
+    sh = default_params.sharpness
     t = stages.tracked(default_params, "interpolate")
-    assert t == {"sharpness.interpolation_points": default_params["sharpness"]["interpolation_points"],
-                 "sharpness.interpolation_small": default_params["sharpness"]["interpolation_small"],
-                 "sharpness.interpolation_large": default_params["sharpness"]["interpolation_large"]}
-    assert set(stages.tracked(default_params, "train")) == {"data", "model", "train", "grid.seed"}
+    assert t == {"sharpness.interpolation_points": sh.interpolation_points,
+                 "sharpness.interpolation_small": sh.interpolation_small,
+                 "sharpness.interpolation_large": sh.interpolation_large}
+    train = stages.tracked(default_params, "train")
+    assert set(train) == {"data", "model", "train", "grid.seed"}
+    assert train["grid.seed"] == list(default_params.grid.seed) and train["model"]["hidden"] == [256, 256]  # plain
 
 
 def test_generated_dvc_yaml_has_every_stage_with_its_params():

@@ -1,6 +1,6 @@
 """Training one cell: its seeds stacked into one network train exactly as alone; determinism,
 early stopping and divergence per seed, recorded and never raised."""
-import copy
+import dataclasses
 import json
 
 import pytest
@@ -9,24 +9,22 @@ import torch.nn.functional as F
 
 from batch_momentum import config, data, evaluate, models, results, train
 from batch_momentum.optim import LectureMomentum
+from conftest import tiny_with
 
 CPU = torch.device("cpu")
 QUIET = dict(log=lambda s: None)
 
 
-def _setup(tiny_params, **train_overrides):
-    p = copy.deepcopy(tiny_params)
-    p["train"].update(train_overrides)
-    p = config.validate(p)
-    blob = data.make_mnist1d(p["data"]["n_train"], p["data"]["n_val"], p["data"]["n_test"], p["data"]["seed"])
-    return p, blob
+def _setup(**train_overrides):
+    p = tiny_with(train=train_overrides)
+    return p, data.prepare(p.data)
 
 
 def train_alone(p, blob, batch_size, lam, seed, epochs):
     """The usual loop: one nn.Module, LectureMomentum, the same init seed and shuffle seed."""
     torch.manual_seed(seed)
     model = models.build(p, blob["meta"])
-    opt = LectureMomentum(model.parameters(), lr=config.learning_rate(p["train"], batch_size), momentum=lam)
+    opt = LectureMomentum(model.parameters(), lr=config.learning_rate(p.train, batch_size), momentum=lam)
     shuffle = torch.Generator().manual_seed(10_000 + seed)
     x, y = blob["x_train"], blob["y_train"]
     for _ in range(epochs):
@@ -40,9 +38,9 @@ def train_alone(p, blob, batch_size, lam, seed, epochs):
 
 
 @pytest.mark.parametrize("name,hidden", [("linear", []), ("mlp", [32, 16]), ("cnn", [4, 8])])
-def test_stacked_seeds_train_exactly_as_alone(tiny_params, name, hidden):
-    p, blob = _setup(tiny_params, max_epochs=4, target_train_acc=None)
-    p["model"] = {"name": name, "hidden": hidden}
+def test_stacked_seeds_train_exactly_as_alone(name, hidden):
+    p, blob = _setup(max_epochs=4, target_train_acc=None)
+    p = dataclasses.replace(p, model=config.Model(name, tuple(hidden)))
     seeds = [1, 2, 3]
     stacked = train.train_cell(p, blob, 8, 0.9, seeds, CPU, **QUIET)
     for seed, res in zip(seeds, stacked):
@@ -54,8 +52,8 @@ def test_stacked_seeds_train_exactly_as_alone(tiny_params, name, hidden):
     assert not torch.equal(stacked[0]["state"][key], stacked[1]["state"][key])
 
 
-def test_same_seed_gives_identical_numbers_on_cpu(tiny_params):
-    p, blob = _setup(tiny_params, max_epochs=2)
+def test_same_seed_gives_identical_numbers_on_cpu():
+    p, blob = _setup(max_epochs=2)
     runs = [train.train_cell(p, blob, 16, 0.9, [1, 2], CPU, **QUIET) for _ in range(2)]
     strip = lambda curve: [{k: v for k, v in row.items() if k != "wall_s"} for row in curve]  # noqa: E731
     for a, b in zip(*runs):
@@ -65,8 +63,8 @@ def test_same_seed_gives_identical_numbers_on_cpu(tiny_params):
     assert runs[0][0]["curve"][-1]["train_loss"] != runs[0][1]["curve"][-1]["train_loss"]
 
 
-def test_each_seed_stops_at_the_target_and_the_others_go_on(tiny_params):
-    p, blob = _setup(tiny_params, max_epochs=40, target_train_acc=0.5)
+def test_each_seed_stops_at_the_target_and_the_others_go_on():
+    p, blob = _setup(max_epochs=40, target_train_acc=0.5)
     res = train.train_cell(p, blob, 8, 0.5, [1, 2, 3], CPU, **QUIET)
     for r in res:
         curve, s = r["curve"], r["summary"]
@@ -84,19 +82,21 @@ def test_each_seed_stops_at_the_target_and_the_others_go_on(tiny_params):
         assert torch.allclose(res[last]["state"][key], alone[key], atol=1e-5, rtol=1e-4)
 
 
-def test_a_diverging_seed_is_recorded_and_the_others_finish(tiny_params, tmp_path):
-    p, blob = _setup(tiny_params, lr=1e6, max_epochs=5)
+def test_a_diverging_seed_is_recorded_and_the_others_finish(tmp_path):
+    p, blob = _setup(lr=1e6, max_epochs=5)
     res = train.train_cell(p, blob, 8, 0.9, [1, 2], CPU, **QUIET)
     assert [r["summary"]["status"] for r in res] == ["diverged", "diverged"]
     results.write_run(tmp_path / "seed1", res[0], p)
     summary = json.loads((tmp_path / "seed1/train.json").read_text())  # strict JSON: NaN written as null
     assert summary["status"] == "diverged" and "became" in summary["reason"]
-    assert (tmp_path / "seed1/model.pt").exists() and (tmp_path / "seed1/curve.csv").exists()
+    assert (tmp_path / "seed1/curve.csv").exists()
+    saved = torch.load(tmp_path / "seed1/model.pt", weights_only=True)  # the params as a plain dict
+    assert saved["params"] == p.as_dict() and saved["summary"]["status"] == "diverged"
     assert not list(tmp_path.glob("seed1/.*tmp*"))  # written under a temporary name, then renamed
 
 
-def test_diverged_run_evaluates_to_null_accuracy_not_class_zero(tiny_params, tmp_path):
-    p, blob = _setup(tiny_params, lr=1e6, max_epochs=5)
+def test_diverged_run_evaluates_to_null_accuracy_not_class_zero(tmp_path):
+    p, blob = _setup(lr=1e6, max_epochs=5)
     res = train.train_cell(p, blob, 8, 0.9, [1], CPU, **QUIET)
     results.write_run(tmp_path, res[0], p)
     model, _, summary = results.load_run(tmp_path, p, blob["meta"], CPU)
@@ -107,7 +107,7 @@ def test_diverged_run_evaluates_to_null_accuracy_not_class_zero(tiny_params, tmp
 
 
 def test_a_cell_outside_the_grid_is_refused(tiny_params):
-    p = config.validate(copy.deepcopy(tiny_params))
+    p = config.validate(tiny_params)
     with pytest.raises(config.ParamsError, match="not in the grid"):
         config.check_cell(p, 16, 0.9)
     config.check_cell(p, 8, 0.9)

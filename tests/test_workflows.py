@@ -68,8 +68,8 @@ def test_snakemake_runs_the_grid_with_an_override_file(tmp_path):
     shutil.copy2(TINY, root / "tiny.yaml")
     run(["snakemake", "--cores", "2", "--configfile", "params.yaml", "tiny.yaml", "-q"], root)
     table, html = check_outputs(root, N_TINY_RUNS)
-    assert sorted(table.cell) == sorted(r.name for r in config.runs(config.validate(load_yaml(TINY))))
-    for cell in config.cells(config.validate(load_yaml(TINY))):
+    assert sorted(table.cell) == sorted(r.name for r in config.runs(config.validate(tiny_full())))
+    for cell in config.cells(config.validate(tiny_full())):
         assert (root / f"logs/train/{cell.name}.log").read_text().count("epoch") >= 1
         assert (root / f"benchmarks/train/{cell.name}.tsv").exists()
     assert len(list((root / "benchmarks/train").glob("*.tsv"))) == N_TINY_CELLS  # one job per (B, λ)

@@ -29,7 +29,7 @@ def _tag(frame: pd.DataFrame, c) -> pd.DataFrame:
     return frame
 
 
-def collect(params: dict, results: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def collect(params: config.Params, results: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """From results/: cells/<cell>/seed<s>/curve.csv, metrics/<cell>/seed<s>.json and landscape/<cell>/seed<s>.json."""
     cells = config.runs(params)
     metrics_path = lambda c: results / "metrics" / f"{c.name}.json"  # noqa: E731
@@ -39,22 +39,18 @@ def collect(params: dict, results: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd
         raise FileNotFoundError(f"{results}/metrics: no metrics for {shown}; run train and evaluate for these cells "
                                 f"(snakemake --cores all, or dvc repro)")
     rows, curves, directions = [], [], []
-    n_train = params["data"]["n_train"]
+    n_train = params.data.n_train
     for c in cells:
         m = read_metrics(metrics_path(c))
         m.update(cell=c.name, batch_size=c.batch_size, momentum=c.momentum, seed=c.seed)
         m["temperature"] = config.noise_temperature(m["lr"], n_train, c.batch_size, c.momentum)
         rows.append(m)
         curves.append(_tag(pd.read_csv(results / "cells" / c.name / "curve.csv"), c))
-        landscape = results / "landscape" / f"{c.name}.json"
-        if landscape.exists():
-            directions.append(_tag(pd.DataFrame(read_metrics(landscape)), c))
+        directions.append(_tag(pd.DataFrame(read_metrics(results / "landscape" / f"{c.name}.json")), c))
     table = pd.DataFrame(rows)
     first = [col for col in FIRST_COLUMNS if col in table.columns]
     table = table[first + [col for col in table.columns if col not in first]]
-    directions = (pd.concat(directions, ignore_index=True) if directions
-                  else pd.DataFrame(columns=["cell", "batch_size", "momentum", "seed", "t", "loss", "acc"]))
-    return table, pd.concat(curves, ignore_index=True), directions
+    return table, pd.concat(curves, ignore_index=True), pd.concat(directions, ignore_index=True)
 
 
 def main(argv=None) -> int:

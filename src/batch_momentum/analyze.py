@@ -23,14 +23,14 @@ from .lecture import VERDICTS, lecture_table
 from .stats import collapse_stats
 
 
-def collapse_measures(params: dict) -> list[tuple[str, str]]:
+def collapse_measures(params: config.Params) -> list[tuple[str, str]]:
     """(column, label) of the measures tested against the noise temperature."""
-    eps = params["sharpness"]["epsilons"][0]
+    eps = params.sharpness.epsilons[0]
     return [("test_acc", "test accuracy"), ("train_acc", "training accuracy"),
             ("hessian_top", "top Hessian eigenvalue"), (sharpness_column(eps, None), f"ε-sharpness, ε={eps:g}")]
 
 
-def collapse(table: pd.DataFrame, params: dict) -> list[dict]:
+def collapse(table: pd.DataFrame, params: config.Params) -> list[dict]:
     ok = table[table.status == "ok"]
     out = []
     for col, label in collapse_measures(params):
@@ -39,14 +39,13 @@ def collapse(table: pd.DataFrame, params: dict) -> list[dict]:
     return out
 
 
-def analyze(params: dict, table: pd.DataFrame, timing: pd.DataFrame | None, momentum: dict | None) -> dict:
+def analyze(params: config.Params, table: pd.DataFrame, timing: pd.DataFrame, momentum: dict) -> dict:
     rows = lecture_table(table, params, timing, momentum)
-    devices = sorted(table.device_name.dropna().astype(str).unique()) if "device_name" in table else []
     return files.finite({
         "verdicts": list(VERDICTS),
-        "device": {"names": devices, "threads": int(table.threads.max()) if "threads" in table else None,
-                   "timing": None if timing is None else f"{timing.device_name.iloc[0]} ({timing.device.iloc[0]}, "
-                                                          f"{int(timing.threads.iloc[0])} thread(s))"},
+        "device": {"names": sorted(table.device_name.dropna().astype(str).unique()), "threads": int(table.threads.max()),
+                   "timing": f"{timing.device_name.iloc[0]} ({timing.device.iloc[0]}, "
+                             f"{int(timing.threads.iloc[0])} thread(s))"},
         "rows": rows,
         "collapse": collapse(table, params),
     })
@@ -56,8 +55,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="batch_momentum analyze", description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--tables", default="reports/tables")
-    ap.add_argument("--timing", help="timing CSV of the timing step")
-    ap.add_argument("--momentum", help="JSON of the momentum step")
+    ap.add_argument("--timing", required=True, help="timing CSV of the timing step")
+    ap.add_argument("--momentum", required=True, help="JSON of the momentum step")
     ap.add_argument("--out", default="reports/lecture.json")
     args = ap.parse_args(argv)
     params = config.load(args.params)
@@ -65,11 +64,8 @@ def main(argv=None) -> int:
     if not cells.exists():
         raise FileNotFoundError(f"{cells}: aggregated table not found; run the aggregate step first")
     table = pd.read_csv(cells)
-    timing = momentum = None
-    if args.timing:
-        timing = results.read_timing(args.timing)
-    if args.momentum:
-        momentum = files.read_json(args.momentum, remedy="rerun the momentum step")
+    timing = results.read_timing(args.timing)
+    momentum = files.read_json(args.momentum, remedy="rerun the momentum step")
     result = analyze(params, table, timing, momentum)
     out = files.write_json(args.out, result)
     counts = pd.Series([r["verdict"] for r in result["rows"]]).value_counts().to_dict()

@@ -25,11 +25,11 @@ float32 matmul with the same threads) it cannot take less than bound_s = 6 * MAC
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
 import math
 import statistics
 import time
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -89,14 +89,13 @@ def peak_gflops(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n ** 3 / statistics.median(times) / 1e9
 
 
-def cell_params(params: dict, lr: float, epochs: int) -> dict:
+def cell_params(params: config.Params, lr: float, epochs: int) -> config.Params:
     """params for one batch size of the bench: this lr for every loop, 1 warm-up + `epochs` epochs, no early stop."""
-    p = copy.deepcopy(params)
-    p["train"].update(lr=lr, lr_rule="constant", max_epochs=epochs + 1, target_train_acc=None)
-    return p
+    return replace(params, train=replace(params.train, lr=lr, lr_rule="constant", max_epochs=epochs + 1,
+                                         target_train_acc=None))
 
 
-def project_epoch_s(p: dict, blob: dict, b: int, lam: float, seeds: list) -> float | None:
+def project_epoch_s(p: config.Params, blob: dict, b: int, lam: float, seeds: list) -> float | None:
     """Median epoch time of train.train_cell after its warm-up epoch: the whole stack of
     len(seeds) models, not per model. None when a seed diverged (train_cell drops it, so
     the stack shrinks and later epochs would time fewer models)."""
@@ -107,10 +106,11 @@ def project_epoch_s(p: dict, blob: dict, b: int, lam: float, seeds: list) -> flo
     return statistics.median(t1 - t0 for t0, t1 in zip(wall[1:], wall[2:]))
 
 
-def project_times(params: dict, blob: dict, b: int, lam: float, seeds: list, epochs: int, log) -> tuple[dict, dict]:
+def project_times(params: config.Params, blob: dict, b: int, lam: float, seeds: list, epochs: int,
+                  log) -> tuple[config.Params, dict]:
     """The project's loop at B: (the cell's params, {"stacked": epoch s per model, "alone": epoch s}),
     at params' lr for B, halved while a seed diverges."""
-    lr0 = lr = config.learning_rate(params["train"], b)
+    lr0 = lr = config.learning_rate(params.train, b)
     while lr >= lr0 / 1000:
         p = cell_params(params, lr, epochs)
         stacked = project_epoch_s(p, blob, b, lam, seeds)
@@ -123,17 +123,17 @@ def project_times(params: dict, blob: dict, b: int, lam: float, seeds: list, epo
                      f"check the data and model, or bench a smaller --momentum")
 
 
-def examples_epoch_s(p: dict, blob: dict, b: int, lam: float, seed: int, cap: int = EXAMPLES_CAP) -> tuple[float, bool]:
+def examples_epoch_s(p: config.Params, blob: dict, b: int, lam: float, seed: int, cap: int = EXAMPLES_CAP) -> tuple[float, bool]:
     """Median epoch time of the PyTorch-examples loop after a warm-up epoch; True when each
     epoch was timed on its first `cap` updates and scaled to ceil(N/B)."""
     torch.manual_seed(seed)
     model = models.build(p, blob["meta"])
-    opt = torch.optim.SGD(model.parameters(), lr=p["train"]["lr"], momentum=lam)
+    opt = torch.optim.SGD(model.parameters(), lr=p.train.lr, momentum=lam)
     loader = DataLoader(TensorDataset(blob["x_train"], blob["y_train"]), batch_size=b, shuffle=True)
     updates = len(loader)  # ceil(N/B)
     timed = min(updates, cap)
     times = []
-    for _ in range(p["train"]["max_epochs"]):
+    for _ in range(p.train.max_epochs):
         t0 = time.perf_counter()
         for _, (xb, yb) in zip(range(timed), loader):  # xb (B, 40): B single examples collated
             opt.zero_grad()
@@ -144,7 +144,7 @@ def examples_epoch_s(p: dict, blob: dict, b: int, lam: float, seed: int, cap: in
     return statistics.median(times[1:]), timed < updates
 
 
-def bench(params: dict, blob: dict, batch_sizes, epochs: int = 3, momentum: float = 0.9,
+def bench(params: config.Params, blob: dict, batch_sizes, epochs: int, momentum: float,
           cap: int = EXAMPLES_CAP, log=print) -> list[dict]:
     """One row of COLUMNS per batch size; times in seconds. Runs on the CPU with torch's current threads."""
     n = len(blob["y_train"])
@@ -152,7 +152,7 @@ def bench(params: dict, blob: dict, batch_sizes, epochs: int = 3, momentum: floa
     if bad or epochs < 1:
         raise ValueError(f"bench needs batch sizes in 1..{n} (data.n_train) and --epochs >= 1; "
                          f"got batch sizes {list(batch_sizes)}, epochs {epochs}")
-    seeds = list(params["grid"]["seed"])
+    seeds = list(params.grid.seed)
     macs = forward_macs(models.build(params, blob["meta"]), blob["meta"]["input_shape"])
     peak = peak_gflops()
     bound = 6 * macs * n / (peak * 1e9)  # seconds per epoch at peak
@@ -167,7 +167,7 @@ def bench(params: dict, blob: dict, batch_sizes, epochs: int = 3, momentum: floa
     rows = []
     for b in sorted(set(batch_sizes)):
         p, t = project_times(params, blob, b, momentum, seeds, epochs, log)
-        lr = p["train"]["lr"]
+        lr = p.train.lr
         t["examples"], scaled = examples_epoch_s(p, blob, b, momentum, seeds[0], cap)
         row = dict(meta, batch_size=b, updates_per_epoch=math.ceil(n / b), examples_scaled=scaled, lr=lr,
                    bound_s=bound, examples_over_stacked=t["examples"] / t["stacked"],
@@ -194,9 +194,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     params = config.load(args.params)
-    devices.setup("cpu", params["train"]["threads"])
-    blob = data.load_prepared(args.data, CPU, params["data"]) if args.data else data.prepare(params["data"])
-    sizes = args.batch_sizes or params["timing"]["batch_sizes"]
+    devices.setup("cpu", params.train.threads)
+    blob = data.load_prepared(args.data, CPU, params.data) if args.data else data.prepare(params.data)
+    sizes = args.batch_sizes or params.timing.batch_sizes
     rows = bench(params, blob, sizes, args.epochs, args.momentum, log=lambda s: print(s, flush=True))
     with files.atomic_path(args.out) as tmp:
         with open(tmp, "w", newline="") as fh:

@@ -1,12 +1,18 @@
-"""params.yaml: loading, validation against the one schema, defaults, and the cell grid.
+"""params.yaml: loading, the one validation, the typed config, and the cell grid.
 
-The Snakefile and every CLI step call `validate` on the same dict, so a bad value stops
-the run with the same one-line message whichever tool started it.
+params.yaml spells out every setting; the schema (params.schema.yaml) requires every key
+of every section, and `validate` adds what a schema cannot say (no NaN or infinity; the
+rules between keys). What it returns is a frozen `Params` of one dataclass per section:
+the steps read `params.train.lr`, never a default of their own and never a second check.
+The Snakefile and every CLI step call `validate`, so a bad value stops the run with the
+same one-line message whichever tool started it.
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
+import typing
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -15,56 +21,167 @@ import yaml
 
 SCHEMA_FILE = "params.schema.yaml"
 
-# Optional keys and their values when params.yaml leaves them out.
-DEFAULTS = {
-    "model": {"hidden": [256, 256]},
-    "train": {
-        "lr_rule": "constant",
-        "base_batch_size": 32,
-        "target_train_acc": None,
-        "device": "auto",
-        "threads": 1,
-    },
-    "report": {"title": "Batch and Momentum, measured"},
-    "sharpness": {
-        "subset": None, "epsilons": [1e-3, 5e-4], "lbfgs_iters": 10, "subspace_dim": 100,
-        "hessian_tol": 1e-3, "hessian_max_iter": 100, "trace_samples": 50, "direction_points": 41,
-        "direction_span": 1.0, "interpolation_points": 31, "interpolation_small": None, "interpolation_large": None,
-    },
-    "noise": {"subset": None, "cosine_batches": 64},
-    "timing": {"batch_sizes": None, "warmup": 2, "repeats": 5, "epoch_budget_s": 2.0, "sequential_cap": 64,
-               "threads": None},
-    # the critical-point experiments (batch_momentum.critical), flat keys, scalars or lists
-    "momentum": {
-        # 1-D surface f'(x) = x^2 (x-1)(x-1.5)(x-3); x is dimensionless
-        "start_1d": -1.0,            # x0, left of the flat saddle at 0
-        "lr_1d": 0.01,               # eta (x per unit gradient)
-        "steps_1d": 800,             # updates
-        # 2-D surface f = (x^2-1)^2/4 + y^2/2
-        "start_2d": [1.0e-6, 1.0],   # (x0, y0): a tiny offset off the saddle's stable manifold x = 0
-        "lr_2d": 0.05,               # eta
-        "steps_2d": 400,             # updates
-        "noise_2d": 0.01,            # std of the Gaussian gradient noise of the noisy runs (started on x = 0)
-        "noise_seeds_2d": 5,         # noisy runs per lambda, seeds 0..n-1
-        "escape_radius": 0.5,        # off the 2-D saddle once |x| >= this (half way to a minimum)
-        # finite sums L = (1/N) sum_n [f(theta) + c a_n . theta], started at a critical point of L
-        "finite_n": 32,              # N examples (even: the a_n come in +- pairs)
-        "finite_batch_sizes": [1, 2, 4, 8, 16, 32],  # minibatch sizes B (B = N is full batch)
-        "finite_seeds": 40,          # runs per (case, lambda, B); seed s fixes run s's batch order
-        "finite_offset_seed": 0,     # seed of the a_n (the same data for every run)
-        "saddle_lr": 0.05,           # eta of the 'saddle' case
-        "saddle_steps": 100,         # updates per run (short on purpose: off a saddle any push grows in time)
-        "saddle_offset_scale": 1.0,  # |c a_n| <= this (gradient units)
-        "minimum_lr": 0.1,           # eta of the 'minimum' case
-        "minimum_steps": 500,        # updates per run
-        "minimum_offset_scale": 2.0,  # |c a_n| <= this (gradient units)
-        # weighted-sum check
-        "weighted_sum_steps": 30,    # length of the random gradient sequence (3-dimensional)
-        "weighted_sum_seed": 0,
-    },
-}
+
+# ----------------------------------------------------------------------------- the typed config
+@dataclass(frozen=True)
+class Data:
+    """data: the dataset and its three disjoint splits (sizes in examples)."""
+    dataset: str   # mnist1d: 40-dim 1-D signals, 10 classes, generated offline
+    n_train: int   # examples trained on: the full batch
+    n_val: int     # held out; the training curves report it
+    n_test: int    # held out; reported once per run after training
+    seed: int      # seed of the generator and of the split
 
 
+@dataclass(frozen=True)
+class Model:
+    """model: the architecture of every cell."""
+    name: str                 # linear | mlp | cnn
+    hidden: tuple[int, ...]   # widths of the hidden layers (mlp), or channels (cnn)
+
+
+@dataclass(frozen=True)
+class Train:
+    """train: the optimizer and the budget of every cell."""
+    lr: float                        # eta at base_batch_size (parameter units per gradient unit)
+    lr_rule: str                     # constant | linear (eta*B/B0) | sqrt (eta*sqrt(B/B0))
+    base_batch_size: int             # B0 of the linear and sqrt rules (examples)
+    max_epochs: int                  # epoch budget, the same for every cell
+    target_train_acc: float | None   # stop a seed once its training accuracy reaches this; None: never
+    device: str                      # auto | cpu | cuda
+    threads: int                     # torch CPU threads per job
+
+
+@dataclass(frozen=True)
+class Grid:
+    """grid: one training job per (batch size, momentum) cell, its seeds trained together."""
+    batch_size: tuple[int, ...]   # B (examples per update); B = data.n_train is full-batch GD
+    momentum: tuple[float, ...]   # lambda of m_t = lambda*m_{t-1} - eta*g_{t-1}, as written (0 stays 0)
+    seed: tuple[int, ...]         # model init and shuffling
+
+
+@dataclass(frozen=True)
+class Sharpness:
+    """sharpness: the measures at every run's final weights, on the first `subset` training examples."""
+    subset: int                    # examples of the training loss f of every measure
+    epsilons: tuple[float, ...]    # box sizes of Keskar's epsilon-sharpness (relative)
+    lbfgs_iters: int               # L-BFGS-B iterations for the box maximum
+    subspace_dim: int              # p, columns of the random subspace A
+    hessian_tol: float             # relative change of the eigenvalue (and trace) that stops
+    hessian_max_iter: int          # Hessian-vector products of the power iteration at most
+    trace_samples: int             # Rademacher vectors of Hutchinson's trace at most
+    direction_points: int          # points of the 1-D curve along a filter-normalized direction
+    direction_span: float          # the curve runs over t in [-span, span] (units of the direction)
+    interpolation_points: int      # points of theta(alpha), alpha in [-1, 2]
+    interpolation_small: int       # the small batch size of the interpolated pair (of grid.batch_size)
+    interpolation_large: int       # the large batch size of the pair (of grid.batch_size)
+
+
+@dataclass(frozen=True)
+class Noise:
+    """noise: gradient noise at the start of training and at the final weights."""
+    subset: int           # examples whose per-example gradients are taken
+    cosine_batches: int   # random batches sampled for the cosine with the full gradient
+
+
+@dataclass(frozen=True)
+class Timing:
+    """timing: time per update and per epoch against batch size (one exclusive job; times in seconds)."""
+    batch_sizes: tuple[int, ...]   # B timed, each 1..data.n_train
+    warmup: int                    # untimed updates first
+    repeats: int                   # timed updates per batch size
+    epoch_budget_s: float          # measure a real epoch only where it should take less than this (s)
+    sequential_cap: int            # one-by-one passes timed at most; beyond, scaled to B
+    threads: int | None            # torch CPU threads; None: torch's default (all cores)
+
+
+@dataclass(frozen=True)
+class Momentum:
+    """momentum: the critical-point experiments on surfaces with known answers (x, y dimensionless;
+    learning rates in x per unit gradient; steps are updates)."""
+    start_1d: float                    # x0 on the 1-D surface
+    lr_1d: float                       # eta of the 1-D runs
+    steps_1d: int                      # updates of the 1-D runs
+    start_2d: tuple[float, float]      # (x0, y0) on the 2-D surface
+    lr_2d: float                       # eta of the 2-D runs
+    steps_2d: int                      # updates of the 2-D runs
+    noise_2d: float                    # std of the Gaussian gradient noise of the noisy 2-D runs
+    noise_seeds_2d: int                # noisy runs per lambda, seeds 0..n-1
+    escape_radius: float               # off the 2-D saddle once |x| >= this
+    finite_n: int                      # N examples of the finite sums (even)
+    finite_batch_sizes: tuple[int, ...]  # minibatch sizes B, each 1..finite_n
+    finite_seeds: int                  # runs per (case, lambda, B)
+    finite_offset_seed: int            # seed of the offsets a_n
+    saddle_lr: float                   # eta of the 'saddle' case
+    saddle_steps: int                  # updates per run of the 'saddle' case
+    saddle_offset_scale: float         # |c a_n| at most (gradient units), 'saddle' case
+    minimum_lr: float                  # eta of the 'minimum' case
+    minimum_steps: int                 # updates per run of the 'minimum' case
+    minimum_offset_scale: float        # |c a_n| at most (gradient units), 'minimum' case
+    weighted_sum_steps: int            # length of the random gradient sequence of the weighted-sum check
+    weighted_sum_seed: int             # its seed
+
+
+@dataclass(frozen=True)
+class Report:
+    """report: the page."""
+    title: str
+
+
+@dataclass(frozen=True)
+class Params:
+    """Every setting of the pipeline, validated: one frozen dataclass per section of params.yaml."""
+    data: Data
+    model: Model
+    train: Train
+    grid: Grid
+    sharpness: Sharpness
+    noise: Noise
+    timing: Timing
+    momentum: Momentum
+    report: Report
+
+    def as_dict(self) -> dict:
+        """The plain dict params.yaml holds (lists, not tuples): for YAML, torch.save, dotted keys."""
+        return _thaw(dataclasses.asdict(self))
+
+
+SECTIONS: dict[str, type] = typing.get_type_hints(Params)  # section name -> its dataclass
+
+
+def _typed(hint, v):
+    """A validated YAML value as its field's declared type: lists as tuples, and a whole
+    number written 30.0 (JSON schema's "integer" admits it) as an int where an int is declared."""
+    if isinstance(v, list):
+        item = int if hint == tuple[int, ...] else None
+        return tuple(_typed(item, x) for x in v)
+    return int(v) if hint in (int, int | None) and isinstance(v, float) else v
+
+
+def _thaw(v):
+    if isinstance(v, dict):
+        return {k: _thaw(x) for k, x in v.items()}
+    return [_thaw(x) for x in v] if isinstance(v, (list, tuple)) else v
+
+
+def _build(params: dict) -> Params:
+    sections = {}
+    for name, cls in SECTIONS.items():
+        hints = typing.get_type_hints(cls)
+        sections[name] = cls(**{k: _typed(hints[k], v) for k, v in params[name].items()})
+    return Params(**sections)
+
+
+def overlay(base: dict, override: dict) -> dict:
+    """`override` laid over `base` key by key (a copy): what snakemake --configfile base override does."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        out[key] = overlay(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+            else copy.deepcopy(value)
+    return out
+
+
+# ----------------------------------------------------------------------------- validation
 class ParamsError(ValueError):
     """A bad value in params: the message is one line naming key, value and what is allowed."""
 
@@ -93,15 +210,15 @@ def _subschema(root: dict, path) -> dict:
 
 def _one_line(err, root: dict, source: str) -> str:
     where = _key_path(err.absolute_path)
+    prefix = f"{where}." if err.absolute_path else ""
     if err.validator == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
-        extra = sorted(set(err.instance) - set(allowed))
-        key = ".".join([where] if err.absolute_path else []) 
-        names = ", ".join(f"{key + '.' if key else ''}{e}" for e in extra)
+        names = ", ".join(prefix + e for e in sorted(set(err.instance) - set(allowed)))
         return (f"{source}: unknown key {names}; allowed keys here: {', '.join(allowed)} "
                 f"(fix the spelling or remove it)")
     if err.validator == "required":
-        return f"{source}: {err.message} under {where}; add it (see params.yaml for an example)"
+        names = ", ".join(prefix + k for k in err.validator_value if k not in err.instance)
+        return f"{source}: missing key {names}; add it (params.yaml spells out every setting, with its meaning)"
     described = _subschema(root, err.absolute_path).get("description")
     if not described and err.absolute_path:
         described = _subschema(root, list(err.absolute_path)[:-1]).get("description")
@@ -109,45 +226,28 @@ def _one_line(err, root: dict, source: str) -> str:
     return f"{source}: {where} = {err.instance!r} is invalid ({err.message}){allowed}"
 
 
-def validate(params: dict, source: str = "params") -> dict:
-    """Check `params` against the schema and the cross-field rules; return it with defaults.
+def _non_finite(node, path=()):
+    """(path, value) of the first NaN or infinite number in a nested dict/list, else None."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return path, node
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        found = _non_finite(value, (*path, key))
+        if found is not None:
+            return found
+    return None
 
-    Raises ParamsError with a one-line message on the first problem found.
-    """
-    import jsonschema
 
-    if not isinstance(params, dict):
-        raise ParamsError(f"{source}: expected a mapping of sections (data, model, train, grid), "
-                          f"got {type(params).__name__}")
-    root = schema()
-    validator = jsonschema.Draft202012Validator(root)
-    errors = sorted(validator.iter_errors(params), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
-    if errors:
-        raise ParamsError(_one_line(errors[0], root, source))
-    out = copy.deepcopy(params)
-    for section, values in DEFAULTS.items():
-        out.setdefault(section, {})
-        for key, value in values.items():
-            out[section].setdefault(key, copy.deepcopy(value))
-    n_train = out["data"]["n_train"]
-    grid_b = out["grid"]["batch_size"]
-    sh, tm = out["sharpness"], out["timing"]
-    if sh["interpolation_small"] is None:
-        sh["interpolation_small"] = min(grid_b)
-    if sh["interpolation_large"] is None:
-        sh["interpolation_large"] = max(grid_b)
-    for section in (sh, out["noise"]):
-        if section["subset"] is None:  # default: up to 1000 training examples
-            section["subset"] = min(1000, n_train)
-    if tm["batch_sizes"] is None:
-        tm["batch_sizes"] = sorted({1, *grid_b})
-    for key, values in (("grid.batch_size", grid_b), ("timing.batch_sizes", tm["batch_sizes"])):
+def _cross_field(p: dict, source: str) -> None:
+    """The rules between keys, which the schema cannot state; one line each."""
+    n_train, grid_b, sh = p["data"]["n_train"], p["grid"]["batch_size"], p["sharpness"]
+    for key, values in (("grid.batch_size", grid_b), ("timing.batch_sizes", p["timing"]["batch_sizes"])):
         for i, b in enumerate(values):
             if b > n_train:
                 raise ParamsError(
                     f"{source}: {key}[{i}] = {b} is larger than data.n_train = {n_train}; "
                     f"allowed: 1 <= B <= {n_train} (the full batch is B = {n_train})")
-    fin = out["momentum"]  # unknown keys were refused by the schema; defaults filled above
+    fin = p["momentum"]
     for i, b in enumerate(fin["finite_batch_sizes"]):
         if b > fin["finite_n"]:
             raise ParamsError(f"{source}: momentum.finite_batch_sizes[{i}] = {b} is larger than momentum.finite_n = "
@@ -156,14 +256,39 @@ def validate(params: dict, source: str = "params") -> dict:
         if sh[key] not in grid_b:
             raise ParamsError(f"{source}: sharpness.{key} = {sh[key]} is not in grid.batch_size {grid_b}; "
                               f"allowed: one of the grid's batch sizes")
-    for key, value in (("sharpness.subset", sh["subset"]), ("noise.subset", out["noise"]["subset"])):
+    for key, value in (("sharpness.subset", sh["subset"]), ("noise.subset", p["noise"]["subset"])):
         if value > n_train:
             raise ParamsError(f"{source}: {key} = {value} is larger than data.n_train = {n_train}; "
                               f"allowed: 2 <= N <= {n_train}")
-    return out
 
 
-def load(path: str | Path = "params.yaml") -> dict:
+def validate(params: dict, source: str = "params") -> Params:
+    """Check a whole params dict (params.yaml, or an override laid over it with `overlay`)
+    against the schema and the rules between keys; return it as a frozen Params.
+
+    Raises ParamsError with a one-line message on the first problem found.
+    """
+    import jsonschema
+
+    if not isinstance(params, dict):
+        raise ParamsError(f"{source}: expected a mapping of sections ({', '.join(SECTIONS)}), "
+                          f"got {type(params).__name__}")
+    root = schema()
+    bad = _non_finite(params)
+    if bad is not None:  # JSON schema's "number" admits YAML's .nan and .inf
+        path, value = bad
+        described = _subschema(root, path).get("description") or _subschema(root, path[:-1]).get("description")
+        raise ParamsError(f"{source}: {_key_path(path)} = {value!r} is not a finite number"
+                          + (f"; allowed: {described}" if described else ""))
+    validator = jsonschema.Draft202012Validator(root)
+    errors = sorted(validator.iter_errors(params), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        raise ParamsError(_one_line(errors[0], root, source))
+    _cross_field(params, source)
+    return _build(params)
+
+
+def load(path: str | Path = "params.yaml") -> Params:
     """Read and validate a params file; a missing or unparsable file is a ParamsError too."""
     path = Path(path)
     if not path.exists():
@@ -210,37 +335,31 @@ class Run:
         return f"{self.cell.name}/seed{fmt_value(self.seed)}"
 
 
-def cells(params: dict) -> list[Cell]:
+def cells(params: Params) -> list[Cell]:
     """Every (batch size, momentum) cell of the grid, in grid order."""
-    g = params["grid"]
-    return [Cell(b, m) for b in g["batch_size"] for m in g["momentum"]]
+    return [Cell(b, m) for b in params.grid.batch_size for m in params.grid.momentum]
 
 
-def runs(params: dict) -> list[Run]:
+def runs(params: Params) -> list[Run]:
     """Every (batch size, momentum, seed) run of the grid, in grid order."""
-    return [Run(c.batch_size, c.momentum, s) for c in cells(params) for s in params["grid"]["seed"]]
+    return [Run(c.batch_size, c.momentum, s) for c in cells(params) for s in params.grid.seed]
 
 
-def check_cell(params: dict, batch_size: int, momentum: float) -> None:
+def check_cell(params: Params, batch_size: int, momentum: float) -> None:
     """A cell named on a step's command line must be one of the grid's."""
-    g = params["grid"]
-    if batch_size not in g["batch_size"] or momentum not in [float(m) for m in g["momentum"]]:
+    g = params.grid
+    if batch_size not in g.batch_size or momentum not in [float(m) for m in g.momentum]:
         raise ParamsError(f"cell B={batch_size}, lambda={momentum} is not in the grid of params "
-                          f"(grid.batch_size {g['batch_size']}, grid.momentum {g['momentum']}); "
+                          f"(grid.batch_size {list(g.batch_size)}, grid.momentum {list(g.momentum)}); "
                           f"name a cell of the grid or add it to params.yaml")
 
 
-def learning_rate(train: dict, batch_size: int) -> float:
+LR_RULES = {"constant": lambda ratio: 1.0, "linear": lambda ratio: ratio, "sqrt": math.sqrt}  # factor of B/B0
+
+
+def learning_rate(train: Train, batch_size: int) -> float:
     """eta for a batch size under the lr rule: constant, linear (eta*B/B0) or sqrt (eta*sqrt(B/B0))."""
-    ratio = batch_size / train["base_batch_size"]
-    rule = train["lr_rule"]
-    if rule == "constant":
-        return float(train["lr"])
-    if rule == "linear":
-        return float(train["lr"]) * ratio
-    if rule == "sqrt":
-        return float(train["lr"]) * math.sqrt(ratio)
-    raise ParamsError(f"train.lr_rule = {rule!r} is invalid; allowed: constant, linear, sqrt")
+    return float(train.lr) * LR_RULES[train.lr_rule](batch_size / train.base_batch_size)
 
 
 def noise_temperature(lr, n_train, batch_size, momentum):
@@ -249,6 +368,6 @@ def noise_temperature(lr, n_train, batch_size, momentum):
     return lr * n_train / (batch_size * (1.0 - momentum))
 
 
-def interpolation_pairs(params: dict) -> list[str]:
+def interpolation_pairs(params: Params) -> list[str]:
     """Names of the small-vs-large interpolation files, lam<λ>/seed<s>: one job per λ, a file per seed."""
-    return [f"lam{fmt_value(lam)}/seed{fmt_value(s)}" for lam in params["grid"]["momentum"] for s in params["grid"]["seed"]]
+    return [f"lam{fmt_value(lam)}/seed{fmt_value(s)}" for lam in params.grid.momentum for s in params.grid.seed]

@@ -51,21 +51,18 @@ increase the batch size", ICLR): g = eta N / (B (1 - lam)).
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Callable
 
 import numpy as np
 
-from .config import DEFAULTS, noise_temperature
+from .config import Momentum, noise_temperature
 from .files import finite
 from .optim import momentum_step
 from .stats import collapse_stats
 from .surfaces import (BARRIER_1D, CRITICAL_1D, CRITICAL_2D, df1, df2, f1, f2, predicted_escape_steps,
                        saddle_growth_rate)
-
-# The settings of the experiments: config's one set of defaults, which params.yaml's
-# `momentum:` section overlays (config.validate fills in every key left out).
-DEFAULT_CFG: dict = DEFAULTS["momentum"]
 
 
 # ----------------------------------------------------------------------------- the runner
@@ -119,17 +116,17 @@ def run_gd(grad_fn: Callable, start, lr: float, lam: float, steps: int, noise=No
     }
 
 
-def run_1d(cfg: dict, lam: float) -> dict:
+def run_1d(cfg: Momentum, lam: float) -> dict:
     """The 1-D ball run with cfg's settings; escaped = ended past the hill (x > 1.5)."""
-    return run_gd(df1, [cfg["start_1d"]], cfg["lr_1d"], lam, int(cfg["steps_1d"]),
+    return run_gd(df1, [cfg.start_1d], cfg.lr_1d, lam, cfg.steps_1d,
                   escape_fn=lambda p: p[0] > BARRIER_1D, critical=CRITICAL_1D)
 
 
-def run_2d(cfg: dict, lam: float, start=None, noise: float = 0.0, seed: int = 0) -> dict:
-    """The 2-D saddle run (start defaults to cfg['start_2d']); escaped = |x| >= escape_radius."""
-    start = cfg["start_2d"] if start is None else start
-    r = float(cfg["escape_radius"])
-    return run_gd(df2, start, cfg["lr_2d"], lam, int(cfg["steps_2d"]), noise=noise or None,
+def run_2d(cfg: Momentum, lam: float, start=None, noise: float = 0.0, seed: int = 0) -> dict:
+    """The 2-D saddle run (from cfg.start_2d, or `start`); escaped = |x| >= escape_radius."""
+    start = cfg.start_2d if start is None else start
+    r = cfg.escape_radius
+    return run_gd(df2, start, cfg.lr_2d, lam, cfg.steps_2d, noise=noise or None,
                   rng=np.random.default_rng(seed), escape_fn=lambda p: abs(p[0]) >= r,
                   critical=CRITICAL_2D)
 
@@ -150,17 +147,15 @@ FINITE_CASES = {
 }
 
 
-def finite_offsets(n: int, dim: int, seed: int = 0) -> np.ndarray:
-    """Integer a_n, shape (n, dim): n/2 draws from -8..8 and their negatives, so sum_n a_n = 0
-    exactly (integer sums are exact in float64); the gradient offset is (scale / 8) a_n."""
-    if n < 2 or n % 2:
-        raise ValueError(f"finite_n = {n} must be an even number >= 2 (the offsets come in +- pairs)")
+def finite_offsets(n: int, dim: int, seed: int) -> np.ndarray:
+    """Integer a_n, shape (n, dim) for an even n: n/2 draws from -8..8 and their negatives, so
+    sum_n a_n = 0 exactly (integer sums are exact in float64); the gradient offset is (scale / 8) a_n."""
     half = np.random.default_rng(seed).integers(-8, 9, size=(n // 2, dim)).astype(np.float64)
     return np.concatenate([half, -half])
 
 
 def finite_sum_runs(case: str, batch_size: int, seeds, n: int, lr: float, lam: float, steps: int,
-                    offset_scale: float, offset_seed: int = 0, escape_radius: float = 0.5) -> dict:
+                    offset_scale: float, offset_seed: int, escape_radius: float) -> dict:
     """Minibatch SGD (lecture's momentum) on the finite sum of `case`, started at its theta*.
 
     All seeds run at once as a (S, d) array; seed s shuffles the N examples each epoch with
@@ -171,10 +166,6 @@ def finite_sum_runs(case: str, batch_size: int, seeds, n: int, lr: float, lam: f
     escape_fraction (share of seeds that escaped; exactly 0 at batch_size >= N, where the
     batch gradient at theta* is exactly 0), final (S, d) as lists.
     """
-    if case not in FINITE_CASES:
-        raise ValueError(f"finite-sum case {case!r} unknown; use one of {sorted(FINITE_CASES)}")
-    if batch_size < 1:
-        raise ValueError(f"batch size {batch_size} must be >= 1")
     grad, start, escaped_fn = FINITE_CASES[case]
     seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     a = finite_offsets(n, len(start), offset_seed)                     # (N, d) integers
@@ -239,12 +230,11 @@ def _median(v):
     return float(np.median(v)) if len(v) else None
 
 
-def run_momentum_step(cfg: dict, lambdas) -> dict:
+def run_momentum_step(c: Momentum, lambdas) -> dict:
     """Run every experiment of this module for each lam in `lambdas`; strict JSON (NaN, inf as None).
 
-    cfg: params["momentum"] as config.validate returns it (every key of DEFAULT_CFG, checked
-    against the schema); a key left out takes DEFAULT_CFG's value. Result keys:
-    config (resolved), lambdas;
+    c: params' momentum section, and lambdas grid.momentum, both checked by config.validate.
+    Result keys: config (c as a dict), lambdas;
     surface_1d: critical_points (with f values), barrier, runs[str(lam)] (trajectory, final,
       final_grad_norm, nearest_critical, escaped, first_escape_step), start_on_saddle_max_move
       (lam = 0 and max(lambdas) started exactly on x = 0: exactly 0.0);
@@ -260,35 +250,28 @@ def run_momentum_step(cfg: dict, lambdas) -> dict:
     summary: one flat row per lam; seconds.
     """
     t0 = time.perf_counter()
-    c = {**DEFAULT_CFG, **cfg}
     lambdas = [float(v) for v in lambdas]
-    for lam in lambdas:
-        if not 0.0 <= lam < 1.0:
-            raise ValueError(f"momentum lambda = {lam} must satisfy 0 <= lambda < 1")
-    radius = float(c["escape_radius"])
-    n, bss, n_seeds = int(c["finite_n"]), [int(b) for b in c["finite_batch_sizes"]], int(c["finite_seeds"])
-    for b in bss:
-        if not 1 <= b <= n:
-            raise ValueError(f"momentum.finite_batch_sizes holds {b}; each must be in 1..finite_n = {n}")
+    radius = c.escape_radius
+    n, bss, n_seeds = c.finite_n, list(c.finite_batch_sizes), c.finite_seeds
 
     s1 = {"critical_points": [{**p, "value": float(f1(p["point"][0]))} for p in CRITICAL_1D],
           "barrier": BARRIER_1D, "runs": {}}
     s1["start_on_saddle_max_move"] = max(
-        float(np.max(np.abs(run_gd(df1, [0.0], c["lr_1d"], lam, int(c["steps_1d"]))["trajectory"])))
+        float(np.max(np.abs(run_gd(df1, [0.0], c.lr_1d, lam, c.steps_1d)["trajectory"])))
         for lam in {0.0, max(lambdas, default=0.0)})
     s2 = {"critical_points": [{**p, "value": float(f2(p["point"]))} for p in CRITICAL_2D],
           "escape_radius": radius, "runs": {}}
-    on_manifold = [0.0, float(c["start_2d"][1])]
+    on_manifold = [0.0, float(c.start_2d[1])]
     fs = {"n": n, "batch_sizes": bss, "seeds": n_seeds, "cases": {}, "cells": []}
     for case, (grad, start, _) in FINITE_CASES.items():
-        a = finite_offsets(n, len(start), int(c["finite_offset_seed"]))
-        g0 = grad(np.asarray(start)) + c[f"{case}_offset_scale"] / 8.0 * a.mean(axis=0)
-        fs["cases"][case] = {"lr": c[f"{case}_lr"], "steps": int(c[f"{case}_steps"]),
-                             "offset_scale": c[f"{case}_offset_scale"], "start": list(start),
+        lr, steps, scale = (getattr(c, f"{case}_{k}") for k in ("lr", "steps", "offset_scale"))
+        a = finite_offsets(n, len(start), c.finite_offset_seed)
+        g0 = grad(np.asarray(start)) + scale / 8.0 * a.mean(axis=0)
+        fs["cases"][case] = {"lr": lr, "steps": steps, "offset_scale": scale, "start": list(start),
                              "full_batch_grad_at_start": np.atleast_1d(g0).tolist(),
                              "escape_fraction": {}, "escape_steps": {}}
-    grads = np.random.default_rng(int(c["weighted_sum_seed"])).standard_normal((int(c["weighted_sum_steps"]), 3))
-    ws = {"steps": int(c["weighted_sum_steps"]), "lr": 0.1, "max_abs_diff": {}}
+    grads = np.random.default_rng(c.weighted_sum_seed).standard_normal((c.weighted_sum_steps, 3))
+    ws = {"steps": c.weighted_sum_steps, "lr": 0.1, "max_abs_diff": {}}
     summary = []
     for lam in lambdas:
         key = str(lam)
@@ -296,16 +279,15 @@ def run_momentum_step(cfg: dict, lambdas) -> dict:
         s1["runs"][key] = _run_json(r1)
         off = run_2d(c, lam)
         man = run_2d(c, lam, start=on_manifold)
-        noisy = [run_2d(c, lam, start=on_manifold, noise=float(c["noise_2d"]), seed=s)
-                 for s in range(int(c["noise_seeds_2d"]))]
+        noisy = [run_2d(c, lam, start=on_manifold, noise=c.noise_2d, seed=s) for s in range(c.noise_seeds_2d)]
         noisy_steps = [r["first_escape_step"] for r in noisy]
         s2["runs"][key] = {
             "offset": _run_json(off),
             "on_manifold": {**_run_json(man), "max_abs_x": float(np.max(np.abs(man["trajectory"][:, 0])))},
             "noisy": [_run_json(r) for r in noisy],
             "noisy_escape_steps": noisy_steps,
-            "predicted_escape_steps": predicted_escape_steps(c["start_2d"][0], c["lr_2d"], lam, radius),
-            "growth_rate": saddle_growth_rate(c["lr_2d"], lam),
+            "predicted_escape_steps": predicted_escape_steps(c.start_2d[0], c.lr_2d, lam, radius),
+            "growth_rate": saddle_growth_rate(c.lr_2d, lam),
         }
         row = {"momentum": lam, "final_1d": float(r1["final"][0]), "nearest_1d": r1["nearest_critical"]["name"],
                "reached_deep_min_1d": r1["nearest_critical"]["kind"] == "global min",
@@ -318,7 +300,7 @@ def run_momentum_step(cfg: dict, lambdas) -> dict:
         for case in FINITE_CASES:
             fc = fs["cases"][case]
             runs = [finite_sum_runs(case, b, n_seeds, n, fc["lr"], lam, fc["steps"], fc["offset_scale"],
-                                    int(c["finite_offset_seed"]), radius) for b in bss]
+                                    c.finite_offset_seed, radius) for b in bss]
             fc["escape_fraction"][key] = [r["escape_fraction"] for r in runs]
             fc["escape_steps"][key] = [r["escape_steps"] for r in runs]
             for b, r in zip(bss, runs):
@@ -337,5 +319,5 @@ def run_momentum_step(cfg: dict, lambdas) -> dict:
     cells = pd.DataFrame(fs["cells"])
     fs["collapse"] = {case: collapse_stats(cells[cells["case"] == case], y="escape_fraction")
                       for case in FINITE_CASES} if len(cells) else {}
-    return finite({"config": c, "lambdas": lambdas, "surface_1d": s1, "surface_2d": s2, "finite_sum": fs,
+    return finite({"config": dataclasses.asdict(c), "lambdas": lambdas, "surface_1d": s1, "surface_2d": s2, "finite_sum": fs,
                    "weighted_sum_check": ws, "summary": summary, "seconds": time.perf_counter() - t0})

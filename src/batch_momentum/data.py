@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import config
+from . import config, device as devices
 
 SPLITS = ("train", "val", "test")
 
@@ -48,15 +48,14 @@ def make_mnist1d(n_train: int, n_val: int, n_test: int, seed: int) -> dict:
     return out
 
 
-def prepare(data_cfg: dict) -> dict:
-    if data_cfg["dataset"] == "mnist1d":
-        return make_mnist1d(data_cfg["n_train"], data_cfg["n_val"], data_cfg["n_test"], data_cfg["seed"])
-    raise config.ParamsError(f"data.dataset = {data_cfg['dataset']!r} is unknown; allowed: mnist1d")
+def prepare(d: config.Data) -> dict:
+    """The dataset params' data section names (the schema admits mnist1d only)."""
+    return make_mnist1d(d.n_train, d.n_val, d.n_test, d.seed)
 
 
-def load_prepared(path: str | Path, device: str | torch.device = "cpu", data_cfg: dict | None = None) -> dict:
-    """Load a prepared file; a missing or damaged one gets a one-line error saying how to remake it.
-    With `data_cfg` (params' data section), a file of other sizes or shapes is refused too."""
+def load_prepared(path: str | Path, device: str | torch.device, d: config.Data) -> dict:
+    """Load a prepared file; a missing or damaged one, or one of other sizes than params' data
+    section `d` says, gets a one-line error saying how to remake it."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: prepared data not found; run `python -m batch_momentum prepare --out {path}` "
@@ -74,7 +73,14 @@ def load_prepared(path: str | Path, device: str | torch.device = "cpu", data_cfg
         if x.shape[0] != y.shape[0] or list(x.shape[1:]) != list(meta.get("input_shape", x.shape[1:])):
             raise ValueError(f"{path}: x_{split} has shape {tuple(x.shape)} for {y.shape[0]} labels and input shape "
                              f"{meta.get('input_shape')}; the file is damaged: delete it and rerun prepare")
-        if data_cfg is not None and y.shape[0] != data_cfg[f"n_{split}"]:
+        if y.shape[0] != getattr(d, f"n_{split}"):
             raise ValueError(f"{path}: holds {y.shape[0]} {split} examples but params say data.n_{split} = "
-                             f"{data_cfg[f'n_{split}']}; rerun prepare (snakemake and dvc do so when params change)")
+                             f"{getattr(d, f'n_{split}')}; rerun prepare (snakemake and dvc do so when params change)")
     return {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in blob.items()}
+
+
+def load_on_device(path: str | Path, params: config.Params, threads: int | None) -> tuple[torch.device, dict]:
+    """The device params' train.device names, with `threads` torch CPU threads (None: torch's
+    default), and the prepared data loaded whole onto it: how every step that computes starts."""
+    device = devices.setup(params.train.device, threads)
+    return device, load_prepared(path, device, params.data)

@@ -16,10 +16,10 @@ import math
 import time
 from pathlib import Path
 
-from . import config, data, device as devices, files, models, results
+from . import config, data, files, models, results
 
 
-def sharpness_measures(model, x, y, cfg: dict, seed: int) -> tuple[dict, dict]:
+def sharpness_measures(model, x, y, cfg: config.Sharpness, seed: int) -> tuple[dict, dict]:
     """Hessian spectrum, epsilon-sharpness and the 1-D direction curve at the given weights."""
     from . import hessian, landscape, sharpness
 
@@ -27,31 +27,31 @@ def sharpness_measures(model, x, y, cfg: dict, seed: int) -> tuple[dict, dict]:
     with hessian.eval_mode(model):
         # one flat-parameter loss and one random subspace A for every measure (A: 0.2 s to draw)
         f, theta = hessian.loss_function(model, x, y)
-        top = hessian.top_eigenvalue_fn(f, theta, tol=cfg["hessian_tol"], max_iter=cfg["hessian_max_iter"], seed=seed)
+        top = hessian.top_eigenvalue_fn(f, theta, tol=cfg.hessian_tol, max_iter=cfg.hessian_max_iter, seed=seed)
         out.update(hessian_top=top["value"], hessian_top_iters=top["iterations"],
                    hessian_top_converged=top["converged"])
-        tr = hessian.trace_fn(f, theta, n_samples=cfg["trace_samples"], tol=cfg["hessian_tol"], seed=seed)
+        tr = hessian.trace_fn(f, theta, n_samples=cfg.trace_samples, tol=cfg.hessian_tol, seed=seed)
         out.update(hessian_trace=tr["value"], hessian_trace_se=tr["std_error"], hessian_trace_samples=tr["samples"],
                    hessian_trace_converged=tr["converged"])
-        A = sharpness.random_subspace(theta.numel(), cfg["subspace_dim"], seed, theta.dtype, theta.device)
-        for eps in cfg["epsilons"]:
-            for dim, basis in ((None, None), (cfg["subspace_dim"], A)):
-                r = sharpness.epsilon_sharpness_fn(f, theta, eps, max_iter=cfg["lbfgs_iters"], seed=seed, A=basis)
+        A = sharpness.random_subspace(theta.numel(), cfg.subspace_dim, seed, theta.dtype, theta.device)
+        for eps in cfg.epsilons:
+            for dim, basis in ((None, None), (cfg.subspace_dim, A)):
+                r = sharpness.epsilon_sharpness_fn(f, theta, eps, max_iter=cfg.lbfgs_iters, seed=seed, A=basis)
                 out[sharpness.sharpness_column(eps, dim)] = r["phi"]
-    span, k = cfg["direction_span"], cfg["direction_points"]
+    span, k = cfg.direction_span, cfg.direction_points
     ts = [-span + 2 * span * i / (k - 1) for i in range(k)]
     curve = landscape.direction_curve(model, x, y, ts, seed=seed)
     return out, {"t": list(curve["t"]), "loss": list(curve["loss"]), "acc": list(curve["acc"])}
 
 
-def noise_measures(model, x, y, batch_size: int, n_train: int, cfg: dict, seed: int, tag: str) -> dict:
+def noise_measures(model, x, y, batch_size: int, n_train: int, cfg: config.Noise, seed: int, tag: str) -> dict:
     """Gradient noise scale and its noise-to-signal ratio at B; the cosine between a batch
     gradient of B examples and the full gradient, sampled on the subset (x, y) and expected
     from the noise scale for batches drawn from all n_train examples (noise.expected_cosine)."""
     from . import noise
 
     b = min(batch_size, len(y))
-    ns = noise.gradient_noise(model, x, y, batch_sizes=(b,), n_batches=cfg["cosine_batches"], seed=seed)
+    ns = noise.gradient_noise(model, x, y, batch_sizes=(b,), n_batches=cfg.cosine_batches, seed=seed)
     cos = dict(ns["cosine"][b])
     if batch_size >= len(y) and batch_size < n_train:  # the subset has no batches this large to sample
         cos = {"mean": float("nan"), "std": float("nan")}
@@ -71,7 +71,7 @@ def evaluate_cell(model, blob: dict) -> dict:
     return out
 
 
-def evaluate_run(run_dir: Path, params: dict, blob: dict, device) -> tuple[dict, dict]:
+def evaluate_run(run_dir: Path, params: config.Params, blob: dict, device) -> tuple[dict, dict]:
     """metrics.json and landscape.json of one seed: accuracy per split, and the measures
     (sharpness at the final weights, gradient noise at the initial and final ones) for a
     run that finished with finite weights."""
@@ -80,18 +80,18 @@ def evaluate_run(run_dir: Path, params: dict, blob: dict, device) -> tuple[dict,
     curve = {"t": [], "loss": [], "acc": []}
     if summary["status"] == "ok" and math.isfinite(metrics["train_loss"]):
         t0 = time.perf_counter()
-        sh, nz = params["sharpness"], params["noise"]
+        sh, nz = params.sharpness, params.noise
         x, y = blob["x_train"], blob["y_train"]
-        found, curve = sharpness_measures(model, x[:sh["subset"]], y[:sh["subset"]], sh, summary["seed"])
+        found, curve = sharpness_measures(model, x[:sh.subset], y[:sh.subset], sh, summary["seed"])
         metrics.update(found)
         metrics["sharpness_wall_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        xs, ys, bs = x[:nz["subset"]], y[:nz["subset"]], summary["batch_size"]
+        xs, ys, bs = x[:nz.subset], y[:nz.subset], summary["batch_size"]
         n = len(y)
         metrics.update(noise_measures(init, xs, ys, bs, n, nz, summary["seed"], "init"))
         metrics.update(noise_measures(model, xs, ys, bs, n, nz, summary["seed"], "final"))
         metrics["noise_wall_s"] = time.perf_counter() - t0
-        metrics.update(sharpness_subset=sh["subset"], noise_subset=nz["subset"])
+        metrics.update(sharpness_subset=sh.subset, noise_subset=nz.subset)
         print(f"{metrics['cell']}: sharpness {metrics['sharpness_wall_s']:.1f} s, noise {metrics['noise_wall_s']:.1f} s",
               flush=True)
     return metrics, curve
@@ -107,9 +107,8 @@ def main(argv=None) -> int:
     ap.add_argument("--landscape", required=True, help="folder of its 1-D loss curves, e.g. results/landscape/bs8_lam0.9")
     args = ap.parse_args(argv)
     params = config.load(args.params)
-    device = devices.setup(params["train"]["device"], params["train"]["threads"])
-    blob = data.load_prepared(args.data, device, params["data"])
-    for seed in params["grid"]["seed"]:
+    device, blob = data.load_on_device(args.data, params, params.train.threads)
+    for seed in params.grid.seed:
         run_dir = Path(args.cell) / f"seed{seed}"
         metrics, curve = evaluate_run(run_dir, params, blob, device)
         files.write_json(Path(args.landscape) / f"seed{seed}.json", curve, indent=None)

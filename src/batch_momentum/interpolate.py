@@ -10,15 +10,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import config, data, device as devices, files
+from . import config, data, files
 from .results import load_run
 
 
-def interpolate_pair(params: dict, blob: dict, small_dir: Path, large_dir: Path, device) -> dict:
+def interpolate_pair(params: config.Params, blob: dict, small_dir: Path, large_dir: Path, device) -> dict:
     """Loss and accuracy along theta(alpha) between two runs' final weights (both must be ok)."""
     small, _, s_summary = load_run(small_dir, params, blob["meta"], device)
     large, _, l_summary = load_run(large_dir, params, blob["meta"], device)
-    k = params["sharpness"]["interpolation_points"]
+    k = params.sharpness.interpolation_points
     alphas = [-1.0 + 3.0 * i / (k - 1) for i in range(k)]
     result = {"small": f"{small_dir.parent.name}/{small_dir.name}", "large": f"{large_dir.parent.name}/{large_dir.name}",
               "small_status": s_summary["status"], "large_status": l_summary["status"],
@@ -46,9 +46,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="a folder: one seed<s>.json per seed of grid.seed")
     args = ap.parse_args(argv)
     params = config.load(args.params)
-    device = devices.setup(params["train"]["device"], params["train"]["threads"])
-    blob = data.load_prepared(args.data, device, params["data"])
-    for seed in params["grid"]["seed"]:
+    device, blob = data.load_on_device(args.data, params, params.train.threads)
+    for seed in params.grid.seed:
         result = interpolate_pair(params, blob, Path(args.small) / f"seed{seed}", Path(args.large) / f"seed{seed}",
                                   device)
         out = files.write_json(Path(args.out) / f"seed{seed}.json", result, indent=None)

@@ -66,7 +66,7 @@ def compare_extremes(table: pd.DataFrame, column: str, better="higher", only=Non
             verdict = "n/a"
         else:
             verdict = _verdict(s, lg, better, margin)
-        used = ok[ok.batch_size.isin([small_b, large_b])].cell if "cell" in ok else []
+        used = ok[ok.batch_size.isin([small_b, large_b])].cell
         rows.append(dict(momentum=lam, small=s, large=lg, verdict=verdict, small_diverged=lost["small"],
                          large_diverged=lost["large"], cells=sorted(used)))
     return rows
@@ -90,7 +90,7 @@ def compare_reached(table: pd.DataFrame, column: str, better="higher", margin=MA
         verdict = "n/a" if _nan(s) or _nan(lg) else _verdict(s, lg, better, margin)
         pair = done[(done.momentum == lam) & done.batch_size.isin([bs, bl])]
         rows.append(dict(momentum=lam, b_small=int(bs), b_large=int(bl), small=s, large=lg, verdict=verdict,
-                         cells=sorted(pair.cell) if "cell" in pair else []))
+                         cells=sorted(pair.cell)))
     return rows
 
 
@@ -167,30 +167,6 @@ def _timing_rows(timing: pd.DataFrame, small_b: int, large_b: int) -> list[dict]
     return rows
 
 
-def _training_time_rows(ok: pd.DataFrame, small_b: int, large_b: int, device: str, threads: int) -> list[dict]:
-    per_update = ok.assign(t=ok.epoch_wall_s / ok.updates_per_epoch).groupby("batch_size").t.median()
-    ts, tl = per_update.get(small_b, np.nan), per_update.get(large_b, np.nan)
-    if small_b == large_b:  # one batch size: nothing to compare
-        ts = tl = np.nan
-    ratio = tl / ts if ts else np.nan
-    per_epoch = ok.groupby("batch_size").epoch_wall_s.median()
-    es, el = (np.nan, np.nan) if small_b == large_b else (per_epoch.get(small_b, np.nan), per_epoch.get(large_b, np.nan))
-    return [
-        dict(aspect="Speed for one update (no parallel computing)", small="Faster", large="Slower",
-             measured_small=NOT_MEASURED, measured_large=NOT_MEASURED, verdict=NOT_MEASURED,
-             evidence="needs the timing step (examples processed one after another)"),
-        dict(aspect="Speed for one update (with parallel computing)", small="Same", large="Same (not too large)",
-             measured_small=secs(ts), measured_large=secs(tl),
-             verdict=CANNOT_TELL if _nan(ratio) else _yes(ratio <= SAME),
-             evidence=f"median time per update during training on {device}, {threads} thread(s): B={large_b} takes "
-                      f"{ratio:.1f}× the time of B={small_b} ('same' = within {SAME:g}×)"),
-        dict(aspect="Time for one epoch", small="Slower", large="Faster",
-             measured_small=secs(es), measured_large=secs(el),
-             verdict=CANNOT_TELL if _nan(es) or _nan(el) else _yes(es > el),
-             evidence=f"median training epoch on {device}: B={small_b} takes {es / el:.1f}× as long as B={large_b}"),
-    ]
-
-
 def momentum_rows(result: dict) -> list[dict]:
     """The lecture's momentum claims, answered from the momentum step's results.
 
@@ -250,15 +226,12 @@ def momentum_rows(result: dict) -> list[dict]:
     return out
 
 
-def lecture_table(table: pd.DataFrame, params: dict, timing: pd.DataFrame | None = None,
-                  momentum: dict | None = None) -> list[dict]:
+def lecture_table(table: pd.DataFrame, params, timing: pd.DataFrame, momentum: dict) -> list[dict]:
+    """Every row of the lecture's table: from the aggregated runs (`table`), the timing step's
+    rows and the momentum step's result; params is the config.Params of the run."""
     small_b, large_b = int(table.batch_size.min()), int(table.batch_size.max())
     ok = table[table.status == "ok"]
-    device = ", ".join(sorted(table.device_name.dropna().astype(str).unique())) or "unknown"
-    if timing is not None and len(timing):
-        rows = _timing_rows(timing, small_b, large_b)
-    else:
-        rows = _training_time_rows(ok, small_b, large_b, device, int(table.threads.max()))
+    rows = _timing_rows(timing, small_b, large_b)
 
     if "cosine_final" in table:
         col = "cosine_expected_final" if "cosine_expected_final" in table else "cosine_final"
@@ -281,7 +254,7 @@ def lecture_table(table: pd.DataFrame, params: dict, timing: pd.DataFrame | None
         rows.append(dict(aspect="Gradient", small="Noisy", large="Stable", measured_small=NOT_MEASURED,
                          measured_large=NOT_MEASURED, verdict=NOT_MEASURED, evidence="needs the gradient-noise measures"))
 
-    target = params["train"]["target_train_acc"]
+    target = params.train.target_train_acc
     opt = compare_extremes(table, "train_acc", diverged_is_worse=True)
     rows.append(dict(aspect="Optimization", small="Better", large="Worse",
                      measured_small=pct(ok[ok.batch_size == small_b].train_acc.mean()),
@@ -291,11 +264,10 @@ def lecture_table(table: pd.DataFrame, params: dict, timing: pd.DataFrame | None
                          f" (a cell stops early once it reaches {target}, so values near it mean 'reached')"
                          if target is not None else "") + ", per λ: " + _per_lam(opt, pct)))
 
-    target = params["train"]["target_train_acc"]
     budget = compare_extremes(table, "test_acc", diverged_is_worse=True)
     budget_text = ("test accuracy after the same epoch budget, smallest vs largest B of the grid, per λ: "
                    + _per_lam(budget, pct))
-    reached = compare_reached(table, "test_acc") if target is not None and "reached_target" in table else []
+    reached = compare_reached(table, "test_acc") if target is not None else []
     skipped = [r["momentum"] for r in reached if r["verdict"] == "n/a"]
     if any(r["verdict"] != "n/a" for r in reached):
         gen = [r for r in reached if r["verdict"] != "n/a"]
@@ -328,8 +300,7 @@ def lecture_table(table: pd.DataFrame, params: dict, timing: pd.DataFrame | None
     rows.append(dict(aspect="Generalization", small="Better", large="Worse",
                      measured_small="; ".join(measured[0]), measured_large="; ".join(measured[1]),
                      verdict=verdict, evidence=evidence, per_lambda=gen))
-    if momentum is not None:
-        rows += momentum_rows(momentum)
+    rows += momentum_rows(momentum)
     for r in rows:  # (verdict, scope) from summarize, a bare verdict elsewhere
         r["verdict"], r["scope"] = r["verdict"] if isinstance(r["verdict"], tuple) else (r["verdict"], "")
         if r["verdict"] not in VERDICTS:

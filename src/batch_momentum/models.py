@@ -5,10 +5,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import Params
+
 EVAL_CHUNK = 8192  # examples per forward pass when measuring a whole split
 
 
-def make_model(name: str, input_shape: tuple[int, ...], n_classes: int, hidden=(256, 256)) -> nn.Module:
+def make_model(name: str, input_shape: tuple[int, ...], n_classes: int, hidden) -> nn.Module:
     """Build a model for inputs of `input_shape` (without the batch dimension).
 
     linear: one affine map of the flattened input.
@@ -48,10 +50,9 @@ def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def build(params: dict, meta: dict) -> nn.Module:
-    """The model params.yaml names, for the prepared data described by `meta`."""
-    m = params["model"]
-    return make_model(m["name"], tuple(meta["input_shape"]), meta["n_classes"], m["hidden"])
+def build(params: Params, meta: dict) -> nn.Module:
+    """The model params' model section names, for the prepared data described by `meta`."""
+    return make_model(params.model.name, tuple(meta["input_shape"]), meta["n_classes"], params.model.hidden)
 
 
 @torch.no_grad()

@@ -4,7 +4,7 @@ Runs the experiments of batch_momentum.critical for every lambda of the grid: a 
 surface with a flat saddle before a shallow and a deep minimum, a 2-D saddle between two
 minima, finite-sum losses where only minibatches move away from a critical point, and the
 check that m^t equals the weighted sum of all earlier gradients. Settings: params.yaml
-`momentum:` (any key left out takes its value in config.DEFAULTS["momentum"]).
+`momentum:` (config.Momentum).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     from .critical import run_momentum_step
 
     t0 = time.perf_counter()
-    result = run_momentum_step(params["momentum"], [float(v) for v in params["grid"]["momentum"]])
+    result = run_momentum_step(params.momentum, [float(v) for v in params.grid.momentum])
     out = files.write_json(args.out, result, indent=None)  # one line: ~0.4 MB of trajectories
-    print(f"momentum experiments for lambda in {params['grid']['momentum']} in {time.perf_counter() - t0:.1f} s -> {out}")
+    print(f"momentum experiments for lambda in {list(params.grid.momentum)} in {time.perf_counter() - t0:.1f} s -> {out}")
     return 0

@@ -29,13 +29,10 @@ def momentum_update_(params, grads, ms, lr: float, lam: float) -> None:
 
 
 class LectureMomentum(torch.optim.Optimizer):
-    """SGD with the lecture's momentum (m = lambda*m - eta*g; theta = theta + m), in place."""
+    """SGD with the lecture's momentum (m = lambda*m - eta*g; theta = theta + m), in place.
+    lr > 0 and 0 <= momentum < 1 come from params, checked once by config.validate."""
 
-    def __init__(self, params, lr: float, momentum: float = 0.0):
-        if lr <= 0:
-            raise ValueError(f"lr = {lr} must be > 0")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum = {momentum} must satisfy 0 <= lambda < 1")
+    def __init__(self, params, lr: float, momentum: float):
         super().__init__(params, dict(lr=lr, momentum=momentum))
 
     @torch.no_grad()

@@ -20,9 +20,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     params = config.load(args.params)
     t0 = time.perf_counter()
-    blob = data.prepare(params["data"])
+    blob = data.prepare(params.data)
     with files.atomic_path(args.out) as tmp:
         torch.save(blob, tmp)
     sizes = ", ".join(f"{s} {len(blob['y_' + s])}" for s in data.SPLITS)
-    print(f"prepared {params['data']['dataset']}: {sizes} in {time.perf_counter() - t0:.1f} s -> {args.out}")
+    print(f"prepared {params.data.dataset}: {sizes} in {time.perf_counter() - t0:.1f} s -> {args.out}")
     return 0

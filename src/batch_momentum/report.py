@@ -1,6 +1,7 @@
 """report: reports/index.html, one self-contained page that answers the lecture's table.
 
-Reads only the aggregated tables (and the optional outputs of the other steps), draws
+Reads only the aggregated tables, the analyze step's lecture table and the outputs of the
+timing, interpolate and momentum steps; draws
 the figures (also saved as PNG under reports/figures/) and embeds them as data URIs, so
 the page opens offline without any other file.
 """
@@ -92,23 +93,23 @@ def plot_curves(curves: pd.DataFrame, x="epoch"):
 
 
 # ---------------------------------------------------------------- page
-def settings_lines(params: dict, table: pd.DataFrame) -> list[str]:
-    d, m, t = params["data"], params["model"], params["train"]
+def settings_lines(params: config.Params, table: pd.DataFrame) -> list[str]:
+    d, m, t, g = params.data, params.model, params.train, params.grid
     rule = {"constant": "the same η for every batch size",
-            "linear": f"η scaled linearly with B/{t['base_batch_size']}",
-            "sqrt": f"η scaled with √(B/{t['base_batch_size']})"}[t["lr_rule"]]
-    target = ("no early stop" if t["target_train_acc"] is None
-              else f"stopping early once training accuracy ≥ {t['target_train_acc']}")
+            "linear": f"η scaled linearly with B/{t.base_batch_size}",
+            "sqrt": f"η scaled with √(B/{t.base_batch_size})"}[t.lr_rule]
+    target = ("no early stop" if t.target_train_acc is None
+              else f"stopping early once training accuracy ≥ {t.target_train_acc}")
     return [
-        f"Data: {d['dataset']}, {d['n_train']} training, {d['n_val']} validation, {d['n_test']} test examples (seed {d['seed']}).",
-        f"Model: {m['name']}" + (f" with hidden widths {m['hidden']}" if m["name"] != "linear" else "") +
-        f"; mean cross-entropy; {int(table.n_params.iloc[0]) if 'n_params' in table else '?'} parameters.",
-        f"Optimizer: gradient descent with the lecture's momentum, m = λm − ηg, θ = θ + m; η = {t['lr']} "
-        f"with the '{t['lr_rule']}' rule ({rule}).",
-        f"Budget: an epoch budget of {t['max_epochs']} epochs for every cell, {target}. "
+        f"Data: {d.dataset}, {d.n_train} training, {d.n_val} validation, {d.n_test} test examples (seed {d.seed}).",
+        f"Model: {m.name}" + (f" with hidden widths {list(m.hidden)}" if m.name != "linear" else "") +
+        f"; mean cross-entropy; {int(table.n_params.iloc[0])} parameters.",
+        f"Optimizer: gradient descent with the lecture's momentum, m = λm − ηg, θ = θ + m; η = {t.lr} "
+        f"with the '{t.lr_rule}' rule ({rule}).",
+        f"Budget: an epoch budget of {t.max_epochs} epochs for every cell, {target}. "
         "Comparisons across batch sizes use this one budget and this one learning-rate rule; η was not tuned "
         "per batch size, so they show what a fixed setting does, not the best each batch size can do.",
-        f"Grid: B ∈ {params['grid']['batch_size']}, λ ∈ {params['grid']['momentum']}, seeds {params['grid']['seed']}; "
+        f"Grid: B ∈ {list(g.batch_size)}, λ ∈ {list(g.momentum)}, seeds {list(g.seed)}; "
         f"{len(table)} cells, {(table.status == 'diverged').sum()} diverged.",
         "Device: " + ", ".join(sorted(f"{a} ({b})" for a, b in table[["device", "device_name"]].astype(str)
                                       .drop_duplicates().itertuples(index=False))) +
@@ -173,7 +174,7 @@ def noise_section(table: pd.DataFrame, figures_dir: Path) -> dict:
                                        caption="Gradient noise against batch size, one line per λ.")])
 
 
-def sharpness_section(params: dict, table: pd.DataFrame, directions: pd.DataFrame, interpolation: list[dict],
+def sharpness_section(params: config.Params, table: pd.DataFrame, directions: pd.DataFrame, interpolation: list[dict],
                       figures_dir: Path) -> dict:
     from . import plots_sharpness
 
@@ -192,8 +193,8 @@ def sharpness_section(params: dict, table: pd.DataFrame, directions: pd.DataFram
                 caption=f"Loss and accuracy along θ(α) = α·θ_LB + (1−α)·θ_SB, λ={curve['momentum']}, seed "
                         f"{curve['seed']} (Keskar et al. 2017, Figure 3)."))
     small_b, large_b = table.batch_size.min(), table.batch_size.max()
-    first_seed = min(params["grid"]["seed"])
-    for lam in params["grid"]["momentum"]:
+    first_seed = min(params.grid.seed)
+    for lam in params.grid.momentum:
         curves = {}
         for b in (small_b, large_b):
             d = directions[(directions.batch_size == b) & (directions.momentum == lam) & (directions.seed == first_seed)]
@@ -205,14 +206,14 @@ def sharpness_section(params: dict, table: pd.DataFrame, directions: pd.DataFram
                              caption=f"Training loss along a filter-normalized random direction (Li et al. 2018), "
                                      f"smallest vs largest batch, λ={lam}, seed {first_seed}: flat vs sharp."))
     eps_col = next((c for c in table.columns if c.startswith("sharpness_full_eps0.001")), None)
-    sh = params["sharpness"]
+    sh = params.sharpness
     return dict(id="sharpness", title="Sharp and flat minima",
-                text=f"All measures use the training loss on the first {sh['subset']} training examples at each "
+                text=f"All measures use the training loss on the first {sh.subset} training examples at each "
                      f"cell's final weights: the top Hessian eigenvalue by power iteration (tolerance "
-                     f"{sh['hessian_tol']}, at most {sh['hessian_max_iter']} Hessian-vector products), the trace by "
-                     f"Hutchinson's estimator (at most {sh['trace_samples']} Rademacher vectors), and Keskar's "
-                     f"ε-sharpness (Metric 2.1; L-BFGS-B, {sh['lbfgs_iters']} iterations) in the full space and in a "
-                     f"random {sh['subspace_dim']}-dimensional subspace. The table sets this run beside Keskar et al.'s "
+                     f"{sh.hessian_tol}, at most {sh.hessian_max_iter} Hessian-vector products), the trace by "
+                     f"Hutchinson's estimator (at most {sh.trace_samples} Rademacher vectors), and Keskar's "
+                     f"ε-sharpness (Metric 2.1; L-BFGS-B, {sh.lbfgs_iters} iterations) in the full space and in a "
+                     f"random {sh.subspace_dim}-dimensional subspace. The table sets this run beside Keskar et al.'s "
                      "published F1 numbers; the dataset (MNIST-1D vs MNIST), the optimizer (SGD with momentum vs "
                      "Adam), the batch sizes and the budget differ, so compare directions, not values. Sharpness describes a "
                      "minimum: a cell that stopped far from one (low training accuracy, e.g. the full batch under the "
@@ -317,32 +318,28 @@ def momentum_section(table: pd.DataFrame, result: dict, collapse: list[dict], fi
 VERDICT_CSS = {"holds": "ok", "not measured": "todo"}  # every other verdict: "mixed"
 
 
-def build(params: dict, tables_dir: Path, figures_dir: Path, lecture: dict, timing: pd.DataFrame | None = None,
-          interpolation: list[dict] | None = None, momentum: dict | None = None) -> dict:
+def build(params: config.Params, tables_dir: Path, figures_dir: Path, lecture: dict, timing: pd.DataFrame,
+          interpolation: list[dict], momentum: dict) -> dict:
     table = pd.read_csv(tables_dir / "cells.csv")
     curves = pd.read_csv(tables_dir / "curves.csv")
-    directions_file = tables_dir / "directions.csv"
-    directions = pd.read_csv(directions_file) if directions_file.exists() else pd.DataFrame()
+    directions = pd.read_csv(tables_dir / "directions.csv")
     figs = {
         "accuracy_vs_batch": figure_uri(plot_accuracy_vs_batch(table), figures_dir / "accuracy_vs_batch.png"),
         "heatmap_test": figure_uri(plot_heatmap(table), figures_dir / "heatmap_test_acc.png"),
         "curves_epoch": figure_uri(plot_curves(curves, "epoch"), figures_dir / "curves_by_epoch.png"),
         "curves_updates": figure_uri(plot_curves(curves, "updates"), figures_dir / "curves_by_updates.png"),
     }
-    sections = []
-    if timing is not None:
-        sections.append(timing_section(timing, figures_dir))
-    if "cosine_final" in table:
+    sections = [timing_section(timing, figures_dir)]
+    if "cosine_final" in table:  # absent when every run diverged
         sections.append(noise_section(table, figures_dir))
     if "hessian_top" in table:
-        sections.append(sharpness_section(params, table, directions, interpolation or [], figures_dir))
-    if momentum is not None:
-        sections.append(momentum_section(table, momentum, lecture["collapse"], figures_dir))
+        sections.append(sharpness_section(params, table, directions, interpolation, figures_dir))
+    sections.append(momentum_section(table, momentum, lecture["collapse"], figures_dir))
     shown = ["cell", "status", "lr", "epochs", "updates", "train_acc", "val_acc", "test_acc", "temperature",
              "hessian_top", "cosine_final", "epoch_wall_s"]
     cells_html = _html_table(table[[c for c in shown if c in table]])
     problems = table[table.status != "ok"][["cell", "status", "reason"]].to_dict("records")
-    return dict(title=params["report"]["title"], settings=settings_lines(params, table), sections=sections,
+    return dict(title=params.report.title, settings=settings_lines(params, table), sections=sections,
                 lecture=[{**r, "css": VERDICT_CSS.get(r["verdict"], "mixed")} for r in lecture["rows"]],
                 device=lecture["device"], verdicts=", ".join(lecture["verdicts"]), figures=figs, cells_html=cells_html,
                 problems=problems)
@@ -362,24 +359,20 @@ def main(argv=None) -> int:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--tables", default="reports/tables")
     ap.add_argument("--figures", default="reports/figures")
-    ap.add_argument("--timing", help="timing CSV of the timing step (optional)")
-    ap.add_argument("--interpolation-dir", help="folder of the interpolate step's files (optional)")
-    ap.add_argument("--momentum", help="JSON of the momentum step (optional)")
+    ap.add_argument("--timing", required=True, help="timing CSV of the timing step")
+    ap.add_argument("--interpolation-dir", required=True, help="folder of the interpolate step's files")
+    ap.add_argument("--momentum", required=True, help="JSON of the momentum step")
     ap.add_argument("--lecture", default="reports/lecture.json", help="the analyze step's lecture table")
     ap.add_argument("--out", default="reports/index.html")
     args = ap.parse_args(argv)
     params = config.load(args.params)
     tables = Path(args.tables)
-    for name in ("cells.csv", "curves.csv"):
+    for name in ("cells.csv", "curves.csv", "directions.csv"):
         if not (tables / name).exists():
             raise FileNotFoundError(f"{tables / name}: aggregated table not found; run the aggregate step first")
-    timing = interpolation = momentum = None
-    if args.timing:
-        timing = results.read_timing(args.timing)
-    if args.interpolation_dir:
-        interpolation = [read_json(Path(args.interpolation_dir) / f"{pair}.json") for pair in config.interpolation_pairs(params)]
-    if args.momentum:
-        momentum = read_json(Path(args.momentum))
+    timing = results.read_timing(args.timing)
+    interpolation = [read_json(Path(args.interpolation_dir) / f"{pair}.json") for pair in config.interpolation_pairs(params)]
+    momentum = read_json(Path(args.momentum))
     lecture = read_json(Path(args.lecture))
     html = render(build(params, tables, Path(args.figures), lecture, timing, interpolation, momentum))
     out = files.write_text(args.out, html)

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from . import files, models
+from .config import Params
 
 CURVE_COLUMNS = ["epoch", "updates", "wall_s", "train_loss", "train_acc", "val_loss", "val_acc"]
 
@@ -34,12 +35,13 @@ TIMING_COLUMNS: tuple[str, ...] = (
 )
 
 
-def write_run(out: Path, result: dict, params: dict) -> None:
-    """One seed's files, each written under a temporary name and renamed when complete."""
+def write_run(out: Path, result: dict, params: Params) -> None:
+    """One seed's files, each written under a temporary name and renamed when complete. model.pt
+    holds params as a plain dict (Params.as_dict), which torch.load(weights_only=True) reads."""
     with files.atomic_path(out / "model.pt") as tmp:
         torch.save({"state_dict": result["state"],
                     "init_state_dict": result["init_state"],  # the weights at step 0, for start-of-training measures
-                    "params": params, "summary": result["summary"]}, tmp)
+                    "params": params.as_dict(), "summary": result["summary"]}, tmp)
     with files.atomic_path(out / "curve.csv") as tmp:
         with open(tmp, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=CURVE_COLUMNS)
@@ -48,7 +50,7 @@ def write_run(out: Path, result: dict, params: dict) -> None:
     files.write_json(out / "train.json", result["summary"])
 
 
-def load_run(run_dir: Path, params: dict, meta: dict, device) -> tuple[torch.nn.Module, torch.nn.Module, dict]:
+def load_run(run_dir: Path, params: Params, meta: dict, device) -> tuple[torch.nn.Module, torch.nn.Module, dict]:
     """One seed's trained model, the same model at step 0, and its training summary; a missing
     or damaged file gets a one-line error."""
     path = run_dir / "model.pt"

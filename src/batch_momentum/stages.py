@@ -132,12 +132,12 @@ def code(stage: str) -> list[str]:
     return code_deps(by_name(stage).module)
 
 
-def tracked(params: dict, stage: str) -> dict:
-    """{key: value} of the params a stage's results depend on, as dvc.yaml lists them; a
-    Snakemake rule holds this as a param, so a change of any of them reruns the rule."""
-    out = {}
+def tracked(params, stage: str) -> dict:
+    """{key: value} of the params (a config.Params) a stage's results depend on, as dvc.yaml
+    lists them; a Snakemake rule holds this as a param, so a change of any of them reruns the rule."""
+    plain, out = params.as_dict(), {}
     for key in by_name(stage).params:
-        value = params
+        value = plain
         for part in key.split("."):
             value = value[part]
         out[key] = value

@@ -8,9 +8,9 @@ The lecture ("Batch and Momentum", Hung-yi Lee, ML 2021) claims:
 
 Two ways to compute the same update are timed here:
 
-* parallel   (`update_parallel`):   the whole batch in one forward/backward call,
+* parallel   (`update_parallel`):      the whole batch in one forward/backward call,
   loss = (1/B) * sum_i l_i computed by one batched kernel per layer;
-* sequential (`update_sequential`): the B examples one after another, each loss
+* sequential (`_sequential_backward`): the B examples one after another, each loss
   scaled by 1/B, gradients accumulated in .grad, then one optimizer step.
 
 Both give the same gradient g = (1/B) * sum_i grad l_i (checked by `gradients_both_ways`),
@@ -29,7 +29,6 @@ import statistics
 import time
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -37,7 +36,6 @@ from torch import nn
 from . import device as devices
 from .results import TIMING_COLUMNS, write_timing
 from .optim import LectureMomentum
-
 
 
 # --------------------------------------------------------------------------- updates
@@ -69,18 +67,6 @@ def update_parallel(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tenso
     return loss.detach()
 
 
-def update_sequential(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The same update "without parallel computing": the B examples one after another.
-
-    g = sum_i (1/B) grad CE(f(x_i), y_i), accumulated over B single-example backward passes,
-    then one optimizer step. Returns the mean loss (detached, 0-d).
-    """
-    opt.zero_grad(set_to_none=True)
-    loss = _sequential_backward(model, x, y, 1.0 / x.shape[0])
-    opt.step()
-    return loss
-
-
 def _flat_grad(model: nn.Module) -> torch.Tensor:
     return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
                       for p in model.parameters()])
@@ -102,32 +88,7 @@ def gradients_both_ways(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> t
     return g_par, g_seq
 
 
-batch_gradient_both_ways = gradients_both_ways  # alias
-
-
 # --------------------------------------------------------------------------- timing
-
-def log_spaced_batch_sizes(n: int, count: int) -> list[int]:
-    """Sorted unique integers from 1 to n inclusive, spaced evenly in log B: rint(n^(k/(m-1))).
-
-    Rounding merges neighbours at the small end; more points m are tried until min(count, n)
-    distinct sizes appear, so the result has exactly min(count, n) sizes (count = 1: [n]).
-    """
-    if n < 1 or count < 1:
-        raise ValueError(f"log_spaced_batch_sizes needs n >= 1 and count >= 1, got n = {n}, count = {count}")
-    if count == 1:
-        return [n]
-    target = min(count, n)
-    m = target
-    while True:
-        sizes = np.unique(np.rint(np.geomspace(1, n, m)).astype(np.int64))
-        if len(sizes) >= target:
-            break
-        m += 1
-    if len(sizes) > target:  # keep both ends, thin the inside evenly
-        sizes = sizes[np.unique(np.rint(np.linspace(0, len(sizes) - 1, target)).astype(int))]
-    return [int(s) for s in sizes]
-
 
 def _timed(fn: Callable[[], object], device: torch.device) -> float:
     devices.sync(device)
@@ -142,13 +103,14 @@ def run_timing(
     x: torch.Tensor,
     y: torch.Tensor,
     batch_sizes,
-    lr: float = 0.05,
-    momentum: float = 0.0,
-    device="cpu",
-    warmup: int = 2,
-    repeats: int = 5,
-    epoch_budget_s: float = 2.0,
-    sequential_cap: int = 64,
+    *,
+    lr: float,
+    momentum: float,
+    device,
+    warmup: int,
+    repeats: int,
+    epoch_budget_s: float,
+    sequential_cap: int,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
 ) -> list[dict]:
@@ -166,19 +128,12 @@ def run_timing(
                   of it) when that estimate <= epoch_budget_s, else NaN.
     Clock: time.perf_counter, read after torch.cuda.synchronize() on CUDA.
     Returns one dict per batch size with exactly the keys TIMING_COLUMNS.
+    The settings come from params' timing section, checked there (every B within 1..N).
     """
-    if warmup < 0 or repeats < 1 or sequential_cap < 1:
-        raise ValueError(f"timing needs warmup >= 0, repeats >= 1 and sequential_cap >= 1; "
-                         f"got warmup = {warmup}, repeats = {repeats}, sequential_cap = {sequential_cap}")
     device = torch.device(device)
     x, y = x.to(device), y.to(device)
     n = int(y.shape[0])
     sizes = sorted({int(b) for b in batch_sizes})
-    if not sizes:
-        raise ValueError("timing batch_sizes is empty; give at least one batch size")
-    for b in sizes:
-        if not 1 <= b <= n:
-            raise ValueError(f"timing batch size {b} is outside 1..{n} (the number of training examples)")
     gen = torch.Generator().manual_seed(seed)
     perm = torch.randperm(n, generator=gen).to(device)  # (N,) fixed order for the timed updates
     meta = dict(device=device.type, device_name=devices.name(device), threads=torch.get_num_threads(),
@@ -237,8 +192,6 @@ def run_timing(
     return rows
 
 
-# --------------------------------------------------------------------------- files
-
 # --------------------------------------------------------------------------- step
 
 def main(argv=None) -> int:
@@ -254,15 +207,13 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="timing CSV, e.g. results/timing/timing.csv")
     args = ap.parse_args(argv)
     params = config.load(args.params)
-    tm = params["timing"]
-    device = devices.setup(params["train"]["device"], tm["threads"])
-    blob = data.load_prepared(args.data, device, params["data"])
+    tm = params.timing
+    device, blob = data.load_on_device(args.data, params, tm.threads)
     torch.manual_seed(0)
     t0 = time.perf_counter()
     rows = run_timing(lambda: models.build(params, blob["meta"]), blob["x_train"], blob["y_train"],
-                      tm["batch_sizes"], lr=float(params["train"]["lr"]), momentum=0.0, device=device,
-                      warmup=int(tm["warmup"]), repeats=int(tm["repeats"]),
-                      epoch_budget_s=float(tm["epoch_budget_s"]), sequential_cap=int(tm["sequential_cap"]),
+                      tm.batch_sizes, lr=params.train.lr, momentum=0.0, device=device, warmup=tm.warmup,
+                      repeats=tm.repeats, epoch_budget_s=tm.epoch_budget_s, sequential_cap=tm.sequential_cap,
                       log=lambda line: print(line, flush=True))
     write_timing(rows, args.out)
     print(f"timing on {rows[0]['device_name']} ({rows[0]['device']}, {rows[0]['threads']} thread(s)) "

@@ -22,7 +22,8 @@ import torch
 from . import config, data, device as devices, models, results
 from .stacked import StackedNet, loss_and_accuracy, trainer
 
-def init_models(params: dict, meta: dict, seeds) -> list[torch.nn.Module]:
+
+def init_models(params: config.Params, meta: dict, seeds) -> list[torch.nn.Module]:
     """One model per seed, each initialised from torch.manual_seed(seed) as if built alone."""
     out = []
     for seed in seeds:
@@ -31,14 +32,14 @@ def init_models(params: dict, meta: dict, seeds) -> list[torch.nn.Module]:
     return out
 
 
-def train_cell(params: dict, blob: dict, batch_size: int, momentum: float, seeds, device: torch.device,
+def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: float, seeds, device: torch.device,
                log=print) -> list[dict]:
     """Train the seeds of one cell together; one {"state", "init_state", "curve", "summary"} per seed.
 
     curve: a list of dicts with CURVE_COLUMNS, one per epoch (0 = before training); wall_s is
     the training time of the stacked network so far (it trains len(seeds) models at once).
     """
-    tr = params["train"]
+    tr = params.train
     seeds = list(seeds)
     torch.use_deterministic_algorithms(True, warn_only=True)
     lr = config.learning_rate(tr, batch_size)
@@ -50,7 +51,7 @@ def train_cell(params: dict, blob: dict, batch_size: int, momentum: float, seeds
     n = len(y)
     updates_per_epoch = math.ceil(n / batch_size)
     shuffles = [torch.Generator(device="cpu").manual_seed(10_000 + s) for s in seeds]
-    target = tr["target_train_acc"]
+    target = tr.target_train_acc
     active = list(range(len(seeds)))  # positions in `seeds` still training, in stack order
     curves: list[list[dict]] = [[] for _ in seeds]
     final: dict[int, dict] = {}
@@ -70,7 +71,7 @@ def train_cell(params: dict, blob: dict, batch_size: int, momentum: float, seeds
         log(f"seed {seeds[i]}: {status}: {reason}")
 
     record(0)
-    for epoch in range(1, tr["max_epochs"] + 1):
+    for epoch in range(1, tr.max_epochs + 1):
         perms = torch.stack([torch.randperm(n, generator=shuffles[i]) for i in active]).to(device)  # (S, n)
         devices.sync(device)
         t0 = time.perf_counter()
@@ -82,7 +83,7 @@ def train_cell(params: dict, blob: dict, batch_size: int, momentum: float, seeds
         updates += updates_per_epoch
         record(epoch)
         accs = " ".join(f"seed{seeds[i]} {curves[i][-1]['train_acc']:.3f}" for i in active)
-        log(f"epoch {epoch:3d}/{tr['max_epochs']}  updates {updates:7d}  train acc {accs}  {wall:.1f}s")
+        log(f"epoch {epoch:3d}/{tr.max_epochs}  updates {updates:7d}  train acc {accs}  {wall:.1f}s")
         keep = []
         for row, i in enumerate(active):
             c = curves[i][-1]
@@ -91,8 +92,8 @@ def train_cell(params: dict, blob: dict, batch_size: int, momentum: float, seeds
             elif target is not None and c["train_acc"] >= target:
                 finish(i, row, "ok", f"reached training accuracy {c['train_acc']:.4f} >= target {target} "
                                      f"in epoch {epoch}")
-            elif epoch == tr["max_epochs"]:
-                finish(i, row, "ok", f"ran the budget of {tr['max_epochs']} epochs")
+            elif epoch == tr.max_epochs:
+                finish(i, row, "ok", f"ran the budget of {tr.max_epochs} epochs")
             else:
                 keep.append(row)
         if len(keep) < len(active):
@@ -107,7 +108,7 @@ def train_cell(params: dict, blob: dict, batch_size: int, momentum: float, seeds
         last = curves[i][-1]
         reached = target is not None and final[i]["status"] == "ok" and last["train_acc"] >= target
         summary = dict(
-            batch_size=batch_size, momentum=momentum, seed=seed, lr=lr, lr_rule=tr["lr_rule"], **final[i],
+            batch_size=batch_size, momentum=momentum, seed=seed, lr=lr, lr_rule=tr.lr_rule, **final[i],
             epochs=last["epoch"], updates=last["updates"], updates_per_epoch=updates_per_epoch,
             train_wall_s=last["wall_s"], epoch_wall_s=last["wall_s"] / max(last["epoch"], 1),
             stacked_models=len(seeds), reached_target=reached, epochs_to_target=last["epoch"] if reached else None,
@@ -136,11 +137,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     params = config.load(args.params)
     config.check_cell(params, args.batch_size, args.momentum)
-    device = devices.setup(params["train"]["device"], params["train"]["threads"])
-    blob = data.load_prepared(args.data, device, params["data"])
-    seeds = params["grid"]["seed"]
-    print(f"cell bs{args.batch_size} lam{args.momentum}, seeds {seeds} stacked, on {device} "
-          f"(lr {config.learning_rate(params['train'], args.batch_size):g}, rule {params['train']['lr_rule']})", flush=True)
+    device, blob = data.load_on_device(args.data, params, params.train.threads)
+    seeds = params.grid.seed
+    print(f"cell bs{args.batch_size} lam{args.momentum}, seeds {list(seeds)} stacked, on {device} "
+          f"(lr {config.learning_rate(params.train, args.batch_size):g}, rule {params.train.lr_rule})", flush=True)
     runs = train_cell(params, blob, args.batch_size, args.momentum, seeds, device, log=lambda s: print(s, flush=True))
     for seed, result in zip(seeds, runs):
         results.write_run(Path(args.out) / f"seed{seed}", result, params)

@@ -8,8 +8,12 @@ import yaml
 from batch_momentum import config as bm
 from batch_momentum.stages import code, tracked  # what each rule tracks, as dvc.yaml does
 
+# The config is params.yaml with any --configfile laid over it (Snakemake merges them;
+# config.overlay does the same, so an override file may name only the keys it changes).
+# P is the validated, typed config every rule reads (P.train.threads).
+BASE = yaml.safe_load(Path("params.yaml").read_text())
 try:
-    P = bm.validate(config, source="params (params.yaml and any --configfile)")
+    P = bm.validate(bm.overlay(BASE, config), source="params (params.yaml and any --configfile)")
 except bm.ParamsError as exc:
     sys.exit(f"error: {exc}")
 
@@ -17,14 +21,12 @@ except bm.ParamsError as exc:
 # the commands name params.yaml (and match dvc.yaml's exactly); after an override
 # (--configfile params.yaml mine.yaml) they name the merged copy, written when the run
 # starts (onstart below; a dry run writes nothing).
-PARAMS = "params.yaml"
-if dict(config) != yaml.safe_load(Path("params.yaml").read_text()):
-    PARAMS = "results/params.merged.yaml"
+PARAMS = "params.yaml" if P.as_dict() == BASE else "results/params.merged.yaml"
 
 
 onstart:
     if PARAMS != "params.yaml":
-        text = yaml.safe_dump(dict(config), sort_keys=False)
+        text = yaml.safe_dump(P.as_dict(), sort_keys=False)
         merged = Path(PARAMS)
         if not merged.exists() or merged.read_text() != text:
             merged.parent.mkdir(parents=True, exist_ok=True)
@@ -38,12 +40,12 @@ onstart:
 shell.prefix(f'PATH="{Path(sys.executable).parent}":"$PATH"; ')
 
 
-DATA = f"data/prepared/{P['data']['dataset']}.pt"
+DATA = f"data/prepared/{P.data.dataset}.pt"
 CELLS = [c.name for c in bm.cells(P)]  # bs<B>_lam<λ>: one train and one evaluate job each
 RUNS = [r.name for r in bm.runs(P)]     # bs<B>_lam<λ>/seed<s>: one row of the tables each
-SEEDS = P["grid"]["seed"]
-SMALL = P["sharpness"]["interpolation_small"]
-LARGE = P["sharpness"]["interpolation_large"]
+SEEDS = list(P.grid.seed)
+SMALL = P.sharpness.interpolation_small
+LARGE = P.sharpness.interpolation_large
 PAIRS = bm.interpolation_pairs(P)
 
 

@@ -32,9 +32,9 @@ rule train:
         file=PARAMS,
         tracked=tracked(P, "train"),
         out=lambda wildcards, output: str(Path(output.model[0]).parents[1]),
-    threads: P["train"]["threads"]
+    threads: P.train.threads
     resources:
-        gpu=1 if P["train"]["device"] == "cuda" else 0,
+        gpu=1 if P.train.device == "cuda" else 0,
     log:
         "logs/train/bs{bs}_lam{lam}.log",
     benchmark:
@@ -59,9 +59,9 @@ rule evaluate:
         cell=lambda wildcards, input: str(Path(input.model[0]).parents[1]),
         out=lambda wildcards, output: str(Path(output.metrics[0]).parent),
         landscape=lambda wildcards, output: str(Path(output.landscape[0]).parent),
-    threads: P["train"]["threads"]
+    threads: P.train.threads
     resources:
-        gpu=1 if P["train"]["device"] == "cuda" else 0,
+        gpu=1 if P.train.device == "cuda" else 0,
     log:
         "logs/evaluate/bs{bs}_lam{lam}.log",
     benchmark:
