@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from batch_momentum.config import noise_temperature
+from batch_momentum import stats
 from batch_momentum.stats import collapse_stats
 
 
@@ -54,3 +55,72 @@ def test_collapse_stats_constant_y():
     s = collapse_stats(_grid().assign(test_acc=0.5))
     assert s["interpretation"].startswith("y is constant") and np.isnan(s["collapse_score"])
     assert np.isnan(s["spearman"])
+
+
+# ----------------------------------------------------------------------------- intervals and verdicts
+T975_2, T975_4 = 4.302652729911275, 2.7764451051977987  # Student t quantiles (tables)
+
+
+def test_mean_interval_closed_form():
+    r = stats.mean_interval([1.0, 2.0, 3.0])
+    half = T975_2 * 1.0 / np.sqrt(3)  # s = 1
+    assert r["n"] == 3 and r["mean"] == 2.0 and r["std"] == pytest.approx(1.0)
+    assert (r["lo"], r["hi"]) == pytest.approx((2 - half, 2 + half), rel=1e-9)
+    one = stats.mean_interval([5.0, float("nan"), None])  # NaN and None are left out
+    assert one["n"] == 1 and one["mean"] == 5.0 and np.isnan(one["lo"]) and np.isnan(one["hi"])
+
+
+def test_welch_difference_closed_form():
+    # equal variances 1 and sizes 3: se = sqrt(2/3), Welch dof = (2/3)^2 / (2 * (1/3)^2 / 2) = 4
+    r = stats.difference_interval([1, 2, 3], [4, 5, 6])
+    half = T975_4 * np.sqrt(2 / 3)
+    assert r["diff"] == 3.0 and (r["lo"], r["hi"]) == pytest.approx((3 - half, 3 + half), rel=1e-9)
+    exact = stats.difference_interval([1, 1], [2, 2])  # no spread: the difference is exact
+    assert (exact["lo"], exact["hi"]) == (1.0, 1.0)
+    short = stats.difference_interval([1], [2, 3])
+    assert short["diff"] == 1.5 and np.isnan(short["lo"])
+
+
+def test_ratio_interval_is_the_log_difference_carried_back():
+    e = np.e
+    # logs [0, 2] and [3, 5]: difference 3, variances 2 each over n = 2, se = sqrt(2), dof 2
+    r = stats.ratio_interval([1.0, e**2], [e**3, e**5])
+    half = T975_2 * np.sqrt(2)
+    assert r["ratio"] == pytest.approx(e**3)
+    assert (r["lo"], r["hi"]) == pytest.approx((np.exp(3 - half), np.exp(3 + half)), rel=1e-9)
+
+
+@pytest.mark.parametrize("lo, hi, claim, expected", [
+    (0.1, 0.5, "larger", "holds"), (-0.5, -0.1, "larger", "does not hold"), (-0.1, 0.5, "larger", "inconclusive"),
+    (-0.5, -0.1, "smaller", "holds"), (0.1, 0.5, "smaller", "does not hold"), (-0.1, 0.1, "smaller", "inconclusive"),
+    (float("nan"), 1.0, "larger", "inconclusive"),
+])
+def test_verdict_from_interval(lo, hi, claim, expected):
+    assert stats.verdict(lo, hi, claim) == expected
+
+
+def test_verdict_same_within_a_factor():
+    assert stats.verdict(0.8, 1.5, "same", same=2.0) == "holds"
+    assert stats.verdict(2.5, 9.0, "same", same=2.0) == "does not hold"
+    assert stats.verdict(1.5, 3.0, "same", same=2.0) == "inconclusive"
+    with pytest.raises(ValueError, match="same > 1"):
+        stats.verdict(1, 1, "same")
+
+
+def test_verdicts_from_constructed_seeds():
+    """Three seeds per side: a clear gap holds, the reverse gap does not, overlapping seeds are inconclusive."""
+    small, large = [0.80, 0.81, 0.79], [0.70, 0.71, 0.69]
+    d = stats.difference_interval(small, large)
+    assert stats.verdict(d["lo"], d["hi"], "smaller") == "holds"
+    d = stats.difference_interval(large, small)
+    assert stats.verdict(d["lo"], d["hi"], "smaller") == "does not hold"
+    d = stats.difference_interval([0.7, 0.8, 0.9], [0.72, 0.85, 0.78])
+    assert stats.verdict(d["lo"], d["hi"], "smaller") == "inconclusive"
+
+
+def test_combine():
+    assert stats.combine(["holds", "holds"]) == "holds"
+    assert stats.combine(["holds", "inconclusive"]) == "partly holds"
+    assert stats.combine(["does not hold", "inconclusive"]) == "does not hold"
+    assert stats.combine(["inconclusive", "inconclusive", "not measured"]) == "inconclusive"
+    assert stats.combine([]) == "not measured"

@@ -74,3 +74,99 @@ def collapse_stats(df, x: str = "temperature", y: str = "test_acc", group: str =
         out["interpretation"] = (f"weak: g explains {score:.0%} and {group} adds {gain:.0%}; "
                                  f"the rest is scatter (compare with the seed spread)")
     return out
+
+
+# ----------------------------------------------------------------------------- intervals and verdicts
+LEVEL = 0.95  # every interval of the report is a two-sided 95% interval
+
+
+def _clean(values) -> np.ndarray:
+    v = np.asarray([x for x in values if x is not None], dtype=np.float64)
+    return v[np.isfinite(v)]
+
+
+def mean_interval(values, level: float = LEVEL) -> dict:
+    """Mean of the values (seeds) and its Student-t interval, mean ± t_{(1+level)/2, n-1} · s/√n
+    (s the sample standard deviation). NaN ends for fewer than 2 values."""
+    from scipy.stats import t
+
+    v = _clean(values)
+    n = len(v)
+    mean = float(v.mean()) if n else float("nan")
+    sd = float(v.std(ddof=1)) if n >= 2 else float("nan")
+    half = float(t.ppf((1 + level) / 2, n - 1) * sd / np.sqrt(n)) if n >= 2 else float("nan")
+    return {"n": n, "mean": mean, "std": sd, "lo": mean - half, "hi": mean + half}
+
+
+def difference_interval(a, b, level: float = LEVEL) -> dict:
+    """mean(b) - mean(a) with Welch's interval: d ± t_{(1+level)/2, ν} · √(s_a²/n_a + s_b²/n_b), ν from the
+    Welch–Satterthwaite equation. The two groups need not have the same size (a seed that diverged is left
+    out). NaN ends when a side has fewer than 2 values; a difference with zero spread on both sides is exact."""
+    from scipy.stats import t
+
+    x, y = _clean(a), _clean(b)
+    na, nb = len(x), len(y)
+    d = float(y.mean() - x.mean()) if na and nb else float("nan")
+    out = {"n_a": na, "n_b": nb, "diff": d, "lo": float("nan"), "hi": float("nan")}
+    if na < 2 or nb < 2:
+        return out
+    va, vb = x.var(ddof=1) / na, y.var(ddof=1) / nb
+    se = float(np.sqrt(va + vb))
+    if se == 0:
+        out.update(lo=d, hi=d)
+        return out
+    dof = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
+    half = float(t.ppf((1 + level) / 2, dof) * se)
+    out.update(lo=d - half, hi=d + half)
+    return out
+
+
+def ratio_interval(a, b, level: float = LEVEL) -> dict:
+    """The ratio of geometric means, gm(b) / gm(a), with the Welch interval of the difference of mean logs
+    carried back by exp: for times and sharpness, which are positive and compared as multiples."""
+    la = [np.log(x) for x in _clean(a) if x > 0]
+    lb = [np.log(x) for x in _clean(b) if x > 0]
+    d = difference_interval(la, lb, level)
+    return {"n_a": d["n_a"], "n_b": d["n_b"], "ratio": float(np.exp(d["diff"])),
+            "lo": float(np.exp(d["lo"])), "hi": float(np.exp(d["hi"]))}
+
+
+HOLDS, DOES_NOT_HOLD, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+
+
+def verdict(lo: float, hi: float, claim: str, same: float | None = None) -> str:
+    """The verdict that an interval [lo, hi] of a difference (large minus small) gives a claim.
+
+    claim "larger": the large side is claimed higher (holds when lo > 0, does not hold when hi < 0);
+    claim "smaller": the large side is claimed lower (holds when hi < 0, does not hold when lo > 0);
+    claim "same" with `same` = s for a ratio: holds when the whole interval lies in [1/s, s], does not
+    hold when it lies wholly outside it. Otherwise, or with a NaN end, inconclusive. For ratios pass
+    log(lo), log(hi) with "larger"/"smaller", or the ratio's ends themselves with "same".
+    """
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return INCONCLUSIVE
+    if claim == "larger":
+        return HOLDS if lo > 0 else DOES_NOT_HOLD if hi < 0 else INCONCLUSIVE
+    if claim == "smaller":
+        return HOLDS if hi < 0 else DOES_NOT_HOLD if lo > 0 else INCONCLUSIVE
+    if claim == "same":
+        if same is None or same <= 1:
+            raise ValueError(f"claim 'same' needs a factor same > 1, got {same}")
+        if 1 / same <= lo and hi <= same:
+            return HOLDS
+        return DOES_NOT_HOLD if hi < 1 / same or lo > same else INCONCLUSIVE
+    raise ValueError(f"claim must be 'larger', 'smaller' or 'same', got {claim!r}")
+
+
+def combine(verdicts) -> str:
+    """One verdict over several (per λ, or per measure): the common one when all agree; else
+    'partly holds' when some hold; else 'does not hold' when some fail (the rest inconclusive);
+    else inconclusive. 'not measured' entries are skipped; none left: 'not measured'."""
+    vs = [v for v in verdicts if v != "not measured"]
+    if not vs:
+        return "not measured"
+    if all(v == vs[0] for v in vs):
+        return vs[0]
+    if HOLDS in vs or "partly holds" in vs:
+        return "partly holds"
+    return DOES_NOT_HOLD if DOES_NOT_HOLD in vs else INCONCLUSIVE
