@@ -20,11 +20,12 @@ def _setup(**train_overrides):
     return p, data.prepare(p.data)
 
 
-def train_alone(p, blob, batch_size, lam, seed, epochs):
+def train_alone(p, blob, batch_size, lam, seed, epochs, lr=None):
     """The usual loop: one nn.Module, LectureMomentum, the same init seed and shuffle seed."""
     torch.manual_seed(seed)
     model = models.build(p, blob["meta"])
-    opt = LectureMomentum(model.parameters(), lr=config.learning_rate(p.train, batch_size), momentum=lam)
+    lr = config.learning_rate(p.train, batch_size) if lr is None else lr
+    opt = LectureMomentum(model.parameters(), lr=lr, momentum=lam)
     shuffle = torch.Generator().manual_seed(10_000 + seed)
     x, y = blob["x_train"], blob["y_train"]
     for _ in range(epochs):
@@ -50,6 +51,31 @@ def test_stacked_seeds_train_exactly_as_alone(name, hidden):
             assert torch.allclose(res["state"][key], alone[key], atol=1e-5, rtol=1e-4), (name, seed, key)
     # the seeds really differ: their own init and shuffle
     assert not torch.equal(stacked[0]["state"][key], stacked[1]["state"][key])
+
+
+@pytest.mark.parametrize("name,hidden", [("mlp", [32]), ("cnn", [4])])
+def test_stacked_models_with_their_own_learning_rates_train_as_alone(name, hidden):
+    """The equal-accuracy protocol stacks every (eta, seed) of a cell: one eta per model."""
+    p, blob = _setup(max_epochs=3, target_train_acc=None)
+    p = dataclasses.replace(p, model=config.Model(name, tuple(hidden)))
+    members = [(0.01, 1), (0.01, 2), (0.2, 1)]
+    res = train.train_cell(p, blob, 8, 0.5, [s for _, s in members], CPU, lrs=[lr for lr, _ in members], **QUIET)
+    for (lr, seed), r in zip(members, res):
+        assert r["summary"]["lr"] == lr
+        alone = train_alone(p, blob, 8, 0.5, seed, 3, lr=lr)
+        for key in alone:
+            assert torch.allclose(r["state"][key], alone[key], atol=1e-5, rtol=1e-4), (name, lr, seed, key)
+    assert not torch.allclose(res[0]["state"][key], res[2]["state"][key])  # same seed, other eta
+
+
+def test_a_run_that_stops_improving_is_stalled_not_ok():
+    assert train._stalled([0.1, 0.5, 0.6, 0.602, 0.603], 2)       # +0.003 over the best before: stalled
+    assert not train._stalled([0.1, 0.5, 0.6, 0.61, 0.603], 2)    # +0.01: still learning
+    assert not train._stalled([0.1, 0.5], 2)                      # too early to tell
+    p, blob = _setup(lr=1e-5, max_epochs=30)  # far too small a step to learn anything
+    res = train.train_cell(p, blob, 200, 0.0, [1], CPU, budget=train.Budget(30, 0.99, patience=3), **QUIET)
+    s = res[0]["summary"]
+    assert s["status"] == "stalled" and s["epochs"] == 3 and not s["reached_target"], s
 
 
 def test_same_seed_gives_identical_numbers_on_cpu():

@@ -19,12 +19,17 @@ def momentum_step(theta: torch.Tensor, m: torch.Tensor, grad: torch.Tensor, lr: 
 
 
 @torch.no_grad()
-def momentum_update_(params, grads, ms, lr: float, lam: float) -> None:
+def momentum_update_(params, grads, ms, lr, lam: float) -> None:
     """The same rule in place on lists of tensors: m <- lam*m - eta*g, theta <- theta + m.
     Three foreach calls whatever the number of tensors (the per-update overhead matters at
-    small batch sizes)."""
+    small batch sizes). `lr` is one eta, or for stacked models (leading model dimension) a
+    tensor (S,) of one eta per model."""
     torch._foreach_mul_(ms, lam)
-    torch._foreach_add_(ms, grads, alpha=-lr)
+    if torch.is_tensor(lr):
+        steps = torch._foreach_mul(grads, [lr.view(-1, *[1] * (g.dim() - 1)) for g in grads])
+        torch._foreach_sub_(ms, steps)
+    else:
+        torch._foreach_add_(ms, grads, alpha=-lr)
     torch._foreach_add_(params, ms)
 
 

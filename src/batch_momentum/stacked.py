@@ -127,8 +127,8 @@ class DenseTrainer:
         return all(k in (nn.Linear, nn.ReLU, nn.Flatten) for k in kinds) and (
             len(net.input_shape) == 1 or kinds[0] is nn.Flatten)
 
-    def __init__(self, net: "StackedNet", lr: float, momentum: float):
-        self.net, self.lr, self.lam = net, lr, momentum
+    def __init__(self, net: "StackedNet", lr, momentum: float):
+        self.net, self.lr, self.lam = net, _per_model(lr, net), momentum
         self.linear = [prefix for prefix, m in net.layers if isinstance(m, nn.Linear)]
         self.relu_after = [i + 1 < len(net.layers) and isinstance(net.layers[i + 1][1], nn.ReLU)
                            for i, (_, m) in enumerate(net.layers) if isinstance(m, nn.Linear)]
@@ -169,6 +169,7 @@ class DenseTrainer:
         self.net.keep(rows)
         idx = torch.as_tensor(rows, device=self.m[0].device)
         self.m = [m.index_select(0, idx) for m in self.m]
+        self.lr = self.lr.index_select(0, idx) if torch.is_tensor(self.lr) else self.lr
         self._refresh()
 
 
@@ -176,8 +177,8 @@ class StackedMomentum:
     """The lecture's momentum (m = lambda*m - eta*g; theta = theta + m) on stacked weights;
     each model's rows of m are its own buffer."""
 
-    def __init__(self, net: StackedNet, lr: float, momentum: float):
-        self.net, self.lr, self.lam = net, lr, momentum
+    def __init__(self, net: StackedNet, lr, momentum: float):
+        self.net, self.lr, self.lam = net, _per_model(lr, net), momentum
         self.m = [torch.zeros_like(p) for p in net.params]
 
     def update(self, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -192,8 +193,20 @@ class StackedMomentum:
         self.net.keep(rows)
         idx = torch.as_tensor(rows, device=self.m[0].device)
         self.m = [m.index_select(0, idx) for m in self.m]
+        self.lr = self.lr.index_select(0, idx) if torch.is_tensor(self.lr) else self.lr
 
 
-def trainer(net: StackedNet, lr: float, momentum: float):
-    """The hand-written update for dense models, autograd for the others (convolutions)."""
+def _per_model(lr, net: StackedNet):
+    """One eta for every model (a number), or a list of one eta per model as a (S,) tensor."""
+    if isinstance(lr, (int, float)):
+        return float(lr)
+    lr = torch.as_tensor(list(lr), dtype=net.params[0].dtype, device=net.params[0].device)
+    if lr.shape != (net.size,):
+        raise ValueError(f"{lr.numel()} learning rates for {net.size} stacked models")
+    return lr
+
+
+def trainer(net: StackedNet, lr, momentum: float):
+    """The hand-written update for dense models, autograd for the others (convolutions).
+    lr: one eta for all models, or a list of one eta per model."""
     return (DenseTrainer if DenseTrainer.supports(net) else StackedMomentum)(net, lr, momentum)

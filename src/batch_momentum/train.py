@@ -15,6 +15,7 @@ import argparse
 import math
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -32,26 +33,43 @@ def init_models(params: config.Params, meta: dict, seeds) -> list[torch.nn.Modul
     return out
 
 
+STALL_GAIN = 0.005  # a run "stalls" when `patience` epochs add less than this to its best training accuracy
+
+
+@dataclass(frozen=True)
+class Budget:
+    """When a run stops: after max_epochs; once its training accuracy reaches target (None: never);
+    or, with patience P, once the best training accuracy of its last P epochs is less than
+    STALL_GAIN above the best before them (status "stalled": it would not reach the target)."""
+    max_epochs: int
+    target: float | None
+    patience: int | None = None
+
+
 def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: float, seeds, device: torch.device,
-               log=print) -> list[dict]:
+               log=print, *, lrs=None, budget: Budget | None = None) -> list[dict]:
     """Train the seeds of one cell together; one {"state", "init_state", "curve", "summary"} per seed.
 
+    Models are trained as one stacked network, one per entry of `seeds` (a seed may repeat when
+    `lrs`, one eta per model, gives them different learning rates; default: train.lr under
+    train.lr_rule for all). `budget` defaults to train.max_epochs and train.target_train_acc.
     curve: a list of dicts with CURVE_COLUMNS, one per epoch (0 = before training); wall_s is
     the training time of the stacked network so far (it trains len(seeds) models at once).
     """
     tr = params.train
     seeds = list(seeds)
+    budget = budget or Budget(tr.max_epochs, tr.target_train_acc)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    lr = config.learning_rate(tr, batch_size)
+    lrs = [config.learning_rate(tr, batch_size)] * len(seeds) if lrs is None else [float(v) for v in lrs]
     inits = init_models(params, blob["meta"], seeds)
     net = StackedNet(inits, blob["meta"]["input_shape"], device)
-    opt = trainer(net, lr, momentum)
+    opt = trainer(net, lrs[0] if len(set(lrs)) == 1 else lrs, momentum)
     x, y = blob["x_train"], blob["y_train"]
     xv, yv = blob["x_val"], blob["y_val"]
     n = len(y)
     updates_per_epoch = math.ceil(n / batch_size)
     shuffles = [torch.Generator(device="cpu").manual_seed(10_000 + s) for s in seeds]
-    target = tr.target_train_acc
+    target, max_epochs, patience = budget.target, budget.max_epochs, budget.patience
     active = list(range(len(seeds)))  # positions in `seeds` still training, in stack order
     curves: list[list[dict]] = [[] for _ in seeds]
     final: dict[int, dict] = {}
@@ -68,10 +86,10 @@ def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: flo
     def finish(i, row, status, reason):
         state[i] = net.state_dict(row)
         final[i] = dict(status=status, reason=reason)
-        log(f"seed {seeds[i]}: {status}: {reason}")
+        log(f"seed {seeds[i]}{'' if len(set(lrs)) == 1 else f' lr {lrs[i]:g}'}: {status}: {reason}")
 
     record(0)
-    for epoch in range(1, tr.max_epochs + 1):
+    for epoch in range(1, max_epochs + 1):
         perms = torch.stack([torch.randperm(n, generator=shuffles[i]) for i in active]).to(device)  # (S, n)
         devices.sync(device)
         t0 = time.perf_counter()
@@ -83,7 +101,7 @@ def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: flo
         updates += updates_per_epoch
         record(epoch)
         accs = " ".join(f"seed{seeds[i]} {curves[i][-1]['train_acc']:.3f}" for i in active)
-        log(f"epoch {epoch:3d}/{tr.max_epochs}  updates {updates:7d}  train acc {accs}  {wall:.1f}s")
+        log(f"epoch {epoch:3d}/{max_epochs}  updates {updates:7d}  train acc {accs}  {wall:.1f}s")
         keep = []
         for row, i in enumerate(active):
             c = curves[i][-1]
@@ -92,8 +110,11 @@ def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: flo
             elif target is not None and c["train_acc"] >= target:
                 finish(i, row, "ok", f"reached training accuracy {c['train_acc']:.4f} >= target {target} "
                                      f"in epoch {epoch}")
-            elif epoch == tr.max_epochs:
-                finish(i, row, "ok", f"ran the budget of {tr.max_epochs} epochs")
+            elif epoch == max_epochs:
+                finish(i, row, "ok", f"ran the budget of {max_epochs} epochs")
+            elif patience and epoch >= patience and _stalled([r["train_acc"] for r in curves[i]], patience):
+                finish(i, row, "stalled", f"training accuracy gained less than {STALL_GAIN} in the last {patience} "
+                                          f"epochs (best {max(r['train_acc'] for r in curves[i]):.4f} in epoch {epoch})")
             else:
                 keep.append(row)
         if len(keep) < len(active):
@@ -108,7 +129,7 @@ def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: flo
         last = curves[i][-1]
         reached = target is not None and final[i]["status"] == "ok" and last["train_acc"] >= target
         summary = dict(
-            batch_size=batch_size, momentum=momentum, seed=seed, lr=lr, lr_rule=tr.lr_rule, **final[i],
+            batch_size=batch_size, momentum=momentum, seed=seed, lr=lrs[i], lr_rule=tr.lr_rule, **final[i],
             epochs=last["epoch"], updates=last["updates"], updates_per_epoch=updates_per_epoch,
             train_wall_s=last["wall_s"], epoch_wall_s=last["wall_s"] / max(last["epoch"], 1),
             stacked_models=len(seeds), reached_target=reached, epochs_to_target=last["epoch"] if reached else None,
@@ -118,6 +139,11 @@ def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: flo
                     "init_state": {k: v.detach().cpu().clone() for k, v in inits[i].state_dict().items()},
                     "curve": curves[i], "summary": summary})
     return out
+
+
+def _stalled(accs: list[float], patience: int) -> bool:
+    """accs[0] is before training: stalled when max(last `patience`) < max(before them) + STALL_GAIN."""
+    return len(accs) > patience and max(accs[-patience:]) < max(accs[:-patience]) + STALL_GAIN
 
 
 def run_metadata(device: torch.device) -> dict:
