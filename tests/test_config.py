@@ -58,7 +58,11 @@ CASES = [
     (("momentum", "start_2d"), [1.0], "momentum.start_2d = [1.0]"),
     (("momentum", "lr_1d"), 0, "momentum.lr_1d = 0"),
     (("momentum", "typo"), 1, "unknown key momentum.typo"),
-    (("sharpness", "interpolation_small"), 16, "sharpness.interpolation_small = 16 is not in grid.batch_size"),
+    (("equal_acc", "batch_size"), [512, 8], "equal_acc.batch_size = [512, 8] is invalid; allowed: [small, large]"),
+    (("equal_acc", "batch_size"), [8, 8000], "with small < large <= data.n_train = 4000"),
+    (("equal_acc", "batch_size"), [8], "equal_acc.batch_size = [8] is invalid"),
+    (("equal_acc", "step_large"), [], "equal_acc.step_large = [] is invalid"),
+    (("equal_acc", "target_train_acc"), 1.5, "equal_acc.target_train_acc = 1.5"),
     (("noise", "subset"), 5000, "noise.subset = 5000 is larger than data.n_train = 4000"),
 ]
 

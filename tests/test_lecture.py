@@ -4,20 +4,41 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from batch_momentum import config, lecture
 
 
-def cells(train_small, train_large, test_small, test_large, lams=(0.0, 0.9)):
+SEEDS = (1, 2, 3)
+JITTER = (-0.01, 0.0, 0.01)  # seed-to-seed spread added to every made-up value
+
+
+def cells(train_small, train_large, test_small, test_large, lams=(0.0, 0.9), sizes=(8, 512), **extra):
+    """A made-up run table: per λ and side a value per column, three seeds spread by JITTER."""
     rows = []
     for lam in lams:
-        for b, tr, te in ((8, train_small[lam], test_small[lam]), (512, train_large[lam], test_large[lam])):
-            for seed in (1, 2):
+        for b, tr, te in ((sizes[0], train_small[lam], test_small[lam]), (sizes[1], train_large[lam], test_large[lam])):
+            for seed, j in zip(SEEDS, JITTER):
                 rows.append(dict(cell=f"bs{b}_lam{lam}/seed{seed}", batch_size=b, momentum=lam, seed=seed, status="ok",
-                                 train_acc=tr, test_acc=te, reached_target=False, epoch_wall_s=0.5 if b == 8 else 0.05,
-                                 updates_per_epoch=500 if b == 8 else 8, device_name="cpu", threads=1,
-                                 temperature=config.noise_temperature(0.05, 4000, b, lam)))
+                                 train_acc=tr + j, test_acc=te + j, reached_target=True, lr=0.05,
+                                 cosine_expected_final=(0.3 if b == sizes[0] else 0.99) + j / 10,
+                                 device_name="cpu", threads=1, temperature=config.noise_temperature(0.05, 4000, b, lam),
+                                 **{k: (v[0] if b == sizes[0] else v[1]) * (1 + j) for k, v in extra.items()}))
     return pd.DataFrame(rows)
+
+
+def equal_runs(test_small, test_large, top=(5.0, 30.0), eps=(1.0, 50.0), lams=(0.0, 0.9)):
+    """Made-up equal-accuracy runs (B = 8 and 512 of params' equal_acc), every seed at the target."""
+    t = cells({lam: 0.99 for lam in lams}, {lam: 0.99 for lam in lams}, test_small, test_large, lams=lams,
+              hessian_top=top, hessian_trace=(top[0] * 10, top[1] * 10), **{
+                  "sharpness_full_eps0.001": eps, "sharpness_random100_eps0.001": eps,
+                  "sharpness_full_eps0.0005": eps, "sharpness_random100_eps0.0005": eps})
+    return t
+
+
+def candidates_for(equal):
+    return pd.DataFrame([dict(cell=f"bs{b}_lam{lam}", lr=0.05, seed=s, chosen=True, choice_reason="best mean")
+                         for b in (8, 512) for lam in equal.momentum.unique() for s in SEEDS])
 
 
 def params():
@@ -34,9 +55,11 @@ def timing_frame():
         sequential_extrapolated=[False, True], epoch_measured_s=[0.5, np.nan], epoch_estimated_s=[0.5, 0.24]))
 
 
-def table_rows(t, timing=None, momentum=None):
-    """lecture_table with the made-up timing and momentum results where a test does not give its own."""
-    return lecture.lecture_table(t, params(), timing_frame() if timing is None else timing,
+def table_rows(t, timing=None, momentum=None, equal=None):
+    """lecture_table with made-up timing, momentum and equal-accuracy results where a test gives none."""
+    equal = equal_runs({0.0: 0.8, 0.9: 0.8}, {0.0: 0.7, 0.9: 0.7}) if equal is None else equal
+    return lecture.lecture_table(t, equal, candidates_for(equal), params(),
+                                 timing_frame() if timing is None else timing,
                                  momentum_result() if momentum is None else momentum)
 
 
@@ -45,23 +68,75 @@ def row(rows, aspect):
 
 
 def test_optimization_verdicts_per_lambda():
-    t = cells({0.0: 0.99, 0.9: 0.30}, {0.0: 0.40, 0.9: 0.70}, {0.0: 0.7, 0.9: 0.2}, {0.0: 0.4, 0.9: 0.6})
-    rows = table_rows(t)
-    assert (row(rows, "Optimization")["verdict"], row(rows, "Optimization")["scope"]) == ("partly holds",
-                                                                                         "for λ ∈ {0.0} only")
-    t2 = cells({0.0: 0.99, 0.9: 0.95}, {0.0: 0.40, 0.9: 0.70}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
-    assert row(table_rows(t2), "Optimization")["verdict"] == "holds"
+    # λ=0: the small batch trains far better (holds); λ=0.9: the large one does (does not hold)
+    t = cells({0.0: 0.99 - 0.02, 0.9: 0.30}, {0.0: 0.40, 0.9: 0.70}, {0.0: 0.7, 0.9: 0.2}, {0.0: 0.4, 0.9: 0.6})
+    r = row(table_rows(t), "Optimization")
+    assert (r["verdict"], r["scope"]) == ("partly holds", "(λ=0: holds, λ=0.9: does not hold)")
+    assert [p["verdict"] for p in r["per_lambda"]] == ["holds", "does not hold"]
+    lam0 = r["per_lambda"][0]
+    assert lam0["small"]["n"] == 3 and lam0["small"]["mean"] == pytest.approx(0.97)
+    assert lam0["difference"]["diff"] == pytest.approx(0.40 - 0.97)
+    assert "λ=0: B=8 97.0% [" in r["evidence"] and "holds (n = 3 vs 3 seeds)" in r["evidence"]
     t3 = cells({0.0: 0.5, 0.9: 0.5}, {0.0: 0.9, 0.9: 0.9}, {0.0: 0.5, 0.9: 0.5}, {0.0: 0.9, 0.9: 0.9})
     assert row(table_rows(t3), "Optimization")["verdict"] == "does not hold"
 
 
-def test_generalization_uses_equal_training_accuracy_when_both_reach_the_target():
-    t = cells({0.0: 0.995, 0.9: 0.995}, {0.0: 0.995, 0.9: 0.4}, {0.0: 0.80, 0.9: 0.7}, {0.0: 0.75, 0.9: 0.9})
-    t.loc[t.train_acc >= 0.99, "reached_target"] = True
-    r = row(table_rows(t), "Generalization")
-    # λ=0.9's large batch never reached the target, so only λ=0 is compared, and it holds
-    assert (r["verdict"], r["scope"]) == ("partly holds", "for λ ∈ {0.0}, the only λ compared at equal training accuracy")
-    assert "reached the training-accuracy target" in r["evidence"] and "for λ ∈ {0.9} fewer than two" in r["evidence"]
+def test_overlapping_seeds_are_inconclusive():
+    t = cells({0.0: 0.60, 0.9: 0.60}, {0.0: 0.60, 0.9: 0.60}, {0.0: 0.5, 0.9: 0.5}, {0.0: 0.5, 0.9: 0.5})
+    t.loc[t.batch_size == 512, "train_acc"] += [0.05, -0.04, 0.0] * 2  # large side: more spread, same mean
+    r = row(table_rows(t), "Optimization")
+    assert r["verdict"] == "inconclusive" and r["scope"] == ""
+    assert all(p["difference"]["lo"] < 0 < p["difference"]["hi"] for p in r["per_lambda"])
+
+
+def test_diverged_runs_are_counted_and_left_out_of_the_means():
+    t = cells({0.0: 0.99, 0.9: 0.30}, {0.0: 0.40, 0.9: 0.30}, {0.0: 0.7, 0.9: 0.2}, {0.0: 0.4, 0.9: 0.3})
+    t.loc[(t.momentum == 0.9) & (t.batch_size == 8), ["status", "train_acc"]] = ["diverged", 0.0]
+    r = row(table_rows(t), "Optimization")
+    lam9 = r["per_lambda"][1]
+    assert lam9["small"]["n"] == 0 and lam9["failed"]["small"] == {"diverged": 3}
+    assert lam9["verdict"] == "inconclusive" and (r["verdict"], r["scope"]) == (
+        "partly holds", "(λ=0: holds, λ=0.9: inconclusive)")
+    assert "B=8 none (3 diverged left out)" in r["evidence"]
+
+
+def test_generalization_and_sharpness_use_only_runs_at_the_target():
+    equal = equal_runs({0.0: 0.80, 0.9: 0.80}, {0.0: 0.70, 0.9: 0.70})
+    # one large-batch seed of λ=0.9 stopped short of the target: its (high) test accuracy must not count
+    short = (equal.momentum == 0.9) & (equal.batch_size == 512) & (equal.seed == 3)
+    equal.loc[short, ["reached_target", "test_acc", "hessian_top"]] = [False, 0.99, 0.1]
+    t = cells({0.0: 0.9, 0.9: 0.9}, {0.0: 0.4, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
+    rows = table_rows(t, equal=equal)
+    gen = row(rows, "Generalization")
+    assert gen["verdict"] == "holds"
+    lam9 = gen["per_lambda"][1]
+    assert lam9["large"]["n"] == 2 and lam9["large"]["mean"] == pytest.approx(0.695)
+    assert lam9["failed"]["large"] == {"short of the target": 1}
+    assert "bs512_lam0.9/seed3" not in gen["cells"] and "bs512_lam0.9/seed1" in gen["cells"]
+    sharp = row(rows, "Sharp vs flat minima")
+    assert sharp["verdict"] == "holds" and sharp["small"] == "Flat minimum"
+    assert set(sharp["per_lambda"][0]["measures"]) >= {"top Hessian eigenvalue", "Hessian trace"}
+    assert sharp["per_lambda"][0]["ratio"]["ratio"] == pytest.approx(6.0, rel=1e-3)  # 30 / 5
+
+
+def test_sharpness_row_is_partly_when_the_measures_disagree():
+    # the Hessian says sharper at the large batch, epsilon-sharpness says flatter
+    equal = equal_runs({0.0: 0.8, 0.9: 0.8}, {0.0: 0.7, 0.9: 0.7}, top=(5.0, 30.0), eps=(50.0, 1.0))
+    t = cells({0.0: 0.9, 0.9: 0.9}, {0.0: 0.4, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
+    sharp = row(table_rows(t, equal=equal), "Sharp vs flat minima")
+    assert sharp["verdict"] == "partly holds"
+    m = sharp["per_lambda"][0]["measures"]
+    assert m["top Hessian eigenvalue"] == "holds" and m["ε-sharpness ε=0.001"] == "does not hold"
+
+
+def test_keskar_table_beside_the_published_row():
+    equal = equal_runs({0.0: 0.80, 0.9: 0.80}, {0.0: 0.70, 0.9: 0.70})
+    k = lecture.keskar_table(equal, params())
+    first = k["rows"][0]
+    assert (first["momentum"], first["side"], first["batch_size"], first["seeds"]) == (0.0, "small", 8, 3)
+    assert first["values"]["test_acc"]["mean"] == pytest.approx(0.80)
+    assert first["values"]["test_acc"]["std"] == pytest.approx(0.01)
+    assert k["published"]["large"]["eps_sharpness"] == 205.14 and "Adam" in k["differs"]
 
 
 def test_timing_rows_from_the_timing_step():
@@ -76,15 +151,6 @@ def test_timing_rows_from_the_timing_step():
     timing.loc[1, "parallel_median_s"] = 1.5e-3
     par = row(table_rows(t, timing), "Speed for one update (with parallel computing)")
     assert par["verdict"] == "holds"
-
-
-def test_gradient_not_measured_without_the_noise_columns():
-    # evaluate writes no noise columns for a diverged run: a table of only those has none
-    t = cells({0.0: 0.9, 0.9: 0.9}, {0.0: 0.4, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
-    assert row(table_rows(t), "Gradient")["verdict"] == lecture.NOT_MEASURED
-    t["cosine_final"] = np.where(t.batch_size == 8, 0.2, 0.95)
-    t["nsr_final"] = np.where(t.batch_size == 8, 5.0, 0.1)
-    assert row(table_rows(t), "Gradient")["verdict"] == "holds"
 
 
 def momentum_result(deep=(0.9,), fractions=None, diff=1e-16):
@@ -128,58 +194,27 @@ def test_momentum_rows_join_the_table():
     assert rows[-1]["aspect"] == "mᵗ is the weighted sum of all earlier gradients"
 
 
-def test_generalization_compares_the_smallest_and_largest_batch_that_reached_the_target():
-    # Only the middle of the grid trains to the target: B=32 and B=128 of λ=0.9 (made-up numbers).
-    rows = []
-    for b, reached, test, eig in ((8, False, 0.23, 0.7), (32, True, 0.70, 1.3), (128, True, 0.66, 5.1),
-                                  (512, False, 0.58, 10.9)):
-        for seed in (1, 2):
-            rows.append(dict(cell=f"bs{b}_lam0.9_seed{seed}", batch_size=b, momentum=0.9, seed=seed, status="ok",
-                             train_acc=0.995 if reached else 0.5, test_acc=test, reached_target=reached,
-                             hessian_top=eig, epoch_wall_s=0.1, updates_per_epoch=10, device_name="cpu", threads=1))
-    r = row(table_rows(pd.DataFrame(rows)), "Generalization")
-    assert r["verdict"] == "holds"
-    assert r["measured_small"] == "λ=0.9, B=32: 70.0%" and r["measured_large"] == "λ=0.9, B=128: 66.0%"
-    assert "λ=0.9: B=32 1.3 vs B=128 5.1" in r["evidence"]  # sharpness on the same pair
-    assert "λ=0.9: 23.0% vs 58.0%" in r["evidence"]  # and the equal-budget extremes, for comparison
-
-
-def test_compare_reached_needs_two_batch_sizes():
-    t = cells({0.0: 0.995, 0.9: 0.995}, {0.0: 0.4, 0.9: 0.4}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
-    t["reached_target"] = t.train_acc >= 0.99
-    assert [r["verdict"] for r in lecture.compare_reached(t, "test_acc")] == ["n/a", "n/a"]
-
-
 def test_all_diverged_cells_give_no_verdict_from_training():
     t = cells({0.0: 0.9, 0.9: 0.9}, {0.0: 0.4, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
     t["status"] = "diverged"
     rows = table_rows(t)
-    assert row(rows, "Optimization")["verdict"] == "cannot tell"
-    assert row(rows, "Generalization")["verdict"] == "cannot tell"
+    assert row(rows, "Optimization")["verdict"] == "inconclusive"
+    assert row(rows, "Optimization")["per_lambda"][0]["failed"]["small"] == {"diverged": 3}
     assert row(rows, "Time for one epoch")["verdict"] == "holds"  # from the timing step, which trains nothing
-
-
-def test_a_diverged_small_batch_counts_against_the_claim():
-    t = cells({0.0: 0.99, 0.9: 0.30}, {0.0: 0.40, 0.9: 0.30}, {0.0: 0.7, 0.9: 0.2}, {0.0: 0.4, 0.9: 0.3})
-    t.loc[(t.momentum == 0.9) & (t.batch_size == 8), "status"] = "diverged"
-    r = row(table_rows(t), "Optimization")
-    assert (r["verdict"], r["scope"]) == ("partly holds", "for λ ∈ {0.0} only")
-    assert "λ=0.9: diverged vs 30.0%" in r["evidence"]
 
 
 def test_one_batch_size_compares_nothing():
     t = cells({0.0: 0.99, 0.9: 0.9}, {0.0: 0.99, 0.9: 0.9}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7})
     t = t[t.batch_size == 8]
     rows = table_rows(t)
-    for aspect in ("Speed for one update (with parallel computing)", "Time for one epoch", "Optimization",
-                   "Generalization"):
-        assert row(rows, aspect)["verdict"] == "cannot tell", aspect
+    for aspect in ("Speed for one update (with parallel computing)", "Time for one epoch", "Optimization"):
+        assert row(rows, aspect)["verdict"] == "inconclusive", aspect
     timing = pd.DataFrame(dict(device="cpu", device_name="x", threads=1, torch_version="2", n_train=4000,
                                batch_size=[8], updates_per_epoch=[500], parallel_median_s=[1e-3],
                                sequential_median_s=[8e-3], sequential_extrapolated=[False],
                                epoch_measured_s=[0.5], epoch_estimated_s=[0.5]))
     rows = table_rows(t, timing)
-    assert row(rows, "Speed for one update (with parallel computing)")["verdict"] == "cannot tell"
+    assert row(rows, "Speed for one update (with parallel computing)")["verdict"] == "inconclusive"
 
 
 def test_same_time_holds_up_to_the_first_batch_size_beyond_twice_the_base():
@@ -199,7 +234,8 @@ def test_analyze_writes_the_table_as_data_and_the_report_renders_it(tmp_path):
     t = cells({0.0: 0.99, 0.9: 0.95}, {0.0: 0.40, 0.9: 0.70}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
     p = params()
     p = dataclasses.replace(p, sharpness=dataclasses.replace(p.sharpness, epsilons=(5e-4,)))  # the collapse view
-    result = analyze.analyze(p, t, timing_frame(), momentum_result())                          # names the first ε
+    equal = equal_runs({0.0: 0.8, 0.9: 0.8}, {0.0: 0.7, 0.9: 0.7})                             # names the first ε
+    result = analyze.analyze(p, t, equal, candidates_for(equal), timing_frame(), momentum_result())
     assert set(result["verdicts"]) == set(lecture.VERDICTS)
     opt = next(r for r in result["rows"] if r["aspect"] == "Optimization")
     assert opt["verdict"] == "holds" and opt["scope"] == ""

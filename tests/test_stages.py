@@ -33,9 +33,9 @@ def test_no_module_is_over_about_400_lines():
 def test_tracked_params_follow_the_table(default_params):
     sh = default_params.sharpness
     t = stages.tracked(default_params, "interpolate")
-    assert t == {"sharpness.interpolation_points": sh.interpolation_points,
-                 "sharpness.interpolation_small": sh.interpolation_small,
-                 "sharpness.interpolation_large": sh.interpolation_large}
+    assert t == {"sharpness.interpolation_points": sh.interpolation_points}
+    eq = stages.tracked(default_params, "train_equal")
+    assert eq["equal_acc"]["batch_size"] == list(default_params.equal_acc.batch_size) and "train.lr" not in eq
     train = stages.tracked(default_params, "train")
     assert set(train) == {"data", "model", "train", "grid.seed"}
     assert train["grid.seed"] == list(default_params.grid.seed) and train["model"]["hidden"] == [256, 256]  # plain

@@ -61,8 +61,9 @@ def test_run_timing_rows(rows):
         else:
             assert math.isnan(r["epoch_measured_s"])
     assert [r["sequential_extrapolated"] for r in rows] == [False, False, True]
-    # one example one after another costs about B single-example passes
-    assert rows[2]["sequential_median_s"] > 5 * rows[2]["parallel_median_s"]
+    # one example one after another costs about B single-example passes (the fastest repeats: a busy
+    # machine delays single repeats, never speeds them up)
+    assert rows[2]["sequential_min_s"] > 5 * rows[2]["parallel_min_s"]
 
 
 def test_epoch_budget_zero_gives_nan():

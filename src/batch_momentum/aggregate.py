@@ -1,4 +1,6 @@
-"""aggregate: a tidy table with a row per (B, λ, seed) run, and the runs' training curves and 1-D loss curves.
+"""aggregate: a tidy table with a row per (B, λ, seed) run, and the runs' training curves and 1-D loss curves,
+for the grid (reports/tables/cells.csv, curves.csv, directions.csv) and for the equal-accuracy protocol
+(equal.csv, equal_curves.csv, with candidates.csv: every eta it tried and which it kept).
 
 The runs are the ones params.yaml lists (never a glob of results/: cells left on disk
 by an earlier, larger grid are not part of this run).
@@ -29,14 +31,17 @@ def _tag(frame: pd.DataFrame, c) -> pd.DataFrame:
     return frame
 
 
-def collect(params: config.Params, results: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """From results/: cells/<cell>/seed<s>/curve.csv, metrics/<cell>/seed<s>.json and landscape/<cell>/seed<s>.json."""
-    cells = config.runs(params)
-    metrics_path = lambda c: results / "metrics" / f"{c.name}.json"  # noqa: E731
+def collect(params: config.Params, results: Path, runs=None, trees=("cells", "metrics", "landscape")
+            ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """From results/: <cells>/<cell>/seed<s>/curve.csv, <metrics>/<cell>/seed<s>.json and
+    <landscape>/<cell>/seed<s>.json, for the grid's runs (default) or the given ones."""
+    cells = config.runs(params) if runs is None else runs
+    cells_dir, metrics_dir, landscape_dir = (results / t for t in trees)
+    metrics_path = lambda c: metrics_dir / f"{c.name}.json"  # noqa: E731
     missing = [c.name for c in cells if not metrics_path(c).exists()]
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise FileNotFoundError(f"{results}/metrics: no metrics for {shown}; run train and evaluate for these cells "
+        raise FileNotFoundError(f"{metrics_dir}: no metrics for {shown}; run train and evaluate for these cells "
                                 f"(snakemake --cores all, or dvc repro)")
     rows, curves, directions = [], [], []
     n_train = params.data.n_train
@@ -45,12 +50,23 @@ def collect(params: config.Params, results: Path) -> tuple[pd.DataFrame, pd.Data
         m.update(cell=c.name, batch_size=c.batch_size, momentum=c.momentum, seed=c.seed)
         m["temperature"] = config.noise_temperature(m["lr"], n_train, c.batch_size, c.momentum)
         rows.append(m)
-        curves.append(_tag(pd.read_csv(results / "cells" / c.name / "curve.csv"), c))
-        directions.append(_tag(pd.DataFrame(read_metrics(results / "landscape" / f"{c.name}.json")), c))
+        curves.append(_tag(pd.read_csv(cells_dir / c.name / "curve.csv"), c))
+        directions.append(_tag(pd.DataFrame(read_metrics(landscape_dir / f"{c.name}.json")), c))
     table = pd.DataFrame(rows)
     first = [col for col in FIRST_COLUMNS if col in table.columns]
     table = table[first + [col for col in table.columns if col not in first]]
     return table, pd.concat(curves, ignore_index=True), pd.concat(directions, ignore_index=True)
+
+
+def candidates(params: config.Params, results: Path) -> pd.DataFrame:
+    """Every candidate run of the equal-accuracy protocol, with `chosen` marking the kept eta."""
+    frames = []
+    for c in config.equal_cells(params):
+        folder = results / "equal" / c.name
+        frame = pd.read_csv(folder / "candidates.csv")
+        choice = files.read_json(folder / "choice.json", remedy="rerun train_equal for this cell")
+        frames.append(frame.assign(cell=c.name, chosen=frame.lr == choice["lr"], choice_reason=choice["why"]))
+    return pd.concat(frames, ignore_index=True)
 
 
 def main(argv=None) -> int:
@@ -66,5 +82,10 @@ def main(argv=None) -> int:
     table.to_csv(out / "cells.csv", index=False)
     curves.to_csv(out / "curves.csv", index=False)
     directions.to_csv(out / "directions.csv", index=False)
+    equal, equal_curves, _ = collect(params, Path(args.results), config.equal_runs(params),
+                                     ("equal", "equal_metrics", "equal_landscape"))
+    equal.to_csv(out / "equal.csv", index=False)
+    equal_curves.to_csv(out / "equal_curves.csv", index=False)
+    candidates(params, Path(args.results)).to_csv(out / "candidates.csv", index=False)
     print(f"aggregated {len(table)} cells ({(table.status != 'ok').sum()} not ok) -> {out}/cells.csv, {out}/curves.csv")
     return 0

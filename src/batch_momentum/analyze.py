@@ -5,7 +5,10 @@ metrics, so `dvc metrics show` and `dvc metrics diff` show every verdict.
 lecture.json:
   rows:     one per claim: aspect, the lecture's two sides (small, large), what was
             measured on each side, verdict (one of lecture.VERDICTS) and its scope, the
-            evidence in words, the per-λ comparisons behind it and the runs they used;
+            evidence in words, the per-λ comparisons behind it (means and 95% intervals over
+            seeds, the difference or ratio with its interval, the verdict it gives, the runs
+            left out) and the runs they used;
+  keskar:   Keskar et al.'s table side by side with the equal-accuracy runs;
   collapse: do the trained runs fall on one curve of the noise temperature
             g = ηN/(B(1−λ))? Rank correlations and R² per measure (stats.collapse_stats);
   device:   what the verdicts were measured on.
@@ -19,7 +22,7 @@ import pandas as pd
 
 from . import config, files, results
 from .sharpness import sharpness_column
-from .lecture import VERDICTS, lecture_table
+from .lecture import VERDICTS, keskar_table, lecture_table
 from .stats import collapse_stats
 
 
@@ -39,14 +42,19 @@ def collapse(table: pd.DataFrame, params: config.Params) -> list[dict]:
     return out
 
 
-def analyze(params: config.Params, table: pd.DataFrame, timing: pd.DataFrame, momentum: dict) -> dict:
-    rows = lecture_table(table, params, timing, momentum)
+def analyze(params: config.Params, table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFrame,
+            timing: pd.DataFrame, momentum: dict) -> dict:
+    rows = lecture_table(table, equal, candidates, params, timing, momentum)
     return files.finite({
         "verdicts": list(VERDICTS),
         "device": {"names": sorted(table.device_name.dropna().astype(str).unique()), "threads": int(table.threads.max()),
                    "timing": f"{timing.device_name.iloc[0]} ({timing.device.iloc[0]}, "
                              f"{int(timing.threads.iloc[0])} thread(s))"},
+        "interval": "95% Student-t interval of the mean over seeds; differences with Welch's interval; ratios of "
+                    "geometric means with the Welch interval of the mean logs; a verdict holds or fails only when "
+                    "the whole interval is on one side (batch_momentum.stats.verdict)",
         "rows": rows,
+        "keskar": keskar_table(equal, params),
         "collapse": collapse(table, params),
     })
 
@@ -60,13 +68,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="reports/lecture.json")
     args = ap.parse_args(argv)
     params = config.load(args.params)
-    cells = Path(args.tables) / "cells.csv"
-    if not cells.exists():
-        raise FileNotFoundError(f"{cells}: aggregated table not found; run the aggregate step first")
-    table = pd.read_csv(cells)
+    tables = {}
+    for name in ("cells", "equal", "candidates"):
+        path = Path(args.tables) / f"{name}.csv"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: aggregated table not found; run the aggregate step first")
+        tables[name] = pd.read_csv(path)
     timing = results.read_timing(args.timing)
     momentum = files.read_json(args.momentum, remedy="rerun the momentum step")
-    result = analyze(params, table, timing, momentum)
+    result = analyze(params, tables["cells"], tables["equal"], tables["candidates"], timing, momentum)
     out = files.write_json(args.out, result)
     counts = pd.Series([r["verdict"] for r in result["rows"]]).value_counts().to_dict()
     print(f"{len(result['rows'])} rows of the lecture's table: "

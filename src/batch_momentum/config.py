@@ -61,6 +61,24 @@ class Grid:
 
 
 @dataclass(frozen=True)
+class EqualAcc:
+    """equal_acc: Keskar et al.'s protocol. Per lambda of the grid, a small and a large batch each
+    trained until its training accuracy reaches the target; eta per batch size chosen from a short
+    list by validation accuracy among the candidates whose every seed reached the target."""
+    batch_size: tuple[int, int]     # (small, large)
+    target_train_acc: float         # a run trains until its training accuracy reaches this ...
+    max_epochs: int                 # ... within this many epochs ...
+    patience: int                   # ... or stops as "stalled" once this many epochs add < 0.005 to it
+    step_small: tuple[float, ...]   # candidate steps eta/(1-lambda) of the small batch: eta = step*(1-lambda)
+    step_large: tuple[float, ...]   # and of the large batch
+
+    def lrs(self, batch_size: int, momentum: float) -> list[float]:
+        """The candidate eta of a batch size at a momentum (rounded to 12 significant digits)."""
+        steps = self.step_small if batch_size == self.batch_size[0] else self.step_large
+        return [float(f"{s * (1 - momentum):.12g}") for s in steps]
+
+
+@dataclass(frozen=True)
 class Sharpness:
     """sharpness: the measures at every run's final weights, on the first `subset` training examples."""
     subset: int                    # examples of the training loss f of every measure
@@ -73,8 +91,6 @@ class Sharpness:
     direction_points: int          # points of the 1-D curve along a filter-normalized direction
     direction_span: float          # the curve runs over t in [-span, span] (units of the direction)
     interpolation_points: int      # points of theta(alpha), alpha in [-1, 2]
-    interpolation_small: int       # the small batch size of the interpolated pair (of grid.batch_size)
-    interpolation_large: int       # the large batch size of the pair (of grid.batch_size)
 
 
 @dataclass(frozen=True)
@@ -135,6 +151,7 @@ class Params:
     model: Model
     train: Train
     grid: Grid
+    equal_acc: EqualAcc
     sharpness: Sharpness
     noise: Noise
     timing: Timing
@@ -153,7 +170,7 @@ def _typed(hint, v):
     """A validated YAML value as its field's declared type: lists as tuples, and a whole
     number written 30.0 (JSON schema's "integer" admits it) as an int where an int is declared."""
     if isinstance(v, list):
-        item = int if hint == tuple[int, ...] else None
+        item = int if hint in (tuple[int, ...], tuple[int, int]) else None
         return tuple(_typed(item, x) for x in v)
     return int(v) if hint in (int, int | None) and isinstance(v, float) else v
 
@@ -252,10 +269,10 @@ def _cross_field(p: dict, source: str) -> None:
         if b > fin["finite_n"]:
             raise ParamsError(f"{source}: momentum.finite_batch_sizes[{i}] = {b} is larger than momentum.finite_n = "
                               f"{fin['finite_n']}; allowed: 1 <= B <= {fin['finite_n']} (the full batch is B = finite_n)")
-    for key in ("interpolation_small", "interpolation_large"):
-        if sh[key] not in grid_b:
-            raise ParamsError(f"{source}: sharpness.{key} = {sh[key]} is not in grid.batch_size {grid_b}; "
-                              f"allowed: one of the grid's batch sizes")
+    small, large = p["equal_acc"]["batch_size"]
+    if not small < large <= n_train:
+        raise ParamsError(f"{source}: equal_acc.batch_size = {[small, large]} is invalid; allowed: [small, large] "
+                          f"with small < large <= data.n_train = {n_train}")
     for key, value in (("sharpness.subset", sh["subset"]), ("noise.subset", p["noise"]["subset"])):
         if value > n_train:
             raise ParamsError(f"{source}: {key} = {value} is larger than data.n_train = {n_train}; "
@@ -345,12 +362,24 @@ def runs(params: Params) -> list[Run]:
     return [Run(c.batch_size, c.momentum, s) for c in cells(params) for s in params.grid.seed]
 
 
-def check_cell(params: Params, batch_size: int, momentum: float) -> None:
-    """A cell named on a step's command line must be one of the grid's."""
+def equal_cells(params: Params) -> list[Cell]:
+    """The equal-accuracy protocol's cells: equal_acc's small and large batch at every momentum of the grid."""
+    return [Cell(b, m) for b in params.equal_acc.batch_size for m in params.grid.momentum]
+
+
+def equal_runs(params: Params) -> list[Run]:
+    return [Run(c.batch_size, c.momentum, s) for c in equal_cells(params) for s in params.grid.seed]
+
+
+def check_cell(params: Params, batch_size: int, momentum: float, protocol: str = "equal_epochs") -> None:
+    """A cell named on a step's command line must be one of the grid's (equal_epochs), or one of
+    equal_acc.batch_size at a momentum of the grid (equal_acc)."""
     g = params.grid
-    if batch_size not in g.batch_size or momentum not in [float(m) for m in g.momentum]:
+    sizes, where = (g.batch_size, "grid.batch_size") if protocol == "equal_epochs" else \
+        (params.equal_acc.batch_size, "equal_acc.batch_size")
+    if batch_size not in sizes or momentum not in [float(m) for m in g.momentum]:
         raise ParamsError(f"cell B={batch_size}, lambda={momentum} is not in the grid of params "
-                          f"(grid.batch_size {list(g.batch_size)}, grid.momentum {list(g.momentum)}); "
+                          f"({where} {list(sizes)}, grid.momentum {list(g.momentum)}); "
                           f"name a cell of the grid or add it to params.yaml")
 
 

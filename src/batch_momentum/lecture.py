@@ -11,11 +11,13 @@ import math
 import numpy as np
 import pandas as pd
 
+from . import stats
+from .sharpness import sharpness_column
+
 # The fixed set of verdicts; a row's `scope` says where a partial verdict applies.
-HOLDS, PARTLY, DOES_NOT_HOLD, CANNOT_TELL, NOT_MEASURED = (
-    "holds", "partly holds", "does not hold", "cannot tell", "not measured")
-VERDICTS = (HOLDS, PARTLY, DOES_NOT_HOLD, CANNOT_TELL, NOT_MEASURED)
-MARGIN = 0.01  # accuracy or cosine difference below which two cells count as equal
+HOLDS, PARTLY, DOES_NOT_HOLD, INCONCLUSIVE, NOT_MEASURED = (
+    "holds", "partly holds", "does not hold", "inconclusive", "not measured")
+VERDICTS = (HOLDS, PARTLY, DOES_NOT_HOLD, INCONCLUSIVE, NOT_MEASURED)
 SAME = 2.0     # "same time": within this factor
 
 
@@ -33,95 +35,102 @@ def secs(v):
     return f"{v * 1e3:.3g} ms" if v < 1 else f"{v:.3g} s"
 
 
-def _verdict(small: float, large: float, better: str, margin: float) -> str:
-    """'holds' when the small batch is better by more than margin, 'opposite' when the large one is."""
-    diff = (small - large) if better == "higher" else (large - small)
-    return "holds" if diff > margin else ("opposite" if diff < -margin else "equal")
-
-
-def compare_extremes(table: pd.DataFrame, column: str, better="higher", only=None, margin=MARGIN,
-                     diverged_is_worse=False):
-    """Mean of `column` over seeds for the smallest and the largest batch, per λ.
-
-    verdict: 'holds' when the small batch is better by more than `margin`, 'opposite'
-    when the large one is, 'equal' otherwise, 'n/a' when a side has no finished cell or
-    the grid has one batch size. With diverged_is_worse (accuracies), a side whose cells
-    all diverged counts as the worse one: a small batch that diverges did not optimize better.
-    """
-    small_b, large_b = table.batch_size.min(), table.batch_size.max()
-    rows = []
-    for lam, sub in table.groupby("momentum"):
-        if only is not None:
-            sub = sub[only(sub)]
-        ok = sub[sub.status == "ok"]
-        s = ok[ok.batch_size == small_b][column].mean()
-        lg = ok[ok.batch_size == large_b][column].mean()
-        lost = {side: bool(len(sub[sub.batch_size == b])) and not len(ok[ok.batch_size == b])
-                for side, b in (("small", small_b), ("large", large_b))}
-        if small_b == large_b:
-            verdict = "n/a"
-        elif diverged_is_worse and lost["small"] != lost["large"] and (lost["small"] or lost["large"]):
-            verdict = "opposite" if lost["small"] else "holds"
-        elif _nan(s) or _nan(lg):
-            verdict = "n/a"
-        else:
-            verdict = _verdict(s, lg, better, margin)
-        used = ok[ok.batch_size.isin([small_b, large_b])].cell
-        rows.append(dict(momentum=lam, small=s, large=lg, verdict=verdict, small_diverged=lost["small"],
-                         large_diverged=lost["large"], cells=sorted(used)))
-    return rows
-
-
-def compare_reached(table: pd.DataFrame, column: str, better="higher", margin=MARGIN, pairs=None):
-    """Per λ, the smallest against the largest batch size among the cells that reached the
-    training-accuracy target (means over the seeds that reached it): generalization at equal
-    training accuracy. 'n/a' where fewer than two batch sizes reached it. `pairs` (a
-    previous result) fixes the two batch sizes per λ, to read another column on them."""
-    done = table[(table.status == "ok") & table.reached_target.fillna(False).astype(bool)]
-    fixed = {r["momentum"]: (r["b_small"], r["b_large"]) for r in pairs} if pairs else {}
-    rows = []
-    for lam in sorted(table.momentum.unique()):
-        means = done[done.momentum == lam].groupby("batch_size")[column].mean()
-        bs, bl = fixed.get(lam, (means.index.min(), means.index.max()) if len(means) else (np.nan, np.nan))
-        if len(means) < 2 or _nan(bs) or bs == bl:
-            rows.append(dict(momentum=lam, b_small=bs, b_large=bl, small=np.nan, large=np.nan, verdict="n/a"))
-            continue
-        s, lg = means.get(bs, np.nan), means.get(bl, np.nan)
-        verdict = "n/a" if _nan(s) or _nan(lg) else _verdict(s, lg, better, margin)
-        pair = done[(done.momentum == lam) & done.batch_size.isin([bs, bl])]
-        rows.append(dict(momentum=lam, b_small=int(bs), b_large=int(bl), small=s, large=lg, verdict=verdict,
-                         cells=sorted(pair.cell)))
-    return rows
-
-
-def _per_lam_pairs(rows, fmt) -> str:
-    return "; ".join(f"λ={r['momentum']}: B={r['b_small']} {fmt(r['small'])} vs B={r['b_large']} {fmt(r['large'])}"
-                     for r in rows if r["verdict"] != "n/a")
-
-
-def summarize(per_lam, expected="holds") -> tuple[str, str]:
-    """One (verdict, scope) over the λ rows: HOLDS only when it holds for every λ; PARTLY with
-    the scope 'for λ ∈ {…} only' when it holds for some."""
-    verdicts = [r["verdict"] for r in per_lam if r["verdict"] != "n/a"]
-    if not verdicts:
-        return CANNOT_TELL, ""
-    hits = [r["momentum"] for r in per_lam if r["verdict"] == expected]
-    if len(hits) == len(per_lam):
-        return HOLDS, ""
-    if not hits:
-        return DOES_NOT_HOLD, ""
-    return PARTLY, f"for λ ∈ {{{', '.join(map(str, hits))}}} only"
+def num(v):
+    return "n/a" if _nan(v) else f"{v:.3g}"
 
 
 def _yes(holds: bool) -> str:
     return HOLDS if holds else DOES_NOT_HOLD
 
 
-def _per_lam(rows, fmt) -> str:
-    def show(r, side):
-        return "diverged" if r.get(f"{side}_diverged") else fmt(r[side])
+def compare(table: pd.DataFrame, column: str, claim: str, sizes: tuple[int, int], ratio: bool = False,
+            reached_only: bool = False) -> list[dict]:
+    """Per λ, the runs of the small and the large batch size (sizes) compared on `column`.
 
-    return "; ".join(f"λ={r['momentum']}: {show(r, 'small')} vs {show(r, 'large')}" for r in rows)
+    Each side: the mean over its seeds with a 95% Student-t interval (stats.mean_interval), from the
+    runs with status ok (and, with reached_only, that reached the training-accuracy target); the other
+    runs are counted per side (`failed`: diverged, stalled, or short of the target), never averaged in.
+    Then the difference large − small with Welch's interval, or with ratio=True the ratio of geometric
+    means large/small with its interval, and the verdict that interval gives the claim (stats.verdict:
+    "larger" = the lecture says the large batch has the higher value).
+    """
+    small_b, large_b = sizes
+    out = []
+    for lam in sorted(table.momentum.unique()):
+        sub = table[table.momentum == lam]
+        sides, failed, cells = {}, {}, []
+        for side, b in (("small", small_b), ("large", large_b)):
+            runs = sub[sub.batch_size == b]
+            good = runs.status == "ok"
+            if reached_only:
+                good &= runs.reached_target.fillna(False).astype(bool)
+            good &= runs[column].notna()
+            sides[side] = runs[good][column].to_numpy(dtype=float)
+            failed[side] = {str(k): int(v) for k, v in runs[~good].status.value_counts().items()}
+            if reached_only:  # ok but short of the target
+                failed[side].pop("ok", None)
+                short = int(((runs.status == "ok") & ~runs.reached_target.fillna(False).astype(bool)).sum())
+                if short:
+                    failed[side]["short of the target"] = short
+            cells += sorted(runs[good].cell)
+        a, b = sides["small"], sides["large"]
+        row = dict(momentum=float(lam), b_small=int(small_b), b_large=int(large_b),
+                   small=stats.mean_interval(a), large=stats.mean_interval(b), failed=failed, cells=cells)
+        if ratio:
+            r = stats.ratio_interval(a, b)
+            row["ratio"] = r
+            lo, hi = (np.log(r["lo"]), np.log(r["hi"])) if r["lo"] > 0 else (np.nan, np.nan)
+        else:
+            row["difference"] = r = stats.difference_interval(a, b)
+            lo, hi = r["lo"], r["hi"]
+        row["verdict"] = stats.verdict(lo, hi, claim)
+        out.append(row)
+    return out
+
+
+def _interval(m: dict, fmt) -> str:
+    if not m["n"]:
+        return "none"
+    if _nan(m["lo"]):
+        return f"{fmt(m['mean'])} (n = {m['n']})"
+    return f"{fmt(m['mean'])} [{fmt(m['lo'])}, {fmt(m['hi'])}]"
+
+
+def _failed(f: dict) -> str:
+    return ", ".join(f"{n} {k}" for k, n in f.items())
+
+
+def describe(per_lam: list[dict], fmt, ratio: bool = False) -> str:
+    """Per λ in words: each side's mean [95% interval] over seeds, the runs left out, the difference or
+    ratio with its interval, and the verdict with the number of seeds behind it."""
+    parts = []
+    for r in per_lam:
+        text = (f"λ={r['momentum']:g}: B={r['b_small']} {_interval(r['small'], fmt)}"
+                + (f" ({_failed(r['failed']['small'])} left out)" if r["failed"]["small"] else "")
+                + f" vs B={r['b_large']} {_interval(r['large'], fmt)}"
+                + (f" ({_failed(r['failed']['large'])} left out)" if r["failed"]["large"] else ""))
+        d = r["ratio"] if ratio else r["difference"]
+        if not _nan(d["lo"]):
+            key = "ratio" if ratio else "diff"
+            shown = (lambda v: f"{v:.3g}×") if ratio else fmt
+            text += f"; {'ratio' if ratio else 'difference'} {shown(d[key])} [{shown(d['lo'])}, {shown(d['hi'])}]"
+        text += f": {r['verdict']} (n = {r['small']['n']} vs {r['large']['n']} seeds)"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def summarize(per_lam: list[dict]) -> tuple[str, str]:
+    """One (verdict, scope) over the λ rows (stats.combine); the scope names each λ's verdict
+    whenever they differ."""
+    verdicts = [r["verdict"] for r in per_lam]
+    v = stats.combine(verdicts)
+    if len(set(verdicts)) <= 1:
+        return v, ""
+    return v, "(" + ", ".join(f"λ={r['momentum']:g}: {r['verdict']}" for r in per_lam) + ")"
+
+
+def measured(per_lam: list[dict], side: str, fmt) -> str:
+    return "; ".join(f"λ={r['momentum']:g}: {_interval(r[side], fmt)}" for r in per_lam)
 
 
 def _timing_rows(timing: pd.DataFrame, small_b: int, large_b: int) -> list[dict]:
@@ -131,7 +140,7 @@ def _timing_rows(timing: pd.DataFrame, small_b: int, large_b: int) -> list[dict]
     lb = large_b if large_b in t.index else int(t.index.max())
     if sb == lb:
         return [dict(aspect=a, small=sm, large=lg, measured_small="n/a", measured_large="n/a",
-                     verdict=CANNOT_TELL, evidence=f"the timing step measured one batch size only (B={sb})")
+                     verdict=INCONCLUSIVE, evidence=f"the timing step measured one batch size only (B={sb})")
                 for a, sm, lg in (("Speed for one update (no parallel computing)", "Faster", "Slower"),
                                   ("Speed for one update (with parallel computing)", "Same", "Same (not too large)"),
                                   ("Time for one epoch", "Slower", "Faster"))]
@@ -226,80 +235,111 @@ def momentum_rows(result: dict) -> list[dict]:
     return out
 
 
-def lecture_table(table: pd.DataFrame, params, timing: pd.DataFrame, momentum: dict) -> list[dict]:
-    """Every row of the lecture's table: from the aggregated runs (`table`), the timing step's
-    rows and the momentum step's result; params is the config.Params of the run."""
+def sharpness_measures(params) -> list[tuple[str, str]]:
+    """(column, label) of every sharpness measure at the final weights."""
+    out = [("hessian_top", "top Hessian eigenvalue"), ("hessian_trace", "Hessian trace")]
+    for eps in params.sharpness.epsilons:
+        out.append((sharpness_column(eps, None), f"ε-sharpness ε={eps:g}"))
+        out.append((sharpness_column(eps, params.sharpness.subspace_dim),
+                    f"ε-sharpness ε={eps:g}, {params.sharpness.subspace_dim}-dim subspace"))
+    return out
+
+
+def _choices(candidates: pd.DataFrame) -> str:
+    chosen = candidates[candidates.chosen].groupby("cell").first()
+    return "; ".join(f"{cell}: η = {r.lr:g} of {[float(v) for v in sorted(candidates[candidates.cell == cell].lr.unique())]}"
+                     + ("" if "no eta" not in r.choice_reason else " (no η reached the target with every seed)")
+                     for cell, r in chosen.iterrows())
+
+
+def batch_rows(table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFrame, params) -> list[dict]:
+    """The rows about batch size that the training runs answer: gradient noise and optimization from the
+    grid (the same epoch budget), generalization and sharpness from the equal-accuracy protocol."""
+    grid_sizes = (int(table.batch_size.min()), int(table.batch_size.max()))
+    ea = params.equal_acc
+    rows = []
+    cos = compare(table, "cosine_expected_final", "larger", grid_sizes)
+    g = "{:.3f}".format
+    rows.append(dict(aspect="Gradient", small="Noisy", large="Stable", measured_small=measured(cos, "small", g),
+                     measured_large=measured(cos, "large", g), verdict=summarize(cos), per_lambda=cos,
+                     evidence="expected cosine between a batch gradient of B examples drawn from the training set and "
+                              "the full gradient (1 = the exact direction; lower = noisier), from the gradient noise "
+                              "scale at each run's final weights, the grid's smallest vs largest B, per λ: "
+                              + describe(cos, g)))
+
+    opt = compare(table, "train_acc", "smaller", grid_sizes)
+    rows.append(dict(aspect="Optimization", small="Better", large="Worse", measured_small=measured(opt, "small", pct),
+                     measured_large=measured(opt, "large", pct), verdict=summarize(opt), per_lambda=opt,
+                     evidence=f"final training accuracy after the same budget of {params.train.max_epochs} epochs at "
+                              f"η = {params.train.lr:g} (the lecture's MNIST and CIFAR-10 curves; a run stops early "
+                              f"at {params.train.target_train_acc}), per λ; diverged runs are counted, not averaged: "
+                              + describe(opt, pct)))
+
+    protocol = (f"Keskar et al.'s protocol: B={ea.batch_size[0]} and B={ea.batch_size[1]} each trained until the "
+                f"training accuracy reaches {ea.target_train_acc} (at most {ea.max_epochs} epochs), η per batch size "
+                f"and λ chosen by validation accuracy among candidates whose every seed reached it ({_choices(candidates)})")
+    gen = compare(equal, "test_acc", "smaller", ea.batch_size, reached_only=True)
+    rows.append(dict(aspect="Generalization", small="Better", large="Worse", measured_small=measured(gen, "small", pct),
+                     measured_large=measured(gen, "large", pct), verdict=summarize(gen), per_lambda=gen,
+                     evidence=f"test accuracy at equal training accuracy. {protocol}. Per λ: " + describe(gen, pct)))
+
+    per_measure = {label: compare(equal, col, "larger", ea.batch_size, ratio=True, reached_only=True)
+                   for col, label in sharpness_measures(params) if col in equal}
+    sharp = []
+    for k, lam in enumerate(sorted(equal.momentum.unique())):
+        verdicts = [rows_[k]["verdict"] for rows_ in per_measure.values()]
+        first = next(iter(per_measure.values()))[k]
+        sharp.append(dict(first, verdict=stats.combine(verdicts),
+                          measures={label: rows_[k]["verdict"] for label, rows_ in per_measure.items()}))
+    top = per_measure.get("top Hessian eigenvalue", [])
+    rows.append(dict(aspect="Sharp vs flat minima", small="Flat minimum", large="Sharp minimum",
+                     measured_small="top eigenvalue " + measured(top, "small", num),
+                     measured_large="top eigenvalue " + measured(top, "large", num), verdict=summarize(sharp),
+                     per_lambda=sharp,
+                     evidence="every sharpness measure of the training loss at the final weights, at equal training "
+                              "accuracy (the runs of the Generalization row); ratio large/small of geometric means over "
+                              "seeds, and per λ the verdict over the measures (holds when every measure holds). "
+                              + " ".join(f"{label}: {describe(r, num, ratio=True)}." for label, r in per_measure.items())))
+    return rows
+
+
+KESKAR_F1 = dict(source="Keskar et al. 2017, Tables 2 and 3, network F1 (MLP on MNIST; SB = 256, LB = 10% of the "
+                        "training set, Adam, trained until the loss stops improving, 5 runs)",
+                 small=dict(train_acc=0.9966, test_acc=0.9803, eps_sharpness=1.23),
+                 large=dict(train_acc=0.9992, test_acc=0.9781, eps_sharpness=205.14), epsilon=1e-3)
+
+
+def keskar_table(equal: pd.DataFrame, params) -> dict:
+    """Keskar's table side by side: per λ and side, training and test accuracy and each sharpness
+    measure (mean and standard deviation over the seeds that reached the target), with the published
+    F1 row and what differs."""
+    ea = params.equal_acc
+    cols = [("train_acc", "training accuracy"), ("test_acc", "test accuracy"), *sharpness_measures(params)]
+    rows = []
+    for lam in sorted(equal.momentum.unique()):
+        for side, b in zip(("small", "large"), ea.batch_size):
+            runs = equal[(equal.momentum == lam) & (equal.batch_size == b)]
+            done = runs[(runs.status == "ok") & runs.reached_target.fillna(False).astype(bool)]
+            values = {col: stats.mean_interval(done[col]) for col, _ in cols if col in done}
+            rows.append(dict(momentum=float(lam), side=side, batch_size=int(b), seeds=int(len(done)),
+                             of=int(len(runs)), lr=float(runs.lr.iloc[0]) if len(runs) else float("nan"),
+                             values={c: {"mean": v["mean"], "std": v["std"]} for c, v in values.items()}))
+    return dict(columns=[{"column": c, "label": label} for c, label in cols], rows=rows, published=KESKAR_F1,
+                differs=(f"here: MNIST-1D-style data ({params.data.dataset}, {params.data.n_train} training examples), "
+                         f"{params.model.name} {list(params.model.hidden)}, SGD with the lecture's momentum at the "
+                         f"grid's λ, B = {ea.batch_size[0]} vs {ea.batch_size[1]}, trained to {ea.target_train_acc} "
+                         f"training accuracy, {len(params.grid.seed)} seeds; Keskar: MNIST, 784-512×5-10 with batch "
+                         f"norm, Adam, SB = 256 vs LB = 10%"))
+
+
+def lecture_table(table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFrame, params,
+                  timing: pd.DataFrame, momentum: dict) -> list[dict]:
+    """Every row of the lecture's table: from the grid's runs (`table`), the equal-accuracy runs
+    (`equal`, `candidates`), the timing step's rows and the momentum step's result; params is the
+    config.Params of the run."""
     small_b, large_b = int(table.batch_size.min()), int(table.batch_size.max())
-    ok = table[table.status == "ok"]
     rows = _timing_rows(timing, small_b, large_b)
-
-    if "cosine_final" in table:
-        col = "cosine_expected_final" if "cosine_expected_final" in table else "cosine_final"
-        cos = compare_extremes(table, col, better="lower")
-        nsr = compare_extremes(table, "nsr_final", better="higher", margin=0.0)
-        how = ("expected cosine between a batch gradient of B examples drawn from the whole training set and the full "
-               "gradient, from the gradient noise scale at the final weights" if col == "cosine_expected_final" else
-               "cosine between a batch gradient and the full gradient at the final weights, sampled on the subset")
-        evidence = (how + " (1 = the exact direction; lower = noisier), per λ: " + _per_lam(cos, "{:.3f}".format)
-                    + ". Noise-to-signal ratio B_simple/B, per λ: " + _per_lam(nsr, "{:.3g}".format))
-        if col != "cosine_final":
-            sampled = compare_extremes(table, "cosine_final", better="lower")
-            evidence += (". Cosine sampled from the measured subset, per λ (n/a: B is at least the subset, which has "
-                         "no batches that large): " + _per_lam(sampled, "{:.3f}".format))
-        rows.append(dict(aspect="Gradient", small="Noisy", large="Stable",
-                         measured_small=f"cos {np.nanmean([r['small'] for r in cos]):.3f}",
-                         measured_large=f"cos {np.nanmean([r['large'] for r in cos]):.3f}",
-                         verdict=summarize(cos), evidence=evidence, per_lambda=cos))
-    else:
-        rows.append(dict(aspect="Gradient", small="Noisy", large="Stable", measured_small=NOT_MEASURED,
-                         measured_large=NOT_MEASURED, verdict=NOT_MEASURED, evidence="needs the gradient-noise measures"))
-
-    target = params.train.target_train_acc
-    opt = compare_extremes(table, "train_acc", diverged_is_worse=True)
-    rows.append(dict(aspect="Optimization", small="Better", large="Worse",
-                     measured_small=pct(ok[ok.batch_size == small_b].train_acc.mean()),
-                     measured_large=pct(ok[ok.batch_size == large_b].train_acc.mean()),
-                     verdict=summarize(opt), per_lambda=opt,
-                     evidence="final training accuracy under the same epoch budget" + (
-                         f" (a cell stops early once it reaches {target}, so values near it mean 'reached')"
-                         if target is not None else "") + ", per λ: " + _per_lam(opt, pct)))
-
-    budget = compare_extremes(table, "test_acc", diverged_is_worse=True)
-    budget_text = ("test accuracy after the same epoch budget, smallest vs largest B of the grid, per λ: "
-                   + _per_lam(budget, pct))
-    reached = compare_reached(table, "test_acc") if target is not None else []
-    skipped = [r["momentum"] for r in reached if r["verdict"] == "n/a"]
-    if any(r["verdict"] != "n/a" for r in reached):
-        gen = [r for r in reached if r["verdict"] != "n/a"]
-        evidence = (f"test accuracy at equal training accuracy: the smallest vs the largest B that reached the "
-                    f"training-accuracy target {target}, per λ: " + _per_lam_pairs(gen, pct)
-                    + (f" (for λ ∈ {{{', '.join(map(str, skipped))}}} fewer than two batch sizes reached it)"
-                       if skipped else "") + ". Also " + budget_text)
-        measured = [f"λ={r['momentum']}, B={r['b_small']}: {pct(r['small'])}" for r in gen], \
-            [f"λ={r['momentum']}, B={r['b_large']}: {pct(r['large'])}" for r in gen]
-        if "hessian_top" in table:
-            sharp = compare_reached(table, "hessian_top", better="lower", margin=0.0, pairs=gen)
-            evidence += (". Sharpness on the same pairs, top Hessian eigenvalue of the training loss (higher = "
-                         "sharper), per λ: " + _per_lam_pairs(sharp, "{:.3g}".format))
-    else:
-        gen = budget
-        measured = [pct(np.nanmean([r["small"] for r in gen]))], [pct(np.nanmean([r["large"] for r in gen]))]
-        evidence = budget_text + (f" (fewer than two batch sizes reached the training-accuracy target {target} "
-                                  "for every λ, so none is compared at equal training accuracy)" if target is not None
-                                  else " (no training-accuracy target is set, so none is compared at equal training "
-                                       "accuracy)")
-        if "hessian_top" in table:
-            sharp = compare_extremes(table, "hessian_top", better="lower", margin=0.0)
-            evidence += (". Sharpness, top Hessian eigenvalue of the training loss at the final weights (higher = "
-                         "sharper; a cell far from a minimum is not comparable), per λ: "
-                         + _per_lam(sharp, "{:.3g}".format))
-    verdict = summarize(gen)
-    if gen is not budget and skipped and verdict[0] == HOLDS:
-        verdict = (PARTLY, f"for λ ∈ {{{', '.join(str(r['momentum']) for r in gen)}}}, the only λ compared at equal "
-                           "training accuracy")
-    rows.append(dict(aspect="Generalization", small="Better", large="Worse",
-                     measured_small="; ".join(measured[0]), measured_large="; ".join(measured[1]),
-                     verdict=verdict, evidence=evidence, per_lambda=gen))
+    rows += batch_rows(table, equal, candidates, params)
     rows += momentum_rows(momentum)
     for r in rows:  # (verdict, scope) from summarize, a bare verdict elsewhere
         r["verdict"], r["scope"] = r["verdict"] if isinstance(r["verdict"], tuple) else (r["verdict"], "")

@@ -123,25 +123,6 @@ def _html_table(df: pd.DataFrame, fmt="{:.4g}") -> str:
 
 # Keskar et al. 2017, Tables 2 and 3, network F1 (MLP on MNIST): SB = 256, LB = 10% of the
 # training set, Adam; accuracies in %, sharpness at epsilon = 1e-3 in the full space.
-KESKAR_F1 = dict(train_sb=99.66, train_lb=99.92, test_sb=98.03, test_lb=97.81, sharp_sb=1.23, sharp_lb=205.14)
-
-
-def keskar_table(table: pd.DataFrame, column: str | None) -> pd.DataFrame:
-    small_b, large_b = table.batch_size.min(), table.batch_size.max()
-    ok = table[table.status == "ok"]
-    rows = [dict(source="Keskar et al. 2017, F1 (MNIST MLP, Adam, SB=256, LB=10% of data)",
-                 **{k: v for k, v in KESKAR_F1.items()})]
-    for lam, sub in ok.groupby("momentum"):
-        sb, lb = sub[sub.batch_size == small_b], sub[sub.batch_size == large_b]
-        rows.append(dict(source=f"this run, λ={lam} (SB={small_b}, LB={large_b})",
-                         train_sb=100 * sb.train_acc.mean(), train_lb=100 * lb.train_acc.mean(),
-                         test_sb=100 * sb.test_acc.mean(), test_lb=100 * lb.test_acc.mean(),
-                         sharp_sb=sb[column].mean() if column else np.nan,
-                         sharp_lb=lb[column].mean() if column else np.nan))
-    return pd.DataFrame(rows).rename(columns={
-        "train_sb": "train % SB", "train_lb": "train % LB", "test_sb": "test % SB", "test_lb": "test % LB",
-        "sharp_sb": "φ(ε=1e-3) SB", "sharp_lb": "φ(ε=1e-3) LB"})
-
 
 def timing_section(timing: pd.DataFrame, figures_dir: Path) -> dict:
     from . import plots_timing
@@ -205,7 +186,6 @@ def sharpness_section(params: config.Params, table: pd.DataFrame, directions: pd
                                             figures_dir / f"direction_lam{lam}.png"),
                              caption=f"Training loss along a filter-normalized random direction (Li et al. 2018), "
                                      f"smallest vs largest batch, λ={lam}, seed {first_seed}: flat vs sharp."))
-    eps_col = next((c for c in table.columns if c.startswith("sharpness_full_eps0.001")), None)
     sh = params.sharpness
     return dict(id="sharpness", title="Sharp and flat minima",
                 text=f"All measures use the training loss on the first {sh.subset} training examples at each "
@@ -213,13 +193,12 @@ def sharpness_section(params: config.Params, table: pd.DataFrame, directions: pd
                      f"{sh.hessian_tol}, at most {sh.hessian_max_iter} Hessian-vector products), the trace by "
                      f"Hutchinson's estimator (at most {sh.trace_samples} Rademacher vectors), and Keskar's "
                      f"ε-sharpness (Metric 2.1; L-BFGS-B, {sh.lbfgs_iters} iterations) in the full space and in a "
-                     f"random {sh.subspace_dim}-dimensional subspace. The table sets this run beside Keskar et al.'s "
-                     "published F1 numbers; the dataset (MNIST-1D vs MNIST), the optimizer (SGD with momentum vs "
-                     "Adam), the batch sizes and the budget differ, so compare directions, not values. Sharpness describes a "
-                     "minimum: a cell that stopped far from one (low training accuracy, e.g. the full batch under the "
-                     "epoch budget) sits in a region that is flat for another reason, so the lecture table compares "
-                     "the smallest and the largest batch that reached the training-accuracy target where it can.",
-                html=_html_table(keskar_table(table, eps_col), "{:.4g}"), figures=figs)
+                     f"random {sh.subspace_dim}-dimensional subspace. The figures against batch size show the grid's "
+                     "cells under the same epoch budget. Sharpness describes a minimum: a cell that stopped far from "
+                     "one (low training accuracy, e.g. the full batch under the epoch budget) sits in a region that is "
+                     "flat for another reason, so the lecture table and Keskar's table above compare the runs of the "
+                     "equal-accuracy protocol, and the interpolations run between those runs.",
+                html="", figures=figs)
 
 
 def _finite_number(v) -> bool:
@@ -318,6 +297,28 @@ def momentum_section(table: pd.DataFrame, result: dict, collapse: list[dict], fi
 VERDICT_CSS = {"holds": "ok", "not measured": "todo"}  # every other verdict: "mixed"
 
 
+def keskar_section(k: dict) -> dict:
+    """Keskar et al.'s Table 2/3 row beside this run's equal-accuracy runs (mean ± std over seeds)."""
+    def cell(v):
+        if v is None or v.get("mean") is None:
+            return "n/a"
+        return f"{v['mean']:.4g}" + ("" if v.get("std") is None else f" ± {v['std']:.2g}")
+
+    rows = [{"λ": r["momentum"], "side": r["side"], "B": r["batch_size"], "η": r["lr"],
+             "seeds at target": f"{r['seeds']} of {r['of']}",
+             **{c["label"]: cell(r["values"].get(c["column"])) for c in k["columns"]}} for r in k["rows"]]
+    pub = k["published"]
+    for side, label in (("small", "SB = 256"), ("large", "LB = 10%")):
+        v = pub[side]
+        rows.append({"λ": "Keskar F1", "side": side, "B": label, "η": "Adam", "seeds at target": "5 runs",
+                     "training accuracy": f"{v['train_acc']:.4g}", "test accuracy": f"{v['test_acc']:.4g}",
+                     f"ε-sharpness ε={pub['epsilon']:g}": f"{v['eps_sharpness']:g}"})
+    frame = pd.DataFrame(rows).fillna("")
+    return dict(id="keskar", title="Keskar et al.'s table, side by side", html=_html_table(frame), figures=[],
+                text=f"The small and the large batch at equal training accuracy, per λ, beside the published F1 row "
+                     f"({pub['source']}). What differs: {k['differs']}.")
+
+
 def build(params: config.Params, tables_dir: Path, figures_dir: Path, lecture: dict, timing: pd.DataFrame,
           interpolation: list[dict], momentum: dict) -> dict:
     table = pd.read_csv(tables_dir / "cells.csv")
@@ -329,7 +330,7 @@ def build(params: config.Params, tables_dir: Path, figures_dir: Path, lecture: d
         "curves_epoch": figure_uri(plot_curves(curves, "epoch"), figures_dir / "curves_by_epoch.png"),
         "curves_updates": figure_uri(plot_curves(curves, "updates"), figures_dir / "curves_by_updates.png"),
     }
-    sections = [timing_section(timing, figures_dir)]
+    sections = [keskar_section(lecture["keskar"]), timing_section(timing, figures_dir)]
     if "cosine_final" in table:  # absent when every run diverged
         sections.append(noise_section(table, figures_dir))
     if "hessian_top" in table:
@@ -341,7 +342,7 @@ def build(params: config.Params, tables_dir: Path, figures_dir: Path, lecture: d
     problems = table[table.status != "ok"][["cell", "status", "reason"]].to_dict("records")
     return dict(title=params.report.title, settings=settings_lines(params, table), sections=sections,
                 lecture=[{**r, "css": VERDICT_CSS.get(r["verdict"], "mixed")} for r in lecture["rows"]],
-                device=lecture["device"], verdicts=", ".join(lecture["verdicts"]), figures=figs, cells_html=cells_html,
+                device=lecture["device"], verdicts=", ".join(lecture["verdicts"]), interval=lecture["interval"], figures=figs, cells_html=cells_html,
                 problems=problems)
 
 

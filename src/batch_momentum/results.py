@@ -35,6 +35,20 @@ TIMING_COLUMNS: tuple[str, ...] = (
 )
 
 
+CANDIDATE_COLUMNS = ["batch_size", "momentum", "lr", "seed", "status", "reached_target", "epochs", "updates",
+                     "train_acc", "val_acc", "train_wall_s"]
+
+
+def write_candidates(out: Path, rows: list[dict], choice: dict) -> None:
+    """The equal-accuracy protocol's candidate runs of one (B, lambda) and the eta it chose."""
+    with files.atomic_path(out / "candidates.csv") as tmp:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=CANDIDATE_COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+    files.write_json(out / "choice.json", choice)
+
+
 def write_run(out: Path, result: dict, params: Params) -> None:
     """One seed's files, each written under a temporary name and renamed when complete. model.pt
     holds params as a plain dict (Params.as_dict), which torch.load(weights_only=True) reads."""

@@ -26,6 +26,10 @@ SRC = "src/batch_momentum"  # the package as the repository names it
 DATA = "data/prepared/${data.dataset}.pt"
 CELL = "bs${item.bs}_lam${item.lam}"
 GRID = {"bs": "${grid.batch_size}", "lam": "${grid.momentum}"}
+EQUAL = {"bs": "${equal_acc.batch_size}", "lam": "${grid.momentum}"}  # Keskar's protocol: small and large, per λ
+SMALL_EQ = "results/equal/bs${equal_acc.batch_size[0]}_lam${item.lam}"
+LARGE_EQ = "results/equal/bs${equal_acc.batch_size[1]}_lam${item.lam}"
+TABLES = ("cells", "curves", "directions", "equal", "equal_curves", "candidates")  # reports/tables/<t>.csv
 
 
 @dataclass(frozen=True)
@@ -58,24 +62,32 @@ STAGES = (
     Stage("timing", "timing", _cmd("timing", f"--data {DATA} --out results/timing/timing.csv"),
           deps=(DATA,), params=("model", "timing", "train.device", "train.lr"),
           outs=(("results/timing/timing.csv", False),)),
+    Stage("train_equal", "train",
+          _cmd("train", f"--data {DATA} --batch-size ${{item.bs}} --momentum ${{item.lam}} --protocol equal_acc "
+                        f"--out results/equal/{CELL}"),
+          deps=(DATA,), params=("data", "model", "train.device", "train.threads", "grid.seed", "equal_acc"),
+          matrix=EQUAL, outs=((f"results/equal/{CELL}", True),)),
+    Stage("evaluate_equal", "evaluate",
+          _cmd("evaluate", f"--data {DATA} --cell results/equal/{CELL} --out results/equal_metrics/{CELL} "
+                           f"--landscape results/equal_landscape/{CELL}"),
+          deps=(DATA, f"results/equal/{CELL}"), params=("sharpness", "noise"), matrix=EQUAL,
+          metrics=(f"results/equal_metrics/{CELL}",), outs=((f"results/equal_landscape/{CELL}", False),)),
     Stage("interpolate", "interpolate",
-          _cmd("interpolate", f"--data {DATA} --small results/cells/bs${{sharpness.interpolation_small}}_lam${{item.lam}} "
-                              f"--large results/cells/bs${{sharpness.interpolation_large}}_lam${{item.lam}} "
-                              f"--out results/interpolation/lam${{item.lam}}"),
-          deps=(DATA, "results/cells/bs${sharpness.interpolation_small}_lam${item.lam}",
-                "results/cells/bs${sharpness.interpolation_large}_lam${item.lam}"),
-          params=("sharpness.interpolation_points", "sharpness.interpolation_small", "sharpness.interpolation_large"),
+          _cmd("interpolate", f"--data {DATA} --small {SMALL_EQ} --large {LARGE_EQ} --out results/interpolation/lam${{item.lam}}"),
+          deps=(DATA, SMALL_EQ, LARGE_EQ), params=("sharpness.interpolation_points",),
           matrix={"lam": "${grid.momentum}"}, outs=(("results/interpolation/lam${item.lam}", False),)),
     Stage("momentum", "momentum", _cmd("momentum", "--out results/momentum/critical.json"),
           params=("momentum", "grid.momentum"), outs=(("results/momentum/critical.json", False),)),
     Stage("aggregate", "aggregate", _cmd("aggregate", "--results results --out-dir reports/tables"),
-          deps=("results/cells", "results/metrics", "results/landscape"), params=("data", "grid"),
-          outs=tuple((f"reports/tables/{t}.csv", False) for t in ("cells", "curves", "directions"))),
+          deps=("results/cells", "results/metrics", "results/landscape", "results/equal", "results/equal_metrics",
+                "results/equal_landscape"), params=("data", "grid", "equal_acc.batch_size"),
+          outs=tuple((f"reports/tables/{t}.csv", False) for t in TABLES)),
     Stage("analyze", "analyze",
           _cmd("analyze", "--tables reports/tables --timing results/timing/timing.csv "
                           "--momentum results/momentum/critical.json --out reports/lecture.json"),
-          deps=("reports/tables/cells.csv", "results/timing/timing.csv", "results/momentum/critical.json"),
-          params=("train.target_train_acc", "sharpness.epsilons"), metrics=("reports/lecture.json",)),
+          deps=("reports/tables/cells.csv", "reports/tables/equal.csv", "reports/tables/candidates.csv",
+                "results/timing/timing.csv", "results/momentum/critical.json"),
+          params=("train.target_train_acc", "sharpness.epsilons", "equal_acc"), metrics=("reports/lecture.json",)),
     Stage("report", "report",
           _cmd("report", "--tables reports/tables --figures reports/figures --timing results/timing/timing.csv "
                          "--interpolation-dir results/interpolation --momentum results/momentum/critical.json "

@@ -152,23 +152,78 @@ def run_metadata(device: torch.device) -> dict:
                 torch_version=str(torch.__version__), python=platform.python_version())
 
 
+def choose_lr(candidates: list[dict]) -> dict:
+    """The equal-accuracy protocol's choice of eta for one (B, lambda), from one summary per
+    (eta, seed): among the eta whose every seed reached the target, the one with the best mean
+    validation accuracy (the fair comparison of Shallue et al. 2019). When no eta qualifies, the
+    one with the most seeds at the target, then the best mean training accuracy, is kept and
+    `reached` is False: its runs are shown, never counted as at equal training accuracy."""
+    by_lr: dict[float, list[dict]] = {}
+    for c in candidates:
+        by_lr.setdefault(c["lr"], []).append(c)
+
+    def mean(rows, key):
+        return sum(r[key] for r in rows) / len(rows)
+
+    qualified = [lr for lr, rows in by_lr.items() if all(r["reached_target"] for r in rows)]
+    if qualified:
+        lr = max(qualified, key=lambda v: (mean(by_lr[v], "val_acc"), -v))
+        return dict(lr=lr, reached=True, why=f"best mean validation accuracy ({mean(by_lr[lr], 'val_acc'):.4f}) of the "
+                                             f"{len(qualified)} of {len(by_lr)} eta whose every seed reached the target")
+    lr = max(by_lr, key=lambda v: (sum(r["reached_target"] for r in by_lr[v]), mean(by_lr[v], "train_acc"), -v))
+    return dict(lr=lr, reached=False, why=f"no eta of {sorted(by_lr)} brought every seed to the target; kept the "
+                                          f"closest (mean training accuracy {mean(by_lr[lr], 'train_acc'):.4f})")
+
+
+def _train_equal_acc(params: config.Params, blob: dict, batch_size: int, momentum: float, device, out: Path) -> None:
+    """Every candidate eta x every seed in one stacked network; the chosen eta's runs go to out/seed<s>/,
+    one row per candidate run to out/candidates.csv, the choice to out/choice.json."""
+    ea, seeds = params.equal_acc, list(params.grid.seed)
+    lrs = ea.lrs(batch_size, momentum)
+    members = [(lr, s) for lr in lrs for s in seeds]
+    print(f"equal accuracy: B={batch_size}, lambda={momentum}, eta {lrs} x seeds {seeds} = {len(members)} models "
+          f"stacked, target {ea.target_train_acc} within {ea.max_epochs} epochs, on {device}", flush=True)
+    runs = train_cell(params, blob, batch_size, momentum, [s for _, s in members], device,
+                      log=lambda s: print(s, flush=True), lrs=[lr for lr, _ in members],
+                      budget=Budget(ea.max_epochs, ea.target_train_acc, ea.patience))
+    rows = []
+    for r in runs:
+        r["summary"].update(protocol="equal_acc", train_acc=r["curve"][-1]["train_acc"],
+                            val_acc=r["curve"][-1]["val_acc"])
+        rows.append({k: r["summary"][k] for k in results.CANDIDATE_COLUMNS})
+    choice = choose_lr(rows)
+    for r in runs:
+        r["summary"].update(chosen_lr=choice["lr"], lr_candidates=lrs)
+        if r["summary"]["lr"] == choice["lr"]:
+            results.write_run(out / f"seed{r['summary']['seed']}", r, params)
+    results.write_candidates(out, rows, dict(choice, batch_size=batch_size, momentum=momentum, candidates=lrs))
+    print(f"chose eta {choice['lr']:g}: {choice['why']} -> {out}", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="batch_momentum train", description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--data", required=True, help="prepared data file, e.g. data/prepared/mnist1d.pt")
     ap.add_argument("--batch-size", type=int, required=True)
     ap.add_argument("--momentum", type=float, required=True)
+    ap.add_argument("--protocol", choices=("equal_epochs", "equal_acc"), default="equal_epochs",
+                    help="equal_epochs: the grid cell under params' train section (the default); equal_acc: "
+                         "Keskar's protocol under params' equal_acc section")
     ap.add_argument("--out", required=True, help="the cell's folder, e.g. results/cells/bs8_lam0.9; "
                                                  "each seed of grid.seed gets seed<s>/ under it")
     args = ap.parse_args(argv)
     params = config.load(args.params)
-    config.check_cell(params, args.batch_size, args.momentum)
+    config.check_cell(params, args.batch_size, args.momentum, args.protocol)
     device, blob = data.load_on_device(args.data, params, params.train.threads)
+    if args.protocol == "equal_acc":
+        _train_equal_acc(params, blob, args.batch_size, args.momentum, device, Path(args.out))
+        return 0
     seeds = params.grid.seed
     print(f"cell bs{args.batch_size} lam{args.momentum}, seeds {list(seeds)} stacked, on {device} "
           f"(lr {config.learning_rate(params.train, args.batch_size):g}, rule {params.train.lr_rule})", flush=True)
     runs = train_cell(params, blob, args.batch_size, args.momentum, seeds, device, log=lambda s: print(s, flush=True))
     for seed, result in zip(seeds, runs):
+        result["summary"]["protocol"] = "equal_epochs"
         results.write_run(Path(args.out) / f"seed{seed}", result, params)
     print(f"{len(seeds)} seeds in {runs[0]['summary']['train_wall_s']:.1f} s of training -> {args.out}")
     return 0

@@ -44,8 +44,9 @@ DATA = f"data/prepared/{P.data.dataset}.pt"
 CELLS = [c.name for c in bm.cells(P)]  # bs<B>_lam<λ>: one train and one evaluate job each
 RUNS = [r.name for r in bm.runs(P)]     # bs<B>_lam<λ>/seed<s>: one row of the tables each
 SEEDS = list(P.grid.seed)
-SMALL = P.sharpness.interpolation_small
-LARGE = P.sharpness.interpolation_large
+SMALL, LARGE = P.equal_acc.batch_size  # Keskar's protocol: the small and the large batch
+EQUAL = [c.name for c in bm.equal_cells(P)]   # bs<B>_lam<λ> of the protocol: one train_equal and one evaluate_equal job each
+EQUAL_RUNS = [r.name for r in bm.equal_runs(P)]
 PAIRS = bm.interpolation_pairs(P)
 
 

@@ -1,5 +1,5 @@
 # Measurements beside the cells: timing (an exclusive job), the small-vs-large
-# interpolation per lambda (every seed in one job), and the momentum experiments on
+# interpolation per lambda between the equal-accuracy runs (every seed in one job), and the momentum experiments on
 # known surfaces.
 
 
@@ -26,8 +26,8 @@ rule timing:
 rule interpolate:
     input:
         data=DATA,
-        small=expand(f"results/cells/bs{SMALL}_lam{{{{lam}}}}/seed{{seed}}/model.pt", seed=SEEDS),
-        large=expand(f"results/cells/bs{LARGE}_lam{{{{lam}}}}/seed{{seed}}/model.pt", seed=SEEDS),
+        small=expand(f"results/equal/bs{SMALL}_lam{{{{lam}}}}/seed{{seed}}/model.pt", seed=SEEDS),
+        large=expand(f"results/equal/bs{LARGE}_lam{{{{lam}}}}/seed{{seed}}/model.pt", seed=SEEDS),
         code=code("interpolate"),
     output:
         expand("results/interpolation/lam{{lam}}/seed{seed}.json", seed=SEEDS),

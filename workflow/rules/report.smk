@@ -7,11 +7,19 @@ rule aggregate:
         metrics=expand("results/metrics/{run}.json", run=RUNS),
         curves=expand("results/cells/{run}/curve.csv", run=RUNS),
         landscape=expand("results/landscape/{run}.json", run=RUNS),
+        equal=expand("results/equal_metrics/{run}.json", run=EQUAL_RUNS),
+        equal_curves=expand("results/equal/{run}/curve.csv", run=EQUAL_RUNS),
+        equal_landscape=expand("results/equal_landscape/{run}.json", run=EQUAL_RUNS),
+        candidates=expand("results/equal/{cell}/candidates.csv", cell=EQUAL),
+        choices=expand("results/equal/{cell}/choice.json", cell=EQUAL),
         code=code("aggregate"),
     output:
         cells="reports/tables/cells.csv",
         curves="reports/tables/curves.csv",
         directions="reports/tables/directions.csv",
+        equal="reports/tables/equal.csv",
+        equal_curves="reports/tables/equal_curves.csv",
+        candidates="reports/tables/candidates.csv",
     params:
         file=PARAMS,
         tracked=tracked(P, "aggregate"),
@@ -26,6 +34,8 @@ rule aggregate:
 rule analyze:
     input:
         cells="reports/tables/cells.csv",
+        equal="reports/tables/equal.csv",
+        candidates="reports/tables/candidates.csv",
         timing="results/timing/timing.csv",
         momentum="results/momentum/critical.json",
         code=code("analyze"),

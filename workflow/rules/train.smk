@@ -69,3 +69,60 @@ rule evaluate:
     shell:
         "python -m batch_momentum evaluate --params {params.file} --data {input.data} --cell {params.cell}"
         " --out {params.out} --landscape {params.landscape} > {log} 2>&1"
+
+
+# Keskar et al.'s protocol, per lambda: the small and the large batch of equal_acc, every
+# candidate eta x every seed stacked in one job, each run until the training accuracy
+# target; the chosen eta's runs go to results/equal/<cell>/seed<s>/ and are evaluated like
+# the grid's cells.
+rule train_equal:
+    input:
+        data=DATA,
+        code=code("train_equal"),
+    output:
+        model=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/model.pt", seed=SEEDS),
+        curve=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/curve.csv", seed=SEEDS),
+        summary=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/train.json", seed=SEEDS),
+        candidates="results/equal/bs{bs}_lam{lam}/candidates.csv",
+        choice="results/equal/bs{bs}_lam{lam}/choice.json",
+    params:
+        file=PARAMS,
+        tracked=tracked(P, "train_equal"),
+        out=lambda wildcards, output: str(Path(output.choice).parent),
+    threads: P.train.threads
+    resources:
+        gpu=1 if P.train.device == "cuda" else 0,
+    log:
+        "logs/train_equal/bs{bs}_lam{lam}.log",
+    benchmark:
+        "benchmarks/train_equal/bs{bs}_lam{lam}.tsv"
+    shell:
+        "python -m batch_momentum train --params {params.file} --data {input.data} --batch-size {wildcards.bs}"
+        " --momentum {wildcards.lam} --protocol equal_acc --out {params.out} > {log} 2>&1"
+
+
+rule evaluate_equal:
+    input:
+        data=DATA,
+        model=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/model.pt", seed=SEEDS),
+        summary=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/train.json", seed=SEEDS),
+        code=code("evaluate_equal"),
+    output:
+        metrics=expand("results/equal_metrics/bs{{bs}}_lam{{lam}}/seed{seed}.json", seed=SEEDS),
+        landscape=expand("results/equal_landscape/bs{{bs}}_lam{{lam}}/seed{seed}.json", seed=SEEDS),
+    params:
+        file=PARAMS,
+        tracked=tracked(P, "evaluate_equal"),
+        cell=lambda wildcards, input: str(Path(input.model[0]).parents[1]),
+        out=lambda wildcards, output: str(Path(output.metrics[0]).parent),
+        landscape=lambda wildcards, output: str(Path(output.landscape[0]).parent),
+    threads: P.train.threads
+    resources:
+        gpu=1 if P.train.device == "cuda" else 0,
+    log:
+        "logs/evaluate_equal/bs{bs}_lam{lam}.log",
+    benchmark:
+        "benchmarks/evaluate_equal/bs{bs}_lam{lam}.tsv"
+    shell:
+        "python -m batch_momentum evaluate --params {params.file} --data {input.data} --cell {params.cell}"
+        " --out {params.out} --landscape {params.landscape} > {log} 2>&1"
