@@ -56,7 +56,36 @@ def check_outputs(root, n_runs):
         assert aspect in html, aspect
     # self-contained: nothing is loaded from the network
     assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html)
+    check_equal_protocol(root, lecture)
     return table, html
+
+
+def check_equal_protocol(root, lecture):
+    """The generalization and sharpness rows use exactly the equal-accuracy runs that are ok and reached
+    the target; every other run of those cells is counted as left out, never averaged in."""
+    equal = pd.read_csv(root / "reports/tables/equal.csv")
+    candidates = pd.read_csv(root / "reports/tables/candidates.csv")
+    ea = config.validate(load_yaml(root / "results/params.merged.yaml") if (root / "results/params.merged.yaml").exists()
+                         else load_yaml(root / "params.yaml")).equal_acc
+    n_seeds = equal.seed.nunique()
+    assert sorted(equal.batch_size.unique()) == sorted(ea.batch_size)
+    assert len(equal) == len(ea.batch_size) * equal.momentum.nunique() * n_seeds
+    assert (equal.protocol == "equal_acc").all()
+    for cell, runs in equal.groupby(equal.cell.str.split("/").str[0]):  # the chosen eta's runs, one per seed
+        chosen = candidates[(candidates.cell == cell) & candidates.chosen]
+        assert len(chosen) == n_seeds and set(runs.lr) == set(chosen.lr), cell
+        assert len(candidates[candidates.cell == cell]) == n_seeds * len(ea.lrs(int(runs.batch_size.iloc[0]),
+                                                                                float(runs.momentum.iloc[0])))
+    rows = {r["aspect"]: r for r in lecture["rows"]}
+    for aspect in ("Generalization", "Sharp vs flat minima"):
+        for per in rows[aspect]["per_lambda"]:
+            at = equal[equal.momentum == per["momentum"]]
+            done = at[(at.status == "ok") & at.reached_target.astype(bool)]
+            assert sorted(per["cells"]) == sorted(done.cell), aspect
+            for side, b in (("small", per["b_small"]), ("large", per["b_large"])):
+                left_out = len(at[at.batch_size == b]) - len(done[done.batch_size == b])
+                assert per[side]["n"] == len(done[done.batch_size == b])
+                assert sum(per["failed"][side].values()) == left_out, (aspect, per["momentum"], side)
 
 
 def chromium():
@@ -98,9 +127,18 @@ def test_snakemake_runs_the_grid_with_an_override_file(tmp_path):
 
 
 def test_dvc_repro_runs_the_same_grid(tmp_path):
-    root = make_repo_copy(tmp_path, params=tiny_full(), git=True)
+    # an equal-accuracy budget too short to reach the target: every such run must be left out
+    params = tiny_full()
+    params["equal_acc"].update(max_epochs=2, patience=1)
+    root = make_repo_copy(tmp_path, params=params, git=True)
     run(["dvc", "repro", "-q"], root)
     check_outputs(root, N_TINY_RUNS)
+    equal = pd.read_csv(root / "reports/tables/equal.csv")
+    assert not equal.reached_target.any()
+    rows = {r["aspect"]: r for r in json.loads((root / "reports/lecture.json").read_text())["rows"]}
+    for aspect in ("Generalization", "Sharp vs flat minima"):
+        assert rows[aspect]["verdict"] == "inconclusive"
+        assert all(p["small"]["n"] == p["large"]["n"] == 0 for p in rows[aspect]["per_lambda"])
     metrics = json.loads(run(["dvc", "metrics", "show", "--json"], root).stdout)
     files = [f for ws in metrics.values() for f in ws["data"]]
     assert len([f for f in files if f.startswith("results/metrics/")]) == N_TINY_RUNS
@@ -128,8 +166,10 @@ def test_snakemake_and_dvc_hold_the_same_cells_and_commands(tmp_path):
     root = make_repo_copy(tmp_path, params=tiny_full(), git=True)
     smk, dvc = _snakemake_commands(root), _dvc_commands(root)
     assert smk == dvc
-    trains = sorted(c for c in smk if " train " in c)
+    trains = sorted(c for c in smk if " train " in c and "--protocol equal_acc" not in c)
     assert len(trains) == N_TINY_CELLS
+    equal = sorted(c for c in smk if "--protocol equal_acc" in c)
+    assert len(equal) == 4  # tiny.yaml: equal_acc's two batch sizes × two λ
     assert any("--batch-size 200 --momentum 0.9 --out results/cells/bs200_lam0.9" in c for c in trains)
 
 

@@ -171,8 +171,10 @@ def choose_lr(candidates: list[dict]) -> dict:
         return dict(lr=lr, reached=True, why=f"best mean validation accuracy ({mean(by_lr[lr], 'val_acc'):.4f}) of the "
                                              f"{len(qualified)} of {len(by_lr)} eta whose every seed reached the target")
     lr = max(by_lr, key=lambda v: (sum(r["reached_target"] for r in by_lr[v]), mean(by_lr[v], "train_acc"), -v))
+    n_reached = sum(r["reached_target"] for r in by_lr[lr])
     return dict(lr=lr, reached=False, why=f"no eta of {sorted(by_lr)} brought every seed to the target; kept the "
-                                          f"closest (mean training accuracy {mean(by_lr[lr], 'train_acc'):.4f})")
+                                          f"closest ({n_reached} of {len(by_lr[lr])} seeds at the target, mean "
+                                          f"training accuracy {mean(by_lr[lr], 'train_acc'):.4f})")
 
 
 def _train_equal_acc(params: config.Params, blob: dict, batch_size: int, momentum: float, device, out: Path) -> None:
