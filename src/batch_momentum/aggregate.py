@@ -1,6 +1,8 @@
 """aggregate: a tidy table with a row per (B, λ, seed) run, and the runs' training curves and 1-D loss curves,
 for the grid (reports/tables/cells.csv, curves.csv, directions.csv) and for the equal-accuracy protocol
-(equal.csv, equal_curves.csv, with candidates.csv: every eta it tried and which it kept).
+(equal.csv, equal_curves.csv, equal_directions.csv, with candidates.csv: every eta it tried and which it
+kept). A run that finished its budget without training gets the status "did not train" (did_not_train),
+and time_to_accuracy.csv holds, per run, when it first reached the report's accuracy levels.
 
 The runs are the ones params.yaml lists (never a glob of results/: cells left on disk
 by an earlier, larger grid are not part of this run).
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import config, files
@@ -18,6 +21,58 @@ FIRST_COLUMNS = ["cell", "batch_size", "momentum", "seed", "lr", "lr_rule", "sta
                  "reached_target", "epochs_to_target", "train_acc", "val_acc", "test_acc",
                  "train_loss", "val_loss", "test_loss", "temperature", "train_wall_s", "epoch_wall_s",
                  "device", "device_name", "threads"]
+
+
+NO_GAIN = 0.05  # "did not train": final training accuracy within this of the initial one (about chance) ...
+
+
+def did_not_train(curve: pd.DataFrame) -> str | None:
+    """Why a run that finished its budget counts as not trained, or None.
+
+    Two signs, from its training curve (epoch 0 = the initial weights): its final training accuracy
+    is within NO_GAIN of the initial one (it stayed at about chance), or it made no progress in the
+    second half of its epochs (the lowest training loss there is not below the lowest of the first
+    half: it got stuck or fell back, as a too large step does)."""
+    c = curve.sort_values("epoch")
+    first, last = c.iloc[0], c.iloc[-1]
+    if last.train_acc <= first.train_acc + NO_GAIN:
+        return (f"did not train: training accuracy {last.train_acc:.3f} after {int(last.epoch)} epochs, "
+                f"{first.train_acc:.3f} at the start")
+    trained = c[c.epoch > 0]
+    if len(trained) >= 4:
+        half = len(trained) // 2
+        early, late = trained.train_loss.iloc[:half].min(), trained.train_loss.iloc[half:].min()
+        if not late < early:
+            return (f"did not train: no progress in the second half of its {len(trained)} epochs (lowest training "
+                    f"loss {late:.3g} there, {early:.3g} before)")
+    return None
+
+
+def mark_untrained(table: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """Status 'did not train' (with the reason) for the runs with status ok that did not reach the target
+    and did_not_train says so; every verdict leaves them out as it leaves out diverged runs."""
+    table = table.copy()
+    for i, r in table.iterrows():
+        if r.status == "ok" and not bool(r.get("reached_target", False)):
+            why = did_not_train(curves[curves.cell == r.cell])
+            if why:
+                table.loc[i, ["status", "reason"]] = ["did not train", why]
+    return table
+
+
+def time_to_accuracy(curves: pd.DataFrame, levels, column: str = "train_acc") -> pd.DataFrame:
+    """Per run and accuracy level: the first epoch whose `column` reaches the level, with its updates
+    and the training job's wall-clock time by then (NaN: never reached)."""
+    rows = []
+    for (cell, b, lam, seed), c in curves.sort_values("epoch").groupby(["cell", "batch_size", "momentum", "seed"]):
+        for level in levels:
+            hit = c[c[column] >= level]
+            first = hit.iloc[0] if len(hit) else None
+            rows.append(dict(cell=cell, batch_size=b, momentum=lam, seed=seed, measure=column, level=level,
+                             epochs=first.epoch if first is not None else np.nan,
+                             updates=first.updates if first is not None else np.nan,
+                             wall_s=first.wall_s if first is not None else np.nan))
+    return pd.DataFrame(rows)
 
 
 def read_metrics(path: Path):
@@ -77,15 +132,19 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     params = config.load(args.params)
     table, curves, directions = collect(params, Path(args.results))
+    table = mark_untrained(table, curves)
+    equal, equal_curves, equal_directions = collect(params, Path(args.results), config.equal_runs(params),
+                                                    ("equal", "equal_metrics", "equal_landscape"))
+    equal = mark_untrained(equal, equal_curves)
+    levels = params.report
+    tta = pd.concat([time_to_accuracy(curves, levels.train_acc_levels, "train_acc"),
+                     time_to_accuracy(curves, levels.val_acc_levels, "val_acc")], ignore_index=True)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "cells.csv", index=False)
-    curves.to_csv(out / "curves.csv", index=False)
-    directions.to_csv(out / "directions.csv", index=False)
-    equal, equal_curves, _ = collect(params, Path(args.results), config.equal_runs(params),
-                                     ("equal", "equal_metrics", "equal_landscape"))
-    equal.to_csv(out / "equal.csv", index=False)
-    equal_curves.to_csv(out / "equal_curves.csv", index=False)
-    candidates(params, Path(args.results)).to_csv(out / "candidates.csv", index=False)
+    frames = dict(cells=table, curves=curves, directions=directions, equal=equal, equal_curves=equal_curves,
+                  equal_directions=equal_directions, candidates=candidates(params, Path(args.results)),
+                  time_to_accuracy=tta)
+    for name, frame in frames.items():
+        frame.to_csv(out / f"{name}.csv", index=False)
     print(f"aggregated {len(table)} cells ({(table.status != 'ok').sum()} not ok) -> {out}/cells.csv, {out}/curves.csv")
     return 0

@@ -33,18 +33,27 @@ def collapse_measures(params: config.Params) -> list[tuple[str, str]]:
             ("hessian_top", "top Hessian eigenvalue"), (sharpness_column(eps, None), f"ε-sharpness, ε={eps:g}")]
 
 
-def collapse(table: pd.DataFrame, params: config.Params) -> list[dict]:
+def collapse(table: pd.DataFrame, equal: pd.DataFrame, params: config.Params) -> list[dict]:
+    """Per measure, the collapse statistics over the grid's runs that trained (status ok), over those
+    that reached the training-accuracy target, and over the equal-accuracy runs that reached theirs:
+    at matched training accuracy how far a run could travel no longer differs (under one epoch budget
+    g × epochs is the total step length, so the first view cannot tell noise from distance)."""
+    def done(t):
+        return t[(t.status == "ok") & t.reached_target.fillna(False).astype(bool)]
+
     ok = table[table.status == "ok"]
     out = []
-    for col, label in collapse_measures(params):
-        if col in ok and ok[col].notna().sum() >= 3:
-            out.append({"column": col, "measure": label, **collapse_stats(ok, y=col)})
+    for runs, which in ((ok, "grid, trained"), (done(table), "grid, reached the target"),
+                        (done(equal), "equal-accuracy runs")):
+        for col, label in collapse_measures(params):
+            if col in runs and runs[col].notna().sum() >= 3:
+                out.append({"column": col, "measure": label, "runs": which, **collapse_stats(runs, y=col)})
     return out
 
 
 def analyze(params: config.Params, table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFrame,
-            timing: pd.DataFrame, momentum: dict) -> dict:
-    rows = lecture_table(table, equal, candidates, params, timing, momentum)
+            timing: pd.DataFrame, momentum: dict, tta: pd.DataFrame | None = None) -> dict:
+    rows = lecture_table(table, equal, candidates, params, timing, momentum, tta)
     return files.finite({
         "verdicts": list(VERDICTS),
         "device": {"names": sorted(table.device_name.dropna().astype(str).unique()), "threads": int(table.threads.max()),
@@ -55,7 +64,7 @@ def analyze(params: config.Params, table: pd.DataFrame, equal: pd.DataFrame, can
                     "the whole interval is on one side (batch_momentum.stats.verdict)",
         "rows": rows,
         "keskar": keskar_table(equal, params),
-        "collapse": collapse(table, params),
+        "collapse": collapse(table, equal, params),
     })
 
 
@@ -69,14 +78,15 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     params = config.load(args.params)
     tables = {}
-    for name in ("cells", "equal", "candidates"):
+    for name in ("cells", "equal", "candidates", "time_to_accuracy"):
         path = Path(args.tables) / f"{name}.csv"
         if not path.exists():
             raise FileNotFoundError(f"{path}: aggregated table not found; run the aggregate step first")
         tables[name] = pd.read_csv(path)
     timing = results.read_timing(args.timing)
     momentum = files.read_json(args.momentum, remedy="rerun the momentum step")
-    result = analyze(params, tables["cells"], tables["equal"], tables["candidates"], timing, momentum)
+    result = analyze(params, tables["cells"], tables["equal"], tables["candidates"], timing, momentum,
+                     tables["time_to_accuracy"])
     out = files.write_json(args.out, result)
     counts = pd.Series([r["verdict"] for r in result["rows"]]).value_counts().to_dict()
     print(f"{len(result['rows'])} rows of the lecture's table: "

@@ -142,6 +142,8 @@ class Momentum:
 class Report:
     """report: the page."""
     title: str
+    train_acc_levels: tuple[float, ...]
+    val_acc_levels: tuple[float, ...]
 
 
 @dataclass(frozen=True)

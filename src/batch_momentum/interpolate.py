@@ -15,7 +15,9 @@ from .results import load_run
 
 
 def interpolate_pair(params: config.Params, blob: dict, small_dir: Path, large_dir: Path, device) -> dict:
-    """Loss and accuracy along theta(alpha) between two runs' final weights (both must be ok)."""
+    """Loss and accuracy along theta(alpha) between two runs' final weights; only when both are ok and
+    reached the training-accuracy target (a line to a point that is not a minimum says nothing about
+    minima): otherwise `alpha` is empty and `skipped` says why."""
     small, _, s_summary = load_run(small_dir, params, blob["meta"], device)
     large, _, l_summary = load_run(large_dir, params, blob["meta"], device)
     k = params.sharpness.interpolation_points
@@ -24,7 +26,9 @@ def interpolate_pair(params: config.Params, blob: dict, small_dir: Path, large_d
               "small_status": s_summary["status"], "large_status": l_summary["status"],
               "batch_small": s_summary["batch_size"], "batch_large": l_summary["batch_size"],
               "momentum": s_summary["momentum"], "seed": s_summary["seed"]}
-    if s_summary["status"] == "ok" and l_summary["status"] == "ok":
+    short = [f"{r['batch_size']}: {r['status']}" + ("" if r.get("reached_target") else ", short of the target")
+             for r in (s_summary, l_summary) if r["status"] != "ok" or not r.get("reached_target")]
+    if not short:
         from . import landscape
 
         splits = {"train": (blob["x_train"], blob["y_train"]), "test": (blob["x_test"], blob["y_test"])}
@@ -33,7 +37,8 @@ def interpolate_pair(params: config.Params, blob: dict, small_dir: Path, large_d
         state_b = {k: v.detach().clone() for k, v in large.state_dict().items()}
         result.update(landscape.interpolate(small, state_a, state_b, splits, alphas))
     else:
-        result["alpha"] = []  # a diverged end point has no line to draw
+        result["alpha"] = []
+        result["skipped"] = "end point not at the target (B=" + "; B=".join(short) + ")"
     return result
 
 

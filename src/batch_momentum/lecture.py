@@ -252,7 +252,31 @@ def _choices(candidates: pd.DataFrame) -> str:
                      for cell, r in chosen.iterrows())
 
 
-def batch_rows(table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFrame, params) -> list[dict]:
+def time_to_level(tta: pd.DataFrame, sizes: tuple[int, int]) -> str:
+    """In words, per λ: the median updates and wall-clock seconds over seeds that the small and the large
+    batch took to first reach the highest training-accuracy level of the table; "never" when no seed did."""
+    train = tta[tta.measure == "train_acc"]
+    if not len(train):
+        return ""
+    level = train.level.max()
+    parts = []
+    for lam, at in train[train.level == level].groupby("momentum"):
+        sides = []
+        for b in sizes:
+            runs = at[at.batch_size == b]
+            hit = runs.dropna(subset=["updates"])
+            if not len(runs):
+                continue
+            sides.append(f"B={b} " + ("never" if not len(hit) else
+                                       f"{hit.updates.median():.0f} updates, {secs(hit.wall_s.median())}"
+                                       + (f" ({len(hit)} of {len(runs)} seeds)" if len(hit) < len(runs) else "")))
+        parts.append(f"λ={lam:g}: " + " vs ".join(sides))
+    return (f"Time to {100 * level:.0f}% training accuracy (median over seeds; wall-clock of the training job, which "
+            f"trains a cell's seeds together): " + "; ".join(parts) + ".")
+
+
+def batch_rows(table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFrame, params,
+               tta: pd.DataFrame | None = None) -> list[dict]:
     """The rows about batch size that the training runs answer: gradient noise and optimization from the
     grid (the same epoch budget), generalization and sharpness from the equal-accuracy protocol."""
     grid_sizes = (int(table.batch_size.min()), int(table.batch_size.max()))
@@ -260,7 +284,7 @@ def batch_rows(table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFram
     rows = []
     cos = compare(table, "cosine_expected_final", "larger", grid_sizes)
     g = "{:.3f}".format
-    rows.append(dict(aspect="Gradient", small="Noisy", large="Stable", measured_small=measured(cos, "small", g),
+    rows.append(dict(aspect="Gradient", section="noise", small="Noisy", large="Stable", measured_small=measured(cos, "small", g),
                      measured_large=measured(cos, "large", g), verdict=summarize(cos), per_lambda=cos,
                      evidence="expected cosine between a batch gradient of B examples drawn from the training set and "
                               "the full gradient (1 = the exact direction; lower = noisier), from the gradient noise "
@@ -268,18 +292,19 @@ def batch_rows(table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFram
                               + describe(cos, g)))
 
     opt = compare(table, "train_acc", "smaller", grid_sizes)
-    rows.append(dict(aspect="Optimization", small="Better", large="Worse", measured_small=measured(opt, "small", pct),
+    rows.append(dict(aspect="Optimization", section="optimization", small="Better", large="Worse", measured_small=measured(opt, "small", pct),
                      measured_large=measured(opt, "large", pct), verdict=summarize(opt), per_lambda=opt,
                      evidence=f"final training accuracy after the same budget of {params.train.max_epochs} epochs at "
                               f"η = {params.train.lr:g} (the lecture's MNIST and CIFAR-10 curves; a run stops early "
-                              f"at {params.train.target_train_acc}), per λ; diverged runs are counted, not averaged: "
-                              + describe(opt, pct)))
+                              f"at {params.train.target_train_acc}), per λ; runs that diverged or did not train are "
+                              f"counted, not averaged: " + describe(opt, pct) + ". "
+                              + (time_to_level(tta, grid_sizes) if tta is not None else "")))
 
     protocol = (f"Keskar et al.'s protocol: B={ea.batch_size[0]} and B={ea.batch_size[1]} each trained until the "
                 f"training accuracy reaches {ea.target_train_acc} (at most {ea.max_epochs} epochs), η per batch size "
                 f"and λ chosen by validation accuracy among candidates whose every seed reached it ({_choices(candidates)})")
     gen = compare(equal, "test_acc", "smaller", ea.batch_size, reached_only=True)
-    rows.append(dict(aspect="Generalization", small="Better", large="Worse", measured_small=measured(gen, "small", pct),
+    rows.append(dict(aspect="Generalization", section="generalization", small="Better", large="Worse", measured_small=measured(gen, "small", pct),
                      measured_large=measured(gen, "large", pct), verdict=summarize(gen), per_lambda=gen,
                      evidence=f"test accuracy at equal training accuracy. {protocol}. Per λ: " + describe(gen, pct)))
 
@@ -292,7 +317,7 @@ def batch_rows(table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFram
         sharp.append(dict(first, verdict=stats.combine(verdicts),
                           measures={label: rows_[k]["verdict"] for label, rows_ in per_measure.items()}))
     top = per_measure.get("top Hessian eigenvalue", [])
-    rows.append(dict(aspect="Sharp vs flat minima", small="Flat minimum", large="Sharp minimum",
+    rows.append(dict(aspect="Sharp vs flat minima", section="sharpness", small="Flat minimum", large="Sharp minimum",
                      measured_small="top eigenvalue " + measured(top, "small", num),
                      measured_large="top eigenvalue " + measured(top, "large", num), verdict=summarize(sharp),
                      per_lambda=sharp,
@@ -325,7 +350,7 @@ def keskar_table(equal: pd.DataFrame, params) -> dict:
                              of=int(len(runs)), lr=float(runs.lr.iloc[0]) if len(runs) else float("nan"),
                              values={c: {"mean": v["mean"], "std": v["std"]} for c, v in values.items()}))
     return dict(columns=[{"column": c, "label": label} for c, label in cols], rows=rows, published=KESKAR_F1,
-                differs=(f"here: MNIST-1D-style data ({params.data.dataset}, {params.data.n_train} training examples), "
+                differs=(f"here: {params.data.dataset} ({params.data.n_train} training examples), "
                          f"{params.model.name} {list(params.model.hidden)}, SGD with the lecture's momentum at the "
                          f"grid's λ, B = {ea.batch_size[0]} vs {ea.batch_size[1]}, trained to {ea.target_train_acc} "
                          f"training accuracy, {len(params.grid.seed)} seeds; Keskar: MNIST, 784-512×5-10 with batch "
@@ -333,14 +358,14 @@ def keskar_table(equal: pd.DataFrame, params) -> dict:
 
 
 def lecture_table(table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFrame, params,
-                  timing: pd.DataFrame, momentum: dict) -> list[dict]:
+                  timing: pd.DataFrame, momentum: dict, tta: pd.DataFrame | None = None) -> list[dict]:
     """Every row of the lecture's table: from the grid's runs (`table`), the equal-accuracy runs
     (`equal`, `candidates`), the timing step's rows and the momentum step's result; params is the
     config.Params of the run."""
     small_b, large_b = int(table.batch_size.min()), int(table.batch_size.max())
-    rows = _timing_rows(timing, small_b, large_b)
-    rows += batch_rows(table, equal, candidates, params)
-    rows += momentum_rows(momentum)
+    rows = [dict(r, section="timing") for r in _timing_rows(timing, small_b, large_b)]
+    rows += batch_rows(table, equal, candidates, params, tta)
+    rows += [dict(r, section="momentum") for r in momentum_rows(momentum)]
     for r in rows:  # (verdict, scope) from summarize, a bare verdict elsewhere
         r["verdict"], r["scope"] = r["verdict"] if isinstance(r["verdict"], tuple) else (r["verdict"], "")
         if r["verdict"] not in VERDICTS:

@@ -86,3 +86,82 @@ def plot_direction_curves(curves: Mapping[str, Mapping[str, list]]) -> Figure:
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_sharpness_grid(df: pd.DataFrame, measures: list[tuple[str, str]]) -> Figure:
+    """Every sharpness measure of the grid's runs against B, one panel per measure, one line per λ
+    through the runs with status ok (mean); runs at the training-accuracy target filled, runs that
+    stopped short of it hollow: their "sharpness" describes where the budget left them, not a minimum.
+    Runs that diverged or did not train are left out. Log y axes."""
+    from .plots_common import batch_axis, facets, lam_colors, legend_below
+
+    ok = df[df.status == "ok"]
+    at = ok.reached_target.fillna(False).astype(bool)
+    colors = lam_colors(df.momentum)
+    fig, axes = facets(len(measures), width=3.6, height=3.3)
+    for ax, (col, label) in zip(axes, measures):
+        for lam, c in colors.items():
+            sel = ok.momentum == lam
+            g = ok[sel].groupby("batch_size")[col].mean()
+            ax.plot(g.index, g.values, "-", color=c, label=f"λ = {lam:g}")
+            ax.plot(ok[sel & at].batch_size, ok[sel & at][col], "o", color=c, ms=4)
+            ax.plot(ok[sel & ~at].batch_size, ok[sel & ~at][col], "o", color=c, ms=5, mfc="none",
+                    label="short of the target")
+        batch_axis(ax, df.batch_size, "batch size B")
+        vals = ok[col].to_numpy(dtype=float)
+        if np.isfinite(vals).any() and (vals[np.isfinite(vals)] > 0).all():
+            ax.set_yscale("log")
+        ax.set_title(label, fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+    legend_below(fig, axes)
+    return fig
+
+
+def plot_interpolations(curves: list[Mapping[str, list]]) -> Figure:
+    """Keskar et al. 2017 Figure 3, one panel per λ: loss (log axis, blue) and accuracy (red) along
+    θ(α) = α·θ_LB + (1−α)·θ_SB between runs of one seed, train solid, test dashed."""
+    from .plots_common import facets, legend_below
+
+    curves = [c for c in curves if c.get("alpha")]
+    fig, axes = facets(max(len(curves), 1), width=4.2, height=3.4)
+    twins = []
+    for ax, c in zip(axes, curves):
+        ax2 = ax.twinx()
+        twins.append(ax2)
+        for split, ls in (("train", "-"), ("test", "--")):
+            if f"{split}_loss" in c:
+                ax.plot(c["alpha"], c[f"{split}_loss"], ls, color="tab:blue", label=f"{split} loss")
+            if f"{split}_acc" in c:
+                ax2.plot(c["alpha"], c[f"{split}_acc"], ls, color="tab:red", label=f"{split} accuracy")
+        ax.set_yscale("log")
+        ax.axvline(0, color="0.6", lw=0.8)
+        ax.axvline(1, color="0.6", lw=0.8)
+        ax.set_xlabel("α (0: small batch, 1: large batch)")
+        ax.set_title(f"λ = {c['momentum']:g}, seed {c['seed']}", fontsize=10)
+        ax2.set_ylim(0, 1.02)
+    axes[0].set_ylabel("cross-entropy (log)", color="tab:blue")
+    if twins:
+        twins[-1].set_ylabel("accuracy", color="tab:red")
+    legend_below(fig, axes + twins)
+    return fig
+
+
+def plot_directions_by_lambda(directions: pd.DataFrame, sizes: tuple[int, int], seed: int) -> Figure:
+    """Training loss along a filter-normalized random direction (Li et al. 2018) through the final
+    weights of the small and the large batch, one panel per λ, one seed; log loss axis."""
+    from .plots_common import facets, legend_below
+
+    lams = sorted(directions.momentum.unique())
+    fig, axes = facets(max(len(lams), 1), width=3.8, height=3.2, sharey=True)
+    for ax, lam in zip(axes, lams):
+        for b, color in zip(sizes, ("tab:blue", "tab:red")):
+            d = directions[(directions.momentum == lam) & (directions.batch_size == b) & (directions.seed == seed)]
+            if len(d):
+                ax.plot(d.t, d.loss, color=color, label=f"B = {b}")
+        ax.set_yscale("log")
+        ax.set_xlabel("t (θ + t·d)")
+        ax.set_title(f"λ = {lam:g}, seed {seed}", fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("training loss (log)")
+    legend_below(fig, axes)
+    return fig

@@ -37,16 +37,8 @@ def _finish_log_log(fig, ax, ylabel: str, title: str):
     return fig
 
 
-def plot_time_per_update(df: pd.DataFrame):
-    """Time for one update vs batch size, log-log: the lecture's parallel-computing picture.
-
-    Two lines (medians): parallel (the whole batch in one call) and sequential (the examples
-    one after another), each with its min-max band over the repeats; sequential points
-    extrapolated from `sequential_cap` examples are drawn hollow.
-    """
-    d = df.sort_values("batch_size")
+def _draw_update(ax, d: pd.DataFrame) -> None:
     b = d["batch_size"].to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
     ax.plot(b, d["parallel_median_s"], "o-", color="C0", label="parallel (one call per batch)")
     ax.fill_between(b, d["parallel_min_s"], d["parallel_max_s"], color="C0", alpha=0.2, linewidth=0)
     ax.plot(b, d["sequential_median_s"], "s-", color="C3", label="sequential (one example at a time)")
@@ -56,22 +48,63 @@ def plot_time_per_update(df: pd.DataFrame):
         ax.plot(b[ext], d["sequential_median_s"].to_numpy()[ext], "s", markerfacecolor="white",
                 markeredgecolor="C3", markersize=8, linestyle="none",
                 label="sequential, extrapolated from a subset")
-    return _finish_log_log(fig, ax, "time for one update (s)", f"Time per update\n{_device_label(d)}")
+
+
+def _draw_epoch(ax, d: pd.DataFrame) -> None:
+    b = d["batch_size"].to_numpy(dtype=float)
+    ax.plot(b, d["epoch_estimated_s"], "-", color="C0", label="estimated: updates per epoch × time per update")
+    meas = d["epoch_measured_s"].to_numpy(dtype=float)
+    ok = np.isfinite(meas)
+    if ok.any():
+        ax.plot(b[ok], meas[ok], "o", color="C1", label="measured epoch")
+
+
+def _ticks(ax, d: pd.DataFrame) -> None:
+    from .plots_common import batch_axis
+
+    batch_axis(ax, d["batch_size"], "batch size B")
+
+
+def plot_time_per_update(df: pd.DataFrame):
+    """Time for one update vs batch size, log-log: the lecture's parallel-computing picture.
+
+    Two lines (medians): parallel (the whole batch in one call) and sequential (the examples
+    one after another), each with its min-max band over the repeats; sequential points
+    extrapolated from `sequential_cap` examples are drawn hollow.
+    """
+    d = df.sort_values("batch_size")
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    _draw_update(ax, d)
+    _finish_log_log(fig, ax, "time for one update (s)", f"Time per update\n{_device_label(d)}")
+    _ticks(ax, d)
+    return fig
 
 
 def plot_time_per_epoch(df: pd.DataFrame):
     """Time for one epoch vs batch size, log-log: the estimate ceil(N/B) x median update
     time as a line, measured epochs (where within the budget) as points."""
     d = df.sort_values("batch_size")
-    b = d["batch_size"].to_numpy(dtype=float)
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    ax.plot(b, d["epoch_estimated_s"], "-", color="C0", label="estimated: updates per epoch × time per update")
-    meas = d["epoch_measured_s"].to_numpy(dtype=float)
-    ok = np.isfinite(meas)
-    if ok.any():
-        ax.plot(b[ok], meas[ok], "o", color="C1", label="measured epoch")
-    return _finish_log_log(fig, ax, "time for one epoch (s)",
-                           f"Time per epoch (N = {int(d['n_train'].iloc[0])})\n{_device_label(d)}")
+    _draw_epoch(ax, d)
+    _finish_log_log(fig, ax, "time for one epoch (s)",
+                    f"Time per epoch (N = {int(d['n_train'].iloc[0])})\n{_device_label(d)}")
+    _ticks(ax, d)
+    return fig
+
+
+def plot_timing(df: pd.DataFrame):
+    """Both timing views side by side: time per update (parallel and sequential) and time per epoch."""
+    d = df.sort_values("batch_size")
+    fig, (ax_u, ax_e) = plt.subplots(1, 2, figsize=(11, 4.2))
+    _draw_update(ax_u, d)
+    _finish_log_log(fig, ax_u, "time for one update (s)", "Time per update")
+    _draw_epoch(ax_e, d)
+    _finish_log_log(fig, ax_e, "time for one epoch (s)", f"Time per epoch (N = {int(d['n_train'].iloc[0])})")
+    for ax in (ax_u, ax_e):
+        _ticks(ax, d)
+    fig.suptitle(_device_label(d), fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def plot_noise_vs_batch(cells: pd.DataFrame):
@@ -118,7 +151,10 @@ def plot_noise_vs_batch(cells: pd.DataFrame):
     ax_n.set_ylabel("noise-to-signal B_simple / B (final weights)")
     ax_n.set_title("Noise-to-signal ratio of a batch gradient", fontsize=10)
     ax_n.legend(fontsize=7)
+    from .plots_common import batch_axis
+
     for ax in (ax_c, ax_n):
+        batch_axis(ax, g["batch_size"], "batch size B")
         ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     return fig

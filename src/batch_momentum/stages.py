@@ -29,7 +29,8 @@ GRID = {"bs": "${grid.batch_size}", "lam": "${grid.momentum}"}
 EQUAL = {"bs": "${equal_acc.batch_size}", "lam": "${grid.momentum}"}  # Keskar's protocol: small and large, per λ
 SMALL_EQ = "results/equal/bs${equal_acc.batch_size[0]}_lam${item.lam}"
 LARGE_EQ = "results/equal/bs${equal_acc.batch_size[1]}_lam${item.lam}"
-TABLES = ("cells", "curves", "directions", "equal", "equal_curves", "candidates")  # reports/tables/<t>.csv
+TABLES = ("cells", "curves", "directions", "equal", "equal_curves", "equal_directions", "candidates",
+          "time_to_accuracy")  # reports/tables/<t>.csv
 
 
 @dataclass(frozen=True)
@@ -80,21 +81,21 @@ STAGES = (
           params=("momentum", "grid.momentum"), outs=(("results/momentum/critical.json", False),)),
     Stage("aggregate", "aggregate", _cmd("aggregate", "--results results --out-dir reports/tables"),
           deps=("results/cells", "results/metrics", "results/landscape", "results/equal", "results/equal_metrics",
-                "results/equal_landscape"), params=("data", "grid", "equal_acc.batch_size"),
+                "results/equal_landscape"),
+          params=("data", "grid", "equal_acc.batch_size", "report.train_acc_levels", "report.val_acc_levels"),
           outs=tuple((f"reports/tables/{t}.csv", False) for t in TABLES)),
     Stage("analyze", "analyze",
           _cmd("analyze", "--tables reports/tables --timing results/timing/timing.csv "
                           "--momentum results/momentum/critical.json --out reports/lecture.json"),
           deps=("reports/tables/cells.csv", "reports/tables/equal.csv", "reports/tables/candidates.csv",
-                "results/timing/timing.csv", "results/momentum/critical.json"),
+                "reports/tables/time_to_accuracy.csv", "results/timing/timing.csv", "results/momentum/critical.json"),
           params=("train.target_train_acc", "sharpness.epsilons", "equal_acc"), metrics=("reports/lecture.json",)),
     Stage("report", "report",
           _cmd("report", "--tables reports/tables --figures reports/figures --timing results/timing/timing.csv "
                          "--interpolation-dir results/interpolation --momentum results/momentum/critical.json "
                          "--lecture reports/lecture.json --out reports/index.html"),
-          deps=("reports/tables/cells.csv", "reports/tables/curves.csv", "reports/tables/directions.csv",
-                "results/timing/timing.csv", "results/interpolation", "results/momentum/critical.json",
-                "reports/lecture.json"),
+          deps=tuple(f"reports/tables/{t}.csv" for t in TABLES)
+          + ("results/timing/timing.csv", "results/interpolation", "results/momentum/critical.json", "reports/lecture.json"),
           params=("data", "model", "train", "grid", "sharpness", "noise", "timing", "momentum", "report"),
           outs=(("reports/index.html", False), ("reports/figures", False))),
 )

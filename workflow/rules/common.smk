@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 from batch_momentum import config as bm
-from batch_momentum.stages import code, tracked  # what each rule tracks, as dvc.yaml does
+from batch_momentum.stages import TABLES, code, tracked  # what each rule tracks, as dvc.yaml does
 
 # The config is params.yaml with any --configfile laid over it (Snakemake merges them;
 # config.overlay does the same, so an override file may name only the keys it changes).

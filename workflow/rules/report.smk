@@ -19,7 +19,9 @@ rule aggregate:
         directions="reports/tables/directions.csv",
         equal="reports/tables/equal.csv",
         equal_curves="reports/tables/equal_curves.csv",
+        equal_directions="reports/tables/equal_directions.csv",
         candidates="reports/tables/candidates.csv",
+        time_to_accuracy="reports/tables/time_to_accuracy.csv",
     params:
         file=PARAMS,
         tracked=tracked(P, "aggregate"),
@@ -36,6 +38,7 @@ rule analyze:
         cells="reports/tables/cells.csv",
         equal="reports/tables/equal.csv",
         candidates="reports/tables/candidates.csv",
+        time_to_accuracy="reports/tables/time_to_accuracy.csv",
         timing="results/timing/timing.csv",
         momentum="results/momentum/critical.json",
         code=code("analyze"),
@@ -55,9 +58,7 @@ rule analyze:
 
 rule report:
     input:
-        cells="reports/tables/cells.csv",
-        curves="reports/tables/curves.csv",
-        directions="reports/tables/directions.csv",
+        tables=expand("reports/tables/{table}.csv", table=TABLES),
         timing="results/timing/timing.csv",
         interpolation=expand("results/interpolation/{pair}.json", pair=PAIRS),
         momentum="results/momentum/critical.json",

@@ -1,0 +1,66 @@
+"""The run statuses and time-to-accuracy that aggregate derives from training curves, and the
+report's time format, on curves whose answers are known."""
+import math
+
+import numpy as np
+import pandas as pd
+
+from batch_momentum.aggregate import did_not_train, mark_untrained, time_to_accuracy
+from batch_momentum.report_sections import fmt_time
+
+
+def curve(loss, acc, cell="bs8_lam0.9/seed1", b=8, lam=0.9, seed=1, per_epoch=500):
+    n = len(loss)
+    return pd.DataFrame(dict(cell=cell, batch_size=b, momentum=lam, seed=seed, epoch=range(n),
+                             updates=[per_epoch * e for e in range(n)], wall_s=[0.5 * e for e in range(n)],
+                             train_loss=loss, train_acc=acc, val_acc=[a - 0.1 for a in acc]))
+
+
+def test_a_run_that_learns_steadily_trained():
+    loss = [2.3 * 0.8 ** e for e in range(11)]
+    acc = [0.1 + 0.08 * e for e in range(11)]
+    assert did_not_train(curve(loss, acc)) is None
+
+
+def test_a_run_at_chance_did_not_train():
+    why = did_not_train(curve([2.30, 2.29, 2.31, 2.30, 2.29], [0.10, 0.11, 0.12, 0.10, 0.13]))
+    assert why and "training accuracy 0.130 after 4 epochs, 0.100 at the start" in why
+
+
+def test_a_run_stuck_after_its_first_epoch_did_not_train():
+    # the loss drops once, then wanders above that: a too large step (B = 8, λ = 0.9, η = 0.05)
+    loss = [2.30, 1.65, 1.66, 2.04, 2.09, 1.84, 1.95, 1.87, 2.08, 1.89, 1.75]
+    acc = [0.10, 0.34, 0.38, 0.30, 0.25, 0.34, 0.27, 0.29, 0.28, 0.31, 0.34]
+    why = did_not_train(curve(loss, acc))
+    assert why and "no progress in the second half of its 10 epochs (lowest training loss 1.75 there, 1.65 before)" \
+        in why
+
+
+def test_mark_untrained_leaves_runs_at_the_target_and_diverged_runs_alone():
+    stuck = curve([2.3, 2.3, 2.3], [0.1, 0.1, 0.1], cell="a")
+    table = pd.DataFrame(dict(cell=["a", "a2", "a3"], status=["ok", "ok", "diverged"],
+                              reached_target=[False, True, False], reason=["", "", "nan loss"]))
+    curves = pd.concat([stuck, stuck.assign(cell="a2"), stuck.assign(cell="a3")])
+    out = mark_untrained(table, curves)
+    assert list(out.status) == ["did not train", "ok", "diverged"]
+    assert out.reason[0].startswith("did not train") and out.reason[2] == "nan loss"
+
+
+def test_time_to_accuracy_is_the_first_epoch_at_the_level():
+    acc = [0.1, 0.4, 0.55, 0.5, 0.92, 0.95]
+    c = curve([1.0] * 6, acc)
+    t = time_to_accuracy(c, [0.5, 0.9, 0.99])
+    by = t.set_index("level")
+    assert by.loc[0.5, "epochs"] == 2 and by.loc[0.5, "updates"] == 1000 and by.loc[0.5, "wall_s"] == 1.0
+    assert by.loc[0.9, "epochs"] == 4 and by.loc[0.9, "updates"] == 2000
+    assert math.isnan(by.loc[0.99, "epochs"])  # never reached
+    v = time_to_accuracy(c, [0.5], "val_acc").iloc[0]  # val_acc = acc - 0.1: first at 0.82 (epoch 4)
+    assert v.measure == "val_acc" and v.epochs == 4
+
+
+def test_times_print_with_three_significant_figures():
+    assert fmt_time(0.0006196) == "620 µs"
+    assert fmt_time(0.0123456) == "12.3 ms"
+    assert fmt_time(1.8) == "1.8 s"
+    assert fmt_time(61.26) == "61.3 s"
+    assert fmt_time(float("nan")) == "—" and fmt_time(np.nan) == "—"
