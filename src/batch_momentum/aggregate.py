@@ -50,7 +50,7 @@ def collect(params: config.Params, results: Path, runs=None, trees=("cells", "me
         m.update(cell=c.name, batch_size=c.batch_size, momentum=c.momentum, seed=c.seed)
         m["temperature"] = config.noise_temperature(m["lr"], n_train, c.batch_size, c.momentum)
         rows.append(m)
-        curves.append(_tag(pd.read_csv(cells_dir / c.name / "curve.csv"), c))
+        curves.append(_tag(files.read_csv(cells_dir / c.name / "curve.csv", "rerun train for this cell"), c))
         directions.append(_tag(pd.DataFrame(read_metrics(landscape_dir / f"{c.name}.json")), c))
     table = pd.DataFrame(rows)
     first = [col for col in FIRST_COLUMNS if col in table.columns]
@@ -63,7 +63,7 @@ def candidates(params: config.Params, results: Path) -> pd.DataFrame:
     frames = []
     for c in config.equal_cells(params):
         folder = results / "equal" / c.name
-        frame = pd.read_csv(folder / "candidates.csv")
+        frame = files.read_csv(folder / "candidates.csv", "rerun train_equal for this cell")
         choice = files.read_json(folder / "choice.json", remedy="rerun train_equal for this cell")
         frames.append(frame.assign(cell=c.name, chosen=frame.lr == choice["lr"], choice_reason=choice["why"]))
     return pd.concat(frames, ignore_index=True)
@@ -79,13 +79,13 @@ def main(argv=None) -> int:
     table, curves, directions = collect(params, Path(args.results))
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "cells.csv", index=False)
-    curves.to_csv(out / "curves.csv", index=False)
-    directions.to_csv(out / "directions.csv", index=False)
+    files.write_csv(out / "cells.csv", table)
+    files.write_csv(out / "curves.csv", curves)
+    files.write_csv(out / "directions.csv", directions)
     equal, equal_curves, _ = collect(params, Path(args.results), config.equal_runs(params),
                                      ("equal", "equal_metrics", "equal_landscape"))
-    equal.to_csv(out / "equal.csv", index=False)
-    equal_curves.to_csv(out / "equal_curves.csv", index=False)
-    candidates(params, Path(args.results)).to_csv(out / "candidates.csv", index=False)
+    files.write_csv(out / "equal.csv", equal)
+    files.write_csv(out / "equal_curves.csv", equal_curves)
+    files.write_csv(out / "candidates.csv", candidates(params, Path(args.results)))
     print(f"aggregated {len(table)} cells ({(table.status != 'ok').sum()} not ok) -> {out}/cells.csv, {out}/curves.csv")
     return 0

@@ -33,8 +33,7 @@ def figure_uri(fig, path: Path | None = None) -> str:
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(buf.getvalue())
+        files.write_bytes(path, buf.getvalue())
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -321,9 +320,9 @@ def keskar_section(k: dict) -> dict:
 
 def build(params: config.Params, tables_dir: Path, figures_dir: Path, lecture: dict, timing: pd.DataFrame,
           interpolation: list[dict], momentum: dict) -> dict:
-    table = pd.read_csv(tables_dir / "cells.csv")
-    curves = pd.read_csv(tables_dir / "curves.csv")
-    directions = pd.read_csv(tables_dir / "directions.csv")
+    table = files.read_csv(tables_dir / "cells.csv", "rerun the aggregate step")
+    curves = files.read_csv(tables_dir / "curves.csv", "rerun the aggregate step")
+    directions = files.read_csv(tables_dir / "directions.csv", "rerun the aggregate step")
     figs = {
         "accuracy_vs_batch": figure_uri(plot_accuracy_vs_batch(table), figures_dir / "accuracy_vs_batch.png"),
         "heatmap_test": figure_uri(plot_heatmap(table), figures_dir / "heatmap_test_acc.png"),
