@@ -10,6 +10,7 @@ import sys
 
 # step name -> module with a main(argv) function
 STEPS = {
+    "check": "check",  # DVC only: validates params.yaml before any other stage runs
     "prepare": "prepare",
     "train": "train",
     "evaluate": "evaluate",

@@ -23,7 +23,7 @@ import seaborn as sns  # noqa: E402
 from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 
 from . import config  # noqa: E402
-from . import files, results  # noqa: E402
+from . import files, provenance, results  # noqa: E402
 
 
 
@@ -113,6 +113,7 @@ def settings_lines(params: config.Params, table: pd.DataFrame) -> list[str]:
         "Device: " + ", ".join(sorted(f"{a} ({b})" for a, b in table[["device", "device_name"]].astype(str)
                                       .drop_duplicates().itertuples(index=False))) +
         f", {int(table.threads.max())} CPU thread(s) per job, torch {table.torch_version.iloc[0]}.",
+        provenance.describe(table.to_dict("records")),
     ]
 
 
