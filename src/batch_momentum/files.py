@@ -31,13 +31,16 @@ def finite(obj):
 def atomic_path(path: str | Path):
     """Yield a temporary path beside `path`; on success rename it onto `path` (atomic on POSIX)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         tmp.replace(path)
+    except OSError as exc:  # no permission, no space, a file where a folder should be: one line
+        raise OSError(f"{path}: cannot write it ({exc.strerror or exc}); make its folder {path.parent} writable "
+                      f"(and not a file), free some space, and rerun") from None
     finally:
-        if tmp.exists():
+        if tmp.is_file():
             tmp.unlink()
 
 

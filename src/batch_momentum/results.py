@@ -79,7 +79,12 @@ def load_run(run_dir: Path, params: Params, meta: dict, device) -> tuple[torch.n
             out.append(model.to(device).eval())
         summary = dict(blob["summary"])
     except Exception as exc:
-        raise ValueError(f"{path}: cannot load the trained model ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
+        lines = str(exc).splitlines()
+        mismatch = [line.strip() for line in lines if "size mismatch" in line]
+        if mismatch:  # a model file that loads, from other params or data than these
+            raise ValueError(f"{path}: the saved weights do not fit the model that params and the prepared data "
+                             f"give ({mismatch[0][:160]}); retrain the cell with these params and data") from None
+        raise ValueError(f"{path}: cannot load the trained model ({type(exc).__name__}: {lines[0][:120]}); "
                          f"delete the cell folder and retrain it") from None
     return out[0], out[1], summary
 
