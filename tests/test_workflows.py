@@ -97,16 +97,55 @@ def test_snakemake_runs_the_grid_with_an_override_file(tmp_path):
     assert shot.stat().st_size > 50_000  # a rendered page with figures, not a blank one
 
 
-def test_dvc_repro_runs_the_same_grid(tmp_path):
+def _dvc_metric_files(root):
+    metrics = json.loads(run(["dvc", "metrics", "show", "--json"], root).stdout)
+    return [f for ws in metrics.values() for f in ws["data"]]
+
+
+def _files_and_times(root):
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for top in ("data", "results", "reports")
+            for p in (root / top).rglob("*") if p.is_file()}
+
+
+def test_dvc_repro_runs_the_same_grid_keeps_outputs_on_bad_params_and_runs_an_experiment(tmp_path):
     root = make_repo_copy(tmp_path, params=tiny_full(), git=True)
     run(["dvc", "repro", "-q"], root)
     check_outputs(root, N_TINY_RUNS)
-    metrics = json.loads(run(["dvc", "metrics", "show", "--json"], root).stdout)
-    files = [f for ws in metrics.values() for f in ws["data"]]
+    files = _dvc_metric_files(root)
     assert len([f for f in files if f.startswith("results/metrics/")]) == N_TINY_RUNS
     assert "reports/lecture.json" in files
     status = run(["dvc", "status"], root).stdout
     assert "up to date" in status
+
+    # a bad value: the check stage stops dvc repro before any stage removes its outputs
+    good = (root / "params.yaml").read_text()
+    before = _files_and_times(root)
+    for bad in (good.replace("lr: 0.05", "lr: fast", 1), good.replace("report:", "report:\n  colour: red", 1)):
+        assert bad != good
+        (root / "params.yaml").write_text(bad)
+        res = run(["dvc", "repro"], root, check=False)
+        assert res.returncode != 0 and "failed to reproduce 'check'" in res.stderr + res.stdout
+        assert "error: params.yaml: " in res.stdout + res.stderr
+        after = _files_and_times(root)
+        assert {p: t for p, t in after.items() if p != stages.CHECKED} == \
+            {p: t for p, t in before.items() if p != stages.CHECKED}  # every other output in place, untouched
+    (root / "params.yaml").write_text(good)
+    res = run(["dvc", "repro"], root)
+    assert re.findall(r"Running stage '([^']+)'", res.stdout) == ["check"]  # its output is the same: nothing else reruns
+
+    # an experiment without editing params.yaml: only the new lambda's cells train
+    run(["git", "add", "dvc.lock"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny run"], root)
+    res = run(["dvc", "exp", "run", "-S", "grid.momentum=[0,0.99]"], root)
+    ran = re.findall(r"Running stage '([^']+)'", res.stdout)
+    assert sorted(s for s in ran if s.startswith("train@")) == ["train@200-0.99", "train@8-0.99"], ran
+    assert load_yaml(root / "params.yaml")["grid"]["momentum"] == [0, 0.99]
+    diff = run(["dvc", "params", "diff"], root).stdout
+    assert "grid.momentum" in diff and "[0, 0.9]" in diff and "[0, 0.99]" in diff
+    metrics = [f for f in _dvc_metric_files(root) if f.startswith("results/metrics/")]
+    assert sorted(metrics) == sorted(f"results/metrics/bs{b}_lam{m}/seed{s}.json"
+                                     for b in (8, 200) for m in (0, 0.99) for s in (1, 2))
+    assert len(pd.read_csv(root / "reports/tables/cells.csv").query("momentum == 0.99")) == 4
 
 
 def _snakemake_commands(root):
