@@ -47,6 +47,7 @@ def check_outputs(root, n_runs):
     for section in ('id="timing"', 'id="noise"', 'id="sharpness"', 'id="momentum"'):
         assert section in html, section
     lecture = json.loads((root / "reports/lecture.json").read_text())
+    assert "Code: batch_momentum 0.1.0" in html  # provenance: package, commit, Python, torch, device
     assert lecture["rows"] and all(r["verdict"] in lecture["verdicts"] for r in lecture["rows"])
     assert not [r["aspect"] for r in lecture["rows"] if r["verdict"] == "not measured"]
     for r in lecture["rows"]:  # the page shows what analyze decided
