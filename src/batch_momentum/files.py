@@ -35,6 +35,8 @@ def atomic_path(path: str | Path):
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
+        with open(tmp, "rb+") as fh:  # on disk before the rename, so a power loss leaves no empty file
+            os.fsync(fh.fileno())
         tmp.replace(path)
     except OSError as exc:  # no permission, no space, a file where a folder should be: one line
         raise OSError(f"{path}: cannot write it ({exc.strerror or exc}); make its folder {path.parent} writable "
