@@ -60,6 +60,7 @@ def make_repo_copy(dest: Path, params: dict | None = None, git: bool = False) ->
     for name in ("Snakefile", "dvc.yaml", "params.yaml", ".dvcignore", "pyproject.toml"):
         shutil.copy2(REPO / name, dest / name)
     shutil.copytree(REPO / "workflow", dest / "workflow", symlinks=True)
+    (dest / "profiles").symlink_to("workflow/profiles")  # where snakemake finds profiles/default itself
     shutil.copytree(REPO / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     shutil.copytree(REPO / ".dvc", dest / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
     if params is not None:

@@ -47,3 +47,10 @@ def test_generated_dvc_yaml_has_every_stage_with_its_params():
     assert doc["train"]["matrix"] == {"bs": "${grid.batch_size}", "lam": "${grid.momentum}"}
     assert doc["analyze"]["metrics"] == [{"reports/lecture.json": {"cache": False}}]
     assert doc["evaluate"]["params"] == ["sharpness", "noise"]
+
+
+def test_every_dvc_stage_waits_for_the_check_of_the_whole_params_file():
+    doc = yaml.safe_load(stages.dvc_yaml())["stages"]
+    assert list(doc)[0] == "check" and doc["check"]["params"] == [{"params.yaml": None}]  # every key
+    assert doc["check"]["outs"] == [{stages.CHECKED: {"cache": False}}]
+    assert all(stages.CHECKED in s["deps"] for name, s in doc.items() if name != "check")

@@ -47,6 +47,7 @@ def check_outputs(root, n_runs):
     for section in ('id="timing"', 'id="noise"', 'id="sharpness"', 'id="momentum"'):
         assert section in html, section
     lecture = json.loads((root / "reports/lecture.json").read_text())
+    assert "Code: batch_momentum 0.1.0" in html  # provenance: package, commit, Python, torch, device
     assert lecture["rows"] and all(r["verdict"] in lecture["verdicts"] for r in lecture["rows"])
     assert not [r["aspect"] for r in lecture["rows"] if r["verdict"] == "not measured"]
     for r in lecture["rows"]:  # the page shows what analyze decided
@@ -168,7 +169,17 @@ def browse(browser, flags, page, tmp_path) -> dict:
     return json.loads(out.group(1).replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
 
 
-def test_dvc_repro_runs_the_same_grid(tmp_path):
+def _dvc_metric_files(root):
+    metrics = json.loads(run(["dvc", "metrics", "show", "--json"], root).stdout)
+    return [f for ws in metrics.values() for f in ws["data"]]
+
+
+def _files_and_times(root):
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for top in ("data", "results", "reports")
+            for p in (root / top).rglob("*") if p.is_file()}
+
+
+def test_dvc_repro_runs_the_same_grid_keeps_outputs_on_bad_params_and_runs_an_experiment(tmp_path):
     # an equal-accuracy budget too short to reach the target: every such run must be left out
     params = tiny_full()
     params["equal_acc"].update(max_epochs=2, patience=1)
@@ -181,12 +192,41 @@ def test_dvc_repro_runs_the_same_grid(tmp_path):
     for aspect in ("Generalization", "Sharp vs flat minima"):
         assert rows[aspect]["verdict"] == "inconclusive"
         assert all(p["small"]["n"] == p["large"]["n"] == 0 for p in rows[aspect]["per_lambda"])
-    metrics = json.loads(run(["dvc", "metrics", "show", "--json"], root).stdout)
-    files = [f for ws in metrics.values() for f in ws["data"]]
+    files = _dvc_metric_files(root)
     assert len([f for f in files if f.startswith("results/metrics/")]) == N_TINY_RUNS
     assert "reports/lecture.json" in files
     status = run(["dvc", "status"], root).stdout
     assert "up to date" in status
+
+    # a bad value: the check stage stops dvc repro before any stage removes its outputs
+    good = (root / "params.yaml").read_text()
+    before = _files_and_times(root)
+    for bad in (good.replace("lr: 0.05", "lr: fast", 1), good.replace("report:", "report:\n  colour: red", 1)):
+        assert bad != good
+        (root / "params.yaml").write_text(bad)
+        res = run(["dvc", "repro"], root, check=False)
+        assert res.returncode != 0 and "failed to reproduce 'check'" in res.stderr + res.stdout
+        assert "error: params.yaml: " in res.stdout + res.stderr
+        after = _files_and_times(root)
+        assert {p: t for p, t in after.items() if p != stages.CHECKED} == \
+            {p: t for p, t in before.items() if p != stages.CHECKED}  # every other output in place, untouched
+    (root / "params.yaml").write_text(good)
+    res = run(["dvc", "repro"], root)
+    assert re.findall(r"Running stage '([^']+)'", res.stdout) == ["check"]  # its output is the same: nothing else reruns
+
+    # an experiment without editing params.yaml: only the new lambda's cells train
+    run(["git", "add", "dvc.lock"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny run"], root)
+    res = run(["dvc", "exp", "run", "-S", "grid.momentum=[0,0.99]"], root)
+    ran = re.findall(r"Running stage '([^']+)'", res.stdout)
+    assert sorted(s for s in ran if s.startswith("train@")) == ["train@200-0.99", "train@8-0.99"], ran
+    assert load_yaml(root / "params.yaml")["grid"]["momentum"] == [0, 0.99]
+    diff = run(["dvc", "params", "diff"], root).stdout
+    assert "grid.momentum" in diff and "[0, 0.9]" in diff and "[0, 0.99]" in diff
+    metrics = [f for f in _dvc_metric_files(root) if f.startswith("results/metrics/")]
+    assert sorted(metrics) == sorted(f"results/metrics/bs{b}_lam{m}/seed{s}.json"
+                                     for b in (8, 200) for m in (0, 0.99) for s in (1, 2))
+    assert len(pd.read_csv(root / "reports/tables/cells.csv").query("momentum == 0.99")) == 4
 
 
 def _snakemake_commands(root):
@@ -199,7 +239,8 @@ def _snakemake_commands(root):
 
 def _dvc_commands(root):
     code = ("from dvc.repo import Repo\n"
-            "for s in Repo('.').index.stages: print(' '.join(s.cmd.split()))\n")
+            "for s in Repo('.').index.stages:\n"
+            "    if s.name != 'check': print(' '.join(s.cmd.split()))\n")
     out = run(["python", "-c", code], root).stdout
     return {line for line in out.splitlines() if line.startswith("python -m batch_momentum")}
 
@@ -284,7 +325,10 @@ def test_dvc_yaml_is_what_the_stage_table_generates():
 
 def test_snakemake_rules_and_dvc_stages_agree_on_inputs_outputs_params_and_code(tmp_path):
     root = make_repo_copy(tmp_path, params=tiny_full(), git=True)
-    by_cmd = {s["cmd"]: s for s in _dvc_stages(root)}
+    # DVC's check stage has no rule (the Snakefile validates when read); every other stage depends on it
+    dvc_only = {s.name for s in stages.STAGES if s.dvc_only}
+    by_cmd = {s["cmd"]: dict(s, deps=[d for d in s["deps"] if d != stages.CHECKED])
+              for s in _dvc_stages(root) if s["name"] not in dvc_only}
     jobs = _snakemake_jobs(root)
     assert len(jobs) == len(by_cmd) and {j[1] for j in jobs} == set(by_cmd)
     for rule, cmd, inputs, outputs in jobs:

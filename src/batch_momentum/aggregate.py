@@ -105,7 +105,7 @@ def collect(params: config.Params, results: Path, runs=None, trees=("cells", "me
         m.update(cell=c.name, batch_size=c.batch_size, momentum=c.momentum, seed=c.seed)
         m["temperature"] = config.noise_temperature(m["lr"], n_train, c.batch_size, c.momentum)
         rows.append(m)
-        curves.append(_tag(pd.read_csv(cells_dir / c.name / "curve.csv"), c))
+        curves.append(_tag(files.read_csv(cells_dir / c.name / "curve.csv", "rerun train for this cell"), c))
         directions.append(_tag(pd.DataFrame(read_metrics(landscape_dir / f"{c.name}.json")), c))
     table = pd.DataFrame(rows)
     first = [col for col in FIRST_COLUMNS if col in table.columns]
@@ -118,7 +118,7 @@ def candidates(params: config.Params, results: Path) -> pd.DataFrame:
     frames = []
     for c in config.equal_cells(params):
         folder = results / "equal" / c.name
-        frame = pd.read_csv(folder / "candidates.csv")
+        frame = files.read_csv(folder / "candidates.csv", "rerun train_equal for this cell")
         choice = files.read_json(folder / "choice.json", remedy="rerun train_equal for this cell")
         frames.append(frame.assign(cell=c.name, chosen=frame.lr == choice["lr"], choice_reason=choice["why"]))
     return pd.concat(frames, ignore_index=True)
@@ -145,6 +145,6 @@ def main(argv=None) -> int:
                   equal_directions=equal_directions, candidates=candidates(params, Path(args.results)),
                   time_to_accuracy=tta)
     for name, frame in frames.items():
-        frame.to_csv(out / f"{name}.csv", index=False)
+        files.write_csv(out / f"{name}.csv", frame)
     print(f"aggregated {len(table)} cells ({(table.status != 'ok').sum()} not ok) -> {out}/cells.csv, {out}/curves.csv")
     return 0

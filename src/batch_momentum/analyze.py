@@ -79,10 +79,7 @@ def main(argv=None) -> int:
     params = config.load(args.params)
     tables = {}
     for name in ("cells", "equal", "candidates", "time_to_accuracy"):
-        path = Path(args.tables) / f"{name}.csv"
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: aggregated table not found; run the aggregate step first")
-        tables[name] = pd.read_csv(path)
+        tables[name] = files.read_csv(Path(args.tables) / f"{name}.csv", "rerun the aggregate step")
     timing = results.read_timing(args.timing)
     momentum = files.read_json(args.momentum, remedy="rerun the momentum step")
     result = analyze(params, tables["cells"], tables["equal"], tables["candidates"], timing, momentum,

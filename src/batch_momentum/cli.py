@@ -10,6 +10,7 @@ import sys
 
 # step name -> module with a main(argv) function
 STEPS = {
+    "check": "check",  # DVC only: validates params.yaml before any other stage runs
     "prepare": "prepare",
     "train": "train",
     "evaluate": "evaluate",
@@ -37,6 +38,6 @@ def main(argv=None) -> int:
     module = importlib.import_module(f".{STEPS[argv[0]]}", __package__)
     try:
         return module.main(argv[1:]) or 0
-    except (ParamsError, FileNotFoundError, ValueError) as exc:
+    except (ParamsError, OSError, ValueError) as exc:  # OSError: a file missing or not writable
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -257,9 +257,19 @@ def _non_finite(node, path=()):
     return None
 
 
+# MNIST-1D is generated, so any size is possible: at about 0.6 ms per example, this many
+# (train + validation + test) take about 2 minutes and 32 MB; beyond it is refused.
+MNIST1D_MAX_EXAMPLES = 200_000
+
+
 def _cross_field(p: dict, source: str) -> None:
     """The rules between keys, which the schema cannot state; one line each."""
     n_train, grid_b, sh = p["data"]["n_train"], p["grid"]["batch_size"], p["sharpness"]
+    total = n_train + p["data"]["n_val"] + p["data"]["n_test"]
+    if p["data"]["dataset"] == "mnist1d" and total > MNIST1D_MAX_EXAMPLES:
+        raise ParamsError(f"{source}: data.n_train + n_val + n_test = {total} is more than MNIST-1D's stated maximum of "
+                          f"{MNIST1D_MAX_EXAMPLES} examples (about 2 minutes to generate); allowed: a total up to "
+                          f"{MNIST1D_MAX_EXAMPLES}")
     for key, values in (("grid.batch_size", grid_b), ("timing.batch_sizes", p["timing"]["batch_sizes"])):
         for i, b in enumerate(values):
             if b > n_train:

@@ -14,6 +14,7 @@ import torch
 from . import config, device as devices
 
 SPLITS = ("train", "val", "test")
+INPUT_SHAPE = {"mnist1d": [40]}  # the shape of one example of each dataset
 
 
 def make_mnist1d(n_train: int, n_val: int, n_test: int, seed: int) -> dict:
@@ -68,6 +69,10 @@ def load_prepared(path: str | Path, device: str | torch.device, d: config.Data) 
     if missing:
         raise ValueError(f"{path}: prepared-data file lacks {', '.join(missing)}; delete it and rerun prepare")
     meta = blob.get("meta") or {}
+    expected = INPUT_SHAPE.get(d.dataset)
+    if expected is not None and list(meta.get("input_shape", [])) != expected:
+        raise ValueError(f"{path}: examples of shape {meta.get('input_shape')}, but {d.dataset} has {expected}; "
+                         f"the file is not this dataset's: delete it and rerun prepare")
     for split in SPLITS:
         x, y = blob[f"x_{split}"], blob[f"y_{split}"]
         if x.shape[0] != y.shape[0] or list(x.shape[1:]) != list(meta.get("input_shape", x.shape[1:])):

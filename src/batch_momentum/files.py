@@ -1,11 +1,14 @@
 """Reading and writing the pipeline's files: strict JSON, atomic writes, one-line errors.
 
-Every step writes through `atomic_write` (a temporary name in the same folder, renamed
+Every step writes through `atomic_path` (a temporary name in the same folder, renamed
 when complete), so a step killed while writing never leaves a file that a rerun would
-take as finished.
+take as finished. Every step reads CSV and JSON through `read_csv` and `read_json`, which
+check the file whole: a truncated or damaged file is a one-line error naming it.
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -28,19 +31,37 @@ def finite(obj):
 def atomic_path(path: str | Path):
     """Yield a temporary path beside `path`; on success rename it onto `path` (atomic on POSIX)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
+        with open(tmp, "rb+") as fh:  # on disk before the rename, so a power loss leaves no empty file
+            os.fsync(fh.fileno())
         tmp.replace(path)
+    except OSError as exc:  # no permission, no space, a file where a folder should be: one line
+        raise OSError(f"{path}: cannot write it ({exc.strerror or exc}); make its folder {path.parent} writable "
+                      f"(and not a file), free some space, and rerun") from None
     finally:
-        if tmp.exists():
+        if tmp.is_file():
             tmp.unlink()
 
 
 def write_text(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+    return Path(path)
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_csv(path: str | Path, frame) -> Path:
+    """A pandas DataFrame as CSV without its index, written atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
     return Path(path)
 
 
@@ -58,3 +79,29 @@ def read_json(path: str | Path, remedy: str = "delete it and rerun the step that
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not valid JSON ({getattr(exc, 'msg', type(exc).__name__)}); {remedy}") from None
+
+
+def read_csv(path: str | Path, remedy: str = "delete it and rerun the step that writes it", columns=()):
+    """A CSV file as a pandas DataFrame, checked whole: it must end with a newline (the writers
+    end every row with one; a file cut off mid-row does not), every row must have the header's
+    number of fields, and `columns` must be among them. Otherwise a one-line error naming the file."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found; {remedy}")
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text CSV file; {remedy}") from None
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or not text.endswith("\n"):
+        raise ValueError(f"{path}: {'empty' if not rows else 'truncated (the last row is incomplete)'}; {remedy}")
+    bad = next((i for i, r in enumerate(rows) if len(r) != len(rows[0])), None)
+    if bad is not None:
+        raise ValueError(f"{path}: line {bad + 1} has {len(rows[bad])} fields, the header {len(rows[0])} "
+                         f"(damaged or truncated); {remedy}")
+    missing = [c for c in columns if c not in rows[0]]
+    if missing:
+        raise ValueError(f"{path}: lacks columns {', '.join(missing)}; {remedy}")
+    return pd.read_csv(io.StringIO(text))

@@ -22,7 +22,7 @@ import pandas as pd  # noqa: E402
 from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 
 from . import config  # noqa: E402
-from . import files, plots_critical, results  # noqa: E402
+from . import files, plots_critical, provenance, results  # noqa: E402
 from . import report_sections as sec  # noqa: E402
 
 
@@ -33,8 +33,7 @@ def figure_uri(fig, path: Path | None = None) -> str:
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(buf.getvalue())
+        files.write_bytes(path, buf.getvalue())
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -62,6 +61,7 @@ def settings_lines(params: config.Params, table: pd.DataFrame) -> list[str]:
         "Device: " + ", ".join(sorted(f"{a} ({b})" for a, b in table[["device", "device_name"]].astype(str)
                                       .drop_duplicates().itertuples(index=False))) +
         f", {int(table.threads.max())} CPU thread(s) per job, torch {table.torch_version.iloc[0]}.",
+        provenance.describe(table.to_dict("records")),
     ]
 
 
@@ -172,7 +172,7 @@ READS = ("cells", "curves", "equal", "candidates", "equal_directions", "time_to_
 
 def build(params: config.Params, tables_dir: Path, figures_dir: Path, lecture: dict, timing: pd.DataFrame,
           interpolation: list[dict], momentum: dict) -> dict:
-    read = lambda name: pd.read_csv(tables_dir / f"{name}.csv")  # noqa: E731
+    read = lambda name: files.read_csv(tables_dir / f"{name}.csv", "rerun the aggregate step")  # noqa: E731
     table, equal = read("cells"), read("equal")
     measures = [(c["column"], c["label"]) for c in lecture["keskar"]["columns"][2:]]
     sections = [sec.timing_section(timing)]

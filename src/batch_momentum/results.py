@@ -79,7 +79,12 @@ def load_run(run_dir: Path, params: Params, meta: dict, device) -> tuple[torch.n
             out.append(model.to(device).eval())
         summary = dict(blob["summary"])
     except Exception as exc:
-        raise ValueError(f"{path}: cannot load the trained model ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
+        lines = str(exc).splitlines()
+        mismatch = [line.strip() for line in lines if "size mismatch" in line]
+        if mismatch:  # a model file that loads, from other params or data than these
+            raise ValueError(f"{path}: the saved weights do not fit the model that params and the prepared data "
+                             f"give ({mismatch[0][:160]}); retrain the cell with these params and data") from None
+        raise ValueError(f"{path}: cannot load the trained model ({type(exc).__name__}: {lines[0][:120]}); "
                          f"delete the cell folder and retrain it") from None
     return out[0], out[1], summary
 
@@ -92,11 +97,7 @@ def write_timing(rows: list[dict], path) -> Path:
     missing = sorted({c for r in rows for c in TIMING_COLUMNS if c not in r})
     if missing:
         raise ValueError(f"{path}: timing rows lack columns {', '.join(missing)}; make them with timing.run_timing()")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    pd.DataFrame(list(rows), columns=list(TIMING_COLUMNS)).to_csv(tmp, index=False)
-    tmp.replace(path)
-    return path
+    return files.write_csv(path, pd.DataFrame(list(rows), columns=list(TIMING_COLUMNS)))
 
 
 def read_timing(path):
@@ -106,20 +107,9 @@ def read_timing(path):
     ValueError; both one line naming the file (and the missing columns) and saying to rerun
     the timing step.
     """
-    import pandas as pd
-
     path = Path(path)
     remake = "rerun the timing step (python -m batch_momentum timing ...)"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: timing file not found; {remake}")
-    try:
-        df = pd.read_csv(path)
-    except Exception as exc:  # pandas raises several types for an empty or garbled file
-        raise ValueError(f"{path}: not a readable timing CSV ({type(exc).__name__}), missing columns "
-                         f"{', '.join(TIMING_COLUMNS)}; {remake}") from None
-    missing = [c for c in TIMING_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path}: timing CSV lacks columns {', '.join(missing)}; {remake}")
+    df = files.read_csv(path, remake, columns=TIMING_COLUMNS)
     if df.empty:
         raise ValueError(f"{path}: timing CSV has no rows; {remake}")
     df["sequential_extrapolated"] = df["sequential_extrapolated"].astype(str).str.lower().eq("true")

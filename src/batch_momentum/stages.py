@@ -29,6 +29,7 @@ GRID = {"bs": "${grid.batch_size}", "lam": "${grid.momentum}"}
 EQUAL = {"bs": "${equal_acc.batch_size}", "lam": "${grid.momentum}"}  # Keskar's protocol: small and large, per λ
 SMALL_EQ = "results/equal/bs${equal_acc.batch_size[0]}_lam${item.lam}"
 LARGE_EQ = "results/equal/bs${equal_acc.batch_size[1]}_lam${item.lam}"
+CHECKED = "results/params.valid"  # the check stage's output; every other DVC stage depends on it
 TABLES = ("cells", "curves", "directions", "equal", "equal_curves", "equal_directions", "candidates",
           "time_to_accuracy")  # reports/tables/<t>.csv
 
@@ -43,6 +44,7 @@ class Stage:
     metrics: tuple = ()            # folders or files of metrics (never cached)
     params: tuple = ()             # sections or keys of params.yaml the step's results depend on
     matrix: dict = field(default_factory=dict)
+    dvc_only: bool = False         # no Snakemake rule (the Snakefile does this itself)
 
 
 def _cmd(step: str, args: str) -> str:
@@ -50,6 +52,9 @@ def _cmd(step: str, args: str) -> str:
 
 
 STAGES = (
+    # DVC only: validates the whole of params.yaml before any stage can lose its outputs (check.py)
+    Stage("check", "check", _cmd("check", f"--out {CHECKED}"), params=("params.yaml",), outs=((CHECKED, False),),
+          dvc_only=True),
     Stage("prepare", "prepare", _cmd("prepare", f"--out {DATA}"), params=("data",), outs=((DATA, True),)),
     Stage("train", "train",
           _cmd("train", f"--data {DATA} --batch-size ${{item.bs}} --momentum ${{item.lam}} --out results/cells/{CELL}"),
@@ -162,8 +167,10 @@ def dvc_stage(s: Stage) -> dict:
     if s.matrix:
         out["matrix"] = dict(s.matrix)
     out["cmd"] = s.cmd
-    out["deps"] = list(s.deps) + code_deps(s.module)
-    if s.params:
+    out["deps"] = list(s.deps) + ([] if s.dvc_only else [CHECKED]) + code_deps(s.module)
+    if s.params == ("params.yaml",):  # the whole file, every key (DVC's `- params.yaml:`)
+        out["params"] = [{"params.yaml": None}]
+    elif s.params:
         out["params"] = list(s.params)
     if s.metrics:
         out["metrics"] = [{m: {"cache": False}} for m in s.metrics]

@@ -5,22 +5,21 @@ epoch per seed, the whole dataset on the device and batches as index slices of a
 permutation. Each seed has its own initial weights, its own shuffle and its own momentum
 buffer, exactly as if trained alone (batch_momentum.stacked; tested against a plain
 nn.Module loop). Each seed stops after train.max_epochs, or earlier once its training
-accuracy reaches train.target_train_acc; a loss that turns NaN or infinite ends that
-seed with status "diverged". The others go on. Outputs are per seed:
+accuracy reaches train.target_train_acc; a training loss that turns NaN or infinite, or
+exceeds DIVERGED_LOSS, ends that seed with status "diverged". The others go on. Outputs are per seed:
 results/cells/bs<B>_lam<λ>/seed<s>/{model.pt, curve.csv, train.json}.
 """
 from __future__ import annotations
 
 import argparse
 import math
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from . import config, data, device as devices, models, results
+from . import config, data, device as devices, models, provenance, results
 from .stacked import StackedNet, loss_and_accuracy, trainer
 
 
@@ -33,6 +32,9 @@ def init_models(params: config.Params, meta: dict, seeds) -> list[torch.nn.Modul
     return out
 
 
+# A mean cross-entropy above this has blown up (chance level is ln(classes), 2.3 for 10 classes):
+# the run is "diverged" even while its loss is still a finite number.
+DIVERGED_LOSS = 1e3
 STALL_GAIN = 0.005  # a run "stalls" when `patience` epochs add less than this to its best training accuracy
 
 
@@ -105,8 +107,9 @@ def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: flo
         keep = []
         for row, i in enumerate(active):
             c = curves[i][-1]
-            if not math.isfinite(c["train_loss"]):
-                finish(i, row, "diverged", f"training loss became {c['train_loss']} in epoch {epoch}")
+            if not math.isfinite(c["train_loss"]) or c["train_loss"] > DIVERGED_LOSS:
+                finish(i, row, "diverged", f"training loss became {c['train_loss']:.4g} in epoch {epoch}"
+                                           + ("" if not math.isfinite(c["train_loss"]) else f" (> {DIVERGED_LOSS:g})"))
             elif target is not None and c["train_acc"] >= target:
                 finish(i, row, "ok", f"reached training accuracy {c['train_acc']:.4f} >= target {target} "
                                      f"in epoch {epoch}")
@@ -147,9 +150,9 @@ def _stalled(accs: list[float], patience: int) -> bool:
 
 
 def run_metadata(device: torch.device) -> dict:
-    """What every result records about where it ran."""
+    """What every result records about where it ran and which code made it."""
     return dict(device=str(device), device_name=devices.name(device), threads=torch.get_num_threads(),
-                torch_version=str(torch.__version__), python=platform.python_version())
+                torch_version=str(torch.__version__), **provenance.code_version())
 
 
 def choose_lr(candidates: list[dict]) -> dict:

@@ -1,0 +1,59 @@
+"""Two runs of the same cell with the same seeds, each in its own process on the CPU, give
+bit-identical weights, curves and metrics; every run records the code and software that made it."""
+import json
+import subprocess
+
+import pandas as pd
+import torch
+
+from batch_momentum import provenance
+from conftest import make_repo_copy, run, tiny_full
+
+STEP = ["python", "-m", "batch_momentum"]
+
+
+def _no_clock(d: dict) -> dict:
+    return {k: v for k, v in d.items() if not k.endswith("wall_s")}
+
+
+def test_two_runs_of_a_cell_are_bit_identical_and_record_their_provenance(tmp_path):
+    root = make_repo_copy(tmp_path, params=tiny_full(), git=True)
+    run([*STEP, "prepare", "--out", "data.pt"], root)
+    for name in ("a", "b"):
+        run([*STEP, "train", "--data", "data.pt", "--batch-size", "8", "--momentum", "0.9", "--out", f"{name}/cell"], root)
+        run([*STEP, "evaluate", "--data", "data.pt", "--cell", f"{name}/cell", "--out", f"{name}/metrics",
+             "--landscape", f"{name}/landscape"], root)
+    for seed in (1, 2):
+        a, b = (torch.load(root / f"{n}/cell/seed{seed}/model.pt", weights_only=True) for n in ("a", "b"))
+        for key in ("state_dict", "init_state_dict"):
+            assert a[key].keys() == b[key].keys()
+            assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key  # bit for bit
+        curves = [pd.read_csv(root / f"{n}/cell/seed{seed}/curve.csv").drop(columns="wall_s") for n in ("a", "b")]
+        pd.testing.assert_frame_equal(*curves, check_exact=True)
+        ma, mb = (json.loads((root / f"{n}/metrics/seed{seed}.json").read_text()) for n in ("a", "b"))
+        assert _no_clock(ma) == _no_clock(mb) and ma["status"] == "ok" and ma["hessian_top"] is not None
+        la, lb = ((root / f"{n}/landscape/seed{seed}.json").read_text() for n in ("a", "b"))
+        assert la == lb
+
+    summary = json.loads((root / "a/cell/seed1/train.json").read_text())
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
+    assert summary["git_commit"] == head and summary["git_dirty"] is False
+    assert summary["package_version"] == "0.1.0" and summary["torch_version"] == torch.__version__
+    assert summary["python"].count(".") == 2 and summary["device"] == "cpu"
+    line = provenance.describe([summary])
+    assert head[:12] in line and "clean tree" in line and torch.__version__ in line
+
+
+def test_a_changed_tracked_file_marks_the_tree_dirty(tmp_path, monkeypatch):
+    root = make_repo_copy(tmp_path, git=True)
+    (root / "dvc.lock").write_text("schema: '2.0'\n")
+    run(["git", "add", "dvc.lock"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "lock"], root)
+    monkeypatch.chdir(root)
+    assert provenance.code_version()["git_dirty"] is False
+    (root / "dvc.lock").write_text("rewritten by dvc repro: not counted\n")
+    assert provenance.code_version()["git_dirty"] is False
+    (root / "src/batch_momentum/optim.py").write_text("# an edit\n")
+    assert provenance.code_version()["git_dirty"] is True
+    monkeypatch.chdir(tmp_path.parent)  # outside any checkout
+    assert provenance.code_version()["git_commit"] is None
