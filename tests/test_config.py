@@ -101,7 +101,15 @@ def test_schema_requires_every_key_and_params_yaml_has_them(raw):
     for name, cls in config.SECTIONS.items():
         keys = list(schema["properties"][name]["properties"])
         assert schema["properties"][name]["required"] == keys, name
-        assert [f.name for f in dataclasses.fields(cls)] == keys, name
+        if name == "download":  # one source per dataset, each a Source
+            assert keys == schema["properties"]["data"]["properties"]["dataset"]["enum"]
+            source = list(schema["$defs"]["source"]["properties"])
+            assert schema["$defs"]["source"]["required"] == source
+            assert [f.name for f in dataclasses.fields(config.Source)] == source
+            assert all(v is None or list(v) == source for v in raw[name].values())
+            cls = config.Source
+        else:
+            assert [f.name for f in dataclasses.fields(cls)] == keys, name
         assert list(raw[name]) == keys, name  # params.yaml in the schema's order
         assert cls.__doc__ and all(h is not typing.Any for h in typing.get_type_hints(cls).values())
 
@@ -127,7 +135,7 @@ def test_overlay_lays_an_override_over_the_base(raw):
     assert merged["grid"] == tiny["grid"] and merged["momentum"] == raw["momentum"]
     assert merged["train"]["lr_rule"] == raw["train"]["lr_rule"] and merged["train"]["max_epochs"] == 3
     assert raw == load_yaml(REPO / "params.yaml")  # the base is not changed
-    with pytest.raises(config.ParamsError, match="missing key momentum, report; add it"):
+    with pytest.raises(config.ParamsError, match="missing key download, momentum, report; add it"):
         config.validate(tiny)  # an override alone is partial: lay it over params.yaml first
 
 
@@ -165,7 +173,7 @@ def test_missing_and_broken_files(tmp_path):
 def test_cli_prints_one_line_and_exits_2(tmp_path, raw):
     f = tmp_path / "p.yaml"
     f.write_text(yaml.safe_dump(bad(raw, ("train", "lr"), 0)))
-    res = subprocess.run([sys.executable, "-m", "batch_momentum", "prepare", "--params", str(f), "--out",
+    res = subprocess.run([sys.executable, "-m", "batch_momentum", "prepare", "--params", str(f), "--raw", str(tmp_path), "--out",
                           str(tmp_path / "d.pt")], capture_output=True, text=True, env=tool_env())
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0

@@ -204,11 +204,12 @@ def test_snakemake_rules_and_dvc_stages_agree_on_inputs_outputs_params_and_code(
     root = make_repo_copy(tmp_path, params=tiny_full(), git=True)
     by_cmd = {s["cmd"]: s for s in _dvc_stages(root)}
     jobs = _snakemake_jobs(root)
+    params = config.validate(tiny_full())
     assert len(jobs) == len(by_cmd) and {j[1] for j in jobs} == set(by_cmd)
     for rule, cmd, inputs, outputs in jobs:
         stage = by_cmd[cmd]
         assert stage["name"].split("@")[0] == rule
-        assert stage["params"] == list(stages.by_name(rule).params)
+        assert stage["params"] == stages.param_keys(params, rule)  # download.${data.dataset} resolved
         # every file Snakemake reads is a dependency in DVC (itself or inside a folder DVC tracks), and back
         assert all(_covered(i, stage["deps"]) for i in inputs), (rule, inputs, stage["deps"])
         assert all(any(_covered(i, [d]) for i in inputs) for d in stage["deps"]), (rule, stage["deps"], inputs)

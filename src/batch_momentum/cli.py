@@ -10,6 +10,7 @@ import sys
 
 # step name -> module with a main(argv) function
 STEPS = {
+    "download": "download",
     "prepare": "prepare",
     "train": "train",
     "evaluate": "evaluate",

@@ -26,11 +26,22 @@ SCHEMA_FILE = "params.schema.yaml"
 @dataclass(frozen=True)
 class Data:
     """data: the dataset and its three disjoint splits (sizes in examples)."""
-    dataset: str   # mnist1d: 40-dim 1-D signals, 10 classes, generated offline
+    dataset: str   # mnist1d (generated offline) | mnist | fashion_mnist | cifar10 (fetched by download)
     n_train: int   # examples trained on: the full batch
     n_val: int     # held out; the training curves report it
     n_test: int    # held out; reported once per run after training
     seed: int      # seed of the generator and of the split
+
+
+REAL = ("mnist", "fashion_mnist", "cifar10")  # fetched by the download step; sources in params' download section
+
+
+@dataclass(frozen=True)
+class Source:
+    """download.<dataset>: where a real dataset's files come from; each is checked against its md5."""
+    url: str                    # base URL ending in /: a file is fetched from url + name
+    local_dir: str | None       # a folder holding the files under their names (copied, not fetched); None: fetch
+    md5: dict[str, str]         # file name -> md5 hex digest, every file of the dataset
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,7 @@ class Model:
     """model: the architecture of every cell."""
     name: str                 # linear | mlp | cnn
     hidden: tuple[int, ...]   # widths of the hidden layers (mlp), or channels (cnn)
+    head: tuple[int, ...]     # widths of the dense layers after the convolutions (cnn only)
 
 
 @dataclass(frozen=True)
@@ -148,6 +160,7 @@ class Report:
 class Params:
     """Every setting of the pipeline, validated: one frozen dataclass per section of params.yaml."""
     data: Data
+    download: dict[str, Source | None]   # one source per dataset of data.dataset (mnist1d: None, nothing to fetch)
     model: Model
     train: Train
     grid: Grid
@@ -167,8 +180,10 @@ SECTIONS: dict[str, type] = typing.get_type_hints(Params)  # section name -> its
 
 
 def _typed(hint, v):
-    """A validated YAML value as its field's declared type: lists as tuples, and a whole
-    number written 30.0 (JSON schema's "integer" admits it) as an int where an int is declared."""
+    """A validated YAML value as its field's declared type: lists as tuples, a whole number written
+    30.0 (JSON schema's "integer" admits it) as an int where an int is declared, sources as Source."""
+    if hint == dict[str, Source | None]:
+        return {k: x if x is None else _section(Source, x) for k, x in v.items()}
     if isinstance(v, list):
         item = int if hint in (tuple[int, ...], tuple[int, int]) else None
         return tuple(_typed(item, x) for x in v)
@@ -181,12 +196,14 @@ def _thaw(v):
     return [_thaw(x) for x in v] if isinstance(v, (list, tuple)) else v
 
 
+def _section(cls, values: dict):
+    hints = typing.get_type_hints(cls)
+    return cls(**{k: _typed(hints[k], v) for k, v in values.items()})
+
+
 def _build(params: dict) -> Params:
-    sections = {}
-    for name, cls in SECTIONS.items():
-        hints = typing.get_type_hints(cls)
-        sections[name] = cls(**{k: _typed(hints[k], v) for k, v in params[name].items()})
-    return Params(**sections)
+    return Params(**{name: _section(cls, params[name]) if dataclasses.is_dataclass(cls) else _typed(cls, params[name])
+                     for name, cls in SECTIONS.items()})
 
 
 def overlay(base: dict, override: dict) -> dict:

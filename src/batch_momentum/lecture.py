@@ -325,7 +325,7 @@ def keskar_table(equal: pd.DataFrame, params) -> dict:
                              of=int(len(runs)), lr=float(runs.lr.iloc[0]) if len(runs) else float("nan"),
                              values={c: {"mean": v["mean"], "std": v["std"]} for c, v in values.items()}))
     return dict(columns=[{"column": c, "label": label} for c, label in cols], rows=rows, published=KESKAR_F1,
-                differs=(f"here: MNIST-1D-style data ({params.data.dataset}, {params.data.n_train} training examples), "
+                differs=(f"here: {params.data.dataset} ({params.data.n_train} training examples), "
                          f"{params.model.name} {list(params.model.hidden)}, SGD with the lecture's momentum at the "
                          f"grid's λ, B = {ea.batch_size[0]} vs {ea.batch_size[1]}, trained to {ea.target_train_acc} "
                          f"training accuracy, {len(params.grid.seed)} seeds; Keskar: MNIST, 784-512×5-10 with batch "
