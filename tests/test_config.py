@@ -101,15 +101,7 @@ def test_schema_requires_every_key_and_params_yaml_has_them(raw):
     for name, cls in config.SECTIONS.items():
         keys = list(schema["properties"][name]["properties"])
         assert schema["properties"][name]["required"] == keys, name
-        if name == "download":  # one source per dataset, each a Source
-            assert keys == schema["properties"]["data"]["properties"]["dataset"]["enum"]
-            source = list(schema["$defs"]["source"]["properties"])
-            assert schema["$defs"]["source"]["required"] == source
-            assert [f.name for f in dataclasses.fields(config.Source)] == source
-            assert all(v is None or list(v) == source for v in raw[name].values())
-            cls = config.Source
-        else:
-            assert [f.name for f in dataclasses.fields(cls)] == keys, name
+        assert [f.name for f in dataclasses.fields(cls)] == keys, name
         assert list(raw[name]) == keys, name  # params.yaml in the schema's order
         assert cls.__doc__ and all(h is not typing.Any for h in typing.get_type_hints(cls).values())
 

@@ -37,11 +37,11 @@ REAL = ("mnist", "fashion_mnist", "cifar10")  # fetched by the download step; so
 
 
 @dataclass(frozen=True)
-class Source:
-    """download.<dataset>: where a real dataset's files come from; each is checked against its md5."""
-    url: str                    # base URL ending in /: a file is fetched from url + name
-    local_dir: str | None       # a folder holding the files under their names (copied, not fetched); None: fetch
-    md5: dict[str, str]         # file name -> md5 hex digest, every file of the dataset
+class Download:
+    """download: where the real datasets' files come from (per dataset), and their checksums."""
+    url: dict[str, str]                # base URL (mirror) ending in /: a file is fetched from url + name
+    local_dir: dict[str, str | None]   # a folder holding the files (copied, not fetched); None: fetch
+    md5: dict[str, dict[str, str]]     # file name -> md5 of every file of the dataset (mnist1d: none)
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ class Report:
 class Params:
     """Every setting of the pipeline, validated: one frozen dataclass per section of params.yaml."""
     data: Data
-    download: dict[str, Source | None]   # one source per dataset of data.dataset (mnist1d: None, nothing to fetch)
+    download: Download
     model: Model
     train: Train
     grid: Grid
@@ -180,10 +180,8 @@ SECTIONS: dict[str, type] = typing.get_type_hints(Params)  # section name -> its
 
 
 def _typed(hint, v):
-    """A validated YAML value as its field's declared type: lists as tuples, a whole number written
-    30.0 (JSON schema's "integer" admits it) as an int where an int is declared, sources as Source."""
-    if hint == dict[str, Source | None]:
-        return {k: x if x is None else _section(Source, x) for k, x in v.items()}
+    """A validated YAML value as its field's declared type: lists as tuples, and a whole
+    number written 30.0 (JSON schema's "integer" admits it) as an int where an int is declared."""
     if isinstance(v, list):
         item = int if hint in (tuple[int, ...], tuple[int, int]) else None
         return tuple(_typed(item, x) for x in v)
@@ -196,14 +194,12 @@ def _thaw(v):
     return [_thaw(x) for x in v] if isinstance(v, (list, tuple)) else v
 
 
-def _section(cls, values: dict):
-    hints = typing.get_type_hints(cls)
-    return cls(**{k: _typed(hints[k], v) for k, v in values.items()})
-
-
 def _build(params: dict) -> Params:
-    return Params(**{name: _section(cls, params[name]) if dataclasses.is_dataclass(cls) else _typed(cls, params[name])
-                     for name, cls in SECTIONS.items()})
+    sections = {}
+    for name, cls in SECTIONS.items():
+        hints = typing.get_type_hints(cls)
+        sections[name] = cls(**{k: _typed(hints[k], v) for k, v in params[name].items()})
+    return Params(**sections)
 
 
 def overlay(base: dict, override: dict) -> dict:

@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     params = config.load(args.params)
     t0 = time.perf_counter()
     d = params.data
-    images = raw.read(d.dataset, args.raw, params.download[d.dataset]) if d.dataset in config.REAL else None
+    images = raw.read(d.dataset, args.raw, params.download.md5[d.dataset]) if d.dataset in config.REAL else None
     blob = data.prepare(d, images)
     with files.atomic_path(args.out) as tmp:
         torch.save(blob, tmp)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ParamsError, Source
+from .config import Download, ParamsError
 
 MANIFEST = "manifest.json"  # written last by the download step: the files it verified
 IDX = {"mnist": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -47,11 +47,11 @@ def md5(path: Path) -> str:
     return h.hexdigest()
 
 
-def names(dataset: str, src: Source) -> tuple[str, ...]:
+def names(dataset: str, md5s: dict[str, str]) -> tuple[str, ...]:
     """The dataset's file names; params' md5 must list exactly these."""
     want = NAMES[dataset]
-    if sorted(src.md5) != sorted(want):
-        raise ParamsError(f"download.{dataset}.md5 lists {sorted(src.md5)}; allowed: exactly the files "
+    if sorted(md5s) != sorted(want):
+        raise ParamsError(f"download.md5.{dataset} lists {sorted(md5s)}; allowed: exactly the files "
                           f"{list(want)}, each with its md5")
     return want
 
@@ -62,7 +62,7 @@ def verify(path: Path, want: str, origin: str) -> None:
     if got != want:
         raise ChecksumError(f"{path} (from {origin}) has md5 {got}, expected {want}: the file is corrupt or "
                             f"truncated and was rejected; fetch it again (rerun the download step) or, if you "
-                            f"meant to use other files, give their md5 in params download.<dataset>.md5")
+                            f"meant to use other files, give their md5 in params download.md5")
 
 
 def _get(url: str, dest: Path) -> None:
@@ -72,26 +72,27 @@ def _get(url: str, dest: Path) -> None:
     download_url(url, root=str(dest.parent), filename=dest.name)
 
 
-def fetch(dataset: str, src: Source, out: str | Path, log=print) -> dict:
+def fetch(dataset: str, dl: Download, out: str | Path, log=print) -> dict:
     """Put every file of `dataset` into folder `out`, verified; return the manifest written there.
 
     A file already in `out` with the right md5 is kept (no network); one with another md5 is
-    fetched again. Files come from src.local_dir when set, else from src.url + name. Every file
+    fetched again. Files come from dl.local_dir[dataset] when set, else from its url + name. Every file
     that cannot be had is named in one FetchError; a file that arrives with the wrong md5 is
     deleted and named in one ChecksumError. The manifest is written only when all are verified.
     """
     out = Path(out)
-    want = names(dataset, src)
+    md5s, url, local_dir = dl.md5[dataset], dl.url[dataset], dl.local_dir[dataset]
+    want = names(dataset, md5s)
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).unlink(missing_ok=True)
     staging = out / ".fetching"
-    origin = src.local_dir or src.url
+    origin = local_dir or url
     failed = []
     try:
         for name in want:
             path = out / name
             if path.exists():
-                if md5(path) == src.md5[name]:
+                if md5(path) == md5s[name]:
                     log(f"{name}: already in {out}, md5 ok")
                     continue
                 log(f"{name}: in {out} with another md5: getting it again")
@@ -99,16 +100,16 @@ def fetch(dataset: str, src: Source, out: str | Path, log=print) -> dict:
             staging.mkdir(exist_ok=True)
             tmp = staging / name
             try:
-                if src.local_dir:
-                    shutil.copyfile(Path(src.local_dir) / name, tmp)
+                if local_dir:
+                    shutil.copyfile(Path(local_dir) / name, tmp)
                 else:
-                    _get(src.url + name, tmp)
+                    _get(url + name, tmp)
             except Exception as exc:  # urllib's URLError/HTTPError, OSError, torchvision's RuntimeError
                 failed.append((name, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"))
                 tmp.unlink(missing_ok=True)
                 continue
             try:
-                verify(tmp, src.md5[name], origin + ("/" if src.local_dir else "") + name)
+                verify(tmp, md5s[name], origin + ("/" if local_dir else "") + name)
             except ChecksumError:
                 tmp.unlink()
                 raise
@@ -117,13 +118,13 @@ def fetch(dataset: str, src: Source, out: str | Path, log=print) -> dict:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     if failed:
-        where = f"local_dir {src.local_dir}" if src.local_dir else src.url
+        where = f"local_dir {local_dir}" if local_dir else url
         raise FetchError(
             f"could not get {', '.join(n for n, _ in failed)} of {dataset} from {where} ({failed[0][1]}); "
-            f"either place these files under {out}/ (or set download.{dataset}.local_dir to a folder holding "
-            f"them, or download.{dataset}.url to a mirror you can reach) and rerun, or use data.dataset: mnist1d, "
+            f"either place these files under {out}/ (or set download.local_dir.{dataset} to a folder holding "
+            f"them, or download.url.{dataset} to a mirror you can reach) and rerun, or use data.dataset: mnist1d, "
             f"which needs no download")
-    manifest = {"dataset": dataset, "source": origin, "files": {n: src.md5[n] for n in want}}
+    manifest = {"dataset": dataset, "files": {n: md5s[n] for n in want}}  # no source: a new mirror changes nothing
     tmp = out / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1) + "\n")
     os.replace(tmp, out / MANIFEST)
@@ -134,7 +135,7 @@ def offline_manifest(dataset: str, out: str | Path) -> dict:
     """mnist1d: nothing to fetch (prepare generates it); the manifest says so."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    manifest = {"dataset": dataset, "source": "generated offline by the prepare step", "files": {}}
+    manifest = {"dataset": dataset, "files": {}, "note": "generated offline by the prepare step: no files"}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 
@@ -169,7 +170,7 @@ def read_cifar(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def read(dataset: str, folder: str | Path, src: Source) -> dict[str, np.ndarray]:
+def read(dataset: str, folder: str | Path, md5s: dict[str, str]) -> dict[str, np.ndarray]:
     """The official training and test sets from `folder`, each file checked against params' md5
     first (so a file changed after the download step never reaches prepare). Images are
     (N, C, H, W) uint8, labels int64."""
@@ -177,11 +178,11 @@ def read(dataset: str, folder: str | Path, src: Source) -> dict[str, np.ndarray]
     if not (folder / MANIFEST).exists():
         raise FileNotFoundError(f"{folder}/{MANIFEST} not found: the download step has not completed; run "
                                 f"`python -m batch_momentum download --out {folder}` (or let snakemake/dvc run it)")
-    for name in names(dataset, src):
+    for name in names(dataset, md5s):
         path = folder / name
         if not path.exists():
             raise FileNotFoundError(f"{path} not found; rerun the download step")
-        verify(path, src.md5[name], str(path))
+        verify(path, md5s[name], str(path))
     if dataset == "cifar10":
         return read_cifar(folder / NAMES["cifar10"][0])
     tx, ty, sx, sy = (read_idx(folder / n) for n in NAMES[dataset])

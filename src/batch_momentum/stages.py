@@ -52,11 +52,12 @@ def _cmd(step: str, args: str) -> str:
 
 
 STAGES = (
-    # The raw folder persists: on a rerun (a changed mirror) the step keeps the files whose md5 match.
-    Stage("download", "download", _cmd("download", f"--out {RAW}"), params=("data.dataset", f"download.{DATASET}"),
+    # Only the md5 are tracked (what the files are, not where from). The raw folder persists: on a
+    # rerun the step keeps the files whose md5 match.
+    Stage("download", "download", _cmd("download", f"--out {RAW}"), params=("data.dataset", f"download.md5.{DATASET}"),
           outs=((RAW, True),), persist=(RAW,)),
     Stage("prepare", "prepare", _cmd("prepare", f"--raw {RAW} --out {DATA}"), deps=(RAW,),
-          params=("data", f"download.{DATASET}"), outs=((DATA, True),)),
+          params=("data", f"download.md5.{DATASET}"), outs=((DATA, True),)),
     Stage("train", "train",
           _cmd("train", f"--data {DATA} --batch-size ${{item.bs}} --momentum ${{item.lam}} --out results/cells/{CELL}"),
           deps=(DATA,), params=("data", "model", "train", "grid.seed"), matrix=GRID,
@@ -152,8 +153,8 @@ def code(stage: str) -> list[str]:
 
 
 def param_keys(params, stage: str) -> list[str]:
-    """The params keys a stage tracks, with ${data.dataset} filled in (download.mnist), as DVC
-    resolves them: a stage tracks only the source of the dataset in use."""
+    """The params keys a stage tracks, with ${data.dataset} filled in (download.md5.mnist), as DVC
+    resolves them: a stage tracks only the checksums of the dataset in use."""
     return [k.replace(DATASET, params.data.dataset) for k in by_name(stage).params]
 
 
