@@ -56,11 +56,11 @@ def names(dataset: str, md5s: dict[str, str]) -> tuple[str, ...]:
     return want
 
 
-def verify(path: Path, want: str, origin: str) -> None:
-    """Raise ChecksumError (one line) unless the file at `path` has md5 `want`."""
+def verify(path: Path, want: str, origin: str, shown: Path | None = None) -> None:
+    """Raise ChecksumError (one line) unless the file at `path` (named `shown`) has md5 `want`."""
     got = md5(path)
     if got != want:
-        raise ChecksumError(f"{path} (from {origin}) has md5 {got}, expected {want}: the file is corrupt or "
+        raise ChecksumError(f"{shown or path} (from {origin}) has md5 {got}, expected {want}: the file is corrupt or "
                             f"truncated and was rejected; fetch it again (rerun the download step) or, if you "
                             f"meant to use other files, give their md5 in params download.md5")
 
@@ -109,7 +109,7 @@ def fetch(dataset: str, dl: Download, out: str | Path, log=print) -> dict:
                 tmp.unlink(missing_ok=True)
                 continue
             try:
-                verify(tmp, md5s[name], origin + ("/" if local_dir else "") + name)
+                verify(tmp, md5s[name], origin + ("/" if local_dir else "") + name, shown=path)
             except ChecksumError:
                 tmp.unlink()
                 raise
