@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import os
 import pickle
 import shutil
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import files
 from .config import Download, ParamsError
 
 MANIFEST = "manifest.json"  # written last by the download step: the files it verified
@@ -125,18 +125,14 @@ def fetch(dataset: str, dl: Download, out: str | Path, log=print) -> dict:
             f"them, or download.url.{dataset} to a mirror you can reach) and rerun, or use data.dataset: mnist1d, "
             f"which needs no download")
     manifest = {"dataset": dataset, "files": {n: md5s[n] for n in want}}  # no source: a new mirror changes nothing
-    tmp = out / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-    os.replace(tmp, out / MANIFEST)
+    files.write_json(out / MANIFEST, manifest)
     return manifest
 
 
 def offline_manifest(dataset: str, out: str | Path) -> dict:
     """mnist1d: nothing to fetch (prepare generates it); the manifest says so."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     manifest = {"dataset": dataset, "files": {}, "note": "generated offline by the prepare step: no files"}
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    files.write_json(Path(out) / MANIFEST, manifest)
     return manifest
 
 
