@@ -15,7 +15,7 @@ rule download:
     params:
         file=PARAMS,
         tracked=tracked(P, "download"),
-        out=RAW,
+        out=lambda wildcards, output: str(Path(output[0]).parent),
     log:
         "logs/download.log",
     benchmark:
@@ -33,7 +33,7 @@ rule prepare:
     params:
         file=PARAMS,
         tracked=tracked(P, "prepare"),
-        raw=RAW,
+        raw=lambda wildcards, input: str(Path(input.raw).parent),
     log:
         "logs/prepare.log",
     benchmark:
