@@ -3,6 +3,7 @@ fetched by the download rule through the configured mirror, verified, prepared, 
 tiny grid trained under the real snakemake and the real dvc; cached, corrupt, offline."""
 import hashlib
 import json
+import re
 
 import pytest
 import yaml
@@ -103,3 +104,16 @@ def test_snakemake_trains_the_cnn_on_cifar10_with_every_measure(tmp_path):
     table, html = check_outputs(root, N_TINY_RUNS)
     assert "Data: cifar10" in html and "dense layers [16]" in html
     assert (table.n_params == (3 * 25 * 4 + 4) + (4 * 25 * 8 + 8) + (8 * 8 * 8 * 16 + 16) + (16 * 10 + 10)).all()
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_the_dataset_configs_plan_a_download_and_every_cell(tmp_path, name):
+    root = make_repo_copy(tmp_path)
+    (root / "configs").mkdir()
+    (root / "configs" / f"{name}.yaml").write_text((REPO / "configs" / f"{name}.yaml").read_text())
+    out = run(["snakemake", "-n", "--cores", "2", "--configfile", "params.yaml", f"configs/{name}.yaml"], root).stdout
+    p = config.validate(config.overlay(load_yaml(REPO / "params.yaml"), load_yaml(REPO / "configs" / f"{name}.yaml")))
+    table = out.split("Job stats:")[1].split("total")[0]
+    jobs = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
+    assert jobs["download"] == 1 and jobs["prepare"] == 1
+    assert jobs["train"] == len(config.cells(p)) == jobs["evaluate"] == 8
