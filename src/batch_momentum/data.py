@@ -58,8 +58,8 @@ def split_real(images: dict[str, np.ndarray], d: config.Data) -> dict:
         raise ValueError(f"{d.dataset}: the files hold {n_official} training and {n_test} test examples; params ask "
                          f"data.n_train + data.n_val = {d.n_train + d.n_val} and data.n_test = {d.n_test}: lower them")
     gen = torch.Generator().manual_seed(d.seed)
-    train_order = torch.randperm(len(images["y_train"]), generator=gen)
-    test_order = torch.randperm(len(images["y_test"]), generator=gen)[:d.n_test].numpy()
+    train_order = torch.randperm(n_official, generator=gen)
+    test_order = torch.randperm(n_test, generator=gen)[:d.n_test].numpy()
     picks = {"train": ("train", train_order[:d.n_train].numpy()),
              "val": ("train", train_order[d.n_train:d.n_train + d.n_val].numpy()),
              "test": ("test", test_order)}
