@@ -173,9 +173,9 @@ def test_cli_prints_one_line_and_exits_2(tmp_path, raw):
     assert not (tmp_path / "d.pt").exists()
 
 
-@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
 def test_the_dataset_configs_are_valid_overrides(raw, name):
     """configs/<name>.yaml, laid over params.yaml as `--configfile params.yaml configs/<name>.yaml` does."""
     p = config.validate(config.overlay(raw, load_yaml(REPO / "configs" / f"{name}.yaml")))
     assert p.data.dataset == name and p.download.md5[name] == raw["download"]["md5"][name]
-    assert max(p.grid.batch_size) <= p.data.n_train and p.model.name == {"mnist": "mlp", "cifar10": "cnn"}[name]
+    assert max(p.grid.batch_size) <= p.data.n_train and p.model.name == {"mnist": "mlp", "fashion_mnist": "mlp", "cifar10": "cnn"}[name]
