@@ -127,7 +127,7 @@ def test_overlay_lays_an_override_over_the_base(raw):
     assert merged["grid"] == tiny["grid"] and merged["momentum"] == raw["momentum"]
     assert merged["train"]["lr_rule"] == raw["train"]["lr_rule"] and merged["train"]["max_epochs"] == 3
     assert raw == load_yaml(REPO / "params.yaml")  # the base is not changed
-    with pytest.raises(config.ParamsError, match="missing key momentum, report; add it"):
+    with pytest.raises(config.ParamsError, match="missing key download, momentum, report; add it"):
         config.validate(tiny)  # an override alone is partial: lay it over params.yaml first
 
 
@@ -165,9 +165,17 @@ def test_missing_and_broken_files(tmp_path):
 def test_cli_prints_one_line_and_exits_2(tmp_path, raw):
     f = tmp_path / "p.yaml"
     f.write_text(yaml.safe_dump(bad(raw, ("train", "lr"), 0)))
-    res = subprocess.run([sys.executable, "-m", "batch_momentum", "prepare", "--params", str(f), "--out",
+    res = subprocess.run([sys.executable, "-m", "batch_momentum", "prepare", "--params", str(f), "--raw", str(tmp_path), "--out",
                           str(tmp_path / "d.pt")], capture_output=True, text=True, env=tool_env())
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0
     assert "train.lr = 0" in res.stderr
     assert not (tmp_path / "d.pt").exists()
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
+def test_the_dataset_configs_are_valid_overrides(raw, name):
+    """configs/<name>.yaml, laid over params.yaml as `--configfile params.yaml configs/<name>.yaml` does."""
+    p = config.validate(config.overlay(raw, load_yaml(REPO / "configs" / f"{name}.yaml")))
+    assert p.data.dataset == name and p.download.md5[name] == raw["download"]["md5"][name]
+    assert max(p.grid.batch_size) <= p.data.n_train and p.model.name == {"mnist": "mlp", "fashion_mnist": "mlp", "cifar10": "cnn"}[name]

@@ -20,7 +20,7 @@ def cell(tmp_path_factory):
     root = tmp_path_factory.mktemp("cell")
     (root / "params.yaml").write_text(yaml.safe_dump(tiny_full(), sort_keys=False))
     p, d = str(root / "params.yaml"), str(root / "mnist1d.pt")
-    assert cli.main(["prepare", "--params", p, "--out", d]) == 0
+    assert cli.main(["prepare", "--params", p, "--raw", str(root / "raw"), "--out", d]) == 0
     assert cli.main(["train", "--params", p, "--data", d, *CELL, "--out", str(root / "cells/bs8_lam0")]) == 0
     return root
 
@@ -105,11 +105,11 @@ def test_a_finite_blow_up_of_the_loss_is_diverged_not_ok():
 def test_an_unwritable_output_folder_is_one_line(cell, capsys):
     blocked = cell / "blocked"
     blocked.write_text("a file where the output folder should be\n")
-    err = step(capsys, "prepare", "--params", str(cell / "params.yaml"), "--out", str(blocked / "mnist1d.pt"))
+    err = step(capsys, "prepare", "--params", str(cell / "params.yaml"), "--raw", str(cell / "raw"), "--out", str(blocked / "mnist1d.pt"))
     assert "cannot write it" in err and str(blocked) in err
     if os.geteuid() != 0:  # root writes through permissions; everyone else is refused
         locked = cell / "locked"
         locked.mkdir()
         locked.chmod(0o500)
-        err = step(capsys, "prepare", "--params", str(cell / "params.yaml"), "--out", str(locked / "mnist1d.pt"))
+        err = step(capsys, "prepare", "--params", str(cell / "params.yaml"), "--raw", str(cell / "raw"), "--out", str(locked / "mnist1d.pt"))
         assert "cannot write it" in err and "Permission denied" in err

@@ -18,7 +18,7 @@ def _no_clock(d: dict) -> dict:
 
 def test_two_runs_of_a_cell_are_bit_identical_and_record_their_provenance(tmp_path):
     root = make_repo_copy(tmp_path, params=tiny_full(), git=True)
-    run([*STEP, "prepare", "--out", "data.pt"], root)
+    run([*STEP, "prepare", "--raw", "raw", "--out", "data.pt"], root)
     for name in ("a", "b"):
         run([*STEP, "train", "--data", "data.pt", "--batch-size", "8", "--momentum", "0.9", "--out", f"{name}/cell"], root)
         run([*STEP, "evaluate", "--data", "data.pt", "--cell", f"{name}/cell", "--out", f"{name}/metrics",

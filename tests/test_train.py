@@ -38,10 +38,11 @@ def train_alone(p, blob, batch_size, lam, seed, epochs, lr=None):
     return model.state_dict()
 
 
-@pytest.mark.parametrize("name,hidden", [("linear", []), ("mlp", [32, 16]), ("cnn", [4, 8])])
-def test_stacked_seeds_train_exactly_as_alone(name, hidden):
+@pytest.mark.parametrize("name,hidden,head", [("linear", [], []), ("mlp", [32, 16], []), ("cnn", [4, 8], []),
+                                               ("cnn", [4], [16])])
+def test_stacked_seeds_train_exactly_as_alone(name, hidden, head):
     p, blob = _setup(max_epochs=4, target_train_acc=None)
-    p = dataclasses.replace(p, model=config.Model(name, tuple(hidden)))
+    p = dataclasses.replace(p, model=config.Model(name, tuple(hidden), tuple(head)))
     seeds = [1, 2, 3]
     stacked = train.train_cell(p, blob, 8, 0.9, seeds, CPU, **QUIET)
     for seed, res in zip(seeds, stacked):
@@ -57,7 +58,7 @@ def test_stacked_seeds_train_exactly_as_alone(name, hidden):
 def test_stacked_models_with_their_own_learning_rates_train_as_alone(name, hidden):
     """The equal-accuracy protocol stacks every (eta, seed) of a cell: one eta per model."""
     p, blob = _setup(max_epochs=3, target_train_acc=None)
-    p = dataclasses.replace(p, model=config.Model(name, tuple(hidden)))
+    p = dataclasses.replace(p, model=config.Model(name, tuple(hidden), ()))
     members = [(0.01, 1), (0.01, 2), (0.2, 1)]
     res = train.train_cell(p, blob, 8, 0.5, [s for _, s in members], CPU, lrs=[lr for lr, _ in members], **QUIET)
     for (lr, seed), r in zip(members, res):

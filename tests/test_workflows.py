@@ -249,10 +249,9 @@ def test_snakemake_and_dvc_hold_the_same_cells_and_commands(tmp_path):
     root = make_repo_copy(tmp_path, params=tiny_full(), git=True)
     smk, dvc = _snakemake_commands(root), _dvc_commands(root)
     assert smk == dvc
-    trains = sorted(c for c in smk if " train " in c and "--protocol equal_acc" not in c)
+    trains = sorted(c for c in smk if " train " in c and "--protocol equal_acc" not in c)  # the grid's cells
     assert len(trains) == N_TINY_CELLS
-    equal = sorted(c for c in smk if "--protocol equal_acc" in c)
-    assert len(equal) == 4  # tiny.yaml: equal_acc's two batch sizes × two λ
+    assert len([c for c in smk if "--protocol equal_acc" in c]) == 4  # equal_acc's two B at tiny.yaml's two λ
     assert any("--batch-size 200 --momentum 0.9 --out results/cells/bs200_lam0.9" in c for c in trains)
 
 
@@ -330,11 +329,12 @@ def test_snakemake_rules_and_dvc_stages_agree_on_inputs_outputs_params_and_code(
     by_cmd = {s["cmd"]: dict(s, deps=[d for d in s["deps"] if d != stages.CHECKED])
               for s in _dvc_stages(root) if s["name"] not in dvc_only}
     jobs = _snakemake_jobs(root)
+    params = config.validate(tiny_full())
     assert len(jobs) == len(by_cmd) and {j[1] for j in jobs} == set(by_cmd)
     for rule, cmd, inputs, outputs in jobs:
         stage = by_cmd[cmd]
         assert stage["name"].split("@")[0] == rule
-        assert stage["params"] == list(stages.by_name(rule).params)
+        assert stage["params"] == stages.param_keys(params, rule)  # download.${data.dataset} resolved
         # every file Snakemake reads is a dependency in DVC (itself or inside a folder DVC tracks), and back
         assert all(_covered(i, stage["deps"]) for i in inputs), (rule, inputs, stage["deps"])
         assert all(any(_covered(i, [d]) for i in inputs) for d in stage["deps"]), (rule, stage["deps"], inputs)

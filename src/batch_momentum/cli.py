@@ -11,6 +11,7 @@ import sys
 # step name -> module with a main(argv) function
 STEPS = {
     "check": "check",  # DVC only: validates params.yaml before any other stage runs
+    "download": "download",
     "prepare": "prepare",
     "train": "train",
     "evaluate": "evaluate",

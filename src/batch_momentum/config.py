@@ -22,15 +22,25 @@ import yaml
 SCHEMA_FILE = "params.schema.yaml"
 
 
-# ----------------------------------------------------------------------------- the typed config
 @dataclass(frozen=True)
 class Data:
     """data: the dataset and its three disjoint splits (sizes in examples)."""
-    dataset: str   # mnist1d: 40-dim 1-D signals, 10 classes, generated offline
+    dataset: str   # mnist1d (generated offline) | mnist | fashion_mnist | cifar10 (fetched by download)
     n_train: int   # examples trained on: the full batch
     n_val: int     # held out; the training curves report it
     n_test: int    # held out; reported once per run after training
     seed: int      # seed of the generator and of the split
+
+
+REAL = ("mnist", "fashion_mnist", "cifar10")  # fetched by the download step; sources in params' download section
+
+
+@dataclass(frozen=True)
+class Download:
+    """download: where the real datasets' files come from (per dataset), and their checksums."""
+    url: dict[str, str]                # base URL (mirror) ending in /: a file is fetched from url + name
+    local_dir: dict[str, str | None]   # a folder holding the files (copied, not fetched); None: fetch
+    md5: dict[str, dict[str, str]]     # file name -> md5 of every file of the dataset (mnist1d: none)
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,7 @@ class Model:
     """model: the architecture of every cell."""
     name: str                 # linear | mlp | cnn
     hidden: tuple[int, ...]   # widths of the hidden layers (mlp), or channels (cnn)
+    head: tuple[int, ...]     # widths of the dense layers after the convolutions (cnn only)
 
 
 @dataclass(frozen=True)
@@ -140,7 +151,7 @@ class Momentum:
 
 @dataclass(frozen=True)
 class Report:
-    """report: the page."""
+    """report: the page's title, and the training and validation accuracies of time to accuracy."""
     title: str
     train_acc_levels: tuple[float, ...]
     val_acc_levels: tuple[float, ...]
@@ -150,6 +161,7 @@ class Report:
 class Params:
     """Every setting of the pipeline, validated: one frozen dataclass per section of params.yaml."""
     data: Data
+    download: Download
     model: Model
     train: Train
     grid: Grid
@@ -331,11 +343,7 @@ def load(path: str | Path = "params.yaml") -> Params:
     return validate(params, source=str(path))
 
 
-def fmt_value(v) -> str:
-    """Render a grid value the way DVC renders `${item.x}` in a path: str() of the YAML value."""
-    return str(v)
-
-
+# Names render a grid value as DVC renders `${item.x}` in a path: str() of the YAML value (0 stays 0).
 @dataclass(frozen=True)
 class Cell:
     """One (batch size, momentum) cell of the grid: one train job, its seeds trained together."""
@@ -344,7 +352,7 @@ class Cell:
 
     @property
     def name(self) -> str:
-        return f"bs{fmt_value(self.batch_size)}_lam{fmt_value(self.momentum)}"
+        return f"bs{self.batch_size}_lam{self.momentum}"
 
 
 @dataclass(frozen=True)
@@ -361,7 +369,7 @@ class Run:
     @property
     def name(self) -> str:
         """The run's folder under results/cells/, e.g. bs64_lam0.9/seed1."""
-        return f"{self.cell.name}/seed{fmt_value(self.seed)}"
+        return f"{self.cell.name}/seed{self.seed}"
 
 
 def cells(params: Params) -> list[Cell]:
@@ -379,13 +387,12 @@ def equal_cells(params: Params) -> list[Cell]:
     return [Cell(b, m) for b in params.equal_acc.batch_size for m in params.grid.momentum]
 
 
-def equal_runs(params: Params) -> list[Run]:
+def equal_runs(params: Params) -> list[Run]:  # every seed of equal_cells
     return [Run(c.batch_size, c.momentum, s) for c in equal_cells(params) for s in params.grid.seed]
 
 
 def check_cell(params: Params, batch_size: int, momentum: float, protocol: str = "equal_epochs") -> None:
-    """A cell named on a step's command line must be one of the grid's (equal_epochs), or one of
-    equal_acc.batch_size at a momentum of the grid (equal_acc)."""
+    """A cell on a step's command line is the grid's (equal_epochs) or equal_acc's at a grid λ (equal_acc)."""
     g = params.grid
     sizes, where = (g.batch_size, "grid.batch_size") if protocol == "equal_epochs" else \
         (params.equal_acc.batch_size, "equal_acc.batch_size")
@@ -404,11 +411,10 @@ def learning_rate(train: Train, batch_size: int) -> float:
 
 
 def noise_temperature(lr, n_train, batch_size, momentum):
-    """SGD noise temperature g = eta*N / (B*(1-lambda)) (Smith & Le 2018; Smith et al. 2018).
-    Plain arithmetic: works on numbers and on numpy arrays alike."""
+    """SGD noise temperature g = eta*N / (B*(1-lambda)) (Smith & Le 2018), for numbers or numpy arrays."""
     return lr * n_train / (batch_size * (1.0 - momentum))
 
 
 def interpolation_pairs(params: Params) -> list[str]:
     """Names of the small-vs-large interpolation files, lam<λ>/seed<s>: one job per λ, a file per seed."""
-    return [f"lam{fmt_value(lam)}/seed{fmt_value(s)}" for lam in params.grid.momentum for s in params.grid.seed]
+    return [f"lam{lam}/seed{s}" for lam in params.grid.momentum for s in params.grid.seed]

@@ -45,13 +45,48 @@ def make_mnist1d(n_train: int, n_val: int, n_test: int, seed: int) -> dict:
         out[f"x_{split}"] = x[lo:hi].clone()
         out[f"y_{split}"] = y[lo:hi].clone()
     out["meta"] = {"dataset": "mnist1d", "n_classes": 10, "input_shape": [x.shape[1]], "seed": seed,
-                   "generator": f"mnist1d.data.make_dataset with num_samples={args.num_samples}"}
+                   "generator": f"mnist1d.data.make_dataset with num_samples={args.num_samples}",
+                   "normalization": "none (mnist1d's own scale)"}
     return out
 
 
-def prepare(d: config.Data) -> dict:
-    """The dataset params' data section names (the schema admits mnist1d only)."""
-    return make_mnist1d(d.n_train, d.n_val, d.n_test, d.seed)
+def split_real(images: dict[str, np.ndarray], d: config.Data) -> dict:
+    """Train and validation drawn (seeded, disjoint) from the official training set, test from the
+    official test set. Inputs scaled to [0, 1], then standardized per channel with the mean and
+    std of the training split: float32 (N, C, H, W)."""
+    n_official, n_test = len(images["y_train"]), len(images["y_test"])
+    if d.n_train + d.n_val > n_official or d.n_test > n_test:
+        raise ValueError(f"{d.dataset}: the files hold {n_official} training and {n_test} test examples; params ask "
+                         f"data.n_train + data.n_val = {d.n_train + d.n_val} and data.n_test = {d.n_test}: lower them")
+    gen = torch.Generator().manual_seed(d.seed)
+    train_order = torch.randperm(n_official, generator=gen)
+    test_order = torch.randperm(n_test, generator=gen)[:d.n_test].numpy()
+    picks = {"train": ("train", train_order[:d.n_train].numpy()),
+             "val": ("train", train_order[d.n_train:d.n_train + d.n_val].numpy()),
+             "test": ("test", test_order)}
+    out = {}
+    for split, (source, idx) in picks.items():
+        out[f"x_{split}"] = torch.as_tensor(images[f"x_{source}"][np.sort(idx)], dtype=torch.float32) / 255.0
+        out[f"y_{split}"] = torch.as_tensor(images[f"y_{source}"][np.sort(idx)], dtype=torch.int64)
+    mean = out["x_train"].mean(dim=(0, 2, 3), keepdim=True)
+    std = out["x_train"].std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    for split in SPLITS:
+        out[f"x_{split}"] = ((out[f"x_{split}"] - mean) / std).contiguous()
+    m, sd = [round(v, 4) for v in mean.flatten().tolist()], [round(v, 4) for v in std.flatten().tolist()]
+    out["meta"] = {"dataset": d.dataset, "n_classes": 10, "input_shape": list(out["x_train"].shape[1:]),
+                   "seed": d.seed, "normalization": f"x/255, then (x - mean)/std per channel with the training "
+                                                    f"split's mean {m} and std {sd}"}
+    return out
+
+
+def prepare(d: config.Data, images: dict[str, np.ndarray] | None = None) -> dict:
+    """The dataset params' data section names: mnist1d generated here, a real one split from
+    `images`, its official sets as batch_momentum.raw.read returns them."""
+    if d.dataset == "mnist1d":
+        return make_mnist1d(d.n_train, d.n_val, d.n_test, d.seed)
+    if images is None:
+        raise ValueError(f"data.dataset = {d.dataset!r} needs its files: run the download step first")
+    return split_real(images, d)
 
 
 def load_prepared(path: str | Path, device: str | torch.device, d: config.Data) -> dict:

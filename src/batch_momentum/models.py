@@ -10,13 +10,16 @@ from .config import Params
 EVAL_CHUNK = 8192  # examples per forward pass when measuring a whole split
 
 
-def make_model(name: str, input_shape: tuple[int, ...], n_classes: int, hidden) -> nn.Module:
+def make_model(name: str, input_shape: tuple[int, ...], n_classes: int, hidden, head=()) -> nn.Module:
     """Build a model for inputs of `input_shape` (without the batch dimension).
 
     linear: one affine map of the flattened input.
     mlp:    flattened input -> Linear+ReLU per width in `hidden` -> n_classes.
     cnn:    1-D inputs (L,) or (C, L): Conv1d+ReLU per entry of `hidden` (channels,
-            kernel 5, stride 2), then a linear head. Images (C, H, W) use Conv2d likewise.
+            kernel 5, stride 2), then Linear+ReLU per width in `head`, then a linear output.
+            Images (C, H, W) use Conv2d likewise: hidden [64, 64], head [384, 192] on
+            CIFAR-10 is Keskar et al.'s C1 with stride-2 convolutions in place of max-pooling
+            and without batch norm (stacked training needs neither).
     """
     n_in = 1
     for d in input_shape:
@@ -41,8 +44,12 @@ def make_model(name: str, input_shape: tuple[int, ...], n_classes: int, hidden) 
             channels = h
         body = nn.Sequential(*layers)
         with torch.no_grad():
-            n_feat = body(torch.zeros(1, *input_shape)).numel()
-        return nn.Sequential(body, nn.Flatten(), nn.Linear(n_feat, n_classes))
+            width = body(torch.zeros(1, *input_shape)).numel()
+        dense: list[nn.Module] = []
+        for h in head:
+            dense += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        return nn.Sequential(body, nn.Flatten(), *dense, nn.Linear(width, n_classes))
     raise ValueError(f"model.name = {name!r} is unknown; allowed: linear, mlp, cnn")
 
 
@@ -52,7 +59,8 @@ def n_params(model: nn.Module) -> int:
 
 def build(params: Params, meta: dict) -> nn.Module:
     """The model params' model section names, for the prepared data described by `meta`."""
-    return make_model(params.model.name, tuple(meta["input_shape"]), meta["n_classes"], params.model.hidden)
+    m = params.model
+    return make_model(m.name, tuple(meta["input_shape"]), meta["n_classes"], m.hidden, m.head)
 
 
 @torch.no_grad()

@@ -23,6 +23,8 @@ import yaml
 
 PACKAGE = Path(__file__).resolve().parent
 SRC = "src/batch_momentum"  # the package as the repository names it
+DATASET = "${data.dataset}"
+RAW = f"data/raw/{DATASET}"  # the download step's folder (files + manifest.json)
 DATA = "data/prepared/${data.dataset}.pt"
 CELL = "bs${item.bs}_lam${item.lam}"
 GRID = {"bs": "${grid.batch_size}", "lam": "${grid.momentum}"}
@@ -45,6 +47,7 @@ class Stage:
     params: tuple = ()             # sections or keys of params.yaml the step's results depend on
     matrix: dict = field(default_factory=dict)
     dvc_only: bool = False         # no Snakemake rule (the Snakefile does this itself)
+    persist: tuple = ()            # outs DVC keeps on disk while the stage reruns (the step reuses them)
 
 
 def _cmd(step: str, args: str) -> str:
@@ -55,7 +58,12 @@ STAGES = (
     # DVC only: validates the whole of params.yaml before any stage can lose its outputs (check.py)
     Stage("check", "check", _cmd("check", f"--out {CHECKED}"), params=("params.yaml",), outs=((CHECKED, False),),
           dvc_only=True),
-    Stage("prepare", "prepare", _cmd("prepare", f"--out {DATA}"), params=("data",), outs=((DATA, True),)),
+    # Only the md5 are tracked (what the files are, not where from). The raw folder persists: on a
+    # rerun the step keeps the files whose md5 match.
+    Stage("download", "download", _cmd("download", f"--out {RAW}"), params=("data.dataset", f"download.md5.{DATASET}"),
+          outs=((RAW, True),), persist=(RAW,)),
+    Stage("prepare", "prepare", _cmd("prepare", f"--raw {RAW} --out {DATA}"), deps=(RAW,),
+          params=("data", f"download.md5.{DATASET}"), outs=((DATA, True),)),
     Stage("train", "train",
           _cmd("train", f"--data {DATA} --batch-size ${{item.bs}} --momentum ${{item.lam}} --out results/cells/{CELL}"),
           deps=(DATA,), params=("data", "model", "train", "grid.seed"), matrix=GRID,
@@ -150,11 +158,17 @@ def code(stage: str) -> list[str]:
     return code_deps(by_name(stage).module)
 
 
+def param_keys(params, stage: str) -> list[str]:
+    """The params keys a stage tracks, with ${data.dataset} filled in (download.md5.mnist), as DVC
+    resolves them: a stage tracks only the checksums of the dataset in use."""
+    return [k.replace(DATASET, params.data.dataset) for k in by_name(stage).params]
+
+
 def tracked(params, stage: str) -> dict:
     """{key: value} of the params (a config.Params) a stage's results depend on, as dvc.yaml
     lists them; a Snakemake rule holds this as a param, so a change of any of them reruns the rule."""
     plain, out = params.as_dict(), {}
-    for key in by_name(stage).params:
+    for key in param_keys(params, stage):
         value = plain
         for part in key.split("."):
             value = value[part]
@@ -174,7 +188,8 @@ def dvc_stage(s: Stage) -> dict:
         out["params"] = list(s.params)
     if s.metrics:
         out["metrics"] = [{m: {"cache": False}} for m in s.metrics]
-    out["outs"] = [path if cached else {path: {"cache": False}} for path, cached in s.outs]
+    out["outs"] = [{path: ({} if cached else {"cache": False}) | ({"persist": True} if path in s.persist else {})}
+                   if not cached or path in s.persist else path for path, cached in s.outs]
     return out
 
 

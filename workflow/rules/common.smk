@@ -40,6 +40,7 @@ onstart:
 shell.prefix(f'PATH="{Path(sys.executable).parent}":"$PATH"; ')
 
 
+RAW = f"data/raw/{P.data.dataset}"  # the download step's folder; DVC tracks it whole, Snakemake its manifest
 DATA = f"data/prepared/{P.data.dataset}.pt"
 CELLS = [c.name for c in bm.cells(P)]  # bs<B>_lam<λ>: one train and one evaluate job each
 RUNS = [r.name for r in bm.runs(P)]     # bs<B>_lam<λ>/seed<s>: one row of the tables each

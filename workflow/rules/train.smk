@@ -1,23 +1,45 @@
-# prepare -> train -> evaluate: one train and one evaluate job per (B, lambda) cell, each
+# download -> prepare -> train -> evaluate: one train and one evaluate job per (B, lambda) cell, each
 # doing every seed of the cell (train stacks them into one network); evaluate also
 # measures sharpness and gradient noise. Outputs are per seed: results/cells/<cell>/seed<s>/
 # (train), results/metrics/<cell>/seed<s>.json and results/landscape/<cell>/seed<s>.json.
 
 
+# The real datasets' files into data/raw/<dataset>/, each checked against its md5 (mnist1d:
+# the manifest only). The output is the manifest, written last: the files beside it are not
+# deleted when the rule reruns (a changed mirror), and the step keeps those whose md5 match.
+rule download:
+    input:
+        code=code("download"),
+    output:
+        f"{RAW}/manifest.json",
+    params:
+        file=PARAMS,
+        tracked=tracked(P, "download"),
+        out=lambda wildcards, output: str(Path(output[0]).parent),
+    log:
+        "logs/download.log",
+    benchmark:
+        "benchmarks/download.tsv"
+    shell:
+        "python -m batch_momentum download --params {params.file} --out {params.out} > {log} 2>&1"
+
+
 rule prepare:
     input:
+        raw=f"{RAW}/manifest.json",
         code=code("prepare"),
     output:
         DATA,
     params:
         file=PARAMS,
         tracked=tracked(P, "prepare"),
+        raw=lambda wildcards, input: str(Path(input.raw).parent),
     log:
         "logs/prepare.log",
     benchmark:
         "benchmarks/prepare.tsv"
     shell:
-        "python -m batch_momentum prepare --params {params.file} --out {output} > {log} 2>&1"
+        "python -m batch_momentum prepare --params {params.file} --raw {params.raw} --out {output} > {log} 2>&1"
 
 
 rule train:

@@ -1,0 +1,119 @@
+"""End to end on the real datasets' formats: files written by the test, served from 127.0.0.1,
+fetched by the download rule through the configured mirror, verified, prepared, and the
+tiny grid trained under the real snakemake and the real dvc; cached, corrupt, offline."""
+import hashlib
+import json
+import re
+
+import pytest
+import yaml
+
+from batch_momentum import config
+from conftest import REPO, load_yaml, make_repo_copy, run, tiny_full
+from servedata import IDX_NAMES, dead_url, serve, write_cifar, write_mnist
+from test_workflows import N_TINY_RUNS, check_outputs
+
+pytestmark = pytest.mark.e2e
+
+
+def with_source(params: dict, dataset: str, url: str, md5s: dict, **data) -> dict:
+    """`params` (a whole params dict or an override) reading `dataset` from `url`."""
+    return config.overlay(params, {"data": dict(dataset=dataset, **data),
+                                   "download": {"url": {dataset: url}, "md5": {dataset: md5s}}})
+
+
+def digest(path):
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_snakemake_fetches_mnist_from_the_mirror_once_and_trains_the_grid(tmp_path):
+    md5s = write_mnist(tmp_path / "www", n_train=300, n_test=120)
+    (tmp_path / "repo").mkdir()
+    root = make_repo_copy(tmp_path / "repo")
+    sizes = dict(n_train=200, n_val=50, n_test=100)
+    override = root / "real.yaml"
+    with serve(tmp_path / "www") as url:
+        override.write_text(yaml.safe_dump(with_source(load_yaml(REPO / "tests/tiny.yaml"), "mnist", url, md5s, **sizes)))
+        run(["snakemake", "--cores", "2", "--configfile", "params.yaml", "real.yaml", "-q"], root)
+    table, html = check_outputs(root, N_TINY_RUNS)
+    assert "Data: mnist, 200 training" in html and "standardized per channel" in html
+    raw = root / "data/raw/mnist"
+    assert {n: digest(raw / n) for n in IDX_NAMES} == md5s
+    assert "from http://127.0.0.1" in (root / "logs/download.log").read_text()
+    # the server is gone: nothing is fetched again, and a new mirror reruns nothing (only md5 are tracked)
+    override.write_text(yaml.safe_dump(with_source(load_yaml(REPO / "tests/tiny.yaml"), "mnist", dead_url(), md5s, **sizes)))
+    res = run(["snakemake", "--cores", "2", "--configfile", "params.yaml", "real.yaml", "-n"], root)
+    assert "Nothing to be done" in res.stdout + res.stderr
+    # two files lost and no server: the download rule (asked for) fails with the one line naming them and the ways on
+    for n in IDX_NAMES[:2]:
+        (raw / n).unlink()
+    (raw / "manifest.json").unlink()
+    res = run(["snakemake", "data/raw/mnist/manifest.json", "--cores", "1", "--configfile", "params.yaml", "real.yaml"],
+              root, check=False)
+    assert res.returncode != 0
+    log = (root / "logs/download.log").read_text().strip().splitlines()
+    assert log[-1].startswith(f"error: could not get {IDX_NAMES[0]}, {IDX_NAMES[1]} of mnist from {dead_url()[:17]}")
+    assert "place these files under data/raw/mnist/" in log[-1] and "data.dataset: mnist1d" in log[-1]
+
+
+def test_dvc_fetches_mnist_once_caches_it_and_rejects_a_corrupt_file(tmp_path):
+    md5s = write_mnist(tmp_path / "www", n_train=300, n_test=120)
+    (tmp_path / "repo").mkdir()
+    with serve(tmp_path / "www") as url:
+        params = with_source(tiny_full(), "mnist", url, md5s, n_train=200, n_val=50, n_test=100)
+        root = make_repo_copy(tmp_path / "repo", params=params, git=True)
+        run(["dvc", "repro", "-q"], root)
+    check_outputs(root, N_TINY_RUNS)
+    assert "up to date" in run(["dvc", "status"], root).stdout
+    # a new mirror (down) changes nothing; the raw data is in DVC's cache: checkout restores it
+    params["download"]["url"]["mnist"] = dead_url()
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert "up to date" in run(["dvc", "status"], root).stdout
+    raw = root / "data/raw/mnist"
+    for n in IDX_NAMES:
+        (raw / n).unlink()
+    run(["dvc", "checkout", "-q"], root)
+    assert {n: digest(raw / n) for n in IDX_NAMES} == md5s
+    assert json.loads((raw / "manifest.json").read_text())["files"] == md5s
+    # a file lost, and the mirror serves it truncated: rejected by its md5, prepare does not run
+    prepared = (root / "data/prepared/mnist.pt").stat().st_mtime_ns
+    (raw / IDX_NAMES[2]).unlink()
+    bad = tmp_path / "www" / IDX_NAMES[2]
+    bad.write_bytes(bad.read_bytes()[:-50])
+    with serve(tmp_path / "www") as url:
+        params["download"]["url"]["mnist"] = url
+        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        res = run(["dvc", "repro", "-q"], root, check=False)
+    assert res.returncode != 0
+    lines = [ln for ln in (res.stdout + res.stderr).splitlines() if "corrupt or truncated" in ln]
+    assert lines and IDX_NAMES[2] in lines[0] and md5s[IDX_NAMES[2]] in lines[0]
+    assert not (raw / IDX_NAMES[2]).exists() and (raw / IDX_NAMES[0]).exists()  # the intact ones were kept
+    assert (root / "data/prepared/mnist.pt").stat().st_mtime_ns == prepared
+
+
+def test_snakemake_trains_the_cnn_on_cifar10_with_every_measure(tmp_path):
+    md5s = write_cifar(tmp_path / "www", per_batch=50, n_test=120)
+    (tmp_path / "repo").mkdir()
+    root = make_repo_copy(tmp_path / "repo")
+    tiny = load_yaml(REPO / "tests/tiny.yaml")
+    tiny["model"] = {"name": "cnn", "hidden": [4, 8], "head": [16]}
+    with serve(tmp_path / "www") as url:
+        (root / "c.yaml").write_text(yaml.safe_dump(
+            with_source(tiny, "cifar10", url, md5s, n_train=200, n_val=50, n_test=100)))
+        run(["snakemake", "--cores", "2", "--configfile", "params.yaml", "c.yaml", "-q"], root)
+    table, html = check_outputs(root, N_TINY_RUNS)
+    assert "Data: cifar10" in html and "dense layers [16]" in html
+    assert (table.n_params == (3 * 25 * 4 + 4) + (4 * 25 * 8 + 8) + (8 * 8 * 8 * 16 + 16) + (16 * 10 + 10)).all()
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_the_dataset_configs_plan_a_download_and_every_cell(tmp_path, name):
+    root = make_repo_copy(tmp_path)
+    (root / "configs").mkdir()
+    (root / "configs" / f"{name}.yaml").write_text((REPO / "configs" / f"{name}.yaml").read_text())
+    out = run(["snakemake", "-n", "--cores", "2", "--configfile", "params.yaml", f"configs/{name}.yaml"], root).stdout
+    p = config.validate(config.overlay(load_yaml(REPO / "params.yaml"), load_yaml(REPO / "configs" / f"{name}.yaml")))
+    table = out.split("Job stats:")[1].split("total")[0]
+    jobs = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
+    assert jobs["download"] == 1 and jobs["prepare"] == 1
+    assert jobs["train"] == len(config.cells(p)) == jobs["evaluate"] == 8
