@@ -235,6 +235,8 @@ def _subschema(root: dict, path) -> dict:
             node = node.get("items", {})
         else:
             node = node.get("properties", {}).get(part, {})
+        if "$ref" in node:  # "#/$defs/<name>": the download section's shared definitions
+            node = root["$defs"][node["$ref"].rsplit("/", 1)[1]]
     return node
 
 
