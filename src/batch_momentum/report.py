@@ -126,9 +126,6 @@ def _html_table(df: pd.DataFrame, fmt="{:.4g}") -> str:
     return df.to_html(index=False, float_format=lambda v: fmt.format(v), border=0, na_rep="—", classes="cells")
 
 
-# Keskar et al. 2017, Tables 2 and 3, network F1 (MLP on MNIST): SB = 256, LB = 10% of the
-# training set, Adam; accuracies in %, sharpness at epsilon = 1e-3 in the full space.
-
 def timing_section(timing: pd.DataFrame, figures_dir: Path) -> dict:
     from . import plots_timing
 
@@ -315,12 +312,12 @@ def keskar_section(k: dict) -> dict:
     pub = k["published"]
     for side, label in (("small", "SB = 256"), ("large", "LB = 10%")):
         v = pub[side]
-        rows.append({"λ": "Keskar F1", "side": side, "B": label, "η": "Adam", "seeds at target": "5 runs",
+        rows.append({"λ": f"Keskar {pub['network']}", "side": side, "B": label, "η": "Adam", "seeds at target": "5 runs",
                      "training accuracy": f"{v['train_acc']:.4g}", "test accuracy": f"{v['test_acc']:.4g}",
                      f"ε-sharpness ε={pub['epsilon']:g}": f"{v['eps_sharpness']:g}"})
     frame = pd.DataFrame(rows).fillna("")
     return dict(id="keskar", title="Keskar et al.'s table, side by side", html=_html_table(frame), figures=[],
-                text=f"The small and the large batch at equal training accuracy, per λ, beside the published F1 row "
+                text=f"The small and the large batch at equal training accuracy, per λ, beside the published {pub['network']} row "
                      f"({pub['source']}). What differs: {k['differs']}.")
 
 
