@@ -64,6 +64,11 @@ CASES = [
     (("equal_acc", "step_large"), [], "equal_acc.step_large = [] is invalid"),
     (("equal_acc", "target_train_acc"), 1.5, "equal_acc.target_train_acc = 1.5"),
     (("noise", "subset"), 5000, "noise.subset = 5000 is larger than data.n_train = 4000"),
+    (("download", "url", "mnist"), "https://x.org/mnist", "download.url.mnist = 'https://x.org/mnist' is invalid"),
+    (("download", "md5", "cifar10", "cifar-10-python.tar.gz"), "xyz", "cifar-10-python.tar.gz = 'xyz' is invalid"),
+    (("download", "local_dir", "mnist"), "", "download.local_dir.mnist = '' is invalid"),
+    (("download", "md5", "mnist1d"), {"a": "b"}, "download.md5.mnist1d = {'a': 'b'} is invalid"),
+    (("download", "md5", "mnist"), KeyError, "missing key download.md5.mnist; add it"),
 ]
 
 

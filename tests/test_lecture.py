@@ -137,6 +137,11 @@ def test_keskar_table_beside_the_published_row():
     assert first["values"]["test_acc"]["mean"] == pytest.approx(0.80)
     assert first["values"]["test_acc"]["std"] == pytest.approx(0.01)
     assert k["published"]["large"]["eps_sharpness"] == 205.14 and "Adam" in k["differs"]
+    cifar = params()
+    cifar = dataclasses.replace(cifar, data=dataclasses.replace(cifar.data, dataset="cifar10"))
+    c1 = lecture.keskar_table(equal, cifar)
+    assert c1["published"]["network"] == "C1" and c1["published"]["large"]["eps_sharpness"] == 707.23
+    assert "CIFAR-10, conv 64" in c1["differs"]
 
 
 def test_timing_rows_from_the_timing_step():

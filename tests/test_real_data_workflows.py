@@ -102,7 +102,7 @@ def test_snakemake_trains_the_cnn_on_cifar10_with_every_measure(tmp_path):
             with_source(tiny, "cifar10", url, md5s, n_train=200, n_val=50, n_test=100)))
         run(["snakemake", "--cores", "2", "--configfile", "params.yaml", "c.yaml", "-q"], root)
     table, html = check_outputs(root, N_TINY_RUNS)
-    assert "Data: cifar10" in html and "dense layers [16]" in html
+    assert "Data: cifar10" in html and "dense layers [16]" in html and "Keskar C1" in html
     assert (table.n_params == (3 * 25 * 4 + 4) + (4 * 25 * 8 + 8) + (8 * 8 * 8 * 16 + 16) + (16 * 10 + 10)).all()
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import yaml
 
+from . import params_messages as msg
+
 SCHEMA_FILE = "params.schema.yaml"
 
 
@@ -222,53 +224,6 @@ def schema() -> dict:
     return yaml.safe_load(text)
 
 
-def _key_path(path) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _subschema(root: dict, path) -> dict:
-    node = root
-    for part in path:
-        if isinstance(part, int):
-            node = node.get("items", {})
-        else:
-            node = node.get("properties", {}).get(part, {})
-    return node
-
-
-def _one_line(err, root: dict, source: str) -> str:
-    where = _key_path(err.absolute_path)
-    prefix = f"{where}." if err.absolute_path else ""
-    if err.validator == "additionalProperties":
-        allowed = sorted(err.schema.get("properties", {}))
-        names = ", ".join(prefix + e for e in sorted(set(err.instance) - set(allowed)))
-        return (f"{source}: unknown key {names}; allowed keys here: {', '.join(allowed)} "
-                f"(fix the spelling or remove it)")
-    if err.validator == "required":
-        names = ", ".join(prefix + k for k in err.validator_value if k not in err.instance)
-        return f"{source}: missing key {names}; add it (params.yaml spells out every setting, with its meaning)"
-    described = _subschema(root, err.absolute_path).get("description")
-    if not described and err.absolute_path:
-        described = _subschema(root, list(err.absolute_path)[:-1]).get("description")
-    allowed = f"; allowed: {described}" if described else ""
-    return f"{source}: {where} = {err.instance!r} is invalid ({err.message}){allowed}"
-
-
-def _non_finite(node, path=()):
-    """(path, value) of the first NaN or infinite number in a nested dict/list, else None."""
-    if isinstance(node, float) and not math.isfinite(node):
-        return path, node
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    for key, value in items:
-        found = _non_finite(value, (*path, key))
-        if found is not None:
-            return found
-    return None
-
-
 # MNIST-1D is generated, so any size is possible: at about 0.6 ms per example, this many
 # (train + validation + test) take about 2 minutes and 32 MB; beyond it is refused.
 MNIST1D_MAX_EXAMPLES = 200_000
@@ -315,16 +270,16 @@ def validate(params: dict, source: str = "params") -> Params:
         raise ParamsError(f"{source}: expected a mapping of sections ({', '.join(SECTIONS)}), "
                           f"got {type(params).__name__}")
     root = schema()
-    bad = _non_finite(params)
+    bad = msg.non_finite(params)
     if bad is not None:  # JSON schema's "number" admits YAML's .nan and .inf
         path, value = bad
-        described = _subschema(root, path).get("description") or _subschema(root, path[:-1]).get("description")
-        raise ParamsError(f"{source}: {_key_path(path)} = {value!r} is not a finite number"
+        described = msg.subschema(root, path).get("description") or msg.subschema(root, path[:-1]).get("description")
+        raise ParamsError(f"{source}: {msg.key_path(path)} = {value!r} is not a finite number"
                           + (f"; allowed: {described}" if described else ""))
     validator = jsonschema.Draft202012Validator(root)
     errors = sorted(validator.iter_errors(params), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
-        raise ParamsError(_one_line(errors[0], root, source))
+        raise ParamsError(msg.one_line(errors[0], root, source))
     _cross_field(params, source)
     return _build(params)
 

@@ -145,7 +145,7 @@ def keskar_table_html(k: dict) -> dict:
     pub = k["published"]
     for side, label in (("small", "SB = 256"), ("large", "LB = 10%")):
         v = pub[side]
-        rows.append({"λ": "Keskar F1", "side": side, "B": label, "η": "Adam", "seeds at target": "5 runs",
+        rows.append({"λ": f"Keskar {pub['network']}", "side": side, "B": label, "η": "Adam", "seeds at target": "5 runs",
                      "training accuracy": f"{v['train_acc']:.4g}", "test accuracy": f"{v['test_acc']:.4g}",
                      f"ε-sharpness ε={pub['epsilon']:g}": f"{v['eps_sharpness']:g}"})
     frame = pd.DataFrame(rows).fillna("")
