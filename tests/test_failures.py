@@ -113,3 +113,19 @@ def test_an_unwritable_output_folder_is_one_line(cell, capsys):
         locked.chmod(0o500)
         err = step(capsys, "prepare", "--params", str(cell / "params.yaml"), "--out", str(locked / "mnist1d.pt"))
         assert "cannot write it" in err and "Permission denied" in err
+
+
+@pytest.mark.e2e
+def test_a_learning_rate_that_diverges_every_cell_still_gives_the_report(tmp_path):
+    import pandas as pd
+
+    from conftest import make_repo_copy, run
+
+    params = tiny_full()
+    params["train"]["lr"] = 1000.0
+    root = make_repo_copy(tmp_path, params=params)
+    run(["snakemake", "--cores", "2"], root)
+    table = pd.read_csv(root / "reports/tables/cells.csv")
+    assert len(table) == 8 and (table.status == "diverged").all()
+    html = (root / "reports/index.html").read_text()
+    assert html.count("training loss became") >= 8  # every cell listed with its reason
