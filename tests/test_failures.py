@@ -129,3 +129,22 @@ def test_a_learning_rate_that_diverges_every_cell_still_gives_the_report(tmp_pat
     assert len(table) == 8 and (table.status == "diverged").all()
     html = (root / "reports/index.html").read_text()
     assert html.count("training loss became") >= 8  # every cell listed with its reason
+
+
+def test_a_step_killed_while_writing_leaves_no_file_under_the_final_name(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "results/model.pt"
+    code = ("import sys, time\nfrom batch_momentum import files\n"
+            "with files.atomic_path(sys.argv[1]) as tmp:\n"
+            "    tmp.write_bytes(b'half a file')\n    print('writing', flush=True)\n    time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.1)
+    assert not out.exists()  # a rerun finds nothing finished here
+    assert [p.name for p in out.parent.iterdir()] == [f".model.pt.tmp{proc.pid}"]  # only the temporary name
