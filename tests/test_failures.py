@@ -113,3 +113,38 @@ def test_an_unwritable_output_folder_is_one_line(cell, capsys):
         locked.chmod(0o500)
         err = step(capsys, "prepare", "--params", str(cell / "params.yaml"), "--raw", str(cell / "raw"), "--out", str(locked / "mnist1d.pt"))
         assert "cannot write it" in err and "Permission denied" in err
+
+
+@pytest.mark.e2e
+def test_a_learning_rate_that_diverges_every_cell_still_gives_the_report(tmp_path):
+    import pandas as pd
+
+    from conftest import make_repo_copy, run
+
+    params = tiny_full()
+    params["train"]["lr"] = 1000.0
+    root = make_repo_copy(tmp_path, params=params)
+    run(["snakemake", "--cores", "2"], root)
+    table = pd.read_csv(root / "reports/tables/cells.csv")
+    assert len(table) == 8 and (table.status == "diverged").all()
+    html = (root / "reports/index.html").read_text()
+    assert html.count("training loss became") >= 8  # every cell listed with its reason
+
+
+def test_a_step_killed_while_writing_leaves_no_file_under_the_final_name(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "results/model.pt"
+    code = ("import sys, time\nfrom batch_momentum import files\n"
+            "with files.atomic_path(sys.argv[1]) as tmp:\n"
+            "    tmp.write_bytes(b'half a file')\n    print('writing', flush=True)\n    time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.1)
+    assert not out.exists()  # a rerun finds nothing finished here
+    assert [p.name for p in out.parent.iterdir()] == [f".model.pt.tmp{proc.pid}"]  # only the temporary name

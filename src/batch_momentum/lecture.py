@@ -55,6 +55,8 @@ def compare(table: pd.DataFrame, column: str, claim: str, sizes: tuple[int, int]
     "larger" = the lecture says the large batch has the higher value).
     """
     small_b, large_b = sizes
+    if column not in table:  # no run finished with finite weights: the measure was never taken
+        table = table.assign(**{column: np.nan})
     out = []
     for lam in sorted(table.momentum.unique()):
         sub = table[table.momentum == lam]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 from batch_momentum import config as bm
+from batch_momentum.files import write_text
 from batch_momentum.stages import TABLES, code, tracked  # what each rule tracks, as dvc.yaml does
 
 # The config is params.yaml with any --configfile laid over it (Snakemake merges them;
@@ -29,8 +30,7 @@ onstart:
         text = yaml.safe_dump(P.as_dict(), sort_keys=False)
         merged = Path(PARAMS)
         if not merged.exists() or merged.read_text() != text:
-            merged.parent.mkdir(parents=True, exist_ok=True)
-            merged.write_text(text)
+            write_text(merged, text)  # under a temporary name, renamed when complete
 
 
 # Every rule runs `python -m batch_momentum`: that `python` is the interpreter running
