@@ -1,12 +1,17 @@
-"""The run statuses and time-to-accuracy that aggregate derives from training curves, and the
-report's time format, on curves whose answers are known."""
+"""The "did not train" status that training gives a run from its curve, the time to accuracy that
+aggregate reads off the curves, and the report's time format, on cases whose answers are known."""
 import math
 
 import numpy as np
 import pandas as pd
 
-from batch_momentum.aggregate import did_not_train, mark_untrained, time_to_accuracy
+import torch
+
+from batch_momentum import data, train
+from batch_momentum.aggregate import time_to_accuracy
 from batch_momentum.report_sections import fmt_time
+from batch_momentum.train import did_not_train
+from conftest import tiny_with
 
 
 def curve(loss, acc, cell="bs8_lam0.9/seed1", b=8, lam=0.9, seed=1, per_epoch=500):
@@ -16,14 +21,18 @@ def curve(loss, acc, cell="bs8_lam0.9/seed1", b=8, lam=0.9, seed=1, per_epoch=50
                              train_loss=loss, train_acc=acc, val_acc=[a - 0.1 for a in acc]))
 
 
+def rows(frame):
+    return frame.to_dict("records")
+
+
 def test_a_run_that_learns_steadily_trained():
     loss = [2.3 * 0.8 ** e for e in range(11)]
     acc = [0.1 + 0.08 * e for e in range(11)]
-    assert did_not_train(curve(loss, acc)) is None
+    assert did_not_train(rows(curve(loss, acc))) is None
 
 
 def test_a_run_at_chance_did_not_train():
-    why = did_not_train(curve([2.30, 2.29, 2.31, 2.30, 2.29], [0.10, 0.11, 0.12, 0.10, 0.13]))
+    why = did_not_train(rows(curve([2.30, 2.29, 2.31, 2.30, 2.29], [0.10, 0.11, 0.12, 0.10, 0.13])))
     assert why and "training accuracy 0.130 after 4 epochs, 0.100 at the start" in why
 
 
@@ -31,19 +40,19 @@ def test_a_run_stuck_after_its_first_epoch_did_not_train():
     # the loss drops once, then wanders above that: a too large step (B = 8, λ = 0.9, η = 0.05)
     loss = [2.30, 1.65, 1.66, 2.04, 2.09, 1.84, 1.95, 1.87, 2.08, 1.89, 1.75]
     acc = [0.10, 0.34, 0.38, 0.30, 0.25, 0.34, 0.27, 0.29, 0.28, 0.31, 0.34]
-    why = did_not_train(curve(loss, acc))
+    why = did_not_train(rows(curve(loss, acc)))
     assert why and "no progress in the second half of its 10 epochs (lowest training loss 1.75 there, 1.65 before)" \
         in why
 
 
-def test_mark_untrained_leaves_runs_at_the_target_and_diverged_runs_alone():
-    stuck = curve([2.3, 2.3, 2.3], [0.1, 0.1, 0.1], cell="a")
-    table = pd.DataFrame(dict(cell=["a", "a2", "a3"], status=["ok", "ok", "diverged"],
-                              reached_target=[False, True, False], reason=["", "", "nan loss"]))
-    curves = pd.concat([stuck, stuck.assign(cell="a2"), stuck.assign(cell="a3")])
-    out = mark_untrained(table, curves)
-    assert list(out.status) == ["did not train", "ok", "diverged"]
-    assert out.reason[0].startswith("did not train") and out.reason[2] == "nan loss"
+def test_training_gives_the_status_to_a_run_that_used_its_budget_and_not_to_one_at_the_target():
+    p = tiny_with(train={"max_epochs": 3, "target_train_acc": 0.2})
+    blob = data.prepare(p.data)
+    cpu = torch.device("cpu")
+    full = train.train_cell(p, blob, 200, 0.0, [1], cpu, log=lambda s: None)[0]["summary"]  # 3 updates in all
+    assert full["status"] == "did not train" and full["reason"].startswith("training accuracy")
+    early = train.train_cell(p, blob, 8, 0.0, [1], cpu, log=lambda s: None)[0]["summary"]  # at 0.2 in an epoch
+    assert early["status"] == "ok" and early["reached_target"]
 
 
 def test_time_to_accuracy_is_the_first_epoch_at_the_level():

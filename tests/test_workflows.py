@@ -32,7 +32,7 @@ def check_outputs(root, n_runs):
         assert col in table and ok[col].notna().all(), col
     assert (ok.cosine_final <= 1 + 1e-6).all()
     directions = pd.read_csv(root / "reports/tables/directions.csv")
-    assert len(directions) == 9 * (table.status != "diverged").sum()  # tiny.yaml: 9 points per curve
+    assert len(directions) == 9 * len(ok)  # tiny.yaml: 9 points per curve of every run that trained
     timing = pd.read_csv(root / "results/timing/timing.csv")
     assert sorted(timing.batch_size) == [1, 8, 200] and (timing.parallel_median_s > 0).all()
     for pair in ("lam0/seed1", "lam0/seed2", "lam0.9/seed1", "lam0.9/seed2"):

@@ -1,8 +1,7 @@
 """aggregate: a tidy table with a row per (B, λ, seed) run, and the runs' training curves and 1-D loss curves,
 for the grid (reports/tables/cells.csv, curves.csv, directions.csv) and for the equal-accuracy protocol
 (equal.csv, equal_curves.csv, equal_directions.csv, with candidates.csv: every eta it tried and which it
-kept). A run that finished its budget without training gets the status "did not train" (did_not_train),
-and time_to_accuracy.csv holds, per run, when it first reached the report's accuracy levels.
+kept), and time_to_accuracy.csv: per run, when it first reached the report's accuracy levels.
 
 The runs are the ones params.yaml lists (never a glob of results/: cells left on disk
 by an earlier, larger grid are not part of this run).
@@ -21,43 +20,6 @@ FIRST_COLUMNS = ["cell", "batch_size", "momentum", "seed", "lr", "lr_rule", "sta
                  "reached_target", "epochs_to_target", "train_acc", "val_acc", "test_acc",
                  "train_loss", "val_loss", "test_loss", "temperature", "train_wall_s", "epoch_wall_s",
                  "device", "device_name", "threads"]
-
-
-NO_GAIN = 0.05  # "did not train": final training accuracy within this of the initial one (about chance) ...
-
-
-def did_not_train(curve: pd.DataFrame) -> str | None:
-    """Why a run that finished its budget counts as not trained, or None.
-
-    Two signs, from its training curve (epoch 0 = the initial weights): its final training accuracy
-    is within NO_GAIN of the initial one (it stayed at about chance), or it made no progress in the
-    second half of its epochs (the lowest training loss there is not below the lowest of the first
-    half: it got stuck or fell back, as a too large step does)."""
-    c = curve.sort_values("epoch")
-    first, last = c.iloc[0], c.iloc[-1]
-    if last.train_acc <= first.train_acc + NO_GAIN:
-        return (f"did not train: training accuracy {last.train_acc:.3f} after {int(last.epoch)} epochs, "
-                f"{first.train_acc:.3f} at the start")
-    trained = c[c.epoch > 0]
-    if len(trained) >= 4:
-        half = len(trained) // 2
-        early, late = trained.train_loss.iloc[:half].min(), trained.train_loss.iloc[half:].min()
-        if not late < early:
-            return (f"did not train: no progress in the second half of its {len(trained)} epochs (lowest training "
-                    f"loss {late:.3g} there, {early:.3g} before)")
-    return None
-
-
-def mark_untrained(table: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
-    """Status 'did not train' (with the reason) for the runs with status ok that did not reach the target
-    and did_not_train says so; every verdict leaves them out as it leaves out diverged runs."""
-    table = table.copy()
-    for i, r in table.iterrows():
-        if r.status == "ok" and not bool(r.get("reached_target", False)):
-            why = did_not_train(curves[curves.cell == r.cell])
-            if why:
-                table.loc[i, ["status", "reason"]] = ["did not train", why]
-    return table
 
 
 def time_to_accuracy(curves: pd.DataFrame, levels, column: str = "train_acc") -> pd.DataFrame:
@@ -132,10 +94,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     params = config.load(args.params)
     table, curves, directions = collect(params, Path(args.results))
-    table = mark_untrained(table, curves)
     equal, equal_curves, equal_directions = collect(params, Path(args.results), config.equal_runs(params),
                                                     ("equal", "equal_metrics", "equal_landscape"))
-    equal = mark_untrained(equal, equal_curves)
     levels = params.report
     tta = pd.concat([time_to_accuracy(curves, levels.train_acc_levels, "train_acc"),
                      time_to_accuracy(curves, levels.val_acc_levels, "val_acc")], ignore_index=True)

@@ -100,7 +100,7 @@ def project_epoch_s(p: config.Params, blob: dict, b: int, lam: float, seeds: lis
     len(seeds) models, not per model. None when a seed diverged (train_cell drops it, so
     the stack shrinks and later epochs would time fewer models)."""
     res = train.train_cell(p, blob, b, lam, seeds, CPU, log=lambda s: None)
-    if any(r["summary"]["status"] != "ok" for r in res):
+    if any(r["summary"]["status"] == "diverged" for r in res):
         return None
     wall = [row["wall_s"] for row in res[0]["curve"]]  # cumulative training time, epochs 0..E
     return statistics.median(t1 - t0 for t0, t1 in zip(wall[1:], wall[2:]))

@@ -41,11 +41,9 @@ CANDIDATE_COLUMNS = ["batch_size", "momentum", "lr", "seed", "status", "reached_
 
 def write_candidates(out: Path, rows: list[dict], choice: dict) -> None:
     """The equal-accuracy protocol's candidate runs of one (B, lambda) and the eta it chose."""
-    with files.atomic_path(out / "candidates.csv") as tmp:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=CANDIDATE_COLUMNS)
-            w.writeheader()
-            w.writerows(rows)
+    import pandas as pd
+
+    files.write_csv(out / "candidates.csv", pd.DataFrame(rows, columns=CANDIDATE_COLUMNS))
     files.write_json(out / "choice.json", choice)
 
 

@@ -6,7 +6,8 @@ permutation. Each seed has its own initial weights, its own shuffle and its own 
 buffer, exactly as if trained alone (batch_momentum.stacked; tested against a plain
 nn.Module loop). Each seed stops after train.max_epochs, or earlier once its training
 accuracy reaches train.target_train_acc; a training loss that turns NaN or infinite, or
-exceeds DIVERGED_LOSS, ends that seed with status "diverged". The others go on. Outputs are per seed:
+exceeds DIVERGED_LOSS, ends that seed with status "diverged". A seed that used its budget
+without training (did_not_train) ends as "did not train". The others go on. Outputs are per seed:
 results/cells/bs<B>_lam<λ>/seed<s>/{model.pt, curve.csv, train.json}.
 """
 from __future__ import annotations
@@ -36,6 +37,27 @@ def init_models(params: config.Params, meta: dict, seeds) -> list[torch.nn.Modul
 # the run is "diverged" even while its loss is still a finite number.
 DIVERGED_LOSS = 1e3
 STALL_GAIN = 0.005  # a run "stalls" when `patience` epochs add less than this to its best training accuracy
+NO_GAIN = 0.05      # a run "did not train" when its final training accuracy is within this of its initial one
+
+
+def did_not_train(curve: list[dict]) -> str | None:
+    """Why a run that used its whole budget counts as not trained, or None. Two signs, from its
+    curve (row 0 = the initial weights): its final training accuracy is within NO_GAIN of the
+    initial one (it stayed at about chance), or it made no progress in the second half of its
+    epochs (the lowest training loss there is not below the lowest of the first half: it got stuck
+    or fell back, as a too large step does)."""
+    first, last = curve[0], curve[-1]
+    if last["train_acc"] <= first["train_acc"] + NO_GAIN:
+        return (f"training accuracy {last['train_acc']:.3f} after {int(last['epoch'])} epochs, "
+                f"{first['train_acc']:.3f} at the start")
+    losses = [r["train_loss"] for r in curve[1:]]
+    if len(losses) >= 4:
+        half = len(losses) // 2
+        early, late = min(losses[:half]), min(losses[half:])
+        if not late < early:
+            return (f"no progress in the second half of its {len(losses)} epochs (lowest training loss {late:.3g} "
+                    f"there, {early:.3g} before)")
+    return None
 
 
 @dataclass(frozen=True)
@@ -114,7 +136,8 @@ def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: flo
                 finish(i, row, "ok", f"reached training accuracy {c['train_acc']:.4f} >= target {target} "
                                      f"in epoch {epoch}")
             elif epoch == max_epochs:
-                finish(i, row, "ok", f"ran the budget of {max_epochs} epochs")
+                why = did_not_train(curves[i])
+                finish(i, row, "did not train" if why else "ok", why or f"ran the budget of {max_epochs} epochs")
             elif patience and epoch >= patience and _stalled([r["train_acc"] for r in curves[i]], patience):
                 finish(i, row, "stalled", f"training accuracy gained less than {STALL_GAIN} in the last {patience} "
                                           f"epochs (best {max(r['train_acc'] for r in curves[i]):.4f} in epoch {epoch})")
