@@ -63,6 +63,7 @@ class Train:
     target_train_acc: float | None   # stop a seed once its training accuracy reaches this; None: never
     device: str                      # auto | cpu | cuda
     threads: int                     # torch CPU threads per job
+    cuda_graph: str                  # auto (replay a captured CUDA graph of the update on CUDA) | never
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,11 @@ def load_prepared(path: str | Path, device: str | torch.device, d: config.Data) 
         if y.shape[0] != getattr(d, f"n_{split}"):
             raise ValueError(f"{path}: holds {y.shape[0]} {split} examples but params say data.n_{split} = "
                              f"{getattr(d, f'n_{split}')}; rerun prepare (snakemake and dvc do so when params change)")
+    return to_device(blob, device)
+
+
+def to_device(blob: dict, device: str | torch.device) -> dict:
+    """Every tensor of a prepared-data dict moved to `device` (the meta stays as it is)."""
     return {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in blob.items()}
 
 

@@ -1,6 +1,7 @@
 """The device a step runs on, its name as results record it, and CPU threads."""
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 
@@ -37,7 +38,10 @@ def sync(device: torch.device) -> None:
 
 
 def setup(device_name: str, threads: int | None) -> torch.device:
-    """Resolve the device and set torch's CPU threads (None: torch's default)."""
+    """Resolve the device and set torch's CPU threads (None: torch's default). On CUDA, cuBLAS is
+    deterministic only with a fixed workspace (PyTorch's reproducibility notes), which must be set
+    before the first cuBLAS call: it is set here unless the environment already sets it."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     if threads is not None:
         torch.set_num_threads(threads)
     return resolve(device_name)

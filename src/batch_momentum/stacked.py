@@ -133,6 +133,8 @@ class DenseTrainer:
         self.relu_after = [i + 1 < len(net.layers) and isinstance(net.layers[i + 1][1], nn.ReLU)
                            for i, (_, m) in enumerate(net.layers) if isinstance(m, nn.Linear)]
         self.m = [torch.zeros_like(p) for p in net.params]
+        self.classes = torch.arange(net.params[net.index[f"{self.linear[-1]}.bias"]].shape[1],
+                                    device=net.params[0].device)
         self._refresh()
 
     def _refresh(self):
@@ -155,7 +157,9 @@ class DenseTrainer:
             pre.append(z)
             h.append(torch.relu(z) if relu else z)
         dz = torch.softmax(h[-1], dim=2)
-        dz.scatter_add_(2, y.unsqueeze(2), torch.full_like(dz[:, :, :1], -1.0))
+        # minus the one-hot targets, as a comparison: elementwise, so deterministic on CUDA and
+        # free of host syncs inside a CUDA graph (scatter_add_ on CUDA is neither guaranteed)
+        dz.sub_((y.unsqueeze(2) == self.classes).to(dz.dtype))
         dz.div_(b)
         for layer in range(len(self.w) - 1, -1, -1):
             torch.bmm(dz.transpose(1, 2), h[layer], out=self.gw[layer])  # (S, out, in)

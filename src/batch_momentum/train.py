@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from . import config, data, device as devices, models, provenance, results
+from . import config, data, device as devices, graphs, models, provenance, results
 from .stacked import StackedNet, loss_and_accuracy, trainer
 
 
@@ -89,6 +89,7 @@ def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: flo
     net = StackedNet(inits, blob["meta"]["input_shape"], device)
     opt = trainer(net, lrs[0] if len(set(lrs)) == 1 else lrs, momentum)
     x, y = blob["x_train"], blob["y_train"]
+    step = graphs.updater(opt, x, y, device, tr.cuda_graph)  # eager, or replayed CUDA graphs
     xv, yv = blob["x_val"], blob["y_val"]
     n = len(y)
     updates_per_epoch = math.ceil(n / batch_size)
@@ -118,8 +119,7 @@ def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: flo
         devices.sync(device)
         t0 = time.perf_counter()
         for lo in range(0, n, batch_size):
-            idx = perms[:, lo:lo + batch_size]  # (S, b): each seed's own batch
-            opt.update(x[idx], y[idx])
+            step(perms[:, lo:lo + batch_size])  # (S, b): each seed's own batch
         devices.sync(device)
         wall += time.perf_counter() - t0
         updates += updates_per_epoch
@@ -147,7 +147,7 @@ def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: flo
             active = [active[r] for r in keep]
             if not active:
                 break
-            opt.keep(keep)
+            step.keep(keep)
 
     out = []
     meta = run_metadata(device)
@@ -158,7 +158,7 @@ def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: flo
             batch_size=batch_size, momentum=momentum, seed=seed, lr=lrs[i], lr_rule=tr.lr_rule, **final[i],
             epochs=last["epoch"], updates=last["updates"], updates_per_epoch=updates_per_epoch,
             train_wall_s=last["wall_s"], epoch_wall_s=last["wall_s"] / max(last["epoch"], 1),
-            stacked_models=len(seeds), reached_target=reached, epochs_to_target=last["epoch"] if reached else None,
+            stacked_models=len(seeds), update_path=step.name, reached_target=reached, epochs_to_target=last["epoch"] if reached else None,
             **meta, n_params=models.n_params(inits[i]),
         )
         out.append({"state": state[i],

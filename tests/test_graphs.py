@@ -1,0 +1,105 @@
+"""The update path of train_cell: eager, or replayed from captured CUDA graphs (batch_momentum.graphs).
+
+On the CPU the graphs' bookkeeping is checked with a backend that runs the captured function
+again where CUDA would replay it: the batch must come from the static index buffer, the
+warm-up updates before a capture must leave no trace, and a stack that shrinks must be
+captured again. tests/test_gpu.py checks the real capture on a GPU.
+"""
+import dataclasses
+
+import pytest
+import torch
+
+import yaml
+
+from batch_momentum import config, data, graphs, train
+from conftest import tiny_full, tiny_with
+
+CPU = torch.device("cpu")
+QUIET = dict(log=lambda s: None)
+
+
+class Rerun:
+    """Capture = keep the function; replay = call it again. Counts what it was asked to do."""
+
+    def __init__(self):
+        self.warmups = self.captures = self.replays = 0
+
+    def warm_up(self, fn, times):
+        self.warmups += 1
+        for _ in range(times):
+            fn()
+
+    def capture(self, fn):
+        self.captures += 1
+
+        def replay():
+            self.replays += 1
+            fn()
+        return replay
+
+
+def graph_with(monkeypatch, backend):
+    """From here on, train_cell replays graphs through `backend` whatever the device."""
+    monkeypatch.setattr(graphs, "updater", lambda opt, x, y, device, mode: graphs.Graphed(opt, x, y, backend))
+
+
+@pytest.mark.parametrize("name,hidden", [("mlp", [32]), ("cnn", [4])])
+def test_graphed_updates_are_the_eager_updates(name, hidden, monkeypatch):
+    """Same curves and weights, number for number, with a short last batch (200 = 12*16 + 8), one
+    eta per model, and seeds that stop at the target while the others go on (a recapture)."""
+    p = tiny_with(train=dict(max_epochs=25, target_train_acc=0.6))
+    p = dataclasses.replace(p, model=config.Model(name, tuple(hidden), ()))
+    blob = data.prepare(p.data)
+    kw = dict(lrs=[0.05, 0.1, 0.1], **QUIET)
+    eager = train.train_cell(p, blob, 16, 0.5, [1, 2, 3], CPU, **kw)
+    backend = Rerun()
+    graph_with(monkeypatch, backend)
+    graphed = train.train_cell(p, blob, 16, 0.5, [1, 2, 3], CPU, **kw)
+    epochs = [r["summary"]["epochs"] for r in eager]
+    assert len(set(epochs)) > 1, epochs  # the stack shrank at least once
+    strip = lambda curve: [{k: v for k, v in row.items() if k != "wall_s"} for row in curve]  # noqa: E731
+    for e, g in zip(eager, graphed):
+        assert strip(g["curve"]) == strip(e["curve"])
+        for key in e["state"]:
+            assert torch.equal(g["state"][key], e["state"][key]), key
+        assert e["summary"]["update_path"] == "eager" and g["summary"]["update_path"] == "cuda graph"
+    # two shapes (16 and the last 8) per stack size; each stack size after a shrink is captured again
+    stacks = len(set(epochs))
+    assert backend.captures == 2 * stacks and backend.warmups == backend.captures
+    assert backend.replays == 13 * max(epochs)  # 13 updates per epoch until the last seed stops
+
+
+def test_warm_up_before_a_capture_leaves_no_trace(monkeypatch):
+    """The warm-up runs WARMUP real updates; the state after the first graphed update must be
+    that of one eager update from the same start."""
+    p = tiny_with(train=dict(max_epochs=1, target_train_acc=None))
+    blob = data.prepare(p.data)
+    eager = train.train_cell(p, blob, 200, 0.9, [1], CPU, **QUIET)  # full batch: one update per epoch
+    rerun = Rerun()
+    graph_with(monkeypatch, rerun)
+    graphed = train.train_cell(p, blob, 200, 0.9, [1], CPU, **QUIET)
+    assert rerun.warmups == 1 and rerun.replays == 1
+    for key in eager[0]["state"]:
+        assert torch.equal(graphed[0]["state"][key], eager[0]["state"][key])
+
+
+def test_auto_is_eager_on_the_cpu_and_never_is_eager_everywhere():
+    p = tiny_with(train=dict(max_epochs=1))
+    assert p.train.cuda_graph == "auto"
+    blob = data.prepare(p.data)
+    res = train.train_cell(p, blob, 50, 0.0, [1], CPU, **QUIET)
+    assert res[0]["summary"]["update_path"] == "eager"
+    assert type(graphs.updater(None, None, None, torch.device("cuda"), "never")) is graphs.Eager
+    assert type(graphs.updater(None, None, None, torch.device("cuda"), "auto")) is graphs.Graphed
+
+
+def test_a_bad_cuda_graph_value_is_one_line(tmp_path):
+    bad = tmp_path / "params.yaml"
+    full = tiny_full()
+    full["train"]["cuda_graph"] = False  # what YAML makes of an unquoted `off`
+    bad.write_text(yaml.safe_dump(full))
+    with pytest.raises(config.ParamsError) as err:
+        config.load(bad)
+    msg = str(err.value)
+    assert "\n" not in msg and "train.cuda_graph" in msg and "never" in msg, msg
