@@ -10,7 +10,7 @@ import torch
 from batch_momentum import data, train
 from batch_momentum.aggregate import time_to_accuracy
 from batch_momentum.report_sections import fmt_time
-from batch_momentum.train import did_not_train
+from batch_momentum.status import did_not_train
 from conftest import tiny_with
 
 

@@ -74,7 +74,7 @@ def test_examples_loop_scales_a_long_epoch(tiny_params, one_thread):
 
 
 def test_a_diverging_lr_is_halved_until_the_project_loop_trains(one_thread):
-    p = tiny_with(train={"lr": 2.0})  # B=1, lambda 0.9: the loss blows up (> train.DIVERGED_LOSS) in the first epoch
+    p = tiny_with(train={"lr": 2.0})  # B=1, lambda 0.9: the loss blows up (> status.DIVERGED_LOSS) in the first epoch
     blob = data.prepare(p.data)
     lines = []
     cell, t = bench.project_times(p, blob, 1, 0.9, [1, 2], epochs=1, log=lines.append)

@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from batch_momentum import cli, config, data, train
+from batch_momentum import cli, config, data, status, train
 from conftest import tiny_full, tiny_with
 
 CELL = ["--batch-size", "8", "--momentum", "0"]
@@ -93,13 +93,29 @@ def test_truncated_csv_or_json_is_one_line(cell, tmp_path, name, cut):
     assert str(path) in str(info.value) and len(str(info.value).splitlines()) == 1
 
 
+def test_a_curve_cut_at_a_row_boundary_is_refused_against_the_summary(cell, tmp_path):
+    """Every row whole, so read_csv alone cannot tell; the run's summary says how many epochs it had."""
+    from batch_momentum import aggregate, files
+
+    run = cell / "cells/bs8_lam0/seed1"
+    epochs = files.read_json(run / "train.json")["epochs"]
+    assert len(aggregate.read_curve(run / "curve.csv", epochs)) == epochs + 1
+    lines = (run / "curve.csv").read_text().splitlines(keepends=True)
+    path = tmp_path / "curve.csv"
+    path.write_text("".join(lines[:-1]))
+    with pytest.raises(ValueError) as info:
+        aggregate.read_curve(path, epochs)
+    msg = str(info.value)
+    assert str(path) in msg and f"says {epochs} epochs" in msg and "rerun train" in msg and "\n" not in msg
+
+
 def test_a_finite_blow_up_of_the_loss_is_diverged_not_ok():
     p = tiny_with(train={"max_epochs": 3})
     res = train.train_cell(p, data.prepare(p.data), 8, 0.9, [1], torch.device("cpu"), log=lambda s: None, lrs=[1.0])
     s = res[0]["summary"]
     loss = res[0]["curve"][-1]["train_loss"]
-    assert train.DIVERGED_LOSS < loss < float("inf")  # finite, about 1e6
-    assert s["status"] == "diverged" and f"> {train.DIVERGED_LOSS:g}" in s["reason"]
+    assert status.DIVERGED_LOSS < loss < float("inf")  # finite, about 1e6
+    assert s["status"] == "diverged" and f"> {status.DIVERGED_LOSS:g}" in s["reason"]
 
 
 def test_an_unwritable_output_folder_is_one_line(cell, capsys):

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from batch_momentum import config, data, evaluate, models, results, train
+from batch_momentum import config, data, evaluate, models, results, status, train
 from batch_momentum.optim import LectureMomentum
 from conftest import tiny_with
 
@@ -70,9 +70,9 @@ def test_stacked_models_with_their_own_learning_rates_train_as_alone(name, hidde
 
 
 def test_a_run_that_stops_improving_is_stalled_not_ok():
-    assert train._stalled([0.1, 0.5, 0.6, 0.602, 0.603], 2)       # +0.003 over the best before: stalled
-    assert not train._stalled([0.1, 0.5, 0.6, 0.61, 0.603], 2)    # +0.01: still learning
-    assert not train._stalled([0.1, 0.5], 2)                      # too early to tell
+    assert status.stalled([0.1, 0.5, 0.6, 0.602, 0.603], 2)       # +0.003 over the best before: stalled
+    assert not status.stalled([0.1, 0.5, 0.6, 0.61, 0.603], 2)    # +0.01: still learning
+    assert not status.stalled([0.1, 0.5], 2)                      # too early to tell
     p, blob = _setup(lr=1e-5, max_epochs=30)  # far too small a step to learn anything
     res = train.train_cell(p, blob, 200, 0.0, [1], CPU, budget=train.Budget(30, 0.99, patience=3), **QUIET)
     s = res[0]["summary"]

@@ -48,6 +48,17 @@ def _tag(frame: pd.DataFrame, c) -> pd.DataFrame:
     return frame
 
 
+def read_curve(path: Path, epochs: int):
+    """A run's curve.csv, checked whole (files.read_csv) and against its summary: one row per epoch
+    0..epochs, so a file cut exactly at a row boundary, or one of another run, is refused too."""
+    curve = files.read_csv(path, "rerun train for this cell", columns=("epoch",))
+    if curve["epoch"].tolist() != list(range(int(epochs) + 1)):
+        last = curve["epoch"].iloc[-1] if len(curve) else None
+        raise ValueError(f"{path}: rows for epochs 0..{last}, but the run's summary says {int(epochs)} epochs "
+                         f"(cut short, or from another run); rerun train for this cell")
+    return curve
+
+
 def collect(params: config.Params, results: Path, runs=None, trees=("cells", "metrics", "landscape")
             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """From results/: <cells>/<cell>/seed<s>/curve.csv, <metrics>/<cell>/seed<s>.json and
@@ -67,7 +78,7 @@ def collect(params: config.Params, results: Path, runs=None, trees=("cells", "me
         m.update(cell=c.name, batch_size=c.batch_size, momentum=c.momentum, seed=c.seed)
         m["temperature"] = config.noise_temperature(m["lr"], n_train, c.batch_size, c.momentum)
         rows.append(m)
-        curves.append(_tag(files.read_csv(cells_dir / c.name / "curve.csv", "rerun train for this cell"), c))
+        curves.append(_tag(read_curve(cells_dir / c.name / "curve.csv", m["epochs"]), c))
         directions.append(_tag(pd.DataFrame(read_metrics(landscape_dir / f"{c.name}.json")), c))
     table = pd.DataFrame(rows)
     first = [col for col in FIRST_COLUMNS if col in table.columns]

@@ -8,7 +8,7 @@ import math
 
 import pandas as pd
 
-from . import config
+from . import config, status
 from . import plots_critical, plots_sharpness, plots_timing, plots_training
 
 
@@ -85,7 +85,8 @@ def optimization_section(params: config.Params, table: pd.DataFrame, curves: pd.
     return dict(id="optimization", title="Optimization: the same epoch budget for every batch size",
                 text=f"Every cell of the grid trains for at most {t.max_epochs} epochs at η = {t.lr:g} "
                      f"('{t.lr_rule}' rule) and stops early at {t.target_train_acc} training accuracy. A run "
-                     "'did not train' when its training accuracy ended within 5 points of where it started, or "
+                     f"'did not train' when its training accuracy ended within {status.NO_GAIN * 100:g} points of "
+                     "where it started, or "
                      "when the second half of its epochs did not lower the training loss below the first half's "
                      "lowest (it got stuck or fell back); such runs are drawn dashed or as crosses and left out of "
                      "every verdict, like diverged runs. Time to accuracy is the wall-clock time of the training "

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from . import config, data, device as devices, graphs, models, provenance, results
+from .status import DIVERGED_LOSS, STALL_GAIN, did_not_train, stalled
 from .stacked import StackedNet, loss_and_accuracy, trainer
 
 
@@ -31,33 +32,6 @@ def init_models(params: config.Params, meta: dict, seeds) -> list[torch.nn.Modul
         torch.manual_seed(seed)
         out.append(models.build(params, meta))
     return out
-
-
-# A mean cross-entropy above this has blown up (chance level is ln(classes), 2.3 for 10 classes):
-# the run is "diverged" even while its loss is still a finite number.
-DIVERGED_LOSS = 1e3
-STALL_GAIN = 0.005  # a run "stalls" when `patience` epochs add less than this to its best training accuracy
-NO_GAIN = 0.05      # a run "did not train" when its final training accuracy is within this of its initial one
-
-
-def did_not_train(curve: list[dict]) -> str | None:
-    """Why a run that used its whole budget counts as not trained, or None. Two signs, from its
-    curve (row 0 = the initial weights): its final training accuracy is within NO_GAIN of the
-    initial one (it stayed at about chance), or it made no progress in the second half of its
-    epochs (the lowest training loss there is not below the lowest of the first half: it got stuck
-    or fell back, as a too large step does)."""
-    first, last = curve[0], curve[-1]
-    if last["train_acc"] <= first["train_acc"] + NO_GAIN:
-        return (f"training accuracy {last['train_acc']:.3f} after {int(last['epoch'])} epochs, "
-                f"{first['train_acc']:.3f} at the start")
-    losses = [r["train_loss"] for r in curve[1:]]
-    if len(losses) >= 4:
-        half = len(losses) // 2
-        early, late = min(losses[:half]), min(losses[half:])
-        if not late < early:
-            return (f"no progress in the second half of its {len(losses)} epochs (lowest training loss {late:.3g} "
-                    f"there, {early:.3g} before)")
-    return None
 
 
 @dataclass(frozen=True)
@@ -138,7 +112,7 @@ def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: flo
             elif epoch == max_epochs:
                 why = did_not_train(curves[i])
                 finish(i, row, "did not train" if why else "ok", why or f"ran the budget of {max_epochs} epochs")
-            elif patience and epoch >= patience and _stalled([r["train_acc"] for r in curves[i]], patience):
+            elif patience and epoch >= patience and stalled([r["train_acc"] for r in curves[i]], patience):
                 finish(i, row, "stalled", f"training accuracy gained less than {STALL_GAIN} in the last {patience} "
                                           f"epochs (best {max(r['train_acc'] for r in curves[i]):.4f} in epoch {epoch})")
             else:
@@ -165,11 +139,6 @@ def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: flo
                     "init_state": {k: v.detach().cpu().clone() for k, v in inits[i].state_dict().items()},
                     "curve": curves[i], "summary": summary})
     return out
-
-
-def _stalled(accs: list[float], patience: int) -> bool:
-    """accs[0] is before training: stalled when max(last `patience`) < max(before them) + STALL_GAIN."""
-    return len(accs) > patience and max(accs[-patience:]) < max(accs[:-patience]) + STALL_GAIN
 
 
 def run_metadata(device: torch.device) -> dict:
