@@ -48,6 +48,7 @@ def check_outputs(root, n_runs):
         assert section in html, section
     lecture = json.loads((root / "reports/lecture.json").read_text())
     assert "Code: batch_momentum 0.1.0" in html  # provenance: package, commit, Python, torch, device
+    assert "1 CPU thread(s) per job" in html and "updates eager (train.cuda_graph)" in html  # no GPU in CI
     assert lecture["rows"] and all(r["verdict"] in lecture["verdicts"] for r in lecture["rows"])
     assert not [r["aspect"] for r in lecture["rows"] if r["verdict"] == "not measured"]
     for r in lecture["rows"]:  # the page shows what analyze decided

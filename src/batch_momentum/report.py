@@ -65,7 +65,9 @@ def settings_lines(params: config.Params, table: pd.DataFrame) -> list[str]:
         + ", ".join(f"{n} {s}" for s, n in table.status.value_counts().items()) + ".",
         "Device: " + ", ".join(sorted(f"{a} ({b})" for a, b in table[["device", "device_name"]].astype(str)
                                       .drop_duplicates().itertuples(index=False))) +
-        f", {int(table.threads.max())} CPU thread(s) per job, torch {table.torch_version.iloc[0]}.",
+        f", {int(table.threads.max())} CPU thread(s) per job, torch {table.torch_version.iloc[0]}"
+        + (f"; updates {' and '.join(sorted(table.update_path.dropna().astype(str).unique()))} "
+           "(train.cuda_graph)" if "update_path" in table else "") + ".",
         provenance.describe(table.to_dict("records")),
     ]
 
