@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from batch_momentum import config, stages
 from conftest import REPO, load_yaml, make_repo_copy, run, tiny_full, tool_env
@@ -48,7 +49,8 @@ def check_outputs(root, n_runs):
         assert section in html, section
     lecture = json.loads((root / "reports/lecture.json").read_text())
     assert "Code: batch_momentum 0.1.0" in html  # provenance: package, commit, Python, torch, device
-    assert "1 CPU thread(s) per job" in html and "updates eager (train.cuda_graph)" in html  # no GPU in CI
+    path = "cuda graph" if torch.cuda.is_available() else "eager"  # train.device auto
+    assert "1 CPU thread(s) per job" in html and f"updates {path} (train.cuda_graph)" in html
     assert lecture["rows"] and all(r["verdict"] in lecture["verdicts"] for r in lecture["rows"])
     assert not [r["aspect"] for r in lecture["rows"] if r["verdict"] == "not measured"]
     for r in lecture["rows"]:  # the page shows what analyze decided
