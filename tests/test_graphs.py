@@ -41,7 +41,7 @@ class Rerun:
 
 def graph_with(monkeypatch, backend):
     """From here on, train_cell replays graphs through `backend` whatever the device."""
-    monkeypatch.setattr(graphs, "updater", lambda opt, x, y, device, mode: graphs.Graphed(opt, x, y, backend))
+    monkeypatch.setattr(graphs, "updater", lambda opt, x, y, *args, log=print: graphs.Graphed(opt, x, y, backend, log))
 
 
 @pytest.mark.parametrize("name,hidden", [("mlp", [32]), ("cnn", [4])])
@@ -90,8 +90,34 @@ def test_auto_is_eager_on_the_cpu_and_never_is_eager_everywhere():
     blob = data.prepare(p.data)
     res = train.train_cell(p, blob, 50, 0.0, [1], CPU, **QUIET)
     assert res[0]["summary"]["update_path"] == "eager"
-    assert type(graphs.updater(None, None, None, torch.device("cuda"), "never")) is graphs.Eager
-    assert type(graphs.updater(None, None, None, torch.device("cuda"), "auto")) is graphs.Graphed
+    cuda = torch.device("cuda")
+    assert type(graphs.updater(None, None, None, cuda, "never", 8)) is graphs.Eager
+    assert type(graphs.updater(None, None, None, cuda, "auto", 8)) is graphs.Graphed
+    # beyond MAX_BATCH an update is arithmetic, not launches: eager, without a graph's memory
+    assert type(graphs.updater(None, None, None, cuda, "auto", graphs.MAX_BATCH)) is graphs.Graphed
+    assert type(graphs.updater(None, None, None, cuda, "auto", graphs.MAX_BATCH + 1)) is graphs.Eager
+
+
+class Uncapturable(Rerun):
+    """A capture that fails as CUDA does when an op syncs with the host during capture."""
+
+    def capture(self, fn):
+        raise RuntimeError("CUDA error: operation not permitted when stream is capturing\nmore detail")
+
+
+def test_a_failed_capture_falls_back_to_eager_updates_and_says_so(monkeypatch):
+    p = tiny_with(train=dict(max_epochs=2, target_train_acc=None))
+    blob = data.prepare(p.data)
+    eager = train.train_cell(p, blob, 16, 0.9, [1, 2], CPU, **QUIET)
+    lines = []
+    graph_with(monkeypatch, Uncapturable())
+    fell_back = train.train_cell(p, blob, 16, 0.9, [1, 2], CPU, log=lines.append)
+    for e, f in zip(eager, fell_back):
+        for key in e["state"]:
+            assert torch.equal(f["state"][key], e["state"][key]), key  # the warm-up was undone
+        assert f["summary"]["update_path"] == ("eager (cuda graph capture failed: CUDA error: operation not "
+                                               "permitted when stream is capturing)")
+    assert sum("CUDA graph capture failed" in line for line in lines) == 1  # said once, not per update
 
 
 def test_a_bad_cuda_graph_value_is_one_line(tmp_path):
