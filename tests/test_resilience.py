@@ -1,8 +1,10 @@
 """Runs that are interrupted or submitted elsewhere: a SIGKILL in the middle of the grid and
-a rerun, and every job through the cluster-generic executor's submit script, each giving
-the same tables as one uninterrupted local run of the tiny grid."""
+a rerun (under Snakemake and under DVC), and every job through the cluster-generic
+executor's submit script, each giving the same tables as one uninterrupted local run of the
+tiny grid."""
 import base64
 import os
+import re
 import signal
 import subprocess
 import time
@@ -21,11 +23,12 @@ TABLES = ("cells", "curves", "directions", "equal", "equal_curves", "candidates"
 
 
 def tables(root: Path) -> dict:
-    """The aggregated tables without their clock readings (every other number must match)."""
+    """The aggregated tables without their clock readings and without the checkout's git state
+    (the DVC copy is a git repository, the reference is not); every other number must match."""
     out = {}
     for name in TABLES:
         df = pd.read_csv(root / f"reports/tables/{name}.csv")
-        out[name] = df.drop(columns=[c for c in df.columns if c.endswith("wall_s")])
+        out[name] = df.drop(columns=[c for c in df.columns if c.endswith("wall_s") or c.startswith("git_")])
     return out
 
 
@@ -124,4 +127,56 @@ def test_jobs_submitted_through_the_cluster_generic_executor_give_the_local_resu
     submitted = (root / "logs/submit.log").read_text().splitlines()
     assert len(submitted) >= 18 and all(line.split()[2].isdigit() for line in submitted)  # a job id each
     assert sum(" rule train " in line for line in submitted) == 4  # one job per (B, lambda) cell
+    assert_same_tables(tables(root), reference)
+
+
+def _dvc_locked_stages(root: Path) -> set[str]:
+    """The stages dvc.lock records as run (DVC writes it after each stage it finishes)."""
+    import yaml
+
+    lock = root / "dvc.lock"
+    return set((yaml.safe_load(lock.read_text()) or {}).get("stages", {})) if lock.exists() else set()
+
+
+def test_a_killed_dvc_repro_resumes_and_gives_the_same_tables(tmp_path, reference):
+    """SIGKILL to `dvc repro` and its stage mid-grid; the README's answer is to run it again: the
+    stages recorded in dvc.lock are not run again (their files keep their times), the stage that
+    was running is redone, and the tables are those of an uninterrupted run."""
+    root = make_repo_copy(tmp_path, params=tiny_full(), git=True)
+    log_path = tmp_path / "killed.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen(["dvc", "repro", "aggregate"], cwd=root, env=dict(tool_env(), PYTHONUNBUFFERED="1"),
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    started = lambda: re.findall(r"Running stage '([^']+)'", log_path.read_text())  # noqa: E731
+    deadline = time.time() + 300
+    while time.time() < deadline:  # kill once a train stage is recorded and another stage is running
+        locked, running = _dvc_locked_stages(root), started()
+        if any(s.startswith("train@") for s in locked) and running and running[-1] not in locked \
+                and proc.poll() is None:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"no point to kill at (dvc returned {proc.poll()})")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)
+    assert not _running_in_group(proc.pid)
+    log.close()
+    finished, interrupted = _dvc_locked_stages(root), started()[-1]
+    assert interrupted not in finished
+    before = _outputs(root)
+    assert "aggregate" not in finished and TARGET not in before
+    for path in before:  # whole under its final name (temporary names, then a rename)
+        _whole(root / path)
+
+    res = run(["dvc", "repro", "aggregate"], root)  # the README's answer: run it again
+    again = re.findall(r"Running stage '([^']+)'", res.stdout)
+    assert interrupted in again and not finished & set(again), (interrupted, finished, again)
+    after = _outputs(root)
+    done_cells = [s.split("@", 1)[1] for s in finished if s.startswith("train@")]
+    assert done_cells
+    for cell in done_cells:  # a train stage recorded before the kill is not run again
+        b, lam = cell.split("-")
+        kept = [p for p in before if p.startswith(f"results/cells/bs{b}_lam{lam}/")]
+        assert kept and all(after[p] == before[p] for p in kept), (cell, res.stdout[-2000:])
     assert_same_tables(tables(root), reference)
