@@ -69,7 +69,10 @@ def test_examples_loop_scales_a_long_epoch(tiny_params, one_thread):
     blob = data.prepare(p.data)
     p = bench.cell_params(p, 0.01, epochs=1)
     t_scaled, scaled = bench.examples_epoch_s(p, blob, 1, 0.9, 1, cap=50)  # 50 of 200 updates, x4
+    torch.use_deterministic_algorithms(True, warn_only=True)  # as train_cell leaves it
     t_whole, whole = bench.examples_epoch_s(p, blob, 1, 0.9, 1)
+    # the examples loop ran as the usual loop does, and the project's setting is back
+    assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
     assert scaled and not whole and t_scaled > 0 and t_whole > 0
 
 

@@ -51,9 +51,12 @@ def test_cuda_graph_updates_are_the_eager_updates(name, hidden, batch_size, epoc
         assert len({r["summary"]["epochs"] for r in eager}) > 1  # the stack shrank
 
 
-def test_training_on_cuda_agrees_with_the_cpu():
-    """Same seeds, same shuffles (drawn on the CPU): the two devices differ by float rounding only."""
-    p = _cell("mlp", [32], max_epochs=3, target_train_acc=None)
+@pytest.mark.parametrize("name,hidden", [("mlp", [32]), ("cnn", [4])])
+def test_training_on_cuda_agrees_with_the_cpu(name, hidden):
+    """Same seeds, same shuffles (drawn on the CPU): the two devices differ by float rounding only
+    (convolutions in full float32, not TF32: device.full_float32)."""
+    devices.setup("cuda", None)
+    p = _cell(name, hidden, max_epochs=3, target_train_acc=None)
     blob = data.prepare(p.data)
     cpu = train.train_cell(p, blob, 8, 0.9, [1, 2], torch.device("cpu"), **QUIET)
     gpu = train.train_cell(p, data.to_device(blob, CUDA), 8, 0.9, [1, 2], CUDA, **QUIET)

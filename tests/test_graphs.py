@@ -13,6 +13,7 @@ import torch
 import yaml
 
 from batch_momentum import config, data, graphs, train
+from batch_momentum.stacked import StackedNet, trainer
 from conftest import tiny_full, tiny_with
 
 CPU = torch.device("cpu")
@@ -41,7 +42,7 @@ class Rerun:
 
 def graph_with(monkeypatch, backend):
     """From here on, train_cell replays graphs through `backend` whatever the device."""
-    monkeypatch.setattr(graphs, "updater", lambda opt, x, y, *args, log=print: graphs.Graphed(opt, x, y, backend, log))
+    monkeypatch.setattr(graphs, "updater", lambda opt, x, y, *args: graphs.Graphed(opt, x, y, backend))
 
 
 @pytest.mark.parametrize("name,hidden", [("mlp", [32]), ("cnn", [4])])
@@ -105,19 +106,40 @@ class Uncapturable(Rerun):
         raise RuntimeError("CUDA error: operation not permitted when stream is capturing\nmore detail")
 
 
-def test_a_failed_capture_falls_back_to_eager_updates_and_says_so(monkeypatch):
+def test_a_failed_capture_stops_the_run_in_one_line_naming_the_way_on(monkeypatch):
+    """Not an eager fallback in the same process: after a failed capture PyTorch's allocator is not
+    reliably usable. CaptureError is a ValueError, which every step prints as one line."""
     p = tiny_with(train=dict(max_epochs=2, target_train_acc=None))
     blob = data.prepare(p.data)
-    eager = train.train_cell(p, blob, 16, 0.9, [1, 2], CPU, **QUIET)
-    lines = []
     graph_with(monkeypatch, Uncapturable())
-    fell_back = train.train_cell(p, blob, 16, 0.9, [1, 2], CPU, log=lines.append)
-    for e, f in zip(eager, fell_back):
-        for key in e["state"]:
-            assert torch.equal(f["state"][key], e["state"][key]), key  # the warm-up was undone
-        assert f["summary"]["update_path"] == ("eager (cuda graph capture failed: CUDA error: operation not "
-                                               "permitted when stream is capturing)")
-    assert sum("CUDA graph capture failed" in line for line in lines) == 1  # said once, not per update
+    with pytest.raises(graphs.CaptureError) as info:
+        train.train_cell(p, blob, 16, 0.9, [1, 2], CPU, **QUIET)
+    msg = str(info.value)
+    assert isinstance(info.value, ValueError) and "\n" not in msg
+    assert "operation not permitted when stream is capturing" in msg and "(2, 16)" in msg
+    assert "train.cuda_graph: never" in msg
+
+
+class FailingWarmUp(Rerun):
+    """A warm-up that runs two updates and then fails (out of memory, say)."""
+
+    def warm_up(self, fn, times):
+        fn()
+        fn()
+        raise RuntimeError("CUDA out of memory")
+
+
+def test_a_failed_warm_up_leaves_the_weights_as_they_were():
+    p = tiny_with(train=dict(max_epochs=1, target_train_acc=None))
+    blob = data.prepare(p.data)
+    net = StackedNet(train.init_models(p, blob["meta"], [1, 2]), blob["meta"]["input_shape"])
+    opt = trainer(net, 0.05, 0.9)
+    before = [t.detach().clone() for t in net.params]
+    step = graphs.Graphed(opt, blob["x_train"], blob["y_train"], FailingWarmUp())
+    with pytest.raises(RuntimeError, match="out of memory"):
+        step(torch.zeros(2, 16, dtype=torch.long))
+    assert all(torch.equal(a, b) for a, b in zip(net.params, before))
+    assert all(not m.any() for m in opt.m)  # the momentum buffers too
 
 
 def test_a_bad_cuda_graph_value_is_one_line(tmp_path):
@@ -129,3 +151,15 @@ def test_a_bad_cuda_graph_value_is_one_line(tmp_path):
         config.load(bad)
     msg = str(err.value)
     assert "\n" not in msg and "train.cuda_graph" in msg and "never" in msg, msg
+
+
+def test_setup_asks_for_full_float32_convolutions_on_cuda():
+    """cuDNN defaults to TF32 convolutions; the project's numbers are float32 on every device."""
+    from batch_momentum import device
+
+    device.setup("cpu", None)
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if hasattr(conv, "fp32_precision"):
+        assert conv.fp32_precision == "ieee"
+    else:
+        assert torch.backends.cudnn.allow_tf32 is False

@@ -13,7 +13,11 @@ depend on the lr, but train_cell stops a diverged seed and the stack would shrin
             shuffle=True), the nn.Module of models.build, torch.optim.SGD(lr, momentum=lambda),
             each batch moved to the device as it comes (the data stays on the CPU);
 * graph:    on CUDA only, "stacked" with each update replayed from a captured CUDA graph
-            (train.cuda_graph auto); "stacked" and "alone" are then eager (cuda_graph never).
+            (train.cuda_graph auto, B <= graphs.MAX_BATCH; NaN elsewhere); "stacked" and
+            "alone" are then eager (cuda_graph never).
+
+The project's loops run as train does, with torch's deterministic algorithms on; the examples
+loop runs with them off, as the usual loop does.
 
 Epoch time: the median over --epochs epochs after one warm-up epoch, training only (the
 project's loop evaluates after every epoch; that is not counted). Where an examples epoch
@@ -40,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from . import config, data, device as devices, files, models, train
+from . import config, data, device as devices, files, graphs, models, train
 
 CPU = torch.device("cpu")
 EXAMPLES_CAP = 1000  # examples-loop updates timed per epoch at most (B=1: 1000 of 4000, x4)
@@ -127,7 +131,7 @@ def project_times(params: config.Params, blob: dict, b: int, lam: float, seeds: 
         stacked = project_epoch_s(p, blob, b, lam, seeds)
         alone = stacked and project_epoch_s(p, blob, b, lam, seeds[:1])
         graph = float("nan")
-        if alone and blob["x_train"].device.type == "cuda":
+        if alone and graphs.uses_graphs("auto", blob["x_train"].device, b):
             graph = project_epoch_s(cell_params(params, lr, epochs, "auto"), blob, b, lam, seeds)
         if alone and graph is not None:
             return p, dict(stacked=stacked / len(seeds), alone=alone, graph=graph / len(seeds))
@@ -147,8 +151,19 @@ def examples_epoch_s(p: config.Params, blob: dict, b: int, lam: float, seed: int
     loader = DataLoader(TensorDataset(blob["x_train"].cpu(), blob["y_train"].cpu()), batch_size=b, shuffle=True)
     updates = len(loader)  # ceil(N/B)
     timed = min(updates, cap)
+    deterministic = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(False)  # the usual loop's setting (train_cell turns them on)
+    try:
+        times = _examples_epochs(model, opt, loader, device, timed, updates, p.train.max_epochs)
+    finally:
+        torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
+    return statistics.median(times[1:]), timed < updates
+
+
+def _examples_epochs(model, opt, loader, device, timed: int, updates: int, epochs: int) -> list[float]:
+    """Each epoch's time: its first `timed` updates, scaled to `updates`."""
     times = []
-    for _ in range(p.train.max_epochs):
+    for _ in range(epochs):
         devices.sync(device)
         t0 = time.perf_counter()
         for _, (xb, yb) in zip(range(timed), loader):  # xb (B, 40): B single examples collated
@@ -159,7 +174,7 @@ def examples_epoch_s(p: config.Params, blob: dict, b: int, lam: float, seed: int
             opt.step()
         devices.sync(device)
         times.append((time.perf_counter() - t0) * updates / timed)
-    return statistics.median(times[1:]), timed < updates
+    return times
 
 
 def bench(params: config.Params, blob: dict, batch_sizes, epochs: int, momentum: float,
@@ -180,7 +195,7 @@ def bench(params: config.Params, blob: dict, batch_sizes, epochs: int, momentum:
                 momentum=momentum, device=device.type, device_name=devices.name(device),
                 threads=torch.get_num_threads(), torch_version=str(torch.__version__))
     log(f"{meta['device_name']}, {meta['threads']} thread(s), torch {meta['torch_version']}; "
-        f"peak {peak:.1f} GFLOP/s (2048^2 matmul); {macs} MACs/example, N={n}: bound {bound * 1e3:.3g} ms/epoch; "
+        f"peak {peak:.1f} GFLOP/s ({8192 if device.type == 'cuda' else 2048}^2 float32 matmul); {macs} MACs/example, N={n}: bound {bound * 1e3:.3g} ms/epoch; "
         f"S={len(seeds)} stacked, lambda={momentum}, {epochs} timed epoch(s) after 1 warm-up")
     log(f"{'B':>6} {'upd/ep':>6} {'lr':>7} | {'epoch ms: stacked/S':>19} {'alone':>8} {'examples':>9} "
         f"{'graph/S':>8} | {'ex/stk':>6} {'ex/alone':>8} {'stk/grph':>8} | {'bound ms':>8} {'stk/bnd':>7} "

@@ -37,11 +37,23 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)  # CPU-GPU sync point: read a clock only once the device is idle
 
 
+def full_float32() -> None:
+    """Convolutions on CUDA in full float32, as matmuls already are by default: cuDNN would use
+    TF32 (10-bit mantissa) for them, and a CNN's numbers would then differ from the CPU's by more
+    than float32 rounding."""
+    conv, rnn = getattr(torch.backends.cudnn, "conv", None), getattr(torch.backends.cudnn, "rnn", None)
+    if hasattr(conv, "fp32_precision") and hasattr(rnn, "fp32_precision"):  # torch >= 2.9: the new API only
+        conv.fp32_precision = rnn.fp32_precision = "ieee"  # (reading the legacy allow_tf32 then raises)
+    else:
+        torch.backends.cudnn.allow_tf32 = False
+
+
 def setup(device_name: str, threads: int | None) -> torch.device:
     """Resolve the device and set torch's CPU threads (None: torch's default). On CUDA, cuBLAS is
     deterministic only with a fixed workspace (PyTorch's reproducibility notes), which must be set
     before the first cuBLAS call: it is set here unless the environment already sets it."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    full_float32()
     if threads is not None:
         torch.set_num_threads(threads)
     return resolve(device_name)

@@ -11,8 +11,11 @@ gradient buffers are updated in place, so a replay is the same update as the eag
   batch is short uses two graphs. When seeds stop (opt.keep) the stack shrinks and the
   graphs are dropped and captured again for the new S. Used on CUDA up to MAX_BATCH
   examples per update: beyond it an update is arithmetic, not launches, and a graph would
-  only hold its activations' memory for good. A capture that fails falls back to eager
-  updates for the rest of the run, says so in the log and in the run's update_path.
+  only hold its activations' memory for good.
+
+A capture that fails stops the run with one line saying to set train.cuda_graph: never. It
+does not go on eagerly: after a failed capture PyTorch's allocator and streams are not
+reliably usable in the same process (PyTorch issues 51436 and 180395).
 
 Capture needs a few warm-up updates first (on a side stream, as the CUDA graphs notes of
 PyTorch ask); they would move the weights, so the state is saved before and restored after
@@ -40,16 +43,26 @@ class Eager:
         self.opt.keep(rows)
 
 
+class CaptureError(ValueError):
+    """A CUDA graph of the update could not be captured; the message says how to train without one."""
+
+
 class CudaBackend:
-    """Warm-up on a side stream and capture into a torch.cuda.CUDAGraph."""
+    """Warm-up on a side stream and capture into a torch.cuda.CUDAGraph. One side stream for all
+    warm-ups (cuBLAS keeps a workspace per stream)."""
+
+    def __init__(self):
+        self.side = None
 
     def warm_up(self, fn, times: int) -> None:
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(times):
-                fn()
-        torch.cuda.current_stream().wait_stream(side)
+        self.side = self.side or torch.cuda.Stream()
+        self.side.wait_stream(torch.cuda.current_stream())
+        try:
+            with torch.cuda.stream(self.side):
+                for _ in range(times):
+                    fn()
+        finally:
+            torch.cuda.current_stream().wait_stream(self.side)
 
     def capture(self, fn):
         graph = torch.cuda.CUDAGraph()
@@ -63,12 +76,12 @@ class Graphed(Eager):
     (CudaBackend; tests pass one that runs the function again instead of replaying it, which
     checks the bookkeeping here: static buffers, restored state, recapture after keep)."""
 
-    def __init__(self, opt, x: torch.Tensor, y: torch.Tensor, backend=None, log=print):
+    name = "cuda graph"
+
+    def __init__(self, opt, x: torch.Tensor, y: torch.Tensor, backend=None):
         super().__init__(opt, x, y)
         self.backend = backend or CudaBackend()
         self.graphs: dict[tuple[int, ...], tuple[torch.Tensor, object]] = {}
-        self.log = log
-        self.failed: str | None = None  # why the capture failed; then every update is eager
 
     def _state(self) -> list[torch.Tensor]:
         """What an update changes and the next one reads: the weights and the momentum buffers."""
@@ -81,42 +94,40 @@ class Graphed(Eager):
             self.opt.update(self.x[static], self.y[static])
 
         saved = [t.detach().clone() for t in self._state()]
-        self.backend.warm_up(update, WARMUP)
-        with torch.no_grad():
-            for t, s in zip(self._state(), saved):
-                t.copy_(s)
-        return static, self.backend.capture(update)  # recording runs nothing: the state stays as restored
+        try:
+            self.backend.warm_up(update, WARMUP)
+        finally:  # the warm-up's updates never count, also when it fails
+            with torch.no_grad():
+                for t, s in zip(self._state(), saved):
+                    t.copy_(s)
+        try:
+            replay = self.backend.capture(update)  # recording runs nothing: the state stays as restored
+        except RuntimeError as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise CaptureError(f"could not capture a CUDA graph of the update at batch shape {tuple(idx.shape)} "
+                               f"({first}); set train.cuda_graph: never in params.yaml to train with eager "
+                               f"updates") from None
+        return static, replay
 
     def __call__(self, idx: torch.Tensor) -> None:
-        if self.failed:
-            return super().__call__(idx)
         key = tuple(idx.shape)
         if key not in self.graphs:
-            try:
-                self.graphs[key] = self._capture(idx)
-            except RuntimeError as exc:  # an op that cannot be captured: the eager update is the same update
-                self.failed = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                self.graphs.clear()
-                self.log(f"CUDA graph capture failed ({self.failed}); every update of this run is eager")
-                return super().__call__(idx)
+            self.graphs[key] = self._capture(idx)
         static, replay = self.graphs[key]
         static.copy_(idx)
         replay()
-
-    @property
-    def name(self) -> str:
-        return f"eager (cuda graph capture failed: {self.failed})" if self.failed else "cuda graph"
 
     def keep(self, rows: list[int]) -> None:
         self.graphs.clear()  # the stack only shrinks: its old graphs (and their memory) are never replayed again
         self.opt.keep(rows)
 
 
-def updater(opt, x: torch.Tensor, y: torch.Tensor, device: torch.device, mode: str, batch_size: int,
-            log=print) -> Eager:
-    """train.cuda_graph: 'auto' replays captured graphs on CUDA at batch sizes up to MAX_BATCH and
-    runs eagerly otherwise; 'never' always runs eagerly."""
-    if mode == "auto" and device.type == "cuda" and batch_size <= MAX_BATCH:
-        return Graphed(opt, x, y, log=log)
-    return Eager(opt, x, y)
+def uses_graphs(mode: str, device: torch.device, batch_size: int) -> bool:
+    """train.cuda_graph: 'auto' replays captured graphs on CUDA at batch sizes up to MAX_BATCH;
+    'never', another device or a larger batch runs eagerly."""
+    return mode == "auto" and device.type == "cuda" and batch_size <= MAX_BATCH
+
+
+def updater(opt, x: torch.Tensor, y: torch.Tensor, device: torch.device, mode: str, batch_size: int) -> Eager:
+    return (Graphed if uses_graphs(mode, device, batch_size) else Eager)(opt, x, y)
 

@@ -63,7 +63,7 @@ def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: flo
     net = StackedNet(inits, blob["meta"]["input_shape"], device)
     opt = trainer(net, lrs[0] if len(set(lrs)) == 1 else lrs, momentum)
     x, y = blob["x_train"], blob["y_train"]
-    step = graphs.updater(opt, x, y, device, tr.cuda_graph, batch_size, log=log)  # eager, or replayed CUDA graphs
+    step = graphs.updater(opt, x, y, device, tr.cuda_graph, batch_size)  # eager, or replayed CUDA graphs
     xv, yv = blob["x_val"], blob["y_val"]
     n = len(y)
     updates_per_epoch = math.ceil(n / batch_size)
