@@ -164,3 +164,33 @@ def test_a_step_killed_while_writing_leaves_no_file_under_the_final_name(tmp_pat
     time.sleep(0.1)
     assert not out.exists()  # a rerun finds nothing finished here
     assert [p.name for p in out.parent.iterdir()] == [f".model.pt.tmp{proc.pid}"]  # only the temporary name
+
+
+def test_every_test_the_readme_failure_table_names_exists():
+    """The table's last column names tests as `file.py::test_name` (later ones of the same file as
+    `::test_name`); each must be a test function in that file."""
+    import ast
+    import re
+
+    from conftest import REPO
+
+    text = (REPO / "README.md").read_text()
+    table = text.split("## When something goes wrong", 1)[1].split("\n## ", 1)[0]
+    named = []
+    for row in table.splitlines()[4:]:
+        cells = row.split("|")
+        if len(cells) < 4:
+            continue
+        current = None
+        for ref in re.findall(r"`([\w./]*::\w+|\w+\.py)`", cells[-2]):
+            file, _, name = ref.partition("::")
+            current = file or current
+            if name:
+                named.append((current, name))
+    assert len(named) >= 15, named
+    defined = {}
+    for file, name in named:
+        if file not in defined:
+            tree = ast.parse((REPO / "tests" / file).read_text())
+            defined[file] = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        assert name in defined[file], f"README names {file}::{name}, which does not exist"
