@@ -6,7 +6,7 @@
 #   bash scripts/gpu_check.sh OUT [tests] [bench] [default] [mnist]     (no part named: all four)
 #
 #   tests    tests/test_gpu.py and test_graphs.py: CUDA-graph updates against eager ones,
-#            CUDA against CPU, the device recorded                          -> tests.log
+#            CUDA against CPU, the device recorded                          -> gpu_check.log
 #   bench    python -m batch_momentum bench --device cuda at B = 1, 16, 256, 4000: eager vs
 #            CUDA graph with the default seeds stacked, vs the PyTorch-examples loop -> bench_cuda.csv
 #   default  the default pipeline (snakemake --cores all) on the GPU         -> default.tar.gz
