@@ -254,3 +254,17 @@ def test_analyze_writes_the_table_as_data_and_the_report_renders_it(tmp_path):
     files.write_json(tmp_path / "lecture.json", result)
     back = files.read_json(tmp_path / "lecture.json")  # strict JSON: no NaN survives
     assert back["rows"][0]["aspect"] == result["rows"][0]["aspect"]
+
+
+def test_no_equal_accuracy_run_measured_gives_inconclusive_rows_not_a_crash():
+    """evaluate writes the sharpness columns only for runs with status ok: when no equal-accuracy run
+    is ok, the table has none of them, and the rows must say inconclusive."""
+    equal = equal_runs({0.0: 0.8, 0.9: 0.8}, {0.0: 0.7, 0.9: 0.7})
+    equal = equal.drop(columns=[c for c in equal.columns if c.startswith(("hessian", "sharpness"))])
+    equal["status"] = "stalled"
+    t = cells({0.0: 0.9, 0.9: 0.9}, {0.0: 0.4, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
+    rows = table_rows(t, equal=equal)
+    for aspect in ("Generalization", "Sharp vs flat minima"):
+        r = row(rows, aspect)
+        assert r["verdict"] == "inconclusive", (aspect, r["verdict"])
+        assert all(p["small"]["n"] == p["large"]["n"] == 0 for p in r["per_lambda"])

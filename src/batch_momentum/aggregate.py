@@ -110,8 +110,7 @@ def main(argv=None) -> int:
     levels = params.report
     tta = pd.concat([time_to_accuracy(curves, levels.train_acc_levels, "train_acc"),
                      time_to_accuracy(curves, levels.val_acc_levels, "val_acc")], ignore_index=True)
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out_dir)  # files.write_csv makes the folder
     frames = dict(cells=table, curves=curves, directions=directions, equal=equal, equal_curves=equal_curves,
                   equal_directions=equal_directions, candidates=candidates(params, Path(args.results)),
                   time_to_accuracy=tta)

@@ -21,16 +21,15 @@ from pathlib import Path
 import pandas as pd
 
 from . import config, files, results
-from .sharpness import sharpness_column
-from .lecture import VERDICTS, keskar_table, lecture_table
-from .stats import collapse_stats
+from .lecture import VERDICTS, keskar_table, lecture_table, sharpness_measures
+from .stats import collapse_stats, counted
 
 
 def collapse_measures(params: config.Params) -> list[tuple[str, str]]:
-    """(column, label) of the measures tested against the noise temperature."""
-    eps = params.sharpness.epsilons[0]
-    return [("test_acc", "test accuracy"), ("train_acc", "training accuracy"),
-            ("hessian_top", "top Hessian eigenvalue"), (sharpness_column(eps, None), f"ε-sharpness, ε={eps:g}")]
+    """(column, label) of the measures tested against the noise temperature: the accuracies, the top
+    Hessian eigenvalue and the full-space ε-sharpness at the first ε (labels as the lecture table's)."""
+    top, _trace, first_eps, *_ = sharpness_measures(params)
+    return [("test_acc", "test accuracy"), ("train_acc", "training accuracy"), top, first_eps]
 
 
 def collapse(table: pd.DataFrame, equal: pd.DataFrame, params: config.Params) -> list[dict]:
@@ -39,7 +38,7 @@ def collapse(table: pd.DataFrame, equal: pd.DataFrame, params: config.Params) ->
     at matched training accuracy how far a run could travel no longer differs (under one epoch budget
     g × epochs is the total step length, so the first view cannot tell noise from distance)."""
     def done(t):
-        return t[(t.status == "ok") & t.reached_target.fillna(False).astype(bool)]
+        return t[counted(t)]
 
     ok = table[table.status == "ok"]
     out = []

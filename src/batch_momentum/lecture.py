@@ -63,15 +63,12 @@ def compare(table: pd.DataFrame, column: str, claim: str, sizes: tuple[int, int]
         sides, failed, cells = {}, {}, []
         for side, b in (("small", small_b), ("large", large_b)):
             runs = sub[sub.batch_size == b]
-            good = runs.status == "ok"
-            if reached_only:
-                good &= runs.reached_target.fillna(False).astype(bool)
-            good &= runs[column].notna()
+            good = (stats.counted(runs) if reached_only else runs.status == "ok") & runs[column].notna()
             sides[side] = runs[good][column].to_numpy(dtype=float)
             failed[side] = {str(k): int(v) for k, v in runs[~good].status.value_counts().items()}
             if reached_only:  # ok but short of the target
                 failed[side].pop("ok", None)
-                short = int(((runs.status == "ok") & ~runs.reached_target.fillna(False).astype(bool)).sum())
+                short = int(((runs.status == "ok") & ~stats.at_target(runs)).sum())
                 if short:
                     failed[side]["short of the target"] = short
             cells += sorted(runs[good].cell)
@@ -311,7 +308,7 @@ def batch_rows(table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFram
                      evidence=f"test accuracy at equal training accuracy. {protocol}. Per λ: " + describe(gen, pct)))
 
     per_measure = {label: compare(equal, col, "larger", ea.batch_size, ratio=True, reached_only=True)
-                   for col, label in sharpness_measures(params) if col in equal}
+                   for col, label in sharpness_measures(params)}  # compare: a missing column is all NaN
     sharp = []
     for k, lam in enumerate(sorted(equal.momentum.unique())):
         verdicts = [rows_[k]["verdict"] for rows_ in per_measure.values()]
@@ -352,7 +349,7 @@ def keskar_table(equal: pd.DataFrame, params) -> dict:
     for lam in sorted(equal.momentum.unique()):
         for side, b in zip(("small", "large"), ea.batch_size):
             runs = equal[(equal.momentum == lam) & (equal.batch_size == b)]
-            done = runs[(runs.status == "ok") & runs.reached_target.fillna(False).astype(bool)]
+            done = runs[stats.counted(runs)]
             values = {col: stats.mean_interval(done[col]) for col, _ in cols if col in done}
             rows.append(dict(momentum=float(lam), side=side, batch_size=int(b), seeds=int(len(done)),
                              of=int(len(runs)), lr=float(runs.lr.iloc[0]) if len(runs) else float("nan"),

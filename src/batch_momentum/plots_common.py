@@ -7,7 +7,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
 
 
@@ -31,14 +30,6 @@ def batch_axis(ax, sizes, label: str = "batch size B (log scale)") -> None:
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xticklabels([str(b) for b in sizes])
     ax.set_xlabel(label)
-
-
-def counted(table: pd.DataFrame) -> pd.Series:
-    """The runs every verdict counts: status ok and, where the table says, at the target."""
-    good = table.status == "ok"
-    if "reached_target" in table:
-        good &= table.reached_target.fillna(False).astype(bool)
-    return good
 
 
 def facets(n: int, width: float = 4.0, height: float = 3.3, sharey: bool = False, ncols: int = 4):

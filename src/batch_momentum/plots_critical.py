@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from . import stats  # noqa: E402
 from .surfaces import f1, f2  # noqa: E402
 
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p"]
@@ -178,7 +179,7 @@ def plot_temperature_views(df, measures: list[tuple[str, str]]):
     from matplotlib.lines import Line2D
 
     d = df[(df.status == "ok") & (df.temperature > 0)]
-    at = d.reached_target.fillna(False).astype(bool)
+    at = stats.at_target(d)
     lams, bss = sorted(d.momentum.unique()), sorted(d.batch_size.unique())
     col = _colors(lams)
     mk = {b: _MARKERS[i % len(_MARKERS)] for i, b in enumerate(bss)}

@@ -18,6 +18,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from . import stats  # noqa: E402
+
 
 def plot_sharpness_vs_batch(df: pd.DataFrame, column: str, ylabel: str, logy: bool | None = None) -> Figure:
     """One line per momentum: mean of `column` over seeds vs batch_size (log2 x axis),
@@ -96,7 +98,7 @@ def plot_sharpness_grid(df: pd.DataFrame, measures: list[tuple[str, str]]) -> Fi
     from .plots_common import batch_axis, facets, lam_colors, legend_below
 
     ok = df[df.status == "ok"]
-    at = ok.reached_target.fillna(False).astype(bool)
+    at = stats.at_target(ok)
     colors = lam_colors(df.momentum)
     fig, axes = facets(len(measures), width=3.6, height=3.3)
     for ax, (col, label) in zip(axes, measures):

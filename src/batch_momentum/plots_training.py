@@ -9,7 +9,8 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .plots_common import batch_axis, batch_colors, counted, facets, lam_colors, legend_below  # noqa: E402
+from .plots_common import batch_axis, batch_colors, facets, lam_colors, legend_below  # noqa: E402
+from .stats import counted  # noqa: E402
 
 
 def plot_final_accuracy(table: pd.DataFrame):

@@ -133,9 +133,8 @@ class DenseTrainer:
         self.relu_after = [i + 1 < len(net.layers) and isinstance(net.layers[i + 1][1], nn.ReLU)
                            for i, (_, m) in enumerate(net.layers) if isinstance(m, nn.Linear)]
         self.m = [torch.zeros_like(p) for p in net.params]
-        self.classes = torch.arange(net.params[net.index[f"{self.linear[-1]}.bias"]].shape[1],
-                                    device=net.params[0].device)
         self._refresh()
+        self.classes = torch.arange(self.b[-1].shape[1], device=self.b[-1].device)  # the output layer's classes
 
     def _refresh(self):
         ps, ix = self.net.params, self.net.index

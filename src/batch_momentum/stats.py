@@ -9,6 +9,17 @@ import numpy as np
 from scipy.stats import spearmanr
 
 
+def at_target(table):
+    """reached_target as booleans (missing: False), one per row of a run table."""
+    return table.reached_target.fillna(False).astype(bool)
+
+
+def counted(table):
+    """The runs every verdict counts: status ok and, where the table says, at the target."""
+    good = table.status == "ok"
+    return good & at_target(table) if "reached_target" in table else good
+
+
 def _r2(design: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     """R^2 and residuals (n,) of the least-squares fit of y (n,) on the columns of design (n, k)."""
     coef, *_ = np.linalg.lstsq(design, y, rcond=None)

@@ -132,7 +132,8 @@ def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: flo
             batch_size=batch_size, momentum=momentum, seed=seed, lr=lrs[i], lr_rule=tr.lr_rule, **final[i],
             epochs=last["epoch"], updates=last["updates"], updates_per_epoch=updates_per_epoch,
             train_wall_s=last["wall_s"], epoch_wall_s=last["wall_s"] / max(last["epoch"], 1),
-            stacked_models=len(seeds), update_path=step.name, reached_target=reached, epochs_to_target=last["epoch"] if reached else None,
+            stacked_models=len(seeds), update_path=step.name, reached_target=reached,
+            epochs_to_target=last["epoch"] if reached else None,
             **meta, n_params=models.n_params(inits[i]),
         )
         out.append({"state": state[i],
