@@ -104,9 +104,14 @@ def test_fashion_mnist_from_a_local_folder_and_cifar10_from_a_mirror(tmp_path):
     assert blob["x_val"].shape == (50, 3, 32, 32) and len(blob["meta"]["normalization"].split("[")) == 3
 
 
-def test_md5_must_name_exactly_the_datasets_files(tmp_path):
-    with pytest.raises(config.ParamsError, match="download.md5.mnist lists"):
-        raw.fetch("mnist", source("http://x/", {"a.gz": "0" * 32}), tmp_path, log=lambda m: None)
+def test_md5_must_name_exactly_the_datasets_files(tiny_params):
+    """Checked with the other params (so Snakemake's start and DVC's check stage catch it), before
+    any download; raw.fetch then trusts the list."""
+    tiny_params["download"]["md5"]["mnist"] = {"a.gz": "0" * 32}
+    with pytest.raises(config.ParamsError, match="download.md5.mnist lists") as info:
+        config.validate(tiny_params)
+    assert "t10k-labels-idx1-ubyte.gz" in str(info.value) and "\n" not in str(info.value)
+    assert list(config.FILES["cifar10"]) == list(tiny_params["download"]["md5"]["cifar10"])  # the defaults match
 
 
 def test_cnn_with_a_dense_head_on_images_stacks_like_the_plain_model():

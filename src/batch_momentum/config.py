@@ -35,6 +35,9 @@ class Data:
 
 
 REAL = ("mnist", "fashion_mnist", "cifar10")  # fetched by the download step; sources in params' download section
+_IDX = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz")
+FILES = {"mnist": _IDX, "fashion_mnist": _IDX, "cifar10": ("cifar-10-python.tar.gz",)}  # download.md5 lists these
 
 
 @dataclass(frozen=True)
@@ -257,6 +260,10 @@ def _cross_field(p: dict, source: str) -> None:
         if value > n_train:
             raise ParamsError(f"{source}: {key} = {value} is larger than data.n_train = {n_train}; "
                               f"allowed: 2 <= N <= {n_train}")
+    for dataset, md5s in p["download"]["md5"].items():
+        if dataset in FILES and sorted(md5s or {}) != sorted(FILES[dataset]):
+            raise ParamsError(f"{source}: download.md5.{dataset} lists {sorted(md5s or {})}; allowed: exactly the "
+                              f"files {list(FILES[dataset])}, each with its md5")
 
 
 def validate(params: dict, source: str = "params") -> Params:

@@ -22,12 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from . import files
-from .config import Download, ParamsError
+from .config import FILES, Download
 
 MANIFEST = "manifest.json"  # written last by the download step: the files it verified
-IDX = {"mnist": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
-NAMES = {"mnist": IDX["mnist"], "fashion_mnist": IDX["mnist"], "cifar10": ("cifar-10-python.tar.gz",)}
 CIFAR_DIR = "cifar-10-batches-py"
 
 
@@ -45,15 +42,6 @@ def md5(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def names(dataset: str, md5s: dict[str, str]) -> tuple[str, ...]:
-    """The dataset's file names; params' md5 must list exactly these."""
-    want = NAMES[dataset]
-    if sorted(md5s) != sorted(want):
-        raise ParamsError(f"download.md5.{dataset} lists {sorted(md5s)}; allowed: exactly the files "
-                          f"{list(want)}, each with its md5")
-    return want
 
 
 def verify(path: Path, want: str, origin: str, shown: Path | None = None) -> None:
@@ -82,7 +70,7 @@ def fetch(dataset: str, dl: Download, out: str | Path, log=print) -> dict:
     """
     out = Path(out)
     md5s, url, local_dir = dl.md5[dataset], dl.url[dataset], dl.local_dir[dataset]
-    want = names(dataset, md5s)
+    want = FILES[dataset]  # params were validated: md5s lists exactly these (config._cross_field)
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).unlink(missing_ok=True)
     staging = out / ".fetching"
@@ -174,14 +162,14 @@ def read(dataset: str, folder: str | Path, md5s: dict[str, str]) -> dict[str, np
     if not (folder / MANIFEST).exists():
         raise FileNotFoundError(f"{folder}/{MANIFEST} not found: the download step has not completed; run "
                                 f"`python -m batch_momentum download --out {folder}` (or let snakemake/dvc run it)")
-    for name in names(dataset, md5s):
+    for name in FILES[dataset]:
         path = folder / name
         if not path.exists():
             raise FileNotFoundError(f"{path} not found; rerun the download step")
         verify(path, md5s[name], str(path))
     if dataset == "cifar10":
-        return read_cifar(folder / NAMES["cifar10"][0])
-    tx, ty, sx, sy = (read_idx(folder / n) for n in NAMES[dataset])
+        return read_cifar(folder / FILES["cifar10"][0])
+    tx, ty, sx, sy = (read_idx(folder / n) for n in FILES[dataset])
     if len(tx) != len(ty) or len(sx) != len(sy) or tx.ndim != 3:
         raise ValueError(f"{folder}: images and labels disagree ({tx.shape}, {ty.shape}, {sx.shape}, {sy.shape})")
     return {"x_train": tx[:, None], "y_train": ty.astype(np.int64), "x_test": sx[:, None], "y_test": sy.astype(np.int64)}
