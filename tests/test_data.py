@@ -59,3 +59,29 @@ def test_load_prepared_rejects_wrong_shapes_and_sizes(tmp_path):
     # a file made for other params
     with pytest.raises(ValueError, match="holds 20 train examples but params say data.n_train = 30"):
         data.load_prepared(good, "cpu", config.Data(dataset="mnist1d", n_train=30, n_val=10, n_test=10, seed=0))
+
+
+def test_a_prepared_file_of_another_dataset_is_refused_in_one_line(tmp_path):
+    import numpy as np
+    import yaml
+    from importlib.resources import files as package_files
+
+    schema = yaml.safe_load((package_files("batch_momentum") / "params.schema.yaml").read_text())
+    assert set(data.INPUT_SHAPE) == set(schema["properties"]["data"]["properties"]["dataset"]["enum"])
+    rng = np.random.default_rng(0)
+    for dataset, (c, h) in {"mnist": (1, 28), "fashion_mnist": (1, 28), "cifar10": (3, 32)}.items():
+        images = {"x_train": rng.integers(0, 256, (40, c, h, h), dtype=np.uint8), "y_train": rng.integers(0, 10, 40),
+                  "x_test": rng.integers(0, 256, (20, c, h, h), dtype=np.uint8), "y_test": rng.integers(0, 10, 20)}
+        d = config.Data(dataset=dataset, n_train=20, n_val=10, n_test=10, seed=0)
+        path = tmp_path / f"{dataset}.pt"
+        torch.save(data.prepare(d, images), path)
+        assert data.load_prepared(path, "cpu", d)["x_train"].shape == (20, *data.INPUT_SHAPE[dataset])
+    # MNIST and Fashion-MNIST have the same shape: the dataset's name tells them apart
+    with pytest.raises(ValueError, match=r"mnist.pt: made from mnist with examples of shape \[1, 28, 28\], but params "
+                                         r"say data.dataset = fashion_mnist .*delete it and rerun prepare"):
+        data.load_prepared(tmp_path / "mnist.pt", "cpu", config.Data("fashion_mnist", 20, 10, 10, 0))
+    with pytest.raises(ValueError, match=r"made from cifar10 .* data.dataset = mnist1d \(shape \[40\]\)"):
+        data.load_prepared(tmp_path / "cifar10.pt", "cpu", config.Data("mnist1d", 20, 10, 10, 0))
+    torch.save(data.prepare(D), tmp_path / "1d.pt")
+    with pytest.raises(ValueError, match=r"made from mnist1d .* data.dataset = mnist \(shape \[1, 28, 28\]\)"):
+        data.load_prepared(tmp_path / "1d.pt", "cpu", config.Data("mnist", 20, 10, 10, 0))

@@ -14,7 +14,8 @@ import torch
 from . import config, device as devices
 
 SPLITS = ("train", "val", "test")
-INPUT_SHAPE = {"mnist1d": [40]}  # the shape of one example of each dataset
+# the shape of one example of each dataset, as prepare writes it
+INPUT_SHAPE = {"mnist1d": [40], "mnist": [1, 28, 28], "fashion_mnist": [1, 28, 28], "cifar10": [3, 32, 32]}
 
 
 def make_mnist1d(n_train: int, n_val: int, n_test: int, seed: int) -> dict:
@@ -104,10 +105,10 @@ def load_prepared(path: str | Path, device: str | torch.device, d: config.Data) 
     if missing:
         raise ValueError(f"{path}: prepared-data file lacks {', '.join(missing)}; delete it and rerun prepare")
     meta = blob.get("meta") or {}
-    expected = INPUT_SHAPE.get(d.dataset)
-    if expected is not None and list(meta.get("input_shape", [])) != expected:
-        raise ValueError(f"{path}: examples of shape {meta.get('input_shape')}, but {d.dataset} has {expected}; "
-                         f"the file is not this dataset's: delete it and rerun prepare")
+    made_from = meta.get("dataset", "an unnamed dataset")
+    if made_from != d.dataset or list(meta.get("input_shape", [])) != INPUT_SHAPE[d.dataset]:
+        raise ValueError(f"{path}: made from {made_from} with examples of shape {meta.get('input_shape')}, but params "
+                         f"say data.dataset = {d.dataset} (shape {INPUT_SHAPE[d.dataset]}); delete it and rerun prepare")
     for split in SPLITS:
         x, y = blob[f"x_{split}"], blob[f"y_{split}"]
         if x.shape[0] != y.shape[0] or list(x.shape[1:]) != list(meta.get("input_shape", x.shape[1:])):
