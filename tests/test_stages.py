@@ -54,3 +54,17 @@ def test_every_dvc_stage_waits_for_the_check_of_the_whole_params_file():
     assert list(doc)[0] == "check" and doc["check"]["params"] == [{"params.yaml": None}]  # every key
     assert doc["check"]["outs"] == [{stages.CHECKED: {"cache": False}}]
     assert all(stages.CHECKED in s["deps"] for name, s in doc.items() if name != "check")
+
+
+def test_the_steps_that_only_read_tables_start_without_torch():
+    # importing torch costs about a second per process here; these steps never compute with it
+    import subprocess
+    import sys
+
+    code = ("import sys, batch_momentum.{0}; "
+            "sys.exit('{0} imports torch' if 'torch' in sys.modules else 0)")
+    for step in ("check", "aggregate", "analyze", "report"):
+        done = subprocess.run([sys.executable, "-c", code.format(step)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    done = subprocess.run([sys.executable, "-c", code.format("train")], capture_output=True, text=True)
+    assert "train imports torch" in done.stderr  # the check can fail

@@ -37,7 +37,7 @@ def sharpness_measures(model, x, y, cfg: config.Sharpness, seed: int) -> tuple[d
         for eps in cfg.epsilons:
             for dim, basis in ((None, None), (cfg.subspace_dim, A)):
                 r = sharpness.epsilon_sharpness_fn(f, theta, eps, max_iter=cfg.lbfgs_iters, seed=seed, A=basis)
-                out[sharpness.sharpness_column(eps, dim)] = r["phi"]
+                out[results.sharpness_column(eps, dim)] = r["phi"]
     span, k = cfg.direction_span, cfg.direction_points
     ts = [-span + 2 * span * i / (k - 1) for i in range(k)]
     curve = landscape.direction_curve(model, x, y, ts, seed=seed)

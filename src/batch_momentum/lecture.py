@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .sharpness import sharpness_column
+from .results import sharpness_column
 
 # The fixed set of verdicts; a row's `scope` says where a partial verdict applies.
 HOLDS, PARTLY, DOES_NOT_HOLD, INCONCLUSIVE, NOT_MEASURED = (

@@ -10,10 +10,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import torch
-
-from . import files, models
+from . import files
 from .config import Params
+
+# torch is imported only by the functions that read or write model files, so the steps that
+# read tables (analyze, report) start without it (about a second per process here).
 
 CURVE_COLUMNS = ["epoch", "updates", "wall_s", "train_loss", "train_acc", "val_loss", "val_acc"]
 
@@ -35,6 +36,11 @@ TIMING_COLUMNS: tuple[str, ...] = (
 )
 
 
+def sharpness_column(eps: float, subspace_dim: int | None) -> str:
+    """Column name of one epsilon-sharpness measure in evaluate's tables, e.g. sharpness_full_eps0.001."""
+    return f"sharpness_{'full' if subspace_dim is None else f'random{subspace_dim}'}_eps{eps:g}"
+
+
 CANDIDATE_COLUMNS = ["batch_size", "momentum", "lr", "seed", "status", "reached_target", "epochs", "updates",
                      "train_acc", "val_acc", "train_wall_s"]
 
@@ -50,6 +56,8 @@ def write_candidates(out: Path, rows: list[dict], choice: dict) -> None:
 def write_run(out: Path, result: dict, params: Params) -> None:
     """One seed's files, each written under a temporary name and renamed when complete. model.pt
     holds params as a plain dict (Params.as_dict), which torch.load(weights_only=True) reads."""
+    import torch
+
     with files.atomic_path(out / "model.pt") as tmp:
         torch.save({"state_dict": result["state"],
                     "init_state_dict": result["init_state"],  # the weights at step 0, for start-of-training measures
@@ -65,6 +73,10 @@ def write_run(out: Path, result: dict, params: Params) -> None:
 def load_run(run_dir: Path, params: Params, meta: dict, device) -> tuple[torch.nn.Module, torch.nn.Module, dict]:
     """One seed's trained model, the same model at step 0, and its training summary; a missing
     or damaged file gets a one-line error."""
+    import torch
+
+    from . import models
+
     path = run_dir / "model.pt"
     if not path.exists():
         raise FileNotFoundError(f"{path}: trained model not found; run the train step for this cell first")

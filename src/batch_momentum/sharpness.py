@@ -117,8 +117,3 @@ def epsilon_sharpness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, 
     with eval_mode(model):
         f, theta = loss_function(model, x, y)
         return epsilon_sharpness_fn(f, theta, eps, max_iter=max_iter, subspace_dim=subspace_dim, seed=seed)
-
-
-def sharpness_column(eps: float, subspace_dim: int | None) -> str:
-    """Column name of one epsilon-sharpness measure, e.g. sharpness_full_eps0.001."""
-    return f"sharpness_{'full' if subspace_dim is None else f'random{subspace_dim}'}_eps{eps:g}"
