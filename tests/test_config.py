@@ -184,3 +184,16 @@ def test_the_dataset_configs_are_valid_overrides(raw, name):
     p = config.validate(config.overlay(raw, load_yaml(REPO / "configs" / f"{name}.yaml")))
     assert p.data.dataset == name and p.download.md5[name] == raw["download"]["md5"][name]
     assert max(p.grid.batch_size) <= p.data.n_train and p.model.name == {"mnist": "mlp", "fashion_mnist": "mlp", "cifar10": "cnn"}[name]
+
+
+@pytest.mark.parametrize("name,n_official", [("mnist", 60000), ("fashion_mnist", 60000), ("cifar10", 50000)])
+def test_a_real_dataset_split_larger_than_its_official_set_stops_before_any_job(raw, name, n_official):
+    base = config.overlay(raw, load_yaml(REPO / "configs" / f"{name}.yaml"))
+    ok = config.overlay(base, {"data": {"n_train": n_official - 100, "n_val": 100, "n_test": 10000}})
+    assert config.validate(ok).data.n_train == n_official - 100  # the whole official sets: allowed
+    for data, said in (({"n_val": 101}, f"n_train + n_val = {n_official + 1} and data.n_test = 10000"),
+                       ({"n_test": 10001}, f"n_train + n_val = {n_official} and data.n_test = 10001")):
+        with pytest.raises(config.ParamsError) as info:
+            config.validate(config.overlay(ok, {"data": data}))
+        assert said in str(info.value) and f"but {name} has {n_official} training and 10000 test examples" in str(info.value)
+        assert "allowed" in str(info.value) and "\n" not in str(info.value)

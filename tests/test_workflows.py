@@ -111,6 +111,15 @@ def test_snakemake_runs_the_grid_with_an_override_file(tmp_path):
     # nothing left to do on a second run
     res = run(["snakemake", "--cores", "2", "--configfile", "params.yaml", "tiny.yaml", "-n"], root)
     assert "Nothing to be done" in res.stdout + res.stderr
+    # the same settings written into params.yaml itself: the commands now name params.yaml
+    # instead of the merged copy, which is not a setting and reruns nothing
+    shutil.copy2(root / "results/params.merged.yaml", root / "params.yaml")
+    res = run(["snakemake", "--cores", "2", "-n"], root)
+    assert "Nothing to be done" in res.stdout + res.stderr
+    # an override of the report's title alone reruns the report alone
+    (root / "title.yaml").write_text("report:\n  title: Another title\n")
+    res = run(["snakemake", "--cores", "2", "--configfile", "params.yaml", "title.yaml", "-n"], root)
+    assert set(re.findall(r"^rule (\w+):", res.stdout, flags=re.M)) == {"report", "all"}, res.stdout[-2000:]
 
     browser = chromium()
     if browser is None:

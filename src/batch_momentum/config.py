@@ -38,6 +38,8 @@ REAL = ("mnist", "fashion_mnist", "cifar10")  # fetched by the download step; so
 _IDX = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
         "t10k-labels-idx1-ubyte.gz")
 FILES = {"mnist": _IDX, "fashion_mnist": _IDX, "cifar10": ("cifar-10-python.tar.gz",)}  # download.md5 lists these
+# examples in the official training and test sets: train and validation are drawn from the first, test from the second
+OFFICIAL = {"mnist": (60_000, 10_000), "fashion_mnist": (60_000, 10_000), "cifar10": (50_000, 10_000)}
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,13 @@ def _cross_field(p: dict, source: str) -> None:
         raise ParamsError(f"{source}: data.n_train + n_val + n_test = {total} is more than MNIST-1D's stated maximum of "
                           f"{MNIST1D_MAX_EXAMPLES} examples (about 2 minutes to generate); allowed: a total up to "
                           f"{MNIST1D_MAX_EXAMPLES}")
+    if p["data"]["dataset"] in OFFICIAL:
+        name, (n_official, n_test) = p["data"]["dataset"], OFFICIAL[p["data"]["dataset"]]
+        asked = n_train + p["data"]["n_val"]
+        if asked > n_official or p["data"]["n_test"] > n_test:
+            raise ParamsError(f"{source}: data.n_train + n_val = {asked} and data.n_test = {p['data']['n_test']}, but "
+                              f"{name} has {n_official} training and {n_test} test examples; allowed: n_train + n_val "
+                              f"<= {n_official} (both drawn from the training set) and n_test <= {n_test}")
     for key, values in (("grid.batch_size", grid_b), ("timing.batch_sizes", p["timing"]["batch_sizes"])):
         for i, b in enumerate(values):
             if b > n_train:

@@ -21,7 +21,10 @@ except bm.ParamsError as exc:
 # The steps read their settings from a file. When the config is params.yaml as written,
 # the commands name params.yaml (and match dvc.yaml's exactly); after an override
 # (--configfile params.yaml mine.yaml) they name the merged copy, written when the run
-# starts (onstart below; a dry run writes nothing).
+# starts (onstart below; a dry run writes nothing). The shell commands name it as {PARAMS},
+# not as a rule param: Snakemake reruns a job when one of its params changes, and the
+# file's name is not a setting (each rule's `tracked` param holds the values it reads), so
+# an override that changes only the report's title reruns only the report.
 PARAMS = "params.yaml" if P.as_dict() == BASE else "results/params.merged.yaml"
 
 

@@ -10,17 +10,18 @@ rule timing:
     output:
         "results/timing/timing.csv",
     params:
-        file=PARAMS,
         tracked=tracked(P, "timing"),
     # All the cores: Snakemake starts no other local job while this one runs, so the
     # clock readings are not distorted by training jobs on the same cores.
     threads: workflow.cores
+    resources:
+        gpu=1 if P.train.device == "cuda" else 0,  # it times the pipeline's device
     log:
         "logs/timing.log",
     benchmark:
         "benchmarks/timing.tsv"
     shell:
-        "python -m batch_momentum timing --params {params.file} --data {input.data} --out {output} > {log} 2>&1"
+        "python -m batch_momentum timing --params {PARAMS} --data {input.data} --out {output} > {log} 2>&1"
 
 
 rule interpolate:
@@ -32,17 +33,18 @@ rule interpolate:
     output:
         expand("results/interpolation/lam{{lam}}/seed{seed}.json", seed=SEEDS),
     params:
-        file=PARAMS,
         tracked=tracked(P, "interpolate"),
         small=lambda wildcards, input: str(Path(input.small[0]).parents[1]),
         large=lambda wildcards, input: str(Path(input.large[0]).parents[1]),
         out=lambda wildcards, output: str(Path(output[0]).parent),
+    resources:
+        gpu=1 if P.train.device == "cuda" else 0,  # it evaluates the models on train.device
     log:
         "logs/interpolate/lam{lam}.log",
     benchmark:
         "benchmarks/interpolate/lam{lam}.tsv"
     shell:
-        "python -m batch_momentum interpolate --params {params.file} --data {input.data} --small {params.small}"
+        "python -m batch_momentum interpolate --params {PARAMS} --data {input.data} --small {params.small}"
         " --large {params.large} --out {params.out} > {log} 2>&1"
 
 
@@ -52,11 +54,10 @@ rule momentum:
     output:
         "results/momentum/critical.json",
     params:
-        file=PARAMS,
         tracked=tracked(P, "momentum"),
     log:
         "logs/momentum.log",
     benchmark:
         "benchmarks/momentum.tsv"
     shell:
-        "python -m batch_momentum momentum --params {params.file} --out {output} > {log} 2>&1"
+        "python -m batch_momentum momentum --params {PARAMS} --out {output} > {log} 2>&1"

@@ -23,14 +23,13 @@ rule aggregate:
         candidates="reports/tables/candidates.csv",
         time_to_accuracy="reports/tables/time_to_accuracy.csv",
     params:
-        file=PARAMS,
         tracked=tracked(P, "aggregate"),
     log:
         "logs/aggregate.log",
     benchmark:
         "benchmarks/aggregate.tsv"
     shell:
-        "python -m batch_momentum aggregate --params {params.file} --results results --out-dir reports/tables > {log} 2>&1"
+        "python -m batch_momentum aggregate --params {PARAMS} --results results --out-dir reports/tables > {log} 2>&1"
 
 
 rule analyze:
@@ -45,14 +44,13 @@ rule analyze:
     output:
         "reports/lecture.json",
     params:
-        file=PARAMS,
         tracked=tracked(P, "analyze"),
     log:
         "logs/analyze.log",
     benchmark:
         "benchmarks/analyze.tsv"
     shell:
-        "python -m batch_momentum analyze --params {params.file} --tables reports/tables --timing {input.timing}"
+        "python -m batch_momentum analyze --params {PARAMS} --tables reports/tables --timing {input.timing}"
         " --momentum {input.momentum} --out {output} > {log} 2>&1"
 
 
@@ -68,13 +66,12 @@ rule report:
         page="reports/index.html",
         figures=directory("reports/figures"),
     params:
-        file=PARAMS,
         tracked=tracked(P, "report"),
     log:
         "logs/report.log",
     benchmark:
         "benchmarks/report.tsv"
     shell:
-        "python -m batch_momentum report --params {params.file} --tables reports/tables --figures {output.figures}"
+        "python -m batch_momentum report --params {PARAMS} --tables reports/tables --figures {output.figures}"
         " --timing {input.timing} --interpolation-dir results/interpolation --momentum {input.momentum}"
         " --lecture {input.lecture} --out {output.page} > {log} 2>&1"

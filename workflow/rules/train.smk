@@ -13,7 +13,6 @@ rule download:
     output:
         f"{RAW}/manifest.json",
     params:
-        file=PARAMS,
         tracked=tracked(P, "download"),
         out=lambda wildcards, output: str(Path(output[0]).parent),
     log:
@@ -21,7 +20,7 @@ rule download:
     benchmark:
         "benchmarks/download.tsv"
     shell:
-        "python -m batch_momentum download --params {params.file} --out {params.out} > {log} 2>&1"
+        "python -m batch_momentum download --params {PARAMS} --out {params.out} > {log} 2>&1"
 
 
 rule prepare:
@@ -31,7 +30,6 @@ rule prepare:
     output:
         DATA,
     params:
-        file=PARAMS,
         tracked=tracked(P, "prepare"),
         raw=lambda wildcards, input: str(Path(input.raw).parent),
     log:
@@ -39,7 +37,7 @@ rule prepare:
     benchmark:
         "benchmarks/prepare.tsv"
     shell:
-        "python -m batch_momentum prepare --params {params.file} --raw {params.raw} --out {output} > {log} 2>&1"
+        "python -m batch_momentum prepare --params {PARAMS} --raw {params.raw} --out {output} > {log} 2>&1"
 
 
 rule train:
@@ -51,7 +49,6 @@ rule train:
         curve=expand("results/cells/bs{{bs}}_lam{{lam}}/seed{seed}/curve.csv", seed=SEEDS),
         summary=expand("results/cells/bs{{bs}}_lam{{lam}}/seed{seed}/train.json", seed=SEEDS),
     params:
-        file=PARAMS,
         tracked=tracked(P, "train"),
         out=lambda wildcards, output: str(Path(output.model[0]).parents[1]),
     threads: P.train.threads
@@ -62,7 +59,7 @@ rule train:
     benchmark:
         "benchmarks/train/bs{bs}_lam{lam}.tsv"
     shell:
-        "python -m batch_momentum train --params {params.file} --data {input.data} --batch-size {wildcards.bs}"
+        "python -m batch_momentum train --params {PARAMS} --data {input.data} --batch-size {wildcards.bs}"
         " --momentum {wildcards.lam} --out {params.out} > {log} 2>&1"
 
 
@@ -76,7 +73,6 @@ rule evaluate:
         metrics=expand("results/metrics/bs{{bs}}_lam{{lam}}/seed{seed}.json", seed=SEEDS),
         landscape=expand("results/landscape/bs{{bs}}_lam{{lam}}/seed{seed}.json", seed=SEEDS),
     params:
-        file=PARAMS,
         tracked=tracked(P, "evaluate"),
         cell=lambda wildcards, input: str(Path(input.model[0]).parents[1]),
         out=lambda wildcards, output: str(Path(output.metrics[0]).parent),
@@ -89,7 +85,7 @@ rule evaluate:
     benchmark:
         "benchmarks/evaluate/bs{bs}_lam{lam}.tsv"
     shell:
-        "python -m batch_momentum evaluate --params {params.file} --data {input.data} --cell {params.cell}"
+        "python -m batch_momentum evaluate --params {PARAMS} --data {input.data} --cell {params.cell}"
         " --out {params.out} --landscape {params.landscape} > {log} 2>&1"
 
 
@@ -108,7 +104,6 @@ rule train_equal:
         candidates="results/equal/bs{bs}_lam{lam}/candidates.csv",
         choice="results/equal/bs{bs}_lam{lam}/choice.json",
     params:
-        file=PARAMS,
         tracked=tracked(P, "train_equal"),
         out=lambda wildcards, output: str(Path(output.choice).parent),
     threads: P.train.threads
@@ -119,7 +114,7 @@ rule train_equal:
     benchmark:
         "benchmarks/train_equal/bs{bs}_lam{lam}.tsv"
     shell:
-        "python -m batch_momentum train --params {params.file} --data {input.data} --batch-size {wildcards.bs}"
+        "python -m batch_momentum train --params {PARAMS} --data {input.data} --batch-size {wildcards.bs}"
         " --momentum {wildcards.lam} --protocol equal_acc --out {params.out} > {log} 2>&1"
 
 
@@ -133,7 +128,6 @@ rule evaluate_equal:
         metrics=expand("results/equal_metrics/bs{{bs}}_lam{{lam}}/seed{seed}.json", seed=SEEDS),
         landscape=expand("results/equal_landscape/bs{{bs}}_lam{{lam}}/seed{seed}.json", seed=SEEDS),
     params:
-        file=PARAMS,
         tracked=tracked(P, "evaluate_equal"),
         cell=lambda wildcards, input: str(Path(input.model[0]).parents[1]),
         out=lambda wildcards, output: str(Path(output.metrics[0]).parent),
@@ -146,5 +140,5 @@ rule evaluate_equal:
     benchmark:
         "benchmarks/evaluate_equal/bs{bs}_lam{lam}.tsv"
     shell:
-        "python -m batch_momentum evaluate --params {params.file} --data {input.data} --cell {params.cell}"
+        "python -m batch_momentum evaluate --params {PARAMS} --data {input.data} --cell {params.cell}"
         " --out {params.out} --landscape {params.landscape} > {log} 2>&1"
