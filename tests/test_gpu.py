@@ -36,11 +36,13 @@ def test_cuda_graph_updates_are_the_eager_updates(name, hidden, batch_size, epoc
     devices.setup("cuda", None)
     p = _cell(name, hidden, max_epochs=epochs, target_train_acc=0.6)
     blob = data.to_device(data.prepare(p.data), CUDA)
-    kw = dict(lrs=[0.05, 0.1, 0.1], **QUIET)
+    # B = 1 at these etas stays finite (at 0.1 two seeds diverge, and a blowing-up run checks little)
+    kw = dict(lrs=[0.02, 0.05, 0.05] if batch_size == 1 else [0.05, 0.1, 0.1], **QUIET)
     eager = train.train_cell(dataclasses.replace(p, train=dataclasses.replace(p.train, cuda_graph="never")),
                              blob, batch_size, 0.5, [1, 2, 3], CUDA, **kw)
     graphed = train.train_cell(p, blob, batch_size, 0.5, [1, 2, 3], CUDA, **kw)
     for e, g in zip(eager, graphed):
+        assert e["summary"]["status"] != "diverged"
         assert e["summary"]["update_path"] == "eager" and g["summary"]["update_path"] == "cuda graph"
         assert g["summary"]["status"] == e["summary"]["status"] and g["summary"]["epochs"] == e["summary"]["epochs"]
         _close(g["curve"], e["curve"], rtol=1e-5)

@@ -161,5 +161,36 @@ def test_setup_asks_for_full_float32_convolutions_on_cuda():
     conv = getattr(torch.backends.cudnn, "conv", None)
     if hasattr(conv, "fp32_precision"):
         assert conv.fp32_precision == "ieee"
-    else:
-        assert torch.backends.cudnn.allow_tf32 is False
+    # the legacy flag agrees, so code that still reads it (cudnn.flags(), torch's own
+    # compilers) does not stop on "a mix of the legacy and new APIs"
+    assert torch.backends.cudnn.allow_tf32 is False
+    with torch.backends.cudnn.flags(enabled=True):
+        pass
+
+
+def test_captures_happen_before_the_clock_starts(monkeypatch):
+    """A capture is set-up, not training: the clock train_cell reads must not run while the graphs
+    are captured (6 captures here: 2 batch shapes x 3 stack sizes as seeds stop). Each capture
+    moves train_cell's clock on by an hour, so a capture inside the timed region shows."""
+    import time
+
+    hours = [0.0]
+
+    class SlowRerun(Rerun):
+        def warm_up(self, fn, times):
+            hours[0] += 3600.0
+            super().warm_up(fn, times)
+
+    class Clock:
+        @staticmethod
+        def perf_counter():
+            return time.perf_counter() + hours[0]
+
+    p = tiny_with(train=dict(max_epochs=25, target_train_acc=0.6))
+    blob = data.prepare(p.data)
+    backend = SlowRerun()
+    graph_with(monkeypatch, backend)
+    monkeypatch.setattr(train, "time", Clock)
+    res = train.train_cell(p, blob, 16, 0.5, [1, 2, 3], CPU, lrs=[0.05, 0.1, 0.1], **QUIET)
+    assert backend.captures == 6 and hours[0] == 6 * 3600.0
+    assert max(r["curve"][-1]["wall_s"] for r in res) < 3600.0

@@ -41,11 +41,12 @@ def full_float32() -> None:
     """Convolutions on CUDA in full float32, as matmuls already are by default: cuDNN would use
     TF32 (10-bit mantissa) for them, and a CNN's numbers would then differ from the CPU's by more
     than float32 rounding."""
+    torch.backends.cudnn.allow_tf32 = False  # the legacy flag first: set alone, the new API would
+    # leave it True, and reading it (cudnn.flags(), torch's compilers) then raises "a mix of the
+    # legacy and new APIs"
     conv, rnn = getattr(torch.backends.cudnn, "conv", None), getattr(torch.backends.cudnn, "rnn", None)
-    if hasattr(conv, "fp32_precision") and hasattr(rnn, "fp32_precision"):  # torch >= 2.9: the new API only
-        conv.fp32_precision = rnn.fp32_precision = "ieee"  # (reading the legacy allow_tf32 then raises)
-    else:
-        torch.backends.cudnn.allow_tf32 = False
+    if hasattr(conv, "fp32_precision") and hasattr(rnn, "fp32_precision"):  # torch >= 2.9
+        conv.fp32_precision = rnn.fp32_precision = "ieee"
 
 
 def setup(device_name: str, threads: int | None) -> torch.device:

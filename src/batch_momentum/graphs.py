@@ -7,9 +7,10 @@ launch. The graph reads its batch from a static index buffer; the weights, momen
 gradient buffers are updated in place, so a replay is the same update as the eager one.
 
 * Eager: x[idx], y[idx] and opt.update, as written.
-* Graphed: one graph per index shape (S, b), captured on first use. An epoch whose last
-  batch is short uses two graphs. When seeds stop (opt.keep) the stack shrinks and the
-  graphs are dropped and captured again for the new S. Used on CUDA up to MAX_BATCH
+* Graphed: one graph per index shape (S, b), captured before the epoch's clock starts
+  (prepare), or else on first use. An epoch whose last batch is short uses two graphs.
+  When seeds stop (opt.keep) the stack shrinks and the graphs are dropped and captured
+  again for the new S. Used on CUDA up to MAX_BATCH
   examples per update: beyond it an update is arithmetic, not launches, and a graph would
   only hold its activations' memory for good.
 
@@ -38,6 +39,9 @@ class Eager:
     def __call__(self, idx: torch.Tensor) -> None:
         """One update of every model of the stack on its own batch: idx (S, b) row indices."""
         self.opt.update(self.x[idx], self.y[idx])
+
+    def prepare(self, perms: torch.Tensor, batch_size: int) -> None:
+        """Called before an epoch's clock starts; nothing to set up for eager updates."""
 
     def keep(self, rows: list[int]) -> None:
         self.opt.keep(rows)
@@ -108,6 +112,17 @@ class Graphed(Eager):
                                f"({first}); set train.cuda_graph: never in params.yaml to train with eager "
                                f"updates") from None
         return static, replay
+
+    def prepare(self, perms: torch.Tensor, batch_size: int) -> None:
+        """Capture the graphs an epoch over `perms` (S, n) replays, the full batch's shape and a
+        short last one's, before the epoch's clock starts: a capture (warm-up updates, a device
+        sync, building the graph) is set-up, and counted as training time it would make the
+        epochs after each shrink of the stack look slower at small batch sizes only."""
+        n = perms.shape[1]
+        for lo in (0, (n - 1) // batch_size * batch_size):
+            idx = perms[:, lo:lo + batch_size]
+            if tuple(idx.shape) not in self.graphs:
+                self.graphs[tuple(idx.shape)] = self._capture(idx)
 
     def __call__(self, idx: torch.Tensor) -> None:
         key = tuple(idx.shape)

