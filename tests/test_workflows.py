@@ -368,3 +368,25 @@ def test_editing_a_module_a_stage_imports_makes_dvc_rerun_that_stage(tmp_path):
     status = run(["dvc", "status", "prepare", "momentum"], root).stdout
     assert "momentum:" in status and "src/batch_momentum/optim.py" in status
     assert "prepare:" not in status
+
+
+def test_jobs_on_a_gpu_ask_for_it_and_the_default_profile_runs_them_one_at_a_time(tmp_path):
+    # with train.device: cuda every rule that computes on the device asks for gpu=1 (a dry run
+    # needs no GPU) ...
+    (tmp_path / "repo").mkdir()
+    root = make_repo_copy(tmp_path / "repo", params=config.overlay(tiny_full(), {"train": {"device": "cuda"}}))
+    out = run(["snakemake", "-n", "--cores", "2"], root).stdout
+    asks = {m.group(1): m.group(2) for m in re.finditer(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", out, re.M)}
+    on_device = {"train", "train_equal", "evaluate", "evaluate_equal", "interpolate", "timing"}
+    assert {r for r, res in asks.items() if "gpu=1" in res} == on_device, asks
+    # ... and the default profile offers one GPU, so such jobs never overlap (measured with
+    # a workflow of three one-second jobs that each ask for it, on two or more cores)
+    toy = tmp_path / "toy"
+    shutil.copytree(REPO / "workflow/profiles/default", toy / "profiles/default")
+    (toy / "Snakefile").write_text(
+        'rule all:\n    input: expand("t{i}.txt", i=range(3))\n'
+        'rule job:\n    output: "t{i}.txt"\n    resources: gpu=1\n'
+        '    shell: "date +%s.%N > {output}; sleep 1; date +%s.%N >> {output}"\n')
+    run(["snakemake", "-q"], toy)
+    spans = sorted(tuple(map(float, (toy / f"t{i}.txt").read_text().split())) for i in range(3))
+    assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:])), spans

@@ -43,6 +43,23 @@ onstart:
 shell.prefix(f'PATH="{Path(sys.executable).parent}":"$PATH"; ')
 
 
+def _sees_cuda() -> bool:
+    """Whether train.device: auto will pick CUDA here. torch is imported only where an NVIDIA
+    driver is loaded: on other machines it would cost every snakemake call about a second."""
+    if not Path("/proc/driver/nvidia/version").exists():
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+# The jobs that compute on train.device ask for one GPU when it is one. The default profile
+# offers one (resources: gpu=1), so they run one at a time and none shares the GPU's clock
+# with another; `--resources gpu=N` lets N run side by side, the SLURM profile gives each
+# its own (--gpus).
+GPU = 1 if P.train.device == "cuda" or (P.train.device == "auto" and _sees_cuda()) else 0
+
+
 RAW = f"data/raw/{P.data.dataset}"  # the download step's folder; DVC tracks it whole, Snakemake its manifest
 DATA = f"data/prepared/{P.data.dataset}.pt"
 CELLS = [c.name for c in bm.cells(P)]  # bs<B>_lam<λ>: one train and one evaluate job each

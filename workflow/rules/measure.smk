@@ -15,7 +15,7 @@ rule timing:
     # clock readings are not distorted by training jobs on the same cores.
     threads: workflow.cores
     resources:
-        gpu=1 if P.train.device == "cuda" else 0,  # it times the pipeline's device
+        gpu=GPU,  # it times the pipeline's device
     log:
         "logs/timing.log",
     benchmark:
@@ -38,7 +38,7 @@ rule interpolate:
         large=lambda wildcards, input: str(Path(input.large[0]).parents[1]),
         out=lambda wildcards, output: str(Path(output[0]).parent),
     resources:
-        gpu=1 if P.train.device == "cuda" else 0,  # it evaluates the models on train.device
+        gpu=GPU,  # it evaluates the models on train.device
     log:
         "logs/interpolate/lam{lam}.log",
     benchmark:

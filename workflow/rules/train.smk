@@ -53,7 +53,7 @@ rule train:
         out=lambda wildcards, output: str(Path(output.model[0]).parents[1]),
     threads: P.train.threads
     resources:
-        gpu=1 if P.train.device == "cuda" else 0,
+        gpu=GPU,
     log:
         "logs/train/bs{bs}_lam{lam}.log",
     benchmark:
@@ -79,7 +79,7 @@ rule evaluate:
         landscape=lambda wildcards, output: str(Path(output.landscape[0]).parent),
     threads: P.train.threads
     resources:
-        gpu=1 if P.train.device == "cuda" else 0,
+        gpu=GPU,
     log:
         "logs/evaluate/bs{bs}_lam{lam}.log",
     benchmark:
@@ -108,7 +108,7 @@ rule train_equal:
         out=lambda wildcards, output: str(Path(output.choice).parent),
     threads: P.train.threads
     resources:
-        gpu=1 if P.train.device == "cuda" else 0,
+        gpu=GPU,
     log:
         "logs/train_equal/bs{bs}_lam{lam}.log",
     benchmark:
@@ -134,7 +134,7 @@ rule evaluate_equal:
         landscape=lambda wildcards, output: str(Path(output.landscape[0]).parent),
     threads: P.train.threads
     resources:
-        gpu=1 if P.train.device == "cuda" else 0,
+        gpu=GPU,
     log:
         "logs/evaluate_equal/bs{bs}_lam{lam}.log",
     benchmark:
