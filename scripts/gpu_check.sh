@@ -19,8 +19,10 @@
 # Every step's time and exit status go to OUT/gpu_check.log. The pipelines run in fresh copies
 # under a temporary folder: this checkout's results are not touched.
 #
-# Time: each part has a limit (tests 180 s, bench 240 s, default 420 s, mnist 420 s); where one
-# command may run at most 10 minutes, run it as two: `tests bench default`, then `mnist`.
+# Time: each part has a limit (tests 180 s, bench 240 s, default 420 s, mnist 420 s). The
+# pipelines' GPU jobs run one at a time (the default profile offers one GPU), so `default` is
+# about 45 jobs in a row. Where one command may run at most 10 minutes, run the parts as
+# three commands: `tests bench`, then `default`, then `mnist`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: scripts/gpu_check.sh OUT [tests] [bench] [default] [mnist]}
