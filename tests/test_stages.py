@@ -68,3 +68,24 @@ def test_the_steps_that_only_read_tables_start_without_torch():
         assert done.returncode == 0, done.stderr
     done = subprocess.run([sys.executable, "-c", code.format("train")], capture_output=True, text=True)
     assert "train imports torch" in done.stderr  # the check can fail
+
+
+def test_jobs_ask_for_a_gpu_only_when_train_device_is_one(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    import torch
+
+    assert stages.gpus("cuda") == 1 and stages.gpus("cpu") == 0
+    # auto: where no GPU driver is loaded, 0 without importing torch (it would cost every
+    # snakemake call about a second) ...
+    monkeypatch.setattr(stages, "GPU_DRIVERS", (str(tmp_path / "no-driver"),))
+    assert stages.gpus("auto") == 0
+    code = ("import sys; from batch_momentum import stages; stages.GPU_DRIVERS = ('/nonexistent',); "
+            "n = stages.gpus('auto'); sys.exit(f'{n} torch' if 'torch' in sys.modules else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    # ... and where one is, what torch says
+    (tmp_path / "driver").write_text("NVRM version: 0\n")
+    monkeypatch.setattr(stages, "GPU_DRIVERS", (str(tmp_path / "driver"),))
+    assert stages.gpus("auto") == int(torch.cuda.is_available())

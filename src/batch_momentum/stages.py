@@ -176,6 +176,22 @@ def tracked(params, stage: str) -> dict:
     return out
 
 
+GPU_DRIVERS = ("/proc/driver/nvidia/version", "/dev/kfd", "/dev/dxg")  # NVIDIA's, AMD's ROCm, WSL2's
+
+
+def gpus(device: str) -> int:
+    """The GPUs a Snakemake job that computes on train.device asks for: 1 for cuda, and for auto
+    where torch sees one. torch is imported to find out only where a GPU driver is loaded: on
+    other machines it would cost every snakemake call about a second."""
+    if device == "cuda":
+        return 1
+    if device != "auto" or not any(Path(p).exists() for p in GPU_DRIVERS):
+        return 0
+    import torch
+
+    return int(torch.cuda.is_available())
+
+
 def dvc_stage(s: Stage) -> dict:
     out: dict = {}
     if s.matrix:

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from batch_momentum import config as bm
 from batch_momentum.files import write_text
-from batch_momentum.stages import TABLES, code, tracked  # what each rule tracks, as dvc.yaml does
+from batch_momentum.stages import TABLES, code, gpus, tracked  # what each rule tracks, as dvc.yaml does
 
 # The config is params.yaml with any --configfile laid over it (Snakemake merges them;
 # config.overlay does the same, so an override file may name only the keys it changes).
@@ -43,21 +43,17 @@ onstart:
 shell.prefix(f'PATH="{Path(sys.executable).parent}":"$PATH"; ')
 
 
-def _sees_cuda() -> bool:
-    """Whether train.device: auto will pick CUDA here. torch is imported only where an NVIDIA
-    driver is loaded: on other machines it would cost every snakemake call about a second."""
-    if not Path("/proc/driver/nvidia/version").exists():
-        return False
-    import torch
-
-    return torch.cuda.is_available()
-
-
 # The jobs that compute on train.device ask for one GPU when it is one. The default profile
 # offers one (resources: gpu=1), so they run one at a time and none shares the GPU's clock
-# with another; `--resources gpu=N` lets N run side by side, the SLURM profile gives each
-# its own (--gpus).
-GPU = 1 if P.train.device == "cuda" or (P.train.device == "auto" and _sees_cuda()) else 0
+# with another; `--resources gpu=N` lets N run side by side (a --resources on the command
+# line replaces the profile's: name gpu in it), the SLURM profile gives each its own (--gpus).
+GPU = gpus(P.train.device)
+
+
+# The profile's gpu limit counts on this machine only: submitted to a cluster, each job gets
+# its own GPU, and the jobs are not limited to one at a time across the cluster.
+resource_scopes:
+    gpu="local",
 
 
 RAW = f"data/raw/{P.data.dataset}"  # the download step's folder; DVC tracks it whole, Snakemake its manifest
