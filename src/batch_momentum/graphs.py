@@ -10,9 +10,8 @@ gradient buffers are updated in place, so a replay is the same update as the eag
 * Graphed: one graph per index shape (S, b), captured before the epoch's clock starts
   (prepare), or else on first use. An epoch whose last batch is short uses two graphs.
   When seeds stop (opt.keep) the stack shrinks and the graphs are dropped and captured
-  again for the new S. Used on CUDA up to MAX_BATCH
-  examples per update: beyond it an update is arithmetic, not launches, and a graph would
-  only hold its activations' memory for good.
+  again for the new S. Used on CUDA up to MAX_BATCH examples per update: beyond it an
+  update is arithmetic, not launches, and a graph would only hold its activations' memory.
 
 A capture that fails stops the run with one line saying to set train.cuda_graph: never. It
 does not go on eagerly: after a failed capture PyTorch's allocator and streams are not
@@ -120,15 +119,17 @@ class Graphed(Eager):
         epochs after each shrink of the stack look slower at small batch sizes only."""
         n = perms.shape[1]
         for lo in (0, (n - 1) // batch_size * batch_size):
-            idx = perms[:, lo:lo + batch_size]
-            if tuple(idx.shape) not in self.graphs:
-                self.graphs[tuple(idx.shape)] = self._capture(idx)
+            self._graph(perms[:, lo:lo + batch_size])
 
-    def __call__(self, idx: torch.Tensor) -> None:
+    def _graph(self, idx: torch.Tensor):
+        """(static index buffer, replay) of the graph for idx's shape, captured if there is none yet."""
         key = tuple(idx.shape)
         if key not in self.graphs:
             self.graphs[key] = self._capture(idx)
-        static, replay = self.graphs[key]
+        return self.graphs[key]
+
+    def __call__(self, idx: torch.Tensor) -> None:
+        static, replay = self._graph(idx)
         static.copy_(idx)
         replay()
 

@@ -44,14 +44,12 @@ shell.prefix(f'PATH="{Path(sys.executable).parent}":"$PATH"; ')
 
 
 # The jobs that compute on train.device ask for one GPU when it is one. The default profile
-# offers one (resources: gpu=1), so they run one at a time and none shares the GPU's clock
-# with another; `--resources gpu=N` lets N run side by side (a --resources on the command
-# line replaces the profile's: name gpu in it), the SLURM profile gives each its own (--gpus).
+# offers one (resources: gpu=1), so locally they run one at a time and none shares the GPU's
+# clock (`--resources gpu=N`: N side by side). The scope is local: submitted to a cluster,
+# each job gets a GPU of its own (--gpus) and they are not held to one at a time.
 GPU = gpus(P.train.device)
 
 
-# The profile's gpu limit counts on this machine only: submitted to a cluster, each job gets
-# its own GPU, and the jobs are not limited to one at a time across the cluster.
 resource_scopes:
     gpu="local",
 
