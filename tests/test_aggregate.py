@@ -7,10 +7,11 @@ import pandas as pd
 
 import torch
 
-from batch_momentum import data, train
-from batch_momentum.aggregate import time_to_accuracy
-from batch_momentum.report_sections import fmt_time
-from batch_momentum.status import did_not_train
+from batch_momentum.data import prepared as data
+from batch_momentum.training import loop as train
+from batch_momentum.analysis.tables import time_to_accuracy
+from batch_momentum.analysis.formats import secs as fmt_time
+from batch_momentum.training.status import did_not_train
 from conftest import tiny_with
 
 
@@ -72,4 +73,4 @@ def test_times_print_with_three_significant_figures():
     assert fmt_time(0.0123456) == "12.3 ms"
     assert fmt_time(1.8) == "1.8 s"
     assert fmt_time(61.26) == "61.3 s"
-    assert fmt_time(float("nan")) == "—" and fmt_time(np.nan) == "—"
+    assert fmt_time(float("nan")) == "n/a" and fmt_time(np.nan) == "n/a"

@@ -7,7 +7,11 @@ import torch
 import yaml
 from torch import nn
 
-from batch_momentum import bench, cli, config, data, models
+from batch_momentum.training import bench
+from batch_momentum import cli
+from batch_momentum import config
+from batch_momentum.data import prepared as data
+from batch_momentum.training import models
 from conftest import tiny_full, tiny_with
 
 

@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from batch_momentum import config, momentum
-from batch_momentum import critical as cr
-from batch_momentum.stats import collapse_stats
-from batch_momentum.surfaces import CRITICAL_1D, df1, df2, predicted_escape_steps
+from batch_momentum import config
+from batch_momentum.steps import momentum
+from batch_momentum.critical import experiments as cr
+from batch_momentum.analysis.stats import collapse_stats
+from batch_momentum.critical.surfaces import CRITICAL_1D, df1, df2, predicted_escape_steps
 from conftest import REPO
 
 CFG = config.load(REPO / "params.yaml").momentum  # the experiments' settings as params.yaml gives them
@@ -175,7 +176,7 @@ def test_momentum_step_refuses_an_unknown_key_in_one_line(tmp_path):
 
 def test_figures(result):
     import matplotlib.pyplot as plt
-    from batch_momentum import plots_critical as pc
+    from batch_momentum.report.plots import critical as pc
 
     cells = pd.DataFrame(result["finite_sum"]["cells"])
     minimum = cells[cells["case"] == "minimum"]

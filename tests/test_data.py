@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from batch_momentum import config, data
+from batch_momentum import config
+from batch_momentum.data import prepared as data
 
 
 def test_mnist1d_is_deterministic_and_split():
@@ -66,7 +67,7 @@ def test_a_prepared_file_of_another_dataset_is_refused_in_one_line(tmp_path):
     import yaml
     from importlib.resources import files as package_files
 
-    schema = yaml.safe_load((package_files("batch_momentum") / "params.schema.yaml").read_text())
+    schema = yaml.safe_load((package_files("batch_momentum.config") / "params.schema.yaml").read_text())
     assert set(data.INPUT_SHAPE) == set(schema["properties"]["data"]["properties"]["dataset"]["enum"])
     rng = np.random.default_rng(0)
     for dataset, (c, h) in {"mnist": (1, 28), "fashion_mnist": (1, 28), "cifar10": (3, 32)}.items():

@@ -7,8 +7,11 @@ import pytest
 import torch
 import yaml
 
-from batch_momentum import config, data, models, raw
-from batch_momentum.stacked import StackedNet
+from batch_momentum import config
+from batch_momentum.data import prepared as data
+from batch_momentum.training import models
+from batch_momentum.data import raw
+from batch_momentum.training.stacked import StackedNet
 from conftest import REPO, tiny_full, tool_env
 from servedata import IDX_NAMES, dead_url, serve, write_cifar, write_mnist
 

@@ -8,7 +8,11 @@ import pytest
 import torch
 import yaml
 
-from batch_momentum import cli, config, data, status, train
+from batch_momentum import cli
+from batch_momentum import config
+from batch_momentum.data import prepared as data
+from batch_momentum.training import status
+from batch_momentum.training import loop as train
 from conftest import tiny_full, tiny_with
 
 CELL = ["--batch-size", "8", "--momentum", "0"]
@@ -83,7 +87,7 @@ def test_missing_or_truncated_model_file_is_one_line(cell, capsys, tmp_path):
 @pytest.mark.parametrize("name, cut", [("curve.csv", lambda t: t[: t.rindex(",") - 3]),  # mid-row
                                        ("train.json", lambda t: t[: len(t) // 2])])
 def test_truncated_csv_or_json_is_one_line(cell, tmp_path, name, cut):
-    from batch_momentum import files
+    from batch_momentum.io import files
 
     path = tmp_path / name
     path.write_text(cut((cell / "cells/bs8_lam0/seed1" / name).read_text()))
@@ -95,7 +99,8 @@ def test_truncated_csv_or_json_is_one_line(cell, tmp_path, name, cut):
 
 def test_a_curve_cut_at_a_row_boundary_is_refused_against_the_summary(cell, tmp_path):
     """Every row whole, so read_csv alone cannot tell; the run's summary says how many epochs it had."""
-    from batch_momentum import aggregate, files
+    from batch_momentum.analysis import tables as aggregate
+    from batch_momentum.io import files
 
     run = cell / "cells/bs8_lam0/seed1"
     epochs = files.read_json(run / "train.json")["epochs"]
@@ -154,7 +159,7 @@ def test_a_step_killed_while_writing_leaves_no_file_under_the_final_name(tmp_pat
     import time
 
     out = tmp_path / "results/model.pt"
-    code = ("import sys, time\nfrom batch_momentum import files\n"
+    code = ("import sys, time\nfrom batch_momentum.io import files\n"
             "with files.atomic_path(sys.argv[1]) as tmp:\n"
             "    tmp.write_bytes(b'half a file')\n    print('writing', flush=True)\n    time.sleep(60)\n")
     proc = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE, text=True)

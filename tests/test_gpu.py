@@ -6,7 +6,10 @@ import dataclasses
 import pytest
 import torch
 
-from batch_momentum import config, data, device as devices, train
+from batch_momentum import config
+from batch_momentum.data import prepared as data
+from batch_momentum.training import device as devices
+from batch_momentum.training import loop as train
 from conftest import tiny_with
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

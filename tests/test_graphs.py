@@ -12,8 +12,11 @@ import torch
 
 import yaml
 
-from batch_momentum import config, data, graphs, train
-from batch_momentum.stacked import StackedNet, trainer
+from batch_momentum import config
+from batch_momentum.data import prepared as data
+from batch_momentum.training import cuda_graphs as graphs
+from batch_momentum.training import loop as train
+from batch_momentum.training.stacked import StackedNet, trainer
 from conftest import tiny_full, tiny_with
 
 CPU = torch.device("cpu")
@@ -155,7 +158,7 @@ def test_a_bad_cuda_graph_value_is_one_line(tmp_path):
 
 def test_setup_asks_for_full_float32_convolutions_on_cuda():
     """cuDNN defaults to TF32 convolutions; the project's numbers are float32 on every device."""
-    from batch_momentum import device
+    from batch_momentum.training import device
 
     device.setup("cpu", None)
     conv = getattr(torch.backends.cudnn, "conv", None)

@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from batch_momentum import hessian as H
-from batch_momentum.models import make_model
+from batch_momentum.measures import hessian as H
+from batch_momentum.training.models import make_model
 
 
 def _sym(eigs, seed=0):

@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from batch_momentum import landscape as L
-from batch_momentum.models import make_model
+from batch_momentum.measures import landscape as L
+from batch_momentum.training.models import make_model
 
 
 def _model(seed, name="mlp", shape=(40,), hidden=(32, 32)):
@@ -87,7 +87,7 @@ def test_direction_curve():
 def test_plots():
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
-    from batch_momentum.plots_sharpness import plot_direction_curves, plot_interpolation
+    from batch_momentum.report.plots.sharpness import plot_direction_curves, plot_interpolation
     curve = {"alpha": [0, 0.5, 1], "train_loss": [0.1, 1, 0.2], "train_acc": [1, 0.5, 0.9],
              "test_loss": [0.3, 1.2, 0.5], "test_acc": [0.8, 0.4, 0.7]}
     fig = plot_interpolation(curve, "SB vs LB")
@@ -119,7 +119,7 @@ def test_interpolate_factory_key_check_and_nonfinite_end_point():
 
 def test_plot_interpolation_without_title_and_extra_split():
     import matplotlib.pyplot as plt
-    from batch_momentum.plots_sharpness import plot_interpolation
+    from batch_momentum.report.plots.sharpness import plot_interpolation
     curve = {"alpha": [-1, 0, 1, 2], "train_loss": [2, 0.1, 0.2, 3], "train_acc": [0.1, 1, 0.9, 0.2],
              "val_loss": [2, 0.3, 0.4, 3], "val_acc": [0.1, 0.8, 0.7, 0.2]}
     fig = plot_interpolation(curve)

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batch_momentum import config, lecture
+from batch_momentum import config
+from batch_momentum.analysis import lecture
 
 
 SEEDS = (1, 2, 3)
@@ -234,7 +235,8 @@ def test_same_time_holds_up_to_the_first_batch_size_beyond_twice_the_base():
 
 
 def test_analyze_writes_the_table_as_data_and_the_report_renders_it(tmp_path):
-    from batch_momentum import analyze, files
+    from batch_momentum.analysis import findings as analyze
+    from batch_momentum.io import files
 
     t = cells({0.0: 0.99, 0.9: 0.95}, {0.0: 0.40, 0.9: 0.70}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
     p = params()

@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from batch_momentum import noise
-from batch_momentum.models import make_model
+from batch_momentum.measures import noise
+from batch_momentum.training.models import make_model
 
 
 def synthetic_grads(n, p, seed=0, mu_scale=1.0, s_scale=1.0):

@@ -1,7 +1,7 @@
 """The lecture's momentum rule: closed-form cases and agreement with torch.optim.SGD."""
 import torch
 
-from batch_momentum.optim import LectureMomentum, momentum_step
+from batch_momentum.training.optim import LectureMomentum, momentum_step
 
 
 def test_momentum_step_follows_the_lecture_formula_on_a_constant_gradient():

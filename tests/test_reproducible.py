@@ -6,7 +6,7 @@ import subprocess
 import pandas as pd
 import torch
 
-from batch_momentum import provenance
+from batch_momentum.io import provenance
 from conftest import make_repo_copy, run, tiny_full
 
 STEP = ["python", "-m", "batch_momentum"]
@@ -53,7 +53,7 @@ def test_a_changed_tracked_file_marks_the_tree_dirty(tmp_path, monkeypatch):
     assert provenance.code_version()["git_dirty"] is False
     (root / "dvc.lock").write_text("rewritten by dvc repro: not counted\n")
     assert provenance.code_version()["git_dirty"] is False
-    (root / "src/batch_momentum/optim.py").write_text("# an edit\n")
+    (root / "src/batch_momentum/training/optim.py").write_text("# an edit\n")
     assert provenance.code_version()["git_dirty"] is True
     monkeypatch.chdir(tmp_path.parent)  # outside any checkout
     assert provenance.code_version()["git_commit"] is None

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from batch_momentum import files
+from batch_momentum.io import files
 from conftest import make_repo_copy, run, tiny_full, tool_env
 
 pytestmark = pytest.mark.e2e

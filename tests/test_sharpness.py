@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 import torch
 
-from batch_momentum import sharpness as S
-from batch_momentum.models import make_model
+from batch_momentum.measures import sharpness as S
+from batch_momentum.training.models import make_model
 
 
 def _quadratic(a, c):
@@ -98,7 +98,7 @@ def test_model_unchanged_keys_and_seeded():
 
 def test_plot_sharpness_vs_batch():
     from matplotlib.figure import Figure
-    from batch_momentum.plots_sharpness import plot_sharpness_vs_batch
+    from batch_momentum.report.plots.sharpness import plot_sharpness_vs_batch
     rows = [dict(batch_size=bs, momentum=mu, seed=s, phi=bs * (1 + mu) + s)
             for bs in (16, 64, 256) for mu in (0.0, 0.9) for s in (0, 1)]
     fig = plot_sharpness_vs_batch(pd.DataFrame(rows), "phi", "ε-sharpness")
@@ -126,7 +126,7 @@ def test_errors_and_diverged_point():
 
 def test_plot_sharpness_vs_batch_drops_nonfinite_and_picks_y_scale():
     import matplotlib.pyplot as plt
-    from batch_momentum.plots_sharpness import plot_sharpness_vs_batch
+    from batch_momentum.report.plots.sharpness import plot_sharpness_vs_batch
     rows = [dict(batch_size=bs, momentum=0.9, seed=s, phi=float(bs + s)) for bs in (16, 256) for s in (0, 1)]
     rows.append(dict(batch_size=256, momentum=0.9, seed=2, phi=float("nan")))  # a diverged cell
     fig = plot_sharpness_vs_batch(pd.DataFrame(rows), "phi", "φ")

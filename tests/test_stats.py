@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from batch_momentum.config import noise_temperature
-from batch_momentum import stats
-from batch_momentum.stats import collapse_stats
+from batch_momentum.analysis import stats
+from batch_momentum.analysis.stats import collapse_stats
 
 
 def test_noise_temperature():

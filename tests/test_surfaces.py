@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from batch_momentum import surfaces as sf
-from batch_momentum.optim import momentum_step
+from batch_momentum.critical import surfaces as sf
+from batch_momentum.training.optim import momentum_step
 
 
 @pytest.mark.parametrize("x", [p["point"][0] for p in sf.CRITICAL_1D])

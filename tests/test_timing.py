@@ -6,9 +6,12 @@ import pandas as pd
 import pytest
 import torch
 
-from batch_momentum import plots_timing, results, timing
-from batch_momentum.models import make_model
-from batch_momentum.optim import LectureMomentum
+from batch_momentum.report.plots import timing as plots_timing
+from batch_momentum import config
+from batch_momentum.io import tables
+from batch_momentum.measures import timing
+from batch_momentum.training.models import make_model
+from batch_momentum.training.optim import LectureMomentum
 
 
 def small_model():
@@ -46,8 +49,9 @@ def rows():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the timing step runs by default: no thread waits on a busy core
     try:
-        return timing.run_timing(small_model, x, y, [1, 8, 200], lr=0.05, momentum=0.0, device="cpu", warmup=1,
-                                 repeats=5, epoch_budget_s=0.5, sequential_cap=16)
+        cfg = config.Timing(batch_sizes=(1, 8, 200), warmup=1, repeats=5, epoch_budget_s=0.5, sequential_cap=16,
+                            threads=1)
+        return timing.run_timing(small_model, x, y, cfg, lr=0.05, momentum=0.0, device="cpu")
     finally:
         torch.set_num_threads(threads)
 
@@ -55,7 +59,7 @@ def rows():
 def test_run_timing_rows(rows):
     assert [r["batch_size"] for r in rows] == [1, 8, 200]
     for r in rows:
-        assert list(r) == list(results.TIMING_COLUMNS)
+        assert list(r) == list(tables.TIMING.columns)
         assert r["device"] == "cpu" and r["n_train"] == 200 and r["repeats"] == 5
         assert r["updates_per_epoch"] == math.ceil(200 / r["batch_size"])
         for mode in ("parallel", "sequential"):
@@ -73,32 +77,32 @@ def test_run_timing_rows(rows):
 
 def test_epoch_budget_zero_gives_nan():
     x, y = torch.randn(20, 40), torch.randint(0, 10, (20,))
-    r = timing.run_timing(small_model, x, y, [20], lr=0.05, momentum=0.0, device="cpu", warmup=0, repeats=1,
-                          epoch_budget_s=0.0, sequential_cap=8)[0]
+    cfg = config.Timing(batch_sizes=(20,), warmup=0, repeats=1, epoch_budget_s=0.0, sequential_cap=8, threads=1)
+    r = timing.run_timing(small_model, x, y, cfg, lr=0.05, momentum=0.0, device="cpu")[0]
     assert math.isnan(r["epoch_measured_s"]) and r["epoch_estimated_s"] > 0
 
 
 def test_csv_round_trip(rows, tmp_path):
-    path = results.write_timing(rows, tmp_path / "sub" / "t.csv")
-    df = results.read_timing(path)
-    assert list(df.columns) == list(results.TIMING_COLUMNS)
+    path = tables.write_timing(rows, tmp_path / "sub" / "t.csv")
+    df = tables.read_timing(path)
+    assert list(df.columns) == list(tables.TIMING.columns)
     assert df["batch_size"].tolist() == [1, 8, 200]
     assert df["sequential_extrapolated"].dtype == bool
 
 
 def test_read_csv_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="rerun the timing step"):
-        results.read_timing(tmp_path / "none.csv")
+        tables.read_timing(tmp_path / "none.csv")
     bad = tmp_path / "bad.csv"
     bad.write_text("batch_size,parallel_median_s\n1,0.1\n")
     with pytest.raises(ValueError, match="rerun the timing step") as exc:
-        results.read_timing(bad)
+        tables.read_timing(bad)
     msg = str(exc.value)
     assert "\n" not in msg and str(bad) in msg and "sequential_median_s" in msg
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     with pytest.raises(ValueError, match="rerun the timing step"):
-        results.read_timing(empty)
+        tables.read_timing(empty)
 
 
 def test_plots(rows):

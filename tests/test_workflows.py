@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 import torch
 
-from batch_momentum import config, stages
+from batch_momentum import config
+from batch_momentum import pipeline as stages
 from conftest import REPO, load_yaml, make_repo_copy, run, tiny_full, tool_env
 
 pytestmark = pytest.mark.e2e
@@ -365,10 +366,10 @@ def test_editing_a_module_a_stage_imports_makes_dvc_rerun_that_stage(tmp_path):
     root = make_repo_copy(tmp_path, params=tiny_full(), git=True)
     run(["dvc", "repro", "-q", "prepare", "momentum"], root)
     assert "up to date" in run(["dvc", "status", "prepare", "momentum"], root).stdout
-    optim = root / "src/batch_momentum/optim.py"  # imported by momentum's experiments, not by prepare
+    optim = root / "src/batch_momentum/training/optim.py"  # imported by momentum's experiments, not by prepare
     optim.write_text(optim.read_text() + "\n# an edit\n")
     status = run(["dvc", "status", "prepare", "momentum"], root).stdout
-    assert "momentum:" in status and "src/batch_momentum/optim.py" in status
+    assert "momentum:" in status and "src/batch_momentum/training/optim.py" in status
     assert "prepare:" not in status
 
 

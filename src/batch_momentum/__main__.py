@@ -1,3 +1,3 @@
-from .cli import main
+from batch_momentum.cli import main
 
 raise SystemExit(main())

@@ -10,19 +10,19 @@ import sys
 
 # step name -> module with a main(argv) function
 STEPS = {
-    "check": "check",  # DVC only: validates params.yaml before any other stage runs
-    "download": "download",
-    "prepare": "prepare",
-    "train": "train",
-    "evaluate": "evaluate",
-    "timing": "timing",
-    "interpolate": "interpolate",
-    "momentum": "momentum",
-    "aggregate": "aggregate",
-    "analyze": "analyze",
-    "report": "report",
-    "stages": "stages",  # not a step: prints, writes or checks dvc.yaml from the stage table
-    "bench": "bench",  # not a step: times the project's training loop against the PyTorch-examples loop
+    "check": "steps.check",  # DVC only: validates params.yaml before any other stage runs
+    "download": "steps.download",
+    "prepare": "steps.prepare",
+    "train": "steps.train",
+    "evaluate": "steps.evaluate",
+    "timing": "steps.timing",
+    "interpolate": "steps.interpolate",
+    "momentum": "steps.momentum",
+    "aggregate": "steps.aggregate",
+    "analyze": "steps.analyze",
+    "report": "steps.report",
+    "stages": "pipeline",  # not a step: prints, writes or checks dvc.yaml from the stage table
+    "bench": "training.bench",  # not a step: times the project's training loop against the PyTorch-examples loop
 }
 
 
@@ -34,9 +34,9 @@ def main(argv=None) -> int:
         print(f"usage: python -m batch_momentum {{{','.join(STEPS)}}} [options]  (--help after a step for its options)",
               file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
-    from .config import ParamsError
+    from batch_momentum.config import ParamsError
 
-    module = importlib.import_module(f".{STEPS[argv[0]]}", __package__)
+    module = importlib.import_module(f"batch_momentum.{STEPS[argv[0]]}")
     try:
         return module.main(argv[1:]) or 0
     except (ParamsError, OSError, ValueError) as exc:  # OSError: a file missing or not writable

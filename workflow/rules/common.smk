@@ -1,13 +1,13 @@
 # Validation, the cell list, and what each rule tracks, shared by every rule file.
 # Commands, params and code dependencies come from the stage table that also generates
-# dvc.yaml (src/batch_momentum/stages.py); a test checks the rules against it.
+# dvc.yaml (src/batch_momentum/pipeline.py); a test checks the rules against it.
 import sys
 from pathlib import Path
 
 import yaml
 from batch_momentum import config as bm
-from batch_momentum.files import write_text
-from batch_momentum.stages import TABLES, code, gpus, tracked  # what each rule tracks, as dvc.yaml does
+from batch_momentum.io.files import write_text
+from batch_momentum.pipeline import TABLES, code, gpus, tracked  # what each rule tracks, as dvc.yaml does
 
 # The config is params.yaml with any --configfile laid over it (Snakemake merges them;
 # config.overlay does the same, so an override file may name only the keys it changes).

@@ -1,0 +1,1 @@
+"""The aggregated tables, statistics, and the lecture's verdicts as data."""

@@ -1,0 +1,380 @@
+"""The lecture's comparison table, filled from measurements, with a verdict per row.
+
+Small batch = the smallest B of the grid, large batch = the largest. Each row says
+what the lecture claims, what this run measured, whether the claim holds on this
+device, and the evidence. Thresholds are stated in the evidence text.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from batch_momentum.analysis import stats
+from batch_momentum.analysis.formats import missing as _nan
+from batch_momentum.analysis.formats import num, pct, secs, timing_device
+from batch_momentum.io import tables as T
+
+# The fixed set of verdicts; a row's `scope` says where a partial verdict applies.
+HOLDS, PARTLY, DOES_NOT_HOLD, INCONCLUSIVE, NOT_MEASURED = (
+    "holds", "partly holds", "does not hold", "inconclusive", "not measured")
+VERDICTS = (HOLDS, PARTLY, DOES_NOT_HOLD, INCONCLUSIVE, NOT_MEASURED)
+SAME = 2.0     # "same time": within this factor
+
+
+def _yes(holds: bool) -> str:
+    return HOLDS if holds else DOES_NOT_HOLD
+
+
+def compare(table: pd.DataFrame, column: str, claim: str, sizes: tuple[int, int], ratio: bool = False,
+            reached_only: bool = False) -> list[dict]:
+    """Per λ, the runs of the small and the large batch size (sizes) compared on `column`.
+
+    Each side: the mean over its seeds with a 95% Student-t interval (stats.mean_interval), from the
+    runs with status ok (and, with reached_only, that reached the training-accuracy target); the other
+    runs are counted per side (`failed`: diverged, stalled, or short of the target), never averaged in.
+    Then the difference large − small with Welch's interval, or with ratio=True the ratio of geometric
+    means large/small with its interval, and the verdict that interval gives the claim (stats.verdict:
+    "larger" = the lecture says the large batch has the higher value).
+    """
+    small_b, large_b = sizes
+    if column not in table:  # no run finished with finite weights: the measure was never taken
+        table = table.assign(**{column: np.nan})
+    out = []
+    for lam in sorted(table.momentum.unique()):
+        sub = table[table.momentum == lam]
+        sides, failed, cells = {}, {}, []
+        for side, b in (("small", small_b), ("large", large_b)):
+            runs = sub[sub.batch_size == b]
+            good = (stats.counted(runs) if reached_only else runs.status == "ok") & runs[column].notna()
+            sides[side] = runs[good][column].to_numpy(dtype=float)
+            failed[side] = {str(k): int(v) for k, v in runs[~good].status.value_counts().items()}
+            if reached_only:  # ok but short of the target
+                failed[side].pop("ok", None)
+                short = int(((runs.status == "ok") & ~stats.at_target(runs)).sum())
+                if short:
+                    failed[side]["short of the target"] = short
+            cells += sorted(runs[good].cell)
+        a, b = sides["small"], sides["large"]
+        row = dict(momentum=float(lam), b_small=int(small_b), b_large=int(large_b),
+                   small=stats.mean_interval(a), large=stats.mean_interval(b), failed=failed, cells=cells)
+        if ratio:
+            r = stats.ratio_interval(a, b)
+            row["ratio"] = r
+            lo, hi = (np.log(r["lo"]), np.log(r["hi"])) if r["lo"] > 0 else (np.nan, np.nan)
+        else:
+            row["difference"] = r = stats.difference_interval(a, b)
+            lo, hi = r["lo"], r["hi"]
+        row["verdict"] = stats.verdict(lo, hi, claim)
+        out.append(row)
+    return out
+
+
+def _interval(m: dict, fmt) -> str:
+    if not m["n"]:
+        return "none"
+    if _nan(m["lo"]):
+        return f"{fmt(m['mean'])} (n = {m['n']})"
+    return f"{fmt(m['mean'])} [{fmt(m['lo'])}, {fmt(m['hi'])}]"
+
+
+def _failed(f: dict) -> str:
+    return ", ".join(f"{n} {k}" for k, n in f.items())
+
+
+def describe(per_lam: list[dict], fmt, ratio: bool = False) -> str:
+    """Per λ in words: each side's mean [95% interval] over seeds, the runs left out, the difference or
+    ratio with its interval, and the verdict with the number of seeds behind it."""
+    parts = []
+    for r in per_lam:
+        text = (f"λ={r['momentum']:g}: B={r['b_small']} {_interval(r['small'], fmt)}"
+                + (f" ({_failed(r['failed']['small'])} left out)" if r["failed"]["small"] else "")
+                + f" vs B={r['b_large']} {_interval(r['large'], fmt)}"
+                + (f" ({_failed(r['failed']['large'])} left out)" if r["failed"]["large"] else ""))
+        d = r["ratio"] if ratio else r["difference"]
+        if not _nan(d["lo"]):
+            key = "ratio" if ratio else "diff"
+            shown = (lambda v: f"{v:.3g}×") if ratio else fmt
+            text += f"; {'ratio' if ratio else 'difference'} {shown(d[key])} [{shown(d['lo'])}, {shown(d['hi'])}]"
+        text += f": {r['verdict']} (n = {r['small']['n']} vs {r['large']['n']} seeds)"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def summarize(per_lam: list[dict]) -> tuple[str, str]:
+    """One (verdict, scope) over the λ rows (stats.combine); the scope names each λ's verdict
+    whenever they differ."""
+    verdicts = [r["verdict"] for r in per_lam]
+    v = stats.combine(verdicts)
+    if len(set(verdicts)) <= 1:
+        return v, ""
+    return v, "(" + ", ".join(f"λ={r['momentum']:g}: {r['verdict']}" for r in per_lam) + ")"
+
+
+def measured(per_lam: list[dict], side: str, fmt) -> str:
+    return "; ".join(f"λ={r['momentum']:g}: {_interval(r[side], fmt)}" for r in per_lam)
+
+
+def _timing_rows(timing: pd.DataFrame, small_b: int, large_b: int) -> list[dict]:
+    dev = timing_device(timing)
+    t = timing.set_index("batch_size").sort_index()
+    sb = small_b if small_b in t.index else int(t.index.min())
+    lb = large_b if large_b in t.index else int(t.index.max())
+    if sb == lb:
+        return [dict(aspect=a, small=sm, large=lg, measured_small="n/a", measured_large="n/a",
+                     verdict=INCONCLUSIVE, evidence=f"the timing step measured one batch size only (B={sb})")
+                for a, sm, lg in (("Speed for one update (no parallel computing)", "Faster", "Slower"),
+                                  ("Speed for one update (with parallel computing)", "Same", "Same (not too large)"),
+                                  ("Time for one epoch", "Slower", "Faster"))]
+    seq_s, seq_l = t.at[sb, "sequential_median_s"], t.at[lb, "sequential_median_s"]
+    par_s, par_l = t.at[sb, "parallel_median_s"], t.at[lb, "parallel_median_s"]
+    base = t.parallel_median_s.iloc[0]
+    same_up_to = int(t.index.min())
+    for b, v in t.parallel_median_s.sort_index().items():  # up to the first batch size beyond the limit
+        if v > SAME * base:
+            break
+        same_up_to = int(b)
+    extrap = " (extrapolated from fewer examples)" if bool(t.at[lb, "sequential_extrapolated"]) else ""
+    rows = [dict(aspect="Speed for one update (no parallel computing)", small="Faster", large="Slower",
+                 measured_small=secs(seq_s), measured_large=secs(seq_l),
+                 verdict=_yes(seq_l > SAME * seq_s),
+                 evidence=f"timing step on {dev}: one update with the batch's examples processed one after another "
+                          f"takes {seq_l / seq_s:.0f}× longer at B={lb}{extrap} than at B={sb}")]
+    ratio = par_l / par_s
+    rows.append(dict(aspect="Speed for one update (with parallel computing)", small="Same",
+                     large="Same (not too large)", measured_small=secs(par_s), measured_large=secs(par_l),
+                     verdict=_yes(ratio <= SAME),
+                     evidence=f"timing step on {dev}: one update with the whole batch in one call takes {ratio:.1f}× "
+                              f"as long at B={lb} as at B={sb} ('same' = within {SAME:g}×); the time stays within "
+                              f"{SAME:g}× of B={int(t.index.min())} up to B={same_up_to}"))
+    ep = t.epoch_measured_s.where(t.epoch_measured_s.notna(), t.epoch_estimated_s)
+    how = lambda b: "measured" if not _nan(t.at[b, "epoch_measured_s"]) else "updates × time per update"  # noqa: E731
+    rows.append(dict(aspect="Time for one epoch", small="Slower", large="Faster",
+                     measured_small=secs(ep[sb]), measured_large=secs(ep[lb]),
+                     verdict=_yes(ep[sb] > ep[lb]),
+                     evidence=f"timing step on {dev}: one epoch takes {ep[sb] / ep[lb]:.1f}× as long at B={sb} "
+                              f"({how(sb)}) as at B={lb} ({how(lb)}): {int(t.at[sb, 'updates_per_epoch'])} vs "
+                              f"{int(t.at[lb, 'updates_per_epoch'])} updates"))
+    return rows
+
+
+def momentum_rows(result: dict) -> list[dict]:
+    """The lecture's momentum claims, answered from the momentum step's results.
+
+    Here "small" stands for plain gradient descent (λ = 0) or the smallest batch, "large"
+    for momentum (λ > 0) or the full batch; each row's aspect names which."""
+    rows = result["summary"]
+    base = next((r for r in rows if r["momentum"] == 0.0), None)
+    moving = [r for r in rows if r["momentum"] > 0]
+    out = []
+    if base is not None and moving:
+        deep = [r for r in moving if r["reached_deep_min_1d"]]
+        best = deep[0] if deep else max(moving, key=lambda r: r["final_1d"])
+        holds = not base["reached_deep_min_1d"] and bool(deep)
+        out.append(dict(
+            aspect="Critical point: gradient descent (λ = 0) vs momentum (λ > 0)", small="Stops there",
+            large="Rolls on, may reach a better minimum",
+            measured_small=f"x = {base['final_1d']:.3g} ({base['nearest_1d']})",
+            measured_large=f"λ = {best['momentum']:g}: x = {best['final_1d']:.3g} ({best['nearest_1d']})",
+            verdict=_yes(holds),
+            evidence="1-D surface with a flat saddle at x = 0, a shallow minimum at 1, a hill at 1.5 and a deeper "
+                     "minimum at 3, same start and η for every λ: " + "; ".join(
+                         f"λ = {r['momentum']:g} ends nearest the {r['nearest_1d']}" for r in rows)
+                     + ". On the 2-D saddle, started on its stable manifold, no λ moves off it (max |x| "
+                     f"{max(r['on_manifold_max_abs_x'] for r in rows):.1g}): momentum needs speed or noise."))
+    fs = result["finite_sum"]
+    cells = pd.DataFrame(fs["cells"])
+    if len(cells):
+        b_small, b_full = min(fs["batch_sizes"]), max(fs["batch_sizes"])
+        by_b = cells.groupby("batch_size").escape_fraction.mean()
+        holds = b_full == fs["n"] and by_b[b_small] > by_b[b_full]
+        out.append(dict(
+            aspect="Escaping a critical point: small batch vs full batch", small="Escapes (noisy gradient)",
+            large="Stays (zero gradient)", measured_small=f"B = {b_small}: {by_b[b_small]:.0%} escape",
+            measured_large=f"B = {b_full}: {by_b[b_full]:.0%} escape",
+            verdict=_yes(holds),
+            evidence=f"finite sums of N = {fs['n']} losses started at a critical point of their mean (cases: "
+                     f"{', '.join(fs['cases'])}), share of {fs['seeds']} seeds that escape, mean over cases and λ, "
+                     "by batch size: " + ", ".join(f"B={b}: {v:.0%}" for b, v in by_b.items())))
+        by_lam = cells[cells.batch_size < fs["n"]].groupby("momentum").escape_fraction.mean()
+        if len(by_lam) > 1:
+            lo, hi = by_lam.index.min(), by_lam.index.max()
+            out.append(dict(
+                aspect="Escaping a critical point: no momentum vs momentum", small="Stays more often",
+                large="Escapes more often", measured_small=f"λ = {lo:g}: {by_lam[lo]:.0%} escape",
+                measured_large=f"λ = {hi:g}: {by_lam[hi]:.0%} escape",
+                verdict=_yes(by_lam[hi] > by_lam[lo]),
+                evidence="the same finite-sum runs, share that escape over every minibatch size B < N, by λ: "
+                         + ", ".join(f"λ={k:g}: {v:.0%}" for k, v in by_lam.items())))
+    ws = result["weighted_sum_check"]
+    diff = max(ws["max_abs_diff"].values()) if ws["max_abs_diff"] else float("nan")
+    out.append(dict(
+        aspect="mᵗ is the weighted sum of all earlier gradients", small="m = −η Σ λ^(t−1−i) gⁱ", large="—",
+        measured_small=f"largest difference {diff:.1e}", measured_large="—",
+        verdict=_yes(diff <= 1e-12),
+        evidence=f"the recursion mᵗ = λmᵗ⁻¹ − ηgᵗ⁻¹ and the closed-form sum on {ws['steps']} random 3-D gradients, "
+                 f"η = {ws['lr']}, for every λ of the grid (equal = within 1e-12)"))
+    return out
+
+
+class Measure(NamedTuple):
+    """A column of the run tables and how the report names it."""
+
+    column: str
+    label: str
+
+
+TEST_ACCURACY = Measure(T.TEST_ACC, "test accuracy")
+TRAIN_ACCURACY = Measure(T.TRAIN_ACC, "training accuracy")
+TOP_EIGENVALUE = Measure(T.HESSIAN_TOP, "top Hessian eigenvalue")
+TRACE = Measure(T.HESSIAN_TRACE, "Hessian trace")
+
+
+def eps_measure(eps: float, subspace_dim: int | None) -> Measure:
+    """Keskar's ε-sharpness at ε, in the full space (None) or a random subspace of that dimension."""
+    where = "" if subspace_dim is None else f", {subspace_dim}-dim subspace"
+    return Measure(T.sharpness_column(eps, subspace_dim), f"ε-sharpness ε={eps:g}{where}")
+
+
+def sharpness_measures(params) -> list[Measure]:
+    """Every sharpness measure at the final weights: the Hessian's top eigenvalue and trace, then
+    ε-sharpness per ε of params, in the full space and in the random subspace."""
+    sh = params.sharpness
+    return [TOP_EIGENVALUE, TRACE, *(eps_measure(e, d) for e in sh.epsilons for d in (None, sh.subspace_dim))]
+
+
+def _choices(candidates: pd.DataFrame) -> str:
+    chosen = candidates[candidates.chosen].groupby("cell").first()
+    return "; ".join(f"{cell}: η = {r.lr:g} of {[float(v) for v in sorted(candidates[candidates.cell == cell].lr.unique())]}"
+                     + ("" if "no eta" not in r.choice_reason else " (no η reached the target with every seed)")
+                     for cell, r in chosen.iterrows())
+
+
+def time_to_level(tta: pd.DataFrame, sizes: tuple[int, int]) -> str:
+    """In words, per λ: the median updates and wall-clock seconds over seeds that the small and the large
+    batch took to first reach the highest training-accuracy level of the table; "never" when no seed did."""
+    train = tta[tta.measure == "train_acc"]
+    if not len(train):
+        return ""
+    level = train.level.max()
+    parts = []
+    for lam, at in train[train.level == level].groupby("momentum"):
+        sides = []
+        for b in sizes:
+            runs = at[at.batch_size == b]
+            hit = runs.dropna(subset=["updates"])
+            if not len(runs):
+                continue
+            sides.append(f"B={b} " + ("never" if not len(hit) else
+                                       f"{hit.updates.median():.0f} updates, {secs(hit.wall_s.median())}"
+                                       + (f" ({len(hit)} of {len(runs)} seeds)" if len(hit) < len(runs) else "")))
+        parts.append(f"λ={lam:g}: " + " vs ".join(sides))
+    return (f"Time to {100 * level:.0f}% training accuracy (median over seeds; wall-clock of the training job, which "
+            f"trains a cell's seeds together): " + "; ".join(parts) + ".")
+
+
+def batch_rows(table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFrame, params,
+               tta: pd.DataFrame | None = None) -> list[dict]:
+    """The rows about batch size that the training runs answer: gradient noise and optimization from the
+    grid (the same epoch budget), generalization and sharpness from the equal-accuracy protocol."""
+    grid_sizes = (int(table.batch_size.min()), int(table.batch_size.max()))
+    ea = params.equal_acc
+    rows = []
+    cos = compare(table, "cosine_expected_final", "larger", grid_sizes)
+    g = "{:.3f}".format
+    rows.append(dict(aspect="Gradient", section="noise", small="Noisy", large="Stable", measured_small=measured(cos, "small", g),
+                     measured_large=measured(cos, "large", g), verdict=summarize(cos), per_lambda=cos,
+                     evidence="expected cosine between a batch gradient of B examples drawn from the training set and "
+                              "the full gradient (1 = the exact direction; lower = noisier), from the gradient noise "
+                              "scale at each run's final weights, the grid's smallest vs largest B, per λ: "
+                              + describe(cos, g)))
+
+    opt = compare(table, "train_acc", "smaller", grid_sizes)
+    rows.append(dict(aspect="Optimization", section="optimization", small="Better", large="Worse", measured_small=measured(opt, "small", pct),
+                     measured_large=measured(opt, "large", pct), verdict=summarize(opt), per_lambda=opt,
+                     evidence=f"final training accuracy after the same budget of {params.train.max_epochs} epochs at "
+                              f"η = {params.train.lr:g} (the lecture's MNIST and CIFAR-10 curves; a run stops early "
+                              f"at {params.train.target_train_acc}), per λ; runs that diverged or did not train are "
+                              f"counted, not averaged: " + describe(opt, pct) + ". "
+                              + (time_to_level(tta, grid_sizes) if tta is not None else "")))
+
+    protocol = (f"Keskar et al.'s protocol: B={ea.batch_size[0]} and B={ea.batch_size[1]} each trained until the "
+                f"training accuracy reaches {ea.target_train_acc} (at most {ea.max_epochs} epochs), η per batch size "
+                f"and λ chosen by validation accuracy among candidates whose every seed reached it ({_choices(candidates)})")
+    gen = compare(equal, "test_acc", "smaller", ea.batch_size, reached_only=True)
+    rows.append(dict(aspect="Generalization", section="generalization", small="Better", large="Worse", measured_small=measured(gen, "small", pct),
+                     measured_large=measured(gen, "large", pct), verdict=summarize(gen), per_lambda=gen,
+                     evidence=f"test accuracy at equal training accuracy. {protocol}. Per λ: " + describe(gen, pct)))
+
+    per_measure = {label: compare(equal, col, "larger", ea.batch_size, ratio=True, reached_only=True)
+                   for col, label in sharpness_measures(params)}  # compare: a missing column is all NaN
+    sharp = []
+    for k, lam in enumerate(sorted(equal.momentum.unique())):
+        verdicts = [rows_[k]["verdict"] for rows_ in per_measure.values()]
+        first = next(iter(per_measure.values()))[k]
+        sharp.append(dict(first, verdict=stats.combine(verdicts),
+                          measures={label: rows_[k]["verdict"] for label, rows_ in per_measure.items()}))
+    top = per_measure.get(TOP_EIGENVALUE.label, [])
+    rows.append(dict(aspect="Sharp vs flat minima", section="sharpness", small="Flat minimum", large="Sharp minimum",
+                     measured_small="top eigenvalue " + measured(top, "small", num),
+                     measured_large="top eigenvalue " + measured(top, "large", num), verdict=summarize(sharp),
+                     per_lambda=sharp,
+                     evidence="every sharpness measure of the training loss at the final weights, at equal training "
+                              "accuracy (the runs of the Generalization row); ratio large/small of geometric means over "
+                              "seeds, and per λ the verdict over the measures (holds when every measure holds). "
+                              + " ".join(f"{label}: {describe(r, num, ratio=True)}." for label, r in per_measure.items())))
+    return rows
+
+
+KESKAR_F1 = dict(network="F1", source="Keskar et al. 2017, Tables 2 and 3, network F1 (MLP on MNIST; SB = 256, LB = "
+                 "10% of the training set, Adam, trained until the loss stops improving, 5 runs)",
+                 setting="MNIST, 784-512×5-10 with batch norm",
+                 small=dict(train_acc=0.9966, test_acc=0.9803, eps_sharpness=1.23),
+                 large=dict(train_acc=0.9992, test_acc=0.9781, eps_sharpness=205.14), epsilon=1e-3)
+KESKAR_C1 = dict(network="C1", source="Keskar et al. 2017, Tables 2 and 3, network C1 (shallow convolutional network on "
+                 "CIFAR-10; SB = 256, LB = 10% of the training set, Adam, trained until the loss stops improving, 5 runs)",
+                 setting="CIFAR-10, conv 64 5×5 and max-pool twice, dense 384 and 192, with batch norm",
+                 small=dict(train_acc=0.9989, test_acc=0.8004, eps_sharpness=28.58),
+                 large=dict(train_acc=0.9966, test_acc=0.7726, eps_sharpness=707.23), epsilon=1e-3)
+
+
+def keskar_table(equal: pd.DataFrame, params) -> dict:
+    """Keskar's table side by side: per λ and side, training and test accuracy and each sharpness
+    measure (mean and standard deviation over the seeds that reached the target), with the published
+    F1 row (C1 on CIFAR-10) and what differs."""
+    ea = params.equal_acc
+    cols = [TRAIN_ACCURACY, TEST_ACCURACY, *sharpness_measures(params)]
+    rows = []
+    for lam in sorted(equal.momentum.unique()):
+        for side, b in zip(("small", "large"), ea.batch_size):
+            runs = equal[(equal.momentum == lam) & (equal.batch_size == b)]
+            done = runs[stats.counted(runs)]
+            values = {col: stats.mean_interval(done[col]) for col, _ in cols if col in done}
+            rows.append(dict(momentum=float(lam), side=side, batch_size=int(b), seeds=int(len(done)),
+                             of=int(len(runs)), lr=float(runs.lr.iloc[0]) if len(runs) else float("nan"),
+                             values={c: {"mean": v["mean"], "std": v["std"]} for c, v in values.items()}))
+    published = KESKAR_C1 if params.data.dataset == "cifar10" else KESKAR_F1  # the network nearest to ours
+    return dict(columns=[{"column": c, "label": label} for c, label in cols], rows=rows, published=published,
+                differs=(f"here: {params.data.dataset} ({params.data.n_train} training examples), "
+                         f"{params.model.name} {list(params.model.hidden)}, SGD with the lecture's momentum at the "
+                         f"grid's λ, B = {ea.batch_size[0]} vs {ea.batch_size[1]}, trained to {ea.target_train_acc} "
+                         f"training accuracy, {len(params.grid.seed)} seeds; Keskar: {published['setting']}, Adam, "
+                         f"SB = 256 vs LB = 10%"))
+
+
+def lecture_table(table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFrame, params,
+                  timing: pd.DataFrame, momentum: dict, tta: pd.DataFrame | None = None) -> list[dict]:
+    """Every row of the lecture's table: from the grid's runs (`table`), the equal-accuracy runs
+    (`equal`, `candidates`), the timing step's rows and the momentum step's result; params is the
+    config.Params of the run."""
+    small_b, large_b = int(table.batch_size.min()), int(table.batch_size.max())
+    rows = [dict(r, section="timing") for r in _timing_rows(timing, small_b, large_b)]
+    rows += batch_rows(table, equal, candidates, params, tta)
+    rows += [dict(r, section="momentum") for r in momentum_rows(momentum)]
+    for r in rows:  # (verdict, scope) from summarize, a bare verdict elsewhere
+        r["verdict"], r["scope"] = r["verdict"] if isinstance(r["verdict"], tuple) else (r["verdict"], "")
+        if r["verdict"] not in VERDICTS:
+            raise ValueError(f"lecture row {r['aspect']!r}: verdict {r['verdict']!r} is not one of {VERDICTS}")
+        r["cells"] = sorted({c for p in r.get("per_lambda", []) for c in p.get("cells", [])})
+    return rows

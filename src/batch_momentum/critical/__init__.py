@@ -1,0 +1,1 @@
+"""Momentum at critical points: surfaces with known answers and the experiments on them."""

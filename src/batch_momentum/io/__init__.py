@@ -1,0 +1,1 @@
+"""Files: atomic writes, whole-file reads, the runs' files, and provenance."""

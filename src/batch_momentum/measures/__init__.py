@@ -1,0 +1,1 @@
+"""What is measured on a trained run: Hessian, sharpness, gradient noise, landscape, timing."""

@@ -1,0 +1,126 @@
+"""One-dimensional views of the loss landscape (arrays only; plots in plots_sharpness).
+
+* Linear interpolation between two solutions (Goodfellow et al. 2015; Keskar et al. 2017,
+  "On Large-Batch Training ...", Figure 3): θ(α) = α·θ_b + (1−α)·θ_a, a = small-batch,
+  b = large-batch solution; loss and accuracy on each split along α.
+* Filter-normalized random direction (Li et al. 2018, "Visualizing the Loss Landscape of
+  Neural Nets"): d ~ N(0, I), each filter rescaled d_i ← d_i / ‖d_i‖ · ‖θ_i‖ (a filter =
+  a row of a weight matrix, an output channel of a conv weight), 1-D parameters (biases)
+  zeroed; the curve f(θ + t·d).
+
+Every evaluation goes through torch.func.functional_call with parameters computed from
+the saved weights, so the model itself is never modified.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from batch_momentum.measures.hessian import eval_mode
+
+
+def _evaluate(model: torch.nn.Module, state: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+              batch_size: int | None = None) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of `model` with parameters/buffers `state` on (x, y).
+    Cost: one forward pass over x (in chunks of batch_size if given)."""
+    n = x.shape[0]
+    bs = n if batch_size is None else batch_size
+    loss_sum, correct = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, n, bs):
+            out = functional_call(model, dict(state), (x[i:i + bs],))  # (b, classes)
+            yb = y[i:i + bs]
+            mean = float(F.cross_entropy(out, yb))  # the usual mean cross-entropy
+            if bs >= n:  # one chunk: exactly what an ordinary evaluation returns
+                return mean, int((out.argmax(1) == yb).sum()) / n
+            loss_sum += mean * yb.shape[0]
+            correct += int((out.argmax(1) == yb).sum())
+    return loss_sum / n, correct / n
+
+
+def interpolate(model: torch.nn.Module | Callable[[], torch.nn.Module], state_a: Mapping[str, torch.Tensor],
+                state_b: Mapping[str, torch.Tensor], splits: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
+                alphas: Iterable[float], batch_size: int | None = None) -> dict:
+    """Loss and accuracy along θ(α) = α·θ_b + (1−α)·θ_a (Keskar et al. 2017, Figure 3).
+
+    model: the architecture, as a module or a zero-argument factory that builds one; only
+    its structure is used (its own weights are neither read nor changed).
+    state_a, state_b: state_dicts of the two solutions (a = small batch, b = large batch),
+    same keys; floating-point entries are interpolated, others (integer buffers) taken from a.
+    splits: {name: (x, y)}, e.g. {"train": ..., "test": ...}.
+    Returns plain lists: {"alpha": [...], "<name>_loss": [...], "<name>_acc": [...]}.
+    At α = 0 and α = 1 the saved states are used as they are (exactly θ_a and θ_b).
+    Cost: len(alphas) × one forward pass over every split.
+    """
+    if not isinstance(model, torch.nn.Module):
+        model = model()
+    if set(state_a) != set(state_b):
+        raise ValueError(f"state_a and state_b differ in keys {sorted(set(state_a) ^ set(state_b))}: "
+                         f"interpolate two checkpoints of the same architecture")
+    alphas = [float(a) for a in alphas]
+    out: dict[str, list] = {"alpha": alphas}
+    for name in splits:
+        out[f"{name}_loss"], out[f"{name}_acc"] = [], []
+    with eval_mode(model):
+        for a in alphas:
+            if a == 0.0 or a == 1.0:  # the saved end points themselves (even if one holds inf/nan)
+                state = dict(state_a if a == 0.0 else state_b)
+            else:
+                state = {k: (a * state_b[k] + (1.0 - a) * v) if torch.is_floating_point(v) else v
+                         for k, v in state_a.items()}
+            for name, (x, y) in splits.items():
+                loss, acc = _evaluate(model, state, x, y, batch_size)
+                out[f"{name}_loss"].append(loss)
+                out[f"{name}_acc"].append(acc)
+    return out
+
+
+def filter_normalized_direction(model: torch.nn.Module, seed: int) -> list[torch.Tensor]:
+    """A random direction d shaped like model.parameters() (Li et al. 2018).
+
+    d ~ N(0, I) from torch.Generator().manual_seed(seed); for each parameter with ≥ 2
+    dimensions, every filter d[i] (index i along dim 0: a row of a Linear weight, an output
+    channel of a conv weight) is rescaled to ‖θ[i]‖: d[i] ← d[i] / ‖d[i]‖ · ‖θ[i]‖.
+    Parameters with ≤ 1 dimension (biases, norm scales) are zeroed.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    dirs = []
+    for p in model.parameters():
+        p = p.detach()
+        d = torch.randn(p.shape, generator=gen, dtype=p.dtype).to(p.device)  # CPU draw: same d on any device
+        if p.dim() <= 1:
+            d.zero_()
+        else:
+            dn = d.reshape(d.shape[0], -1).norm(dim=1)  # (filters,)
+            pn = p.reshape(p.shape[0], -1).norm(dim=1)  # (filters,)
+            scale = pn / dn.clamp_min(1e-12)
+            d = d * scale.view(-1, *([1] * (p.dim() - 1)))
+        dirs.append(d)
+    return dirs
+
+
+def direction_curve(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ts: Sequence[float], seed: int = 0,
+                    direction: Sequence[torch.Tensor] | None = None, batch_size: int | None = None) -> dict:
+    """Loss and accuracy along θ + t·d, d = filter_normalized_direction(model, seed)
+    (or `direction`), for t in ts (Li et al. 2018, 1-D plot).
+
+    Returns {"t": [...], "loss": [...], "acc": [...]}; the model is unchanged.
+    Cost: len(ts) forward passes over x.
+    """
+    if direction is None:
+        direction = filter_normalized_direction(model, seed)
+    names = [n for n, _ in model.named_parameters()]
+    base = {n: p.detach().clone() for n, p in model.named_parameters()}
+    buffers = dict(model.named_buffers())
+    out: dict[str, list] = {"t": [float(t) for t in ts], "loss": [], "acc": []}
+    with eval_mode(model):
+        for t in out["t"]:
+            state = {n: base[n] + t * d for n, d in zip(names, direction)}
+            state.update(buffers)
+            loss, acc = _evaluate(model, state, x, y, batch_size)
+            out["loss"].append(loss)
+            out["acc"].append(acc)
+    return out

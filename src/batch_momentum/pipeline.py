@@ -1,0 +1,285 @@
+"""The pipeline's steps described once: dvc.yaml is generated from this table, and a test
+checks the Snakefile's rules against it (commands, inputs, outputs, params, code).
+
+    python -m batch_momentum stages           # print dvc.yaml
+    python -m batch_momentum stages --write   # write dvc.yaml
+    python -m batch_momentum stages --check   # exit 1 if dvc.yaml differs from the table
+
+Paths and commands use DVC's templating (`${data.dataset}`, `${item.bs}` for matrix
+stages); the Snakefile's rules spell the same paths with wildcards. Code dependencies
+are not written by hand: they are the files of the step module's import closure inside
+the package, the __init__.py of every subpackage it passes through, plus the params schema
+every step validates against, so an edit of any module a stage runs makes `dvc status`
+report that stage as changed.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from batch_momentum.io.tables import REPORT_TABLES
+
+PACKAGE = Path(__file__).resolve().parent
+SRC = "src/batch_momentum"  # the package as the repository names it
+DATASET = "${data.dataset}"
+RAW = f"data/raw/{DATASET}"  # the download step's folder (files + manifest.json)
+DATA = "data/prepared/${data.dataset}.pt"
+CELL = "bs${item.bs}_lam${item.lam}"
+GRID = {"bs": "${grid.batch_size}", "lam": "${grid.momentum}"}
+EQUAL = {"bs": "${equal_acc.batch_size}", "lam": "${grid.momentum}"}  # Keskar's protocol: small and large, per λ
+SMALL_EQ = "results/equal/bs${equal_acc.batch_size[0]}_lam${item.lam}"
+LARGE_EQ = "results/equal/bs${equal_acc.batch_size[1]}_lam${item.lam}"
+CHECKED = "results/params.valid"  # the check stage's output; every other DVC stage depends on it
+TABLES = tuple(t.name for t in REPORT_TABLES)  # reports/tables/<t>.csv
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    module: str                    # the step's module (steps.<name>); its imports are the code deps
+    cmd: str
+    deps: tuple = ()               # data the step reads
+    outs: tuple = ()               # (path, cached) pairs; a path may be a folder
+    metrics: tuple = ()            # folders or files of metrics (never cached)
+    params: tuple = ()             # sections or keys of params.yaml the step's results depend on
+    matrix: dict = field(default_factory=dict)
+    dvc_only: bool = False         # no Snakemake rule (the Snakefile does this itself)
+    persist: tuple = ()            # outs DVC keeps on disk while the stage reruns (the step reuses them)
+
+
+def _cmd(step: str, args: str) -> str:
+    return f"python -m batch_momentum {step} --params params.yaml {args}"
+
+
+STAGES = (
+    # DVC only: validates the whole of params.yaml before any stage can lose its outputs (check.py)
+    Stage("check", "steps.check", _cmd("check", f"--out {CHECKED}"), params=("params.yaml",), outs=((CHECKED, False),),
+          dvc_only=True),
+    # Only the md5 are tracked (what the files are, not where from). The raw folder persists: on a
+    # rerun the step keeps the files whose md5 match.
+    Stage("download", "steps.download", _cmd("download", f"--out {RAW}"), params=("data.dataset", f"download.md5.{DATASET}"),
+          outs=((RAW, True),), persist=(RAW,)),
+    Stage("prepare", "steps.prepare", _cmd("prepare", f"--raw {RAW} --out {DATA}"), deps=(RAW,),
+          params=("data", f"download.md5.{DATASET}"), outs=((DATA, True),)),
+    Stage("train", "steps.train",
+          _cmd("train", f"--data {DATA} --batch-size ${{item.bs}} --momentum ${{item.lam}} --out results/cells/{CELL}"),
+          deps=(DATA,), params=("data", "model", "train", "grid.seed"), matrix=GRID,
+          outs=((f"results/cells/{CELL}", True),)),
+    Stage("evaluate", "steps.evaluate",
+          _cmd("evaluate", f"--data {DATA} --cell results/cells/{CELL} --out results/metrics/{CELL} "
+                           f"--landscape results/landscape/{CELL}"),
+          deps=(DATA, f"results/cells/{CELL}"), params=("sharpness", "noise"), matrix=GRID,
+          metrics=(f"results/metrics/{CELL}",), outs=((f"results/landscape/{CELL}", False),)),
+    Stage("timing", "steps.timing", _cmd("timing", f"--data {DATA} --out results/timing/timing.csv"),
+          deps=(DATA,), params=("model", "timing", "train.device", "train.lr"),
+          outs=(("results/timing/timing.csv", False),)),
+    Stage("train_equal", "steps.train",
+          _cmd("train", f"--data {DATA} --batch-size ${{item.bs}} --momentum ${{item.lam}} --protocol equal_acc "
+                        f"--out results/equal/{CELL}"),
+          deps=(DATA,), params=("data", "model", "train.device", "train.threads", "grid.seed", "equal_acc"),
+          matrix=EQUAL, outs=((f"results/equal/{CELL}", True),)),
+    Stage("evaluate_equal", "steps.evaluate",
+          _cmd("evaluate", f"--data {DATA} --cell results/equal/{CELL} --out results/equal_metrics/{CELL} "
+                           f"--landscape results/equal_landscape/{CELL}"),
+          deps=(DATA, f"results/equal/{CELL}"), params=("sharpness", "noise"), matrix=EQUAL,
+          metrics=(f"results/equal_metrics/{CELL}",), outs=((f"results/equal_landscape/{CELL}", False),)),
+    Stage("interpolate", "steps.interpolate",
+          _cmd("interpolate", f"--data {DATA} --small {SMALL_EQ} --large {LARGE_EQ} --out results/interpolation/lam${{item.lam}}"),
+          deps=(DATA, SMALL_EQ, LARGE_EQ), params=("sharpness.interpolation_points",),
+          matrix={"lam": "${grid.momentum}"}, outs=(("results/interpolation/lam${item.lam}", False),)),
+    Stage("momentum", "steps.momentum", _cmd("momentum", "--out results/momentum/critical.json"),
+          params=("momentum", "grid.momentum"), outs=(("results/momentum/critical.json", False),)),
+    Stage("aggregate", "steps.aggregate", _cmd("aggregate", "--results results --out-dir reports/tables"),
+          deps=("results/cells", "results/metrics", "results/landscape", "results/equal", "results/equal_metrics",
+                "results/equal_landscape"),
+          params=("data", "grid", "equal_acc.batch_size", "report.train_acc_levels", "report.val_acc_levels"),
+          outs=tuple((f"reports/tables/{t}.csv", False) for t in TABLES)),
+    Stage("analyze", "steps.analyze",
+          _cmd("analyze", "--tables reports/tables --timing results/timing/timing.csv "
+                          "--momentum results/momentum/critical.json --out reports/lecture.json"),
+          deps=("reports/tables/cells.csv", "reports/tables/equal.csv", "reports/tables/candidates.csv",
+                "reports/tables/time_to_accuracy.csv", "results/timing/timing.csv", "results/momentum/critical.json"),
+          params=("train.target_train_acc", "sharpness.epsilons", "equal_acc"), metrics=("reports/lecture.json",)),
+    Stage("report", "steps.report",
+          _cmd("report", "--tables reports/tables --figures reports/figures --timing results/timing/timing.csv "
+                         "--interpolation-dir results/interpolation --momentum results/momentum/critical.json "
+                         "--lecture reports/lecture.json --out reports/index.html"),
+          deps=tuple(f"reports/tables/{t}.csv" for t in TABLES)
+          + ("results/timing/timing.csv", "results/interpolation", "results/momentum/critical.json", "reports/lecture.json"),
+          params=("data", "model", "train", "grid", "sharpness", "noise", "timing", "momentum", "report"),
+          outs=(("reports/index.html", False), ("reports/figures", False))),
+)
+
+
+def by_name(name: str) -> Stage:
+    for s in STAGES:
+        if s.name == name:
+            return s
+    raise KeyError(f"no stage {name!r}; stages: {', '.join(s.name for s in STAGES)}")
+
+
+def module_file(module: str) -> Path | None:
+    """The file of a module of the package by its dotted name inside it ("training.loop", "config"):
+    the module's .py, or a subpackage's __init__.py; None when there is no such module."""
+    base = PACKAGE.joinpath(*module.split(".")) if module else PACKAGE
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _parents(module: str) -> list[str]:
+    """The subpackages importing `module` runs first: "training.loop" -> ["", "training"]."""
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(len(parts))]
+
+
+def imports(module: str) -> set[str]:
+    """Modules of the package (dotted names inside it) that `module` imports, at top level or inside
+    functions, in every form: `import batch_momentum.a.b`, `from batch_momentum.a import b` (b a module
+    or a name in a), `from batch_momentum import a`, and the relative `from . import b`, `from ..a import b`."""
+    path = module_file(module)
+    is_package = path.name == "__init__.py"
+    here = module.split(".") if module else []
+    package = here if is_package else here[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names if a.name.startswith("batch_momentum.")]
+            found.update(n.split(".", 1)[1] for n in names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: from the module's package, one level up per extra dot
+                base = package[: len(package) - (node.level - 1)]
+                target = ".".join(base + (node.module.split(".") if node.module else []))
+            elif node.module == "batch_momentum" or (node.module or "").startswith("batch_momentum."):
+                target = node.module.partition(".")[2]
+            else:
+                continue
+            found.add(target)
+            for alias in node.names:  # `from pkg import mod`: the name may be a module of pkg
+                sub = f"{target}.{alias.name}" if target else alias.name
+                if module_file(sub) is not None:
+                    found.add(sub)
+    return {m for m in found if module_file(m) is not None}
+
+
+def import_closure(module: str) -> set[str]:
+    """Every module of the package that running `module` imports, directly or not, with the
+    subpackages (their __init__.py) Python runs on the way."""
+    todo, seen = [module], set()
+    while todo:
+        m = todo.pop()
+        if m in seen:
+            continue
+        seen.add(m)
+        todo.extend(i for i in imports(m) | set(_parents(m)) if i not in seen)
+    return seen
+
+
+def code_deps(module: str) -> list[str]:
+    """Repository paths of every package file a step runs: the step module's import closure, the
+    entry point (cli, __main__), the params schema, and the templates when the step renders them."""
+    seen = import_closure(module) | import_closure("cli") | {"__main__"}
+    paths = sorted(f"{SRC}/{module_file(m).relative_to(PACKAGE).as_posix()}" for m in seen)
+    paths.append(f"{SRC}/config/params.schema.yaml")
+    if "report.page" in seen:
+        paths += [f"{SRC}/report/templates/{p.name}" for p in sorted((PACKAGE / "report/templates").glob("*.j2"))]
+    return paths
+
+
+def code(stage: str) -> list[str]:
+    """The package files a stage runs, by stage name (the Snakefile's rules list them as inputs)."""
+    return code_deps(by_name(stage).module)
+
+
+def param_keys(params, stage: str) -> list[str]:
+    """The params keys a stage tracks, with ${data.dataset} filled in (download.md5.mnist), as DVC
+    resolves them: a stage tracks only the checksums of the dataset in use."""
+    return [k.replace(DATASET, params.data.dataset) for k in by_name(stage).params]
+
+
+def tracked(params, stage: str) -> dict:
+    """{key: value} of the params (a config.Params) a stage's results depend on, as dvc.yaml
+    lists them; a Snakemake rule holds this as a param, so a change of any of them reruns the rule."""
+    plain, out = params.as_dict(), {}
+    for key in param_keys(params, stage):
+        value = plain
+        for part in key.split("."):
+            value = value[part]
+        out[key] = value
+    return out
+
+
+GPU_DRIVERS = ("/proc/driver/nvidia/version", "/dev/kfd", "/dev/dxg")  # NVIDIA's, AMD's ROCm, WSL2's
+
+
+def gpus(device: str) -> int:
+    """The GPUs a Snakemake job that computes on train.device asks for: 1 for cuda, and for auto
+    where torch sees one. torch is imported to find out only where a GPU driver is loaded: on
+    other machines it would cost every snakemake call about a second."""
+    if device == "cuda":
+        return 1
+    if device != "auto" or not any(Path(p).exists() for p in GPU_DRIVERS):
+        return 0
+    import torch
+
+    return int(torch.cuda.is_available())
+
+
+def dvc_stage(s: Stage) -> dict:
+    out: dict = {}
+    if s.matrix:
+        out["matrix"] = dict(s.matrix)
+    out["cmd"] = s.cmd
+    out["deps"] = list(s.deps) + ([] if s.dvc_only else [CHECKED]) + code_deps(s.module)
+    if s.params == ("params.yaml",):  # the whole file, every key (DVC's `- params.yaml:`)
+        out["params"] = [{"params.yaml": None}]
+    elif s.params:
+        out["params"] = list(s.params)
+    if s.metrics:
+        out["metrics"] = [{m: {"cache": False}} for m in s.metrics]
+    out["outs"] = [{path: ({} if cached else {"cache": False}) | ({"persist": True} if path in s.persist else {})}
+                   if not cached or path in s.persist else path for path, cached in s.outs]
+    return out
+
+
+HEADER = """\
+# batch_momentum under DVC: `dvc repro`. GENERATED from src/batch_momentum/pipeline.py by
+# `python -m batch_momentum stages --write`; edit that table, not this file (a test fails
+# when the two differ). The same steps and commands as the Snakefile; matrix stages expand
+# the grid of params.yaml over (B, lambda) cells (train@8-0.9), each doing every seed.
+# DVC runs the stages one after another; use snakemake for parallel cells.
+"""
+
+
+def dvc_yaml() -> str:
+    body = yaml.safe_dump({"stages": {s.name: dvc_stage(s) for s in STAGES}}, sort_keys=False, width=120)
+    return HEADER + body
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="batch_momentum stages", description=__doc__.splitlines()[0])
+    ap.add_argument("--write", action="store_true", help="write dvc.yaml")
+    ap.add_argument("--check", action="store_true", help="exit 1 if dvc.yaml is not what the table generates")
+    ap.add_argument("--file", default="dvc.yaml")
+    args = ap.parse_args(argv)
+    text = dvc_yaml()
+    path = Path(args.file)
+    if args.check:
+        if not path.exists() or path.read_text() != text:
+            print(f"error: {path} differs from src/batch_momentum/pipeline.py; run "
+                  f"`python -m batch_momentum stages --write`", file=sys.stderr)
+            return 1
+        print(f"{path} matches the stage table")
+        return 0
+    if args.write:
+        path.write_text(text)
+        print(f"wrote {path} ({len(STAGES)} stages)")
+        return 0
+    sys.stdout.write(text)
+    return 0

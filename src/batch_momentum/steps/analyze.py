@@ -1,0 +1,32 @@
+"""analyze: the lecture's table as data, reports/lecture.json.
+
+From the aggregated tables and the timing and momentum steps (batch_momentum.analysis.findings);
+DVC tracks it as metrics, so `dvc metrics show` and `dvc metrics diff` show every verdict.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from batch_momentum import config
+from batch_momentum.analysis.findings import analyze, read_inputs
+from batch_momentum.io import files
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="batch_momentum analyze", description=__doc__.splitlines()[0])
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--tables", default="reports/tables")
+    ap.add_argument("--timing", required=True, help="timing CSV of the timing step")
+    ap.add_argument("--momentum", required=True, help="JSON of the momentum step")
+    ap.add_argument("--out", default="reports/lecture.json")
+    args = ap.parse_args(argv)
+    params = config.load(args.params)
+    result = analyze(params, **read_inputs(Path(args.tables), Path(args.timing), Path(args.momentum)))
+    out = files.write_json(args.out, result)
+    counts = pd.Series([r["verdict"] for r in result["rows"]]).value_counts().to_dict()
+    print(f"{len(result['rows'])} rows of the lecture's table: "
+          + ", ".join(f"{v} {k}" for k, v in counts.items()) + f" -> {out}")
+    return 0

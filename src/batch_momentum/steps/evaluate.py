@@ -1,0 +1,38 @@
+"""evaluate: accuracy, sharpness and gradient noise of every seed of one trained cell.
+
+One process per (B, λ) cell (torch starts once); for each seed s it writes
+<out>/seed<s>.json (batch_momentum.measures.evaluation: the training summary, loss and
+accuracy per split, the sharpness measures and the gradient noise) and <landscape>/seed<s>.json,
+the training loss along a filter-normalized random direction. A diverged run keeps its
+status; its measures are written as null.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from batch_momentum import config
+from batch_momentum.data import prepared
+from batch_momentum.io import files
+from batch_momentum.measures.evaluation import evaluate_run
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="batch_momentum evaluate", description=__doc__.splitlines()[0])
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--data", required=True, help="prepared data file, e.g. data/prepared/mnist1d.pt")
+    ap.add_argument("--cell", required=True, help="the trained cell's folder, e.g. results/cells/bs8_lam0.9 (one "
+                                                  "seed<s>/ per seed of grid.seed)")
+    ap.add_argument("--out", required=True, help="folder of the cell's metrics, e.g. results/metrics/bs8_lam0.9")
+    ap.add_argument("--landscape", required=True, help="folder of its 1-D loss curves, e.g. results/landscape/bs8_lam0.9")
+    args = ap.parse_args(argv)
+    params = config.load(args.params)
+    device, blob = prepared.load_on_device(args.data, params, params.train.threads)
+    for seed in params.grid.seed:
+        run_dir = Path(args.cell) / f"seed{seed}"
+        metrics, curve = evaluate_run(run_dir, params, blob, device)
+        files.write_json(Path(args.landscape) / f"seed{seed}.json", curve, indent=None)
+        out = files.write_json(Path(args.out) / f"seed{seed}.json", metrics)
+        print(f"{metrics['cell']}: status {metrics['status']}, train acc {metrics['train_acc']:.4f}, "
+              f"val acc {metrics['val_acc']:.4f}, test acc {metrics['test_acc']:.4f} -> {out}")
+    return 0

@@ -1,0 +1,1 @@
+"""Training: models, the lecture's momentum, the stacked network, CUDA graphs, the loop and its statuses."""
