@@ -176,14 +176,15 @@ def test_momentum_step_refuses_an_unknown_key_in_one_line(tmp_path):
 
 def test_figures(result):
     import matplotlib.pyplot as plt
-    from batch_momentum.report.plots import critical as pc
+    from batch_momentum.report.plots import momentum as pc
+    from batch_momentum.report.plots import temperature as pt
 
     cells = pd.DataFrame(result["finite_sum"]["cells"])
     minimum = cells[cells["case"] == "minimum"]
     figs = [pc.plot_surface_1d(result), pc.plot_surface_2d(result), pc.plot_escape_fraction(result),
-            pc.plot_vs_temperature(minimum, "escape_fraction", "escape fraction",
+            pt.plot_vs_temperature(minimum, "escape_fraction", "escape fraction",
                                    stats=collapse_stats(minimum, y="escape_fraction")),
-            pc.plot_vs_temperature(cells[cells["case"] == "saddle"], "escape_fraction")]
+            pt.plot_vs_temperature(cells[cells["case"] == "saddle"], "escape_fraction")]
     for fig in figs:
         assert fig.axes
         plt.close(fig)

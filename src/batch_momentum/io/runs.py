@@ -7,9 +7,13 @@ train.json (the summary). Every file is written under a temporary name and renam
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from batch_momentum.io import files, tables
 from batch_momentum.config import Params
+
+if TYPE_CHECKING:
+    import torch
 
 # torch is imported only by the functions that read or write model files, so the steps that
 # read tables (analyze, report) start without it (about a second per process here).

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from batch_momentum import config
 from batch_momentum.data import prepared
-from batch_momentum.io import files
 from batch_momentum.training import models
 from batch_momentum.io import runs, tables
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from batch_momentum import config
-from batch_momentum.data import prepared
-from batch_momentum.io import files
 from batch_momentum.io.runs import load_run
 
 

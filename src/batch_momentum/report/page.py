@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import io
-import math
 from pathlib import Path
 
 import matplotlib
@@ -22,12 +21,18 @@ from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 
 from batch_momentum import config  # noqa: E402
 from batch_momentum.io import files  # noqa: E402
-from batch_momentum.report.plots import critical as critical_plots  # noqa: E402
 from batch_momentum.io import provenance  # noqa: E402
 from batch_momentum.io import tables as T  # noqa: E402
 from batch_momentum.analysis.lecture import TEST_ACCURACY, TOP_EIGENVALUE, TRACE, TRAIN_ACCURACY, sharpness_measures  # noqa: E402
 from batch_momentum.training.status import Status  # noqa: E402
-from batch_momentum.report import sections as sec  # noqa: E402
+from batch_momentum.report.sections.generalization import generalization_section  # noqa: E402
+from batch_momentum.report.sections.momentum import momentum_section  # noqa: E402
+from batch_momentum.report.sections.noise import noise_section  # noqa: E402
+from batch_momentum.report.sections.optimization import optimization_section  # noqa: E402
+from batch_momentum.report.sections.sharpness import sharpness_section  # noqa: E402
+from batch_momentum.report.sections.temperature import temperature_section  # noqa: E402
+from batch_momentum.report.sections.timing import timing_section  # noqa: E402
+from batch_momentum.report.sections.common import html_table  # noqa: E402
 from batch_momentum.analysis.formats import secs  # noqa: E402
 
 
@@ -77,83 +82,6 @@ def settings_lines(params: config.Params, table: pd.DataFrame) -> list[str]:
     ]
 
 
-def _finite_number(v) -> bool:
-    return isinstance(v, (int, float)) and math.isfinite(v)
-
-
-def _or_nan(v) -> float:
-    """A JSON number that may be null (NaN written as null) back as a float."""
-    return float("nan") if v is None else float(v)
-
-
-def momentum_summary(result: dict) -> str:
-    """The section's text: what each experiment of the momentum step found, in numbers."""
-    rows = result["summary"]
-    stall = [r for r in rows if not r["reached_deep_min_1d"]]
-    deep = [r["momentum"] for r in rows if r["reached_deep_min_1d"]]
-    c = result["config"]
-    stalled = ", ".join(f"{r['momentum']:g}" for r in stall)
-    text = [f"1-D surface (start x = {c['start_1d']}, η = {c['lr_1d']}, {c['steps_1d']} steps): "
-            + "; ".join(f"λ = {r['momentum']:g} ends at x = {r['final_1d']:.3g} (nearest the {r['nearest_1d']})"
-                        for r in rows) + ". "
-            + (f"With λ = {', '.join(f'{v:g}' for v in deep)} the ball rolls past the flat saddle and over the hill "
-               "into the deeper minimum; " if deep else "No λ of the grid reaches the deeper minimum with these settings; ")
-            + (f"with λ = {stalled} it stays near the first critical point it reaches." if stall
-               else "every λ passes the first critical point.")]
-    text.append("2-D saddle: started exactly on its stable manifold (x = 0), the largest |x| any run reaches is "
-                f"{max(r['on_manifold_max_abs_x'] for r in rows):.1g}, with or without momentum; "
-                f"from (x, y) = ({c['start_2d'][0]:g}, {c['start_2d'][1]:g}) "
-                + ", ".join(f"λ = {r['momentum']:g} " + (f"leaves after {r['escape_step_2d']} steps"
-                                                          if r["escape_step_2d"] is not None else
-                                                          f"does not leave within {c['steps_2d']} steps")
-                            + (f" (predicted {r['predicted_escape_step_2d']:.0f})"
-                               if _finite_number(r["predicted_escape_step_2d"]) else "") for r in rows)
-                + (("; with gradient noise (started on x = 0) the share of runs that leave is "
-                    + ", ".join(f"{r['noisy_escaped_2d']:.0%} for λ = {r['momentum']:g}" for r in rows))
-                   if all(r["noisy_escaped_2d"] is not None for r in rows) else "") + ".")
-    fs = result["finite_sum"]
-    full = [x["escape_fraction"] for x in fs["cells"] if x["batch_size"] == fs["n"]]
-    text.append(f"Finite sums of N = {fs['n']} losses started at a critical point of their mean: "
-                + (f"the full batch (B = N) escapes in {max(full):.0%} of the runs at most; " if full else "")
-                + f"the share of the {fs['seeds']} seeds that escape, by batch size and λ, is in the "
-                "table below. Noise temperature of these runs, g = ηN/(B(1−λ)): " + " ".join(
-                    f"{case}: {v.get('interpretation', '')} (Spearman ρ with g = {_or_nan(v.get('spearman')):.2f})."
-                    for case, v in fs.get("collapse", {}).items()))
-    ws = result["weighted_sum_check"]
-    text.append(f"The recursion mᵗ = λmᵗ⁻¹ − ηgᵗ⁻¹ equals the weighted sum −η Σᵢ λ^(t−1−i) gⁱ of all earlier "
-                f"gradients over {ws['steps']} random gradients to within "
-                f"{max(v for v in ws['max_abs_diff'].values()):.1e} (largest difference over λ).")
-    return " ".join(text)
-
-
-def momentum_section(result: dict) -> dict:
-    figs = [
-        dict(name="momentum_1d", fig=critical_plots.plot_surface_1d(result),
-             caption="Gradient descent with the lecture's momentum on a 1-D surface with a flat saddle (x = 0), a "
-                     "shallow minimum (x = 1), a small hill (x = 1.5) and a deeper minimum (x = 3); one run per λ."),
-        dict(name="momentum_2d", fig=critical_plots.plot_surface_2d(result),
-             caption="A 2-D saddle between two minima: from a tiny offset off its stable manifold (solid) and from "
-                     "the manifold itself with noisy gradients (dashed); one run per λ."),
-        dict(name="momentum_escape", fig=critical_plots.plot_escape_fraction(result),
-             caption="Minibatch SGD started at a critical point of a finite-sum loss: the fraction of seeds that "
-                     "escape, and how fast, against batch size; the largest B is the full batch."),
-    ]
-    escaped = pd.DataFrame([{"λ": r["momentum"], "1-D: ends nearest": r["nearest_1d"],
-                             "1-D: reached deep minimum": r["reached_deep_min_1d"],
-                             "2-D offset: escape step": r["escape_step_2d"],
-                             "2-D on manifold: max |x|": r["on_manifold_max_abs_x"],
-                             "2-D noisy: share escaped": r["noisy_escaped_2d"]} for r in result["summary"]])
-    fs = result["finite_sum"]
-    fractions = pd.DataFrame(fs["cells"]).pivot_table(index=["case", "momentum"], columns="batch_size",
-                                                      values="escape_fraction")
-    fractions.columns = [f"B={c}" for c in fractions.columns]
-    html = ("<p>Which runs escaped:</p>" + sec.html_table(escaped)
-            + f"<p>Finite sums: share of {fs['seeds']} seeds that escaped, by case and λ (rows) and batch size:</p>"
-            + sec.html_table(fractions.reset_index(), "{:.2f}"))
-    return dict(id="momentum", title="Momentum and critical points", text=momentum_summary(result), html=html,
-                figures=figs)
-
-
 VERDICT_CSS = {"holds": "ok", "not measured": "todo"}  # every other verdict: "mixed"
 
 
@@ -176,7 +104,7 @@ def runs_html(table: pd.DataFrame) -> str:
         if col in table:
             shown[label] = table[col]
     shown["time / epoch"] = table.epoch_wall_s.map(secs)
-    return sec.html_table(shown)
+    return html_table(shown)
 
 
 def build(params: config.Params, tables_dir: Path, figures_dir: Path, lecture: dict, timing: pd.DataFrame,
@@ -186,14 +114,14 @@ def build(params: config.Params, tables_dir: Path, figures_dir: Path, lecture: d
 
     table, equal = read(T.CELLS), read(T.EQUAL)
     measures = sharpness_measures(params)
-    sections = [sec.timing_section(timing)]
+    sections = [timing_section(timing)]
     if T.NOISE_FINAL.cosine in table:  # absent when every run diverged
-        sections.append(sec.noise_section(table))
-    sections.append(sec.optimization_section(params, table, read(T.CURVES), read(T.TIME_TO_ACCURACY)))
-    sections.append(sec.generalization_section(params, equal, read(T.CANDIDATES), lecture["keskar"], measures))
+        sections.append(noise_section(table))
+    sections.append(optimization_section(params, table, read(T.CURVES), read(T.TIME_TO_ACCURACY)))
+    sections.append(generalization_section(params, equal, read(T.CANDIDATES), lecture["keskar"], measures))
     if T.HESSIAN_TOP in table:
-        sections.append(sec.sharpness_section(params, table, read(T.EQUAL_DIRECTIONS), interpolation, measures))
-        sections.append(sec.temperature_section(table, lecture["collapse"],
+        sections.append(sharpness_section(params, table, read(T.EQUAL_DIRECTIONS), interpolation, measures))
+        sections.append(temperature_section(table, lecture["collapse"],
                                                 [TEST_ACCURACY, TRAIN_ACCURACY, TOP_EIGENVALUE, TRACE]))
     sections.append(momentum_section(momentum))
     _embed(sections, figures_dir)

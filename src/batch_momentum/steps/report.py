@@ -10,7 +10,8 @@ import argparse
 from pathlib import Path
 
 from batch_momentum import config
-from batch_momentum.io import files, tables
+from batch_momentum.io import files
+from batch_momentum.io.tables import read_timing
 from batch_momentum.report.page import build, read_json, render
 
 
@@ -27,7 +28,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     params = config.load(args.params)
     tables = Path(args.tables)  # each table is read (and checked whole, one line if not) by build
-    timing = tables.read_timing(args.timing)
+    timing = read_timing(args.timing)
     interpolation = [read_json(Path(args.interpolation_dir) / f"{pair}.json") for pair in config.interpolation_pairs(params)]
     momentum = read_json(Path(args.momentum))
     lecture = read_json(Path(args.lecture))

@@ -50,7 +50,7 @@ def train_equal_acc(params: config.Params, blob: dict, batch_size: int, momentum
     for r in trained:
         r["summary"].update(protocol="equal_acc", train_acc=r["curve"][-1]["train_acc"],
                             val_acc=r["curve"][-1]["val_acc"])
-        rows.append({k: r["summary"][k] for k in tables.CANDIDATES.columns})
+        rows.append({k: r["summary"][k] for k in tables.CELL_CANDIDATES.columns})
     choice = choose_lr(rows)
     for r in trained:
         r["summary"].update(chosen_lr=choice["lr"], lr_candidates=lrs)
