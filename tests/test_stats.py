@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from batch_momentum.config import noise_temperature
-from batch_momentum.analysis import stats
+from batch_momentum.analysis import stats, verdicts
 from batch_momentum.analysis.stats import collapse_stats
 
 
@@ -96,31 +96,31 @@ def test_ratio_interval_is_the_log_difference_carried_back():
     (float("nan"), 1.0, "larger", "inconclusive"),
 ])
 def test_verdict_from_interval(lo, hi, claim, expected):
-    assert stats.verdict(lo, hi, claim) == expected
+    assert verdicts.verdict(lo, hi, claim) == expected
 
 
 def test_verdict_same_within_a_factor():
-    assert stats.verdict(0.8, 1.5, "same", same=2.0) == "holds"
-    assert stats.verdict(2.5, 9.0, "same", same=2.0) == "does not hold"
-    assert stats.verdict(1.5, 3.0, "same", same=2.0) == "inconclusive"
+    assert verdicts.verdict(0.8, 1.5, "same", same=2.0) == "holds"
+    assert verdicts.verdict(2.5, 9.0, "same", same=2.0) == "does not hold"
+    assert verdicts.verdict(1.5, 3.0, "same", same=2.0) == "inconclusive"
     with pytest.raises(ValueError, match="same > 1"):
-        stats.verdict(1, 1, "same")
+        verdicts.verdict(1, 1, "same")
 
 
 def test_verdicts_from_constructed_seeds():
     """Three seeds per side: a clear gap holds, the reverse gap does not, overlapping seeds are inconclusive."""
     small, large = [0.80, 0.81, 0.79], [0.70, 0.71, 0.69]
     d = stats.difference_interval(small, large)
-    assert stats.verdict(d["lo"], d["hi"], "smaller") == "holds"
+    assert verdicts.verdict(d["lo"], d["hi"], "smaller") == "holds"
     d = stats.difference_interval(large, small)
-    assert stats.verdict(d["lo"], d["hi"], "smaller") == "does not hold"
+    assert verdicts.verdict(d["lo"], d["hi"], "smaller") == "does not hold"
     d = stats.difference_interval([0.7, 0.8, 0.9], [0.72, 0.85, 0.78])
-    assert stats.verdict(d["lo"], d["hi"], "smaller") == "inconclusive"
+    assert verdicts.verdict(d["lo"], d["hi"], "smaller") == "inconclusive"
 
 
 def test_combine():
-    assert stats.combine(["holds", "holds"]) == "holds"
-    assert stats.combine(["holds", "inconclusive"]) == "partly holds"
-    assert stats.combine(["does not hold", "inconclusive"]) == "does not hold"
-    assert stats.combine(["inconclusive", "inconclusive", "not measured"]) == "inconclusive"
-    assert stats.combine([]) == "not measured"
+    assert verdicts.combine(["holds", "holds"]) == "holds"
+    assert verdicts.combine(["holds", "inconclusive"]) == "partly holds"
+    assert verdicts.combine(["does not hold", "inconclusive"]) == "does not hold"
+    assert verdicts.combine(["inconclusive", "inconclusive", "not measured"]) == "inconclusive"
+    assert verdicts.combine([]) == "not measured"

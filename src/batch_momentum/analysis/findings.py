@@ -20,10 +20,11 @@ from pathlib import Path
 import pandas as pd
 
 from batch_momentum import config
-from batch_momentum.analysis.lecture import (TEST_ACCURACY, TOP_EIGENVALUE, TRAIN_ACCURACY, VERDICTS, Measure,
+from batch_momentum.analysis.lecture import (TEST_ACCURACY, TOP_EIGENVALUE, TRAIN_ACCURACY, Measure,
                                              eps_measure, keskar_table, lecture_table)
 from batch_momentum.analysis.formats import timing_device
 from batch_momentum.analysis.stats import collapse_stats, counted
+from batch_momentum.analysis.verdicts import VERDICTS
 from batch_momentum.io import files
 from batch_momentum.io import tables as T
 from batch_momentum.training.status import Status
@@ -57,12 +58,12 @@ def analyze(params: config.Params, table: pd.DataFrame, equal: pd.DataFrame, can
             timing: pd.DataFrame, momentum: dict, tta: pd.DataFrame | None = None) -> dict:
     rows = lecture_table(table, equal, candidates, params, timing, momentum, tta)
     return files.finite({
-        "verdicts": list(VERDICTS),
+        "verdicts": [v.value for v in VERDICTS],
         "device": {"names": sorted(table[T.DEVICE_NAME].dropna().astype(str).unique()),
                    "threads": int(table[T.THREADS].max()), "timing": timing_device(timing)},
         "interval": "95% Student-t interval of the mean over seeds; differences with Welch's interval; ratios of "
                     "geometric means with the Welch interval of the mean logs; a verdict holds or fails only when "
-                    "the whole interval is on one side (batch_momentum.analysis.stats.verdict)",
+                    "the whole interval is on one side (batch_momentum.analysis.verdicts.verdict)",
         "rows": rows,
         "keskar": keskar_table(equal, params),
         "collapse": collapse(table, equal, params),

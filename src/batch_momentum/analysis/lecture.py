@@ -12,19 +12,13 @@ import numpy as np
 import pandas as pd
 
 from batch_momentum.analysis import stats
+from batch_momentum.analysis.verdicts import INCONCLUSIVE, VERDICTS, combine, verdict, yes
+from batch_momentum.analysis.momentum import momentum_rows
 from batch_momentum.analysis.formats import missing as _nan
 from batch_momentum.analysis.formats import num, pct, secs, timing_device
 from batch_momentum.io import tables as T
 
-# The fixed set of verdicts; a row's `scope` says where a partial verdict applies.
-HOLDS, PARTLY, DOES_NOT_HOLD, INCONCLUSIVE, NOT_MEASURED = (
-    "holds", "partly holds", "does not hold", "inconclusive", "not measured")
-VERDICTS = (HOLDS, PARTLY, DOES_NOT_HOLD, INCONCLUSIVE, NOT_MEASURED)
-SAME = 2.0     # "same time": within this factor
-
-
-def _yes(holds: bool) -> str:
-    return HOLDS if holds else DOES_NOT_HOLD
+SAME = 2.0  # "same time": within this factor
 
 
 def compare(table: pd.DataFrame, column: str, claim: str, sizes: tuple[int, int], ratio: bool = False,
@@ -66,7 +60,7 @@ def compare(table: pd.DataFrame, column: str, claim: str, sizes: tuple[int, int]
         else:
             row["difference"] = r = stats.difference_interval(a, b)
             lo, hi = r["lo"], r["hi"]
-        row["verdict"] = stats.verdict(lo, hi, claim)
+        row["verdict"] = verdict(lo, hi, claim)
         out.append(row)
     return out
 
@@ -106,7 +100,7 @@ def summarize(per_lam: list[dict]) -> tuple[str, str]:
     """One (verdict, scope) over the λ rows (stats.combine); the scope names each λ's verdict
     whenever they differ."""
     verdicts = [r["verdict"] for r in per_lam]
-    v = stats.combine(verdicts)
+    v = combine(verdicts)
     if len(set(verdicts)) <= 1:
         return v, ""
     return v, "(" + ", ".join(f"λ={r['momentum']:g}: {r['verdict']}" for r in per_lam) + ")"
@@ -138,13 +132,13 @@ def _timing_rows(timing: pd.DataFrame, small_b: int, large_b: int) -> list[dict]
     extrap = " (extrapolated from fewer examples)" if bool(t.at[lb, "sequential_extrapolated"]) else ""
     rows = [dict(aspect="Speed for one update (no parallel computing)", small="Faster", large="Slower",
                  measured_small=secs(seq_s), measured_large=secs(seq_l),
-                 verdict=_yes(seq_l > SAME * seq_s),
+                 verdict=yes(seq_l > SAME * seq_s),
                  evidence=f"timing step on {dev}: one update with the batch's examples processed one after another "
                           f"takes {seq_l / seq_s:.0f}× longer at B={lb}{extrap} than at B={sb}")]
     ratio = par_l / par_s
     rows.append(dict(aspect="Speed for one update (with parallel computing)", small="Same",
                      large="Same (not too large)", measured_small=secs(par_s), measured_large=secs(par_l),
-                     verdict=_yes(ratio <= SAME),
+                     verdict=yes(ratio <= SAME),
                      evidence=f"timing step on {dev}: one update with the whole batch in one call takes {ratio:.1f}× "
                               f"as long at B={lb} as at B={sb} ('same' = within {SAME:g}×); the time stays within "
                               f"{SAME:g}× of B={int(t.index.min())} up to B={same_up_to}"))
@@ -152,70 +146,11 @@ def _timing_rows(timing: pd.DataFrame, small_b: int, large_b: int) -> list[dict]
     how = lambda b: "measured" if not _nan(t.at[b, "epoch_measured_s"]) else "updates × time per update"  # noqa: E731
     rows.append(dict(aspect="Time for one epoch", small="Slower", large="Faster",
                      measured_small=secs(ep[sb]), measured_large=secs(ep[lb]),
-                     verdict=_yes(ep[sb] > ep[lb]),
+                     verdict=yes(ep[sb] > ep[lb]),
                      evidence=f"timing step on {dev}: one epoch takes {ep[sb] / ep[lb]:.1f}× as long at B={sb} "
                               f"({how(sb)}) as at B={lb} ({how(lb)}): {int(t.at[sb, 'updates_per_epoch'])} vs "
                               f"{int(t.at[lb, 'updates_per_epoch'])} updates"))
     return rows
-
-
-def momentum_rows(result: dict) -> list[dict]:
-    """The lecture's momentum claims, answered from the momentum step's results.
-
-    Here "small" stands for plain gradient descent (λ = 0) or the smallest batch, "large"
-    for momentum (λ > 0) or the full batch; each row's aspect names which."""
-    rows = result["summary"]
-    base = next((r for r in rows if r["momentum"] == 0.0), None)
-    moving = [r for r in rows if r["momentum"] > 0]
-    out = []
-    if base is not None and moving:
-        deep = [r for r in moving if r["reached_deep_min_1d"]]
-        best = deep[0] if deep else max(moving, key=lambda r: r["final_1d"])
-        holds = not base["reached_deep_min_1d"] and bool(deep)
-        out.append(dict(
-            aspect="Critical point: gradient descent (λ = 0) vs momentum (λ > 0)", small="Stops there",
-            large="Rolls on, may reach a better minimum",
-            measured_small=f"x = {base['final_1d']:.3g} ({base['nearest_1d']})",
-            measured_large=f"λ = {best['momentum']:g}: x = {best['final_1d']:.3g} ({best['nearest_1d']})",
-            verdict=_yes(holds),
-            evidence="1-D surface with a flat saddle at x = 0, a shallow minimum at 1, a hill at 1.5 and a deeper "
-                     "minimum at 3, same start and η for every λ: " + "; ".join(
-                         f"λ = {r['momentum']:g} ends nearest the {r['nearest_1d']}" for r in rows)
-                     + ". On the 2-D saddle, started on its stable manifold, no λ moves off it (max |x| "
-                     f"{max(r['on_manifold_max_abs_x'] for r in rows):.1g}): momentum needs speed or noise."))
-    fs = result["finite_sum"]
-    cells = pd.DataFrame(fs["cells"])
-    if len(cells):
-        b_small, b_full = min(fs["batch_sizes"]), max(fs["batch_sizes"])
-        by_b = cells.groupby("batch_size").escape_fraction.mean()
-        holds = b_full == fs["n"] and by_b[b_small] > by_b[b_full]
-        out.append(dict(
-            aspect="Escaping a critical point: small batch vs full batch", small="Escapes (noisy gradient)",
-            large="Stays (zero gradient)", measured_small=f"B = {b_small}: {by_b[b_small]:.0%} escape",
-            measured_large=f"B = {b_full}: {by_b[b_full]:.0%} escape",
-            verdict=_yes(holds),
-            evidence=f"finite sums of N = {fs['n']} losses started at a critical point of their mean (cases: "
-                     f"{', '.join(fs['cases'])}), share of {fs['seeds']} seeds that escape, mean over cases and λ, "
-                     "by batch size: " + ", ".join(f"B={b}: {v:.0%}" for b, v in by_b.items())))
-        by_lam = cells[cells.batch_size < fs["n"]].groupby("momentum").escape_fraction.mean()
-        if len(by_lam) > 1:
-            lo, hi = by_lam.index.min(), by_lam.index.max()
-            out.append(dict(
-                aspect="Escaping a critical point: no momentum vs momentum", small="Stays more often",
-                large="Escapes more often", measured_small=f"λ = {lo:g}: {by_lam[lo]:.0%} escape",
-                measured_large=f"λ = {hi:g}: {by_lam[hi]:.0%} escape",
-                verdict=_yes(by_lam[hi] > by_lam[lo]),
-                evidence="the same finite-sum runs, share that escape over every minibatch size B < N, by λ: "
-                         + ", ".join(f"λ={k:g}: {v:.0%}" for k, v in by_lam.items())))
-    ws = result["weighted_sum_check"]
-    diff = max(ws["max_abs_diff"].values()) if ws["max_abs_diff"] else float("nan")
-    out.append(dict(
-        aspect="mᵗ is the weighted sum of all earlier gradients", small="m = −η Σ λ^(t−1−i) gⁱ", large="—",
-        measured_small=f"largest difference {diff:.1e}", measured_large="—",
-        verdict=_yes(diff <= 1e-12),
-        evidence=f"the recursion mᵗ = λmᵗ⁻¹ − ηgᵗ⁻¹ and the closed-form sum on {ws['steps']} random 3-D gradients, "
-                 f"η = {ws['lr']}, for every λ of the grid (equal = within 1e-12)"))
-    return out
 
 
 class Measure(NamedTuple):
@@ -313,7 +248,7 @@ def batch_rows(table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFram
     for k, lam in enumerate(sorted(equal.momentum.unique())):
         verdicts = [rows_[k]["verdict"] for rows_ in per_measure.values()]
         first = next(iter(per_measure.values()))[k]
-        sharp.append(dict(first, verdict=stats.combine(verdicts),
+        sharp.append(dict(first, verdict=combine(verdicts),
                           measures={label: rows_[k]["verdict"] for label, rows_ in per_measure.items()}))
     top = per_measure.get(TOP_EIGENVALUE.label, [])
     rows.append(dict(aspect="Sharp vs flat minima", section="sharpness", small="Flat minimum", large="Sharp minimum",

@@ -25,6 +25,7 @@ from batch_momentum.io import provenance  # noqa: E402
 from batch_momentum.io import tables as T  # noqa: E402
 from batch_momentum.analysis.lecture import TEST_ACCURACY, TOP_EIGENVALUE, TRACE, TRAIN_ACCURACY, sharpness_measures  # noqa: E402
 from batch_momentum.training.status import Status  # noqa: E402
+from batch_momentum.analysis.verdicts import Verdict  # noqa: E402
 from batch_momentum.report.sections.generalization import generalization_section  # noqa: E402
 from batch_momentum.report.sections.momentum import momentum_section  # noqa: E402
 from batch_momentum.report.sections.noise import noise_section  # noqa: E402
@@ -82,7 +83,7 @@ def settings_lines(params: config.Params, table: pd.DataFrame) -> list[str]:
     ]
 
 
-VERDICT_CSS = {"holds": "ok", "not measured": "todo"}  # every other verdict: "mixed"
+VERDICT_CSS = {Verdict.HOLDS: "ok", Verdict.NOT_MEASURED: "todo"}  # every other verdict: "mixed"
 
 
 def _embed(sections: list[dict], figures_dir: Path) -> None:
