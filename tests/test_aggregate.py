@@ -1,17 +1,15 @@
-"""The "did not train" status that training gives a run from its curve, the time to accuracy that
-aggregate reads off the curves, and the report's time format, on cases whose answers are known."""
+"""batch_momentum.analysis.aggregate: the tidy tables from the runs' files (collect, candidates,
+aggregate) and the time to accuracy read off the curves, on files written here with known values."""
 import math
 
-import numpy as np
 import pandas as pd
+import pytest
 
-import torch
-
-from batch_momentum.data import prepared as data
-from batch_momentum.training import loop as train
-from batch_momentum.analysis.tables import time_to_accuracy
-from batch_momentum.analysis.formats import secs as fmt_time
-from batch_momentum.training.status import did_not_train
+from batch_momentum import config
+from batch_momentum.analysis import aggregate
+from batch_momentum.analysis.aggregate import time_to_accuracy
+from batch_momentum.io import files
+from batch_momentum.io import tables as T
 from conftest import tiny_with
 
 
@@ -20,40 +18,6 @@ def curve(loss, acc, cell="bs8_lam0.9/seed1", b=8, lam=0.9, seed=1, per_epoch=50
     return pd.DataFrame(dict(cell=cell, batch_size=b, momentum=lam, seed=seed, epoch=range(n),
                              updates=[per_epoch * e for e in range(n)], wall_s=[0.5 * e for e in range(n)],
                              train_loss=loss, train_acc=acc, val_acc=[a - 0.1 for a in acc]))
-
-
-def rows(frame):
-    return frame.to_dict("records")
-
-
-def test_a_run_that_learns_steadily_trained():
-    loss = [2.3 * 0.8 ** e for e in range(11)]
-    acc = [0.1 + 0.08 * e for e in range(11)]
-    assert did_not_train(rows(curve(loss, acc))) is None
-
-
-def test_a_run_at_chance_did_not_train():
-    why = did_not_train(rows(curve([2.30, 2.29, 2.31, 2.30, 2.29], [0.10, 0.11, 0.12, 0.10, 0.13])))
-    assert why and "training accuracy 0.130 after 4 epochs, 0.100 at the start" in why
-
-
-def test_a_run_stuck_after_its_first_epoch_did_not_train():
-    # the loss drops once, then wanders above that: a too large step (B = 8, λ = 0.9, η = 0.05)
-    loss = [2.30, 1.65, 1.66, 2.04, 2.09, 1.84, 1.95, 1.87, 2.08, 1.89, 1.75]
-    acc = [0.10, 0.34, 0.38, 0.30, 0.25, 0.34, 0.27, 0.29, 0.28, 0.31, 0.34]
-    why = did_not_train(rows(curve(loss, acc)))
-    assert why and "no progress in the second half of its 10 epochs (lowest training loss 1.75 there, 1.65 before)" \
-        in why
-
-
-def test_training_gives_the_status_to_a_run_that_used_its_budget_and_not_to_one_at_the_target():
-    p = tiny_with(train={"max_epochs": 3, "target_train_acc": 0.2})
-    blob = data.prepare(p.data)
-    cpu = torch.device("cpu")
-    full = train.train_cell(p, blob, 200, 0.0, [1], cpu, log=lambda s: None)[0]["summary"]  # 3 updates in all
-    assert full["status"] == "did not train" and full["reason"].startswith("training accuracy")
-    early = train.train_cell(p, blob, 8, 0.0, [1], cpu, log=lambda s: None)[0]["summary"]  # at 0.2 in an epoch
-    assert early["status"] == "ok" and early["reached_target"]
 
 
 def test_time_to_accuracy_is_the_first_epoch_at_the_level():
@@ -68,9 +32,73 @@ def test_time_to_accuracy_is_the_first_epoch_at_the_level():
     assert v.measure == "val_acc" and v.epochs == 4
 
 
-def test_times_print_with_three_significant_figures():
-    assert fmt_time(0.0006196) == "620 µs"
-    assert fmt_time(0.0123456) == "12.3 ms"
-    assert fmt_time(1.8) == "1.8 s"
-    assert fmt_time(61.26) == "61.3 s"
-    assert fmt_time(float("nan")) == "n/a" and fmt_time(np.nan) == "n/a"
+def fake_run(run: config.Run, results, trees, epochs=2, protocol="equal_epochs") -> dict:
+    """A run's files as train and evaluate write them, with made-up numbers that name the run."""
+    cells_dir, metrics_dir, landscape_dir = (results / t for t in trees)
+    summary = {c: 0 for c in T.SUMMARY} | {T.LR: 0.05, T.STATUS: "ok", T.EPOCHS: epochs, T.PROTOCOL: protocol,
+                                           T.REACHED_TARGET: True, T.DEVICE: "cpu"}
+    if protocol == "equal_acc":
+        summary |= {T.CHOSEN_LR: 0.05, T.LR_CANDIDATES: [0.05, 0.1]}
+    metrics = summary | {c: 0.5 for c in T.SPLIT_METRICS} | {T.TEST_ACC: run.seed / 10, T.HESSIAN_TOP: run.batch_size}
+    files.write_json(metrics_dir / f"{run.name}.json", metrics)
+    curve_rows = [{T.EPOCH: e, T.UPDATES: 10 * e, T.WALL_S: e / 2, T.TRAIN_LOSS: 1.0, T.TRAIN_ACC: 0.1 * e,
+                   T.VAL_LOSS: 1.0, T.VAL_ACC: 0.1 * e} for e in range(epochs + 1)]
+    T.CURVE.write(cells_dir / run.name / "curve.csv", T.CURVE.frame(curve_rows))
+    files.write_json(landscape_dir / f"{run.name}.json", {T.T: [-1.0, 0.0, 1.0], T.LOSS: [2.0, 1.0, 2.0],
+                                                           T.ACC: [0.1, 0.5, 0.1]})
+    return metrics
+
+
+@pytest.fixture
+def results(tmp_path):
+    p = tiny_with(grid={"batch_size": [8, 200], "momentum": [0, 0.9], "seed": [1, 2]})
+    for r in config.runs(p):
+        fake_run(r, tmp_path, aggregate.GRID_TREES)
+    for r in config.equal_runs(p):
+        fake_run(r, tmp_path, aggregate.EQUAL_TREES, protocol="equal_acc")
+    for c in config.equal_cells(p):
+        rows = [{c_: 0 for c_ in T.CANDIDATE_ROW} | {T.LR: lr, T.SEED: s} for lr in (0.05, 0.1) for s in (1, 2)]
+        T.CELL_CANDIDATES.write(tmp_path / "equal" / c.name / "candidates.csv", T.CELL_CANDIDATES.frame(rows))
+        files.write_json(tmp_path / "equal" / c.name / "choice.json", {"lr": 0.05, "why": "best"})
+    return p, tmp_path
+
+
+def test_collect_gives_one_row_per_run_of_params_with_its_key_and_noise_temperature(results):
+    p, root = results
+    (root / "metrics" / "bs8_lam0" / "seed9.json").write_text("{}")  # a run params do not list: never read
+    table, curves, directions = aggregate.collect(p, root)
+    assert table[T.CELL].tolist() == [r.name for r in config.runs(p)]
+    assert table[T.TEST_ACC].tolist() == [r.seed / 10 for r in config.runs(p)]  # each row holds its own run
+    assert table[T.HESSIAN_TOP].tolist() == [r.batch_size for r in config.runs(p)]
+    g = table.set_index(T.CELL)[T.TEMPERATURE]
+    assert g["bs8_lam0.9/seed1"] == pytest.approx(0.05 * p.data.n_train / (8 * (1 - 0.9)))
+    assert g["bs200_lam0/seed2"] == pytest.approx(0.05 * p.data.n_train / 200)
+    assert len(curves) == 8 * 3 and list(curves.columns) == list(T.CURVES.columns)
+    assert list(directions.columns) == list(T.DIRECTIONS.columns) and len(directions) == 8 * 3
+
+
+def test_collect_names_every_missing_run_in_one_line(results):
+    p, root = results
+    (root / "metrics" / "bs200_lam0.9" / "seed2.json").unlink()
+    with pytest.raises(FileNotFoundError) as info:
+        aggregate.collect(p, root)
+    assert "bs200_lam0.9/seed2" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_candidates_marks_the_chosen_eta_of_each_cell(results):
+    p, root = results
+    c = aggregate.candidates(p, root)
+    assert len(c) == 4 * len(config.equal_cells(p))
+    assert c[c[T.CHOSEN]][T.LR].unique().tolist() == [0.05] and set(c[T.CHOICE_REASON]) == {"best"}
+
+
+def test_aggregate_gives_every_report_table_and_each_writes_and_reads_back(results, tmp_path):
+    p, root = results
+    frames = aggregate.aggregate(p, root)
+    assert set(frames) == set(T.REPORT_TABLES)
+    for schema, frame in frames.items():
+        path = schema.write(tmp_path / "out" / f"{schema.name}.csv", frame)
+        back = schema.read(path)
+        assert list(back.columns[: len(schema.columns)]) == list(schema.columns) and len(back) == len(frame)
+    tta = frames[T.TIME_TO_ACCURACY]
+    assert set(tta[T.MEASURE]) == {T.TRAIN_ACC, T.VAL_ACC}

@@ -99,7 +99,7 @@ def test_truncated_csv_or_json_is_one_line(cell, tmp_path, name, cut):
 
 def test_a_curve_cut_at_a_row_boundary_is_refused_against_the_summary(cell, tmp_path):
     """Every row whole, so read_csv alone cannot tell; the run's summary says how many epochs it had."""
-    from batch_momentum.analysis import tables as aggregate
+    from batch_momentum.analysis import aggregate
     from batch_momentum.io import files
 
     run = cell / "cells/bs8_lam0/seed1"

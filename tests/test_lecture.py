@@ -1,5 +1,7 @@
 """The lecture table's verdicts on made-up measurements whose answer is known."""
 import dataclasses
+import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -248,14 +250,20 @@ def test_analyze_writes_the_table_as_data_and_the_report_renders_it(tmp_path):
     assert opt["verdict"] == "holds" and opt["scope"] == ""
     assert [r["momentum"] for r in opt["per_lambda"]] == [0.0, 0.9]
     assert opt["cells"] and set(opt["cells"]) <= set(t.cell)  # the runs the comparison used
-    assert [c for c, _ in analyze.collapse_measures(p)][-1] == "sharpness_full_eps0.0005"
+    assert analyze.collapse_measures(p)[-1].column == "sharpness_full_eps0.0005"
     trained = [c["column"] for c in result["collapse"] if c["runs"] == "grid, trained"]
     assert trained == ["test_acc", "train_acc"]  # the table has no sharpness
     assert {c["runs"] for c in result["collapse"]} <= {"grid, trained", "grid, reached the target",
                                                        "equal-accuracy runs"}
+    # strict JSON: analyze writes every NaN (an interval of fewer than two runs, a collapse statistic
+    # of too few points) as null, so no NaN survives anywhere in the result or the file
+    values = list(_leaves(result))
+    assert not [v for v in values if isinstance(v, float) and math.isnan(v)]
+    json.dumps(result, allow_nan=False)  # raises on a NaN or an infinity
     files.write_json(tmp_path / "lecture.json", result)
-    back = files.read_json(tmp_path / "lecture.json")  # strict JSON: no NaN survives
-    assert back["rows"][0]["aspect"] == result["rows"][0]["aspect"]
+    text = (tmp_path / "lecture.json").read_text()
+    back = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in lecture.json"))
+    assert back == json.loads(json.dumps(result))
 
 
 def test_no_equal_accuracy_run_measured_gives_inconclusive_rows_not_a_crash():
@@ -270,3 +278,15 @@ def test_no_equal_accuracy_run_measured_gives_inconclusive_rows_not_a_crash():
         r = row(rows, aspect)
         assert r["verdict"] == "inconclusive", (aspect, r["verdict"])
         assert all(p["small"]["n"] == p["large"]["n"] == 0 for p in r["per_lambda"])
+
+
+def _leaves(node):
+    """Every value at the leaves of nested dicts and lists."""
+    if isinstance(node, dict):
+        for v in node.values():
+            yield from _leaves(v)
+    elif isinstance(node, (list, tuple)):
+        for v in node:
+            yield from _leaves(v)
+    else:
+        yield node

@@ -17,6 +17,7 @@ from batch_momentum.analysis.momentum import momentum_rows
 from batch_momentum.analysis.formats import missing as _nan
 from batch_momentum.analysis.formats import num, pct, secs, timing_device
 from batch_momentum.io import tables as T
+from batch_momentum.training.status import Status
 
 SAME = 2.0  # "same time": within this factor
 
@@ -36,20 +37,20 @@ def compare(table: pd.DataFrame, column: str, claim: str, sizes: tuple[int, int]
     if column not in table:  # no run finished with finite weights: the measure was never taken
         table = table.assign(**{column: np.nan})
     out = []
-    for lam in sorted(table.momentum.unique()):
-        sub = table[table.momentum == lam]
+    for lam in sorted(table[T.MOMENTUM].unique()):
+        sub = table[table[T.MOMENTUM] == lam]
         sides, failed, cells = {}, {}, []
         for side, b in (("small", small_b), ("large", large_b)):
-            runs = sub[sub.batch_size == b]
-            good = (stats.counted(runs) if reached_only else runs.status == "ok") & runs[column].notna()
+            runs = sub[sub[T.BATCH_SIZE] == b]
+            good = (stats.counted(runs) if reached_only else runs[T.STATUS] == Status.OK) & runs[column].notna()
             sides[side] = runs[good][column].to_numpy(dtype=float)
-            failed[side] = {str(k): int(v) for k, v in runs[~good].status.value_counts().items()}
+            failed[side] = {str(k): int(v) for k, v in runs[~good][T.STATUS].value_counts().items()}
             if reached_only:  # ok but short of the target
-                failed[side].pop("ok", None)
-                short = int(((runs.status == "ok") & ~stats.at_target(runs)).sum())
+                failed[side].pop(Status.OK.value, None)
+                short = int(((runs[T.STATUS] == Status.OK) & ~stats.at_target(runs)).sum())
                 if short:
                     failed[side]["short of the target"] = short
-            cells += sorted(runs[good].cell)
+            cells += sorted(runs[good][T.CELL])
         a, b = sides["small"], sides["large"]
         row = dict(momentum=float(lam), b_small=int(small_b), b_large=int(large_b),
                    small=stats.mean_interval(a), large=stats.mean_interval(b), failed=failed, cells=cells)
@@ -112,7 +113,7 @@ def measured(per_lam: list[dict], side: str, fmt) -> str:
 
 def _timing_rows(timing: pd.DataFrame, small_b: int, large_b: int) -> list[dict]:
     dev = timing_device(timing)
-    t = timing.set_index("batch_size").sort_index()
+    t = timing.set_index(T.BATCH_SIZE).sort_index()
     sb = small_b if small_b in t.index else int(t.index.min())
     lb = large_b if large_b in t.index else int(t.index.max())
     if sb == lb:
@@ -121,15 +122,15 @@ def _timing_rows(timing: pd.DataFrame, small_b: int, large_b: int) -> list[dict]
                 for a, sm, lg in (("Speed for one update (no parallel computing)", "Faster", "Slower"),
                                   ("Speed for one update (with parallel computing)", "Same", "Same (not too large)"),
                                   ("Time for one epoch", "Slower", "Faster"))]
-    seq_s, seq_l = t.at[sb, "sequential_median_s"], t.at[lb, "sequential_median_s"]
-    par_s, par_l = t.at[sb, "parallel_median_s"], t.at[lb, "parallel_median_s"]
-    base = t.parallel_median_s.iloc[0]
+    seq_s, seq_l = t.at[sb, T.SEQUENTIAL_MEDIAN_S], t.at[lb, T.SEQUENTIAL_MEDIAN_S]
+    par_s, par_l = t.at[sb, T.PARALLEL_MEDIAN_S], t.at[lb, T.PARALLEL_MEDIAN_S]
+    base = t[T.PARALLEL_MEDIAN_S].iloc[0]
     same_up_to = int(t.index.min())
-    for b, v in t.parallel_median_s.sort_index().items():  # up to the first batch size beyond the limit
+    for b, v in t[T.PARALLEL_MEDIAN_S].sort_index().items():  # up to the first batch size beyond the limit
         if v > SAME * base:
             break
         same_up_to = int(b)
-    extrap = " (extrapolated from fewer examples)" if bool(t.at[lb, "sequential_extrapolated"]) else ""
+    extrap = " (extrapolated from fewer examples)" if bool(t.at[lb, T.SEQUENTIAL_EXTRAPOLATED]) else ""
     rows = [dict(aspect="Speed for one update (no parallel computing)", small="Faster", large="Slower",
                  measured_small=secs(seq_s), measured_large=secs(seq_l),
                  verdict=yes(seq_l > SAME * seq_s),
@@ -142,14 +143,14 @@ def _timing_rows(timing: pd.DataFrame, small_b: int, large_b: int) -> list[dict]
                      evidence=f"timing step on {dev}: one update with the whole batch in one call takes {ratio:.1f}× "
                               f"as long at B={lb} as at B={sb} ('same' = within {SAME:g}×); the time stays within "
                               f"{SAME:g}× of B={int(t.index.min())} up to B={same_up_to}"))
-    ep = t.epoch_measured_s.where(t.epoch_measured_s.notna(), t.epoch_estimated_s)
-    how = lambda b: "measured" if not _nan(t.at[b, "epoch_measured_s"]) else "updates × time per update"  # noqa: E731
+    ep = t[T.EPOCH_MEASURED_S].where(t[T.EPOCH_MEASURED_S].notna(), t[T.EPOCH_ESTIMATED_S])
+    how = lambda b: "measured" if not _nan(t.at[b, T.EPOCH_MEASURED_S]) else "updates × time per update"  # noqa: E731
     rows.append(dict(aspect="Time for one epoch", small="Slower", large="Faster",
                      measured_small=secs(ep[sb]), measured_large=secs(ep[lb]),
                      verdict=yes(ep[sb] > ep[lb]),
                      evidence=f"timing step on {dev}: one epoch takes {ep[sb] / ep[lb]:.1f}× as long at B={sb} "
-                              f"({how(sb)}) as at B={lb} ({how(lb)}): {int(t.at[sb, 'updates_per_epoch'])} vs "
-                              f"{int(t.at[lb, 'updates_per_epoch'])} updates"))
+                              f"({how(sb)}) as at B={lb} ({how(lb)}): {int(t.at[sb, T.UPDATES_PER_EPOCH])} vs "
+                              f"{int(t.at[lb, T.UPDATES_PER_EPOCH])} updates"))
     return rows
 
 
@@ -180,29 +181,32 @@ def sharpness_measures(params) -> list[Measure]:
 
 
 def _choices(candidates: pd.DataFrame) -> str:
-    chosen = candidates[candidates.chosen].groupby("cell").first()
-    return "; ".join(f"{cell}: η = {r.lr:g} of {[float(v) for v in sorted(candidates[candidates.cell == cell].lr.unique())]}"
-                     + ("" if "no eta" not in r.choice_reason else " (no η reached the target with every seed)")
+    chosen = candidates[candidates[T.CHOSEN]].groupby(T.CELL).first()
+    def tried(cell):
+        return [float(v) for v in sorted(candidates[candidates[T.CELL] == cell][T.LR].unique())]
+
+    return "; ".join(f"{cell}: η = {r[T.LR]:g} of {tried(cell)}"
+                     + ("" if "no eta" not in r[T.CHOICE_REASON] else " (no η reached the target with every seed)")
                      for cell, r in chosen.iterrows())
 
 
 def time_to_level(tta: pd.DataFrame, sizes: tuple[int, int]) -> str:
     """In words, per λ: the median updates and wall-clock seconds over seeds that the small and the large
     batch took to first reach the highest training-accuracy level of the table; "never" when no seed did."""
-    train = tta[tta.measure == "train_acc"]
+    train = tta[tta[T.MEASURE] == T.TRAIN_ACC]
     if not len(train):
         return ""
-    level = train.level.max()
+    level = train[T.LEVEL].max()
     parts = []
-    for lam, at in train[train.level == level].groupby("momentum"):
+    for lam, at in train[train[T.LEVEL] == level].groupby(T.MOMENTUM):
         sides = []
         for b in sizes:
-            runs = at[at.batch_size == b]
-            hit = runs.dropna(subset=["updates"])
+            runs = at[at[T.BATCH_SIZE] == b]
+            hit = runs.dropna(subset=[T.UPDATES])
             if not len(runs):
                 continue
             sides.append(f"B={b} " + ("never" if not len(hit) else
-                                       f"{hit.updates.median():.0f} updates, {secs(hit.wall_s.median())}"
+                                       f"{hit[T.UPDATES].median():.0f} updates, {secs(hit[T.WALL_S].median())}"
                                        + (f" ({len(hit)} of {len(runs)} seeds)" if len(hit) < len(runs) else "")))
         parts.append(f"λ={lam:g}: " + " vs ".join(sides))
     return (f"Time to {100 * level:.0f}% training accuracy (median over seeds; wall-clock of the training job, which "
@@ -213,10 +217,10 @@ def batch_rows(table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFram
                tta: pd.DataFrame | None = None) -> list[dict]:
     """The rows about batch size that the training runs answer: gradient noise and optimization from the
     grid (the same epoch budget), generalization and sharpness from the equal-accuracy protocol."""
-    grid_sizes = (int(table.batch_size.min()), int(table.batch_size.max()))
+    grid_sizes = (int(table[T.BATCH_SIZE].min()), int(table[T.BATCH_SIZE].max()))
     ea = params.equal_acc
     rows = []
-    cos = compare(table, "cosine_expected_final", "larger", grid_sizes)
+    cos = compare(table, T.NOISE_FINAL.cosine_expected, "larger", grid_sizes)
     g = "{:.3f}".format
     rows.append(dict(aspect="Gradient", section="noise", small="Noisy", large="Stable", measured_small=measured(cos, "small", g),
                      measured_large=measured(cos, "large", g), verdict=summarize(cos), per_lambda=cos,
@@ -225,7 +229,7 @@ def batch_rows(table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFram
                               "scale at each run's final weights, the grid's smallest vs largest B, per λ: "
                               + describe(cos, g)))
 
-    opt = compare(table, "train_acc", "smaller", grid_sizes)
+    opt = compare(table, T.TRAIN_ACC, "smaller", grid_sizes)
     rows.append(dict(aspect="Optimization", section="optimization", small="Better", large="Worse", measured_small=measured(opt, "small", pct),
                      measured_large=measured(opt, "large", pct), verdict=summarize(opt), per_lambda=opt,
                      evidence=f"final training accuracy after the same budget of {params.train.max_epochs} epochs at "
@@ -237,7 +241,7 @@ def batch_rows(table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFram
     protocol = (f"Keskar et al.'s protocol: B={ea.batch_size[0]} and B={ea.batch_size[1]} each trained until the "
                 f"training accuracy reaches {ea.target_train_acc} (at most {ea.max_epochs} epochs), η per batch size "
                 f"and λ chosen by validation accuracy among candidates whose every seed reached it ({_choices(candidates)})")
-    gen = compare(equal, "test_acc", "smaller", ea.batch_size, reached_only=True)
+    gen = compare(equal, T.TEST_ACC, "smaller", ea.batch_size, reached_only=True)
     rows.append(dict(aspect="Generalization", section="generalization", small="Better", large="Worse", measured_small=measured(gen, "small", pct),
                      measured_large=measured(gen, "large", pct), verdict=summarize(gen), per_lambda=gen,
                      evidence=f"test accuracy at equal training accuracy. {protocol}. Per λ: " + describe(gen, pct)))
@@ -245,7 +249,7 @@ def batch_rows(table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFram
     per_measure = {label: compare(equal, col, "larger", ea.batch_size, ratio=True, reached_only=True)
                    for col, label in sharpness_measures(params)}  # compare: a missing column is all NaN
     sharp = []
-    for k, lam in enumerate(sorted(equal.momentum.unique())):
+    for k, lam in enumerate(sorted(equal[T.MOMENTUM].unique())):
         verdicts = [rows_[k]["verdict"] for rows_ in per_measure.values()]
         first = next(iter(per_measure.values()))[k]
         sharp.append(dict(first, verdict=combine(verdicts),
@@ -281,13 +285,13 @@ def keskar_table(equal: pd.DataFrame, params) -> dict:
     ea = params.equal_acc
     cols = [TRAIN_ACCURACY, TEST_ACCURACY, *sharpness_measures(params)]
     rows = []
-    for lam in sorted(equal.momentum.unique()):
+    for lam in sorted(equal[T.MOMENTUM].unique()):
         for side, b in zip(("small", "large"), ea.batch_size):
-            runs = equal[(equal.momentum == lam) & (equal.batch_size == b)]
+            runs = equal[(equal[T.MOMENTUM] == lam) & (equal[T.BATCH_SIZE] == b)]
             done = runs[stats.counted(runs)]
             values = {col: stats.mean_interval(done[col]) for col, _ in cols if col in done}
             rows.append(dict(momentum=float(lam), side=side, batch_size=int(b), seeds=int(len(done)),
-                             of=int(len(runs)), lr=float(runs.lr.iloc[0]) if len(runs) else float("nan"),
+                             of=int(len(runs)), lr=float(runs[T.LR].iloc[0]) if len(runs) else float("nan"),
                              values={c: {"mean": v["mean"], "std": v["std"]} for c, v in values.items()}))
     published = KESKAR_C1 if params.data.dataset == "cifar10" else KESKAR_F1  # the network nearest to ours
     return dict(columns=[{"column": c, "label": label} for c, label in cols], rows=rows, published=published,
@@ -303,7 +307,7 @@ def lecture_table(table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataF
     """Every row of the lecture's table: from the grid's runs (`table`), the equal-accuracy runs
     (`equal`, `candidates`), the timing step's rows and the momentum step's result; params is the
     config.Params of the run."""
-    small_b, large_b = int(table.batch_size.min()), int(table.batch_size.max())
+    small_b, large_b = int(table[T.BATCH_SIZE].min()), int(table[T.BATCH_SIZE].max())
     rows = [dict(r, section="timing") for r in _timing_rows(timing, small_b, large_b)]
     rows += batch_rows(table, equal, candidates, params, tta)
     rows += [dict(r, section="momentum") for r in momentum_rows(momentum)]

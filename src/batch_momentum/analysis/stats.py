@@ -8,16 +8,19 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import spearmanr
 
+from batch_momentum.io import tables as T
+from batch_momentum.training.status import Status
+
 
 def at_target(table):
     """reached_target as booleans (missing: False), one per row of a run table."""
-    return table.reached_target.fillna(False).astype(bool)
+    return table[T.REACHED_TARGET].fillna(False).astype(bool)
 
 
 def counted(table):
     """The runs every verdict counts: status ok and, where the table says, at the target."""
-    good = table.status == "ok"
-    return good & at_target(table) if "reached_target" in table else good
+    good = table[T.STATUS] == Status.OK
+    return good & at_target(table) if T.REACHED_TARGET in table else good
 
 
 def _r2(design: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
@@ -34,7 +37,7 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a, b).statistic)
 
 
-def collapse_stats(df, x: str = "temperature", y: str = "test_acc", group: str = "momentum",
+def collapse_stats(df, x: str = T.TEMPERATURE, y: str = T.TEST_ACC, group: str = T.MOMENTUM,
                    degree: int = 3) -> dict:
     """Does y collapse onto one curve of the noise temperature g = df[x]?
 

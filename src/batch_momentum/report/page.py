@@ -64,7 +64,7 @@ def settings_lines(params: config.Params, table: pd.DataFrame) -> list[str]:
         f"Model: {m.name}" + (f" with hidden widths {list(m.hidden)}" if m.name == "mlp" else "") +
         (f" with 5×5 stride-2 convolutions of {list(m.hidden)} channels and dense layers {list(m.head)}"
          if m.name == "cnn" else "") +
-        f"; mean cross-entropy; {int(table.n_params.iloc[0])} parameters.",
+        f"; mean cross-entropy; {int(table[T.N_PARAMS].iloc[0])} parameters.",
         f"Optimizer: gradient descent with the lecture's momentum, m = λm − ηg, θ = θ + m; η = {t.lr} "
         f"with the '{t.lr_rule}' rule ({rule}).",
         f"Budget of the grid: {t.max_epochs} epochs for every cell, {target}; one η for the grid, not tuned "
@@ -73,12 +73,11 @@ def settings_lines(params: config.Params, table: pd.DataFrame) -> list[str]:
         f"and {params.equal_acc.batch_size[1]} trained to {params.equal_acc.target_train_acc} training accuracy with "
         "η tuned per batch size and λ.",
         f"Grid: B ∈ {list(g.batch_size)}, λ ∈ {list(g.momentum)}, seeds {list(g.seed)}; {len(table)} runs: "
-        + ", ".join(f"{n} {s}" for s, n in table.status.value_counts().items()) + ".",
-        "Device: " + ", ".join(sorted(f"{a} ({b})" for a, b in table[["device", "device_name"]].astype(str)
+        + ", ".join(f"{n} {s}" for s, n in table[T.STATUS].value_counts().items()) + ".",
+        "Device: " + ", ".join(sorted(f"{a} ({b})" for a, b in table[[T.DEVICE, T.DEVICE_NAME]].astype(str)
                                       .drop_duplicates().itertuples(index=False))) +
-        f", {int(table.threads.max())} CPU thread(s) per job, torch {table.torch_version.iloc[0]}"
-        + (f"; updates {' and '.join(sorted(table.update_path.dropna().astype(str).unique()))} "
-           "(train.cuda_graph)" if "update_path" in table else "") + ".",
+        f", {int(table[T.THREADS].max())} CPU thread(s) per job, torch {table[T.TORCH_VERSION].iloc[0]}"
+        + f"; updates {' and '.join(sorted(table[T.UPDATE_PATH].dropna().astype(str).unique()))} (train.cuda_graph).",
         provenance.describe(table.to_dict("records")),
     ]
 
@@ -97,14 +96,15 @@ def _embed(sections: list[dict], figures_dir: Path) -> None:
 
 
 def runs_html(table: pd.DataFrame) -> str:
-    shown = pd.DataFrame({"run": table.cell, "status": table.status,
-                          "at target": table.reached_target.map({True: "yes", False: "no"}),
-                          "η": table.lr, "epochs": table.epochs, "updates": table.updates,
-                          "train acc": table.train_acc, "val acc": table.val_acc, "test acc": table.test_acc})
-    for col, label in (("hessian_top", "top eigenvalue"), ("cosine_final", "cosine (final)")):
+    """Every run of a run table (cells or equal) as an HTML table: how it ended and what it measured."""
+    shown = pd.DataFrame({"run": table[T.CELL], "status": table[T.STATUS],
+                          "at target": table[T.REACHED_TARGET].map({True: "yes", False: "no"}),
+                          "η": table[T.LR], "epochs": table[T.EPOCHS], "updates": table[T.UPDATES],
+                          "train acc": table[T.TRAIN_ACC], "val acc": table[T.VAL_ACC], "test acc": table[T.TEST_ACC]})
+    for col, label in ((T.HESSIAN_TOP, "top eigenvalue"), (T.NOISE_FINAL.cosine, "cosine (final)")):
         if col in table:
             shown[label] = table[col]
-    shown["time / epoch"] = table.epoch_wall_s.map(secs)
+    shown["time / epoch"] = table[T.EPOCH_WALL_S].map(secs)
     return html_table(shown)
 
 

@@ -2,7 +2,7 @@
 
 cells.csv, curves.csv, directions.csv for the grid; equal.csv, equal_curves.csv,
 equal_directions.csv and candidates.csv for the equal-accuracy protocol; time_to_accuracy.csv
-(batch_momentum.analysis.tables; columns in batch_momentum.io.tables).
+(batch_momentum.analysis.aggregate; columns in batch_momentum.io.tables).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from batch_momentum import config
-from batch_momentum.analysis import tables
+from batch_momentum.analysis import aggregate
 from batch_momentum.io.tables import CELLS, STATUS
 from batch_momentum.training.status import Status
 
@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out-dir", default="reports/tables")
     args = ap.parse_args(argv)
     params = config.load(args.params)
-    frames = tables.aggregate(params, Path(args.results))
+    frames = aggregate.aggregate(params, Path(args.results))
     out = Path(args.out_dir)  # the writes make the folder
     for schema, frame in frames.items():
         schema.write(out / f"{schema.name}.csv", frame)
