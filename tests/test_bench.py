@@ -1,5 +1,4 @@
 """The benchmark: MACs counted from the layers (closed-form cases), and one real tiny run."""
-import csv
 import math
 
 import pytest
@@ -7,11 +6,10 @@ import torch
 import yaml
 from torch import nn
 
-from batch_momentum.training import bench
-from batch_momentum import cli
-from batch_momentum import config
+from batch_momentum import cli, config
 from batch_momentum.data import prepared as data
-from batch_momentum.training import models
+from batch_momentum.io import tables as T
+from batch_momentum.training import bench, models
 from conftest import tiny_full, tiny_with
 
 
@@ -47,25 +45,26 @@ def test_tiny_run_writes_one_consistent_row_per_batch_size(tmp_path, one_thread)
     out = tmp_path / "bench.csv"
     assert bench.main(["--params", str(tmp_path / "params.yaml"), "--batch-sizes", "200", "1", "8",
                        "--epochs", "1", "--out", str(out)]) == 0
-    rows = list(csv.DictReader(out.open()))
-    assert [int(r["batch_size"]) for r in rows] == [1, 8, 200]
-    assert [int(r["updates_per_epoch"]) for r in rows] == [200, 25, 1]
-    for r in rows:
-        t = {k: float(r[f"{k}_s"]) for k in bench.LOOPS if k != "graph"}
+    table = T.BENCH.read(out)
+    assert list(table.columns) == list(T.BENCH.columns)  # the schema's columns, in its order
+    assert table[T.BATCH_SIZE].tolist() == [1, 8, 200]
+    assert table[T.UPDATES_PER_EPOCH].tolist() == [200, 25, 1]
+    for _, r in table.iterrows():
+        t = {k: r[bench.EPOCH_S[k]] for k in bench.LOOPS if k != "graph"}
         assert all(v > 0 for v in t.values()), r
-        # CUDA graphs exist on CUDA only: on the CPU that loop's columns are empty numbers
-        assert r["device"] == "cpu" and all(math.isnan(float(r[c])) for c in
-                                            ("graph_s", "stacked_over_graph", "graph_over_bound"))
-        assert float(r["examples_over_stacked"]) == pytest.approx(t["examples"] / t["stacked"], rel=1e-12)
-        assert float(r["examples_over_alone"]) == pytest.approx(t["examples"] / t["alone"], rel=1e-12)
-        bound = float(r["bound_s"])
-        assert int(r["macs_per_example"]) == 40 * 32 + 32 * 10
-        assert bound == pytest.approx(6 * 1600 * 200 / (float(r["peak_gflops"]) * 1e9), rel=1e-12)
+        # CUDA graphs exist on CUDA only: on the CPU that loop's columns are empty
+        assert r[T.DEVICE] == "cpu" and all(math.isnan(r[c]) for c in
+                                            (T.GRAPH_S, T.STACKED_OVER_GRAPH, T.GRAPH_OVER_BOUND))
+        assert r[T.EXAMPLES_OVER_STACKED] == pytest.approx(t["examples"] / t["stacked"], rel=1e-12)
+        assert r[T.EXAMPLES_OVER_ALONE] == pytest.approx(t["examples"] / t["alone"], rel=1e-12)
+        bound = r[T.BOUND_S]
+        assert r[T.MACS_PER_EXAMPLE] == 40 * 32 + 32 * 10
+        assert bound == pytest.approx(6 * 1600 * 200 / (r[T.PEAK_GFLOPS] * 1e9), rel=1e-12)
         for k in t:
-            assert float(r[f"{k}_over_bound"]) == pytest.approx(t[k] / bound, rel=1e-12)
-        assert r["examples_scaled"] == "False"  # 200 updates at most: every epoch timed whole
-        assert int(r["stacked_models"]) == 2 and int(r["threads"]) == 1 and int(r["epochs"]) == 1
-        assert 0 < float(r["lr"]) <= 0.05 and float(r["momentum"]) == 0.9
+            assert r[bench.OVER_BOUND[k]] == pytest.approx(t[k] / bound, rel=1e-12)
+        assert not r[T.EXAMPLES_SCALED]  # 200 updates at most: every epoch timed whole
+        assert r[T.STACKED_MODELS] == 2 and r[T.THREADS] == 1 and r[T.EPOCHS] == 1
+        assert 0 < r[T.LR] <= 0.05 and r[T.MOMENTUM] == 0.9
 
 
 def test_examples_loop_scales_a_long_epoch(tiny_params, one_thread):

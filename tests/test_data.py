@@ -63,9 +63,10 @@ def test_load_prepared_rejects_wrong_shapes_and_sizes(tmp_path):
 
 
 def test_a_prepared_file_of_another_dataset_is_refused_in_one_line(tmp_path):
+    from importlib.resources import files as package_files
+
     import numpy as np
     import yaml
-    from importlib.resources import files as package_files
 
     schema = yaml.safe_load((package_files("batch_momentum.config") / "params.schema.yaml").read_text())
     assert set(data.INPUT_SHAPE) == set(schema["properties"]["data"]["properties"]["dataset"]["enum"])

@@ -9,8 +9,8 @@ import yaml
 
 from batch_momentum import config
 from batch_momentum.data import prepared as data
-from batch_momentum.training import models
 from batch_momentum.data import raw
+from batch_momentum.training import models
 from batch_momentum.training.stacked import StackedNet
 from conftest import REPO, tiny_full, tool_env
 from servedata import IDX_NAMES, dead_url, serve, write_cifar, write_mnist

@@ -9,7 +9,6 @@ import dataclasses
 
 import pytest
 import torch
-
 import yaml
 
 from batch_momentum import config

@@ -84,18 +84,23 @@ def test_direction_curve():
     assert c == L.direction_curve(model, x, y, ts, seed=1)
 
 
-def test_plots():
+def test_the_interpolation_and_direction_figures_draw_the_curves_they_are_given():
     import matplotlib.pyplot as plt
-    from matplotlib.figure import Figure
+
     from batch_momentum.report.plots.sharpness import plot_direction_curves, plot_interpolation
+
     curve = {"alpha": [0, 0.5, 1], "train_loss": [0.1, 1, 0.2], "train_acc": [1, 0.5, 0.9],
              "test_loss": [0.3, 1.2, 0.5], "test_acc": [0.8, 0.4, 0.7]}
     fig = plot_interpolation(curve, "SB vs LB")
-    assert isinstance(fig, Figure) and len(fig.axes) == 2
-    styles = sorted(l.get_linestyle() for ax in fig.axes for l in ax.get_lines())
-    assert styles == ["-", "-", "--", "--"]  # train solid, test dashed (loss + acc)
-    fig2 = plot_direction_curves({"SB": {"t": [0, 1], "loss": [1, 2]}, "LB": {"t": [0, 1], "loss": [1, 3]}})
-    assert len(fig2.axes[0].get_lines()) == 2
+    loss_ax, acc_ax = fig.axes
+    assert [(line.get_label(), list(line.get_ydata()), line.get_linestyle()) for line in loss_ax.get_lines()] == [
+        ("train loss", curve["train_loss"], "-"), ("test loss", curve["test_loss"], "--")]  # train solid, test dashed
+    assert [list(line.get_ydata()) for line in acc_ax.get_lines()] == [curve["train_acc"], curve["test_acc"]]
+    assert all(list(line.get_xdata()) == curve["alpha"] for line in loss_ax.get_lines() + acc_ax.get_lines())
+    curves = {"SB": {"t": [0, 1], "loss": [1, 2]}, "LB": {"t": [0, 1], "loss": [1, 3]}}
+    fig2 = plot_direction_curves(curves)
+    drawn = {line.get_label(): list(line.get_ydata()) for line in fig2.axes[0].get_lines()}
+    assert drawn == {"SB": [1, 2], "LB": [1, 3]}
     plt.close(fig)
     plt.close(fig2)
 

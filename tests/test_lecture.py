@@ -1,5 +1,6 @@
 """The lecture table's verdicts on made-up measurements whose answer is known."""
 import dataclasses
+import functools
 import json
 import math
 from pathlib import Path
@@ -161,19 +162,33 @@ def test_timing_rows_from_the_timing_step():
     assert par["verdict"] == "holds"
 
 
+@functools.cache
+def small_momentum_run():
+    """A real momentum-step result on a few steps (about 0.1 s), whose outcomes momentum_result replaces."""
+    from batch_momentum.critical.experiments import run_momentum_step
+
+    cfg = dataclasses.replace(params().momentum, steps_1d=40, steps_2d=40, noise_seeds_2d=1, finite_seeds=2,
+                              saddle_steps=10, minimum_steps=10, weighted_sum_steps=5)
+    return run_momentum_step(cfg, (0.0, 0.5, 0.9))
+
+
 def momentum_result(deep=(0.9,), fractions=None, diff=1e-16):
-    """A momentum-step result with made-up outcomes: which λ reach the deep minimum, and the
-    escape fraction per (λ, B) of a finite sum with N = 4."""
-    lams = (0.0, 0.5, 0.9)
+    """A momentum-step result (critical.records) with made-up outcomes: which λ reach the deep minimum,
+    the escape fraction per (λ, B) of a finite sum with N = 4, and the weighted-sum check's difference."""
+    from batch_momentum.critical.records import FiniteCell
+
+    real = small_momentum_run()
     fractions = fractions or {0.0: [0.5, 0.2, 0.0], 0.5: [0.8, 0.4, 0.0], 0.9: [1.0, 0.9, 0.0]}
-    summary = [dict(momentum=lam, final_1d=3.0 if lam in deep else -0.01,
-                    nearest_1d="deep minimum" if lam in deep else "flat saddle", reached_deep_min_1d=lam in deep,
-                    on_manifold_max_abs_x=0.0) for lam in lams]
-    cells = [dict(case="saddle", momentum=lam, batch_size=b, escape_fraction=f)
-             for lam in lams for b, f in zip((1, 2, 4), fractions[lam])]
-    return dict(summary=summary, finite_sum=dict(n=4, batch_sizes=[1, 2, 4], seeds=10, cases={"saddle": {}},
-                                                 cells=cells),
-                weighted_sum_check=dict(steps=30, lr=0.1, max_abs_diff={str(lam): diff for lam in lams}))
+    summary = tuple(dataclasses.replace(s, final_1d=3.0 if s.momentum in deep else -0.01, first_escape_step_1d=None,
+                                        nearest_1d="deep minimum" if s.momentum in deep else "flat saddle",
+                                        reached_deep_min_1d=s.momentum in deep) for s in real.summary)
+    cells = tuple(FiniteCell(case="saddle", momentum=lam, batch_size=b, temperature=1.0, escape_fraction=f,
+                             median_escape_step=None, escape_steps=()) for lam in real.lambdas
+                  for b, f in zip((1, 2, 4), fractions[lam]))
+    finite = dataclasses.replace(real.finite_sum, n=4, batch_sizes=(1, 2, 4), seeds=10, cells=cells,
+                                 cases=real.finite_sum.cases[:1], collapse=())
+    checks = tuple(dataclasses.replace(w, max_abs_diff=diff) for w in real.weighted_sum_check)
+    return dataclasses.replace(real, summary=summary, finite_sum=finite, weighted_sum_check=checks)
 
 
 def test_momentum_rows_verdicts():

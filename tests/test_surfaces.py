@@ -8,7 +8,7 @@ from batch_momentum.critical import surfaces as sf
 from batch_momentum.training.optim import momentum_step
 
 
-@pytest.mark.parametrize("x", [p["point"][0] for p in sf.CRITICAL_1D])
+@pytest.mark.parametrize("x", [p.point[0] for p in sf.CRITICAL_1D])
 def test_1d_critical_points_are_zeros(x):
     assert sf.df1(x) == 0.0
     h = 1e-6  # and f itself is flat there, not only the formula for f'
@@ -26,25 +26,35 @@ def test_1d_kinds_match_second_derivative():
     h = 1e-4
     d2 = lambda x: (sf.df1(x + h) - sf.df1(x - h)) / (2 * h)
     for p in sf.CRITICAL_1D:
-        x = p["point"][0]
-        if p["kind"] in ("local min", "global min"):
+        x = p.point[0]
+        if p.kind in ("local min", "global min"):
             assert d2(x) > 0.5
-        elif p["kind"] == "local max":
+        elif p.kind == "local max":
             assert d2(x) < -0.5
         else:  # flat inflection: f'' = 0 and f keeps falling through it
-            assert p["kind"] == "saddle/inflection"
+            assert p.kind == "saddle/inflection"
             assert abs(d2(x)) < 1e-6 and sf.f1(x - 0.1) > sf.f1(x) > sf.f1(x + 0.1)
-    mins = {p["kind"]: sf.f1(p["point"][0]) for p in sf.CRITICAL_1D if "min" in p["kind"]}
+    mins = {p.kind: sf.f1(p.point[0]) for p in sf.CRITICAL_1D if "min" in p.kind}
     assert mins["global min"] < mins["local min"]
-    assert max(p["point"][0] for p in sf.CRITICAL_1D if p["kind"] == "local max") == sf.BARRIER_1D
+    assert max(p.point[0] for p in sf.CRITICAL_1D if p.kind == "local max") == sf.BARRIER_1D
 
 
-@pytest.mark.parametrize("p", [c["point"] for c in sf.CRITICAL_2D])
+@pytest.mark.parametrize("p", [c.point for c in sf.CRITICAL_2D])
 def test_2d_critical_points_are_zeros(p):
     assert np.all(sf.df2(p) == 0.0)
     h = 1e-6
     fd = [(sf.f2(np.add(p, h * e)) - sf.f2(np.subtract(p, h * e))) / (2 * h) for e in np.eye(2)]
     assert np.max(np.abs(fd)) < 1e-8
+
+
+def test_critical_point_values_closed_form():
+    # f at the 1-D points: f(1) = 1/6 - 11/10 + 9/4 - 3/2 = -11/60, f(1.5) = -81/640, f(3) = -81/20
+    values = {p.name: p.value for p in sf.CRITICAL_1D}
+    assert values["flat saddle"] == 0.0
+    assert values["shallow minimum"] == pytest.approx(-11 / 60, rel=1e-12)
+    assert values["hill"] == pytest.approx(-81 / 640, rel=1e-12)
+    assert values["deep minimum"] == pytest.approx(-81 / 20, rel=1e-12)
+    assert [p.value for p in sf.CRITICAL_2D] == [0.25, 0.0, 0.0]  # saddle f = 1/4, minima 0
 
 
 def test_2d_gradient_matches_finite_difference():

@@ -105,16 +105,19 @@ def test_read_csv_errors(tmp_path):
         tables.read_timing(empty)
 
 
-def test_plots(rows):
+def test_the_timing_figures_draw_the_rows_medians_against_batch_size(rows):
     df = pd.DataFrame(rows)
-    for fig in (plots_timing.plot_time_per_update(df), plots_timing.plot_time_per_epoch(df)):
-        assert isinstance(fig, matplotlib.figure.Figure)
-        assert df["device_name"].iloc[0] in fig.axes[0].get_title()
-        matplotlib.pyplot.close(fig)
-    cells = pd.DataFrame([dict(batch_size=b, momentum=lam, seed=s, b_simple_init=50.0, b_simple_final=20.0,
-                               cosine_init=0.5 + 0.001 * b, cosine_final=0.4 + 0.001 * b, nsr_final=20.0 / b)
-                          for b in (1, 8, 64) for lam in (0.0, 0.9) for s in (0, 1)])
-    fig = plots_timing.plot_noise_vs_batch(cells)
-    assert len(fig.axes) == 2
-    assert len(fig.axes[0].get_lines()) == 4 and len(fig.axes[1].get_lines()) == 2
+    fig = plots_timing.plot_time_per_update(df)
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    parallel, sequential = lines["parallel (one call per batch)"], lines["sequential (one example at a time)"]
+    assert list(parallel.get_xdata()) == [1, 8, 200] and list(parallel.get_ydata()) == list(df.parallel_median_s)
+    assert list(sequential.get_ydata()) == list(df.sequential_median_s)
+    hollow = lines["sequential, extrapolated from a subset"]  # only B = 200 is beyond sequential_cap = 16
+    assert list(hollow.get_xdata()) == [200] and ax.get_yscale() == "log"
+    assert df["device_name"].iloc[0] in ax.get_title()
+    matplotlib.pyplot.close(fig)
+    fig = plots_timing.plot_time_per_epoch(df)
+    estimate = fig.axes[0].get_lines()[0]
+    assert list(estimate.get_ydata()) == list(df.epoch_estimated_s)
     matplotlib.pyplot.close(fig)

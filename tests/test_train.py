@@ -9,11 +9,10 @@ import torch.nn.functional as F
 
 from batch_momentum import config
 from batch_momentum.data import prepared as data
-from batch_momentum.measures import evaluation as evaluate
-from batch_momentum.training import models
 from batch_momentum.io import runs as results
-from batch_momentum.training import status
+from batch_momentum.measures import evaluation as evaluate
 from batch_momentum.training import loop as train
+from batch_momentum.training import models, status
 from batch_momentum.training.optim import LectureMomentum
 from conftest import tiny_with
 

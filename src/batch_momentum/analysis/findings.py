@@ -25,6 +25,7 @@ from batch_momentum.analysis.lecture import (TEST_ACCURACY, TOP_EIGENVALUE, TRAI
 from batch_momentum.analysis.formats import timing_device
 from batch_momentum.analysis.stats import collapse_stats, counted
 from batch_momentum.analysis.verdicts import VERDICTS
+from batch_momentum.critical import records
 from batch_momentum.io import files
 from batch_momentum.io import tables as T
 from batch_momentum.training.status import Status
@@ -55,7 +56,7 @@ def collapse(table: pd.DataFrame, equal: pd.DataFrame, params: config.Params) ->
 
 
 def analyze(params: config.Params, table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFrame,
-            timing: pd.DataFrame, momentum: dict, tta: pd.DataFrame | None = None) -> dict:
+            timing: pd.DataFrame, momentum: records.CriticalResult, tta: pd.DataFrame | None = None) -> dict:
     rows = lecture_table(table, equal, candidates, params, timing, momentum, tta)
     return files.finite({
         "verdicts": [v.value for v in VERDICTS],
@@ -76,4 +77,4 @@ def read_inputs(tables_dir: Path, timing: Path, momentum: Path) -> dict:
     return dict(table=T.CELLS.read(tables_dir / "cells.csv"), equal=T.EQUAL.read(tables_dir / "equal.csv"),
                 candidates=T.CANDIDATES.read(tables_dir / "candidates.csv"),
                 tta=T.TIME_TO_ACCURACY.read(tables_dir / "time_to_accuracy.csv"), timing=T.read_timing(timing),
-                momentum=files.read_json(momentum, remedy="rerun the momentum step"))
+                momentum=records.read(momentum))

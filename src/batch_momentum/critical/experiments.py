@@ -9,9 +9,10 @@ The lecture (Hung-yi Lee, ML 2021, "Batch and Momentum") claims:
 4. smaller batches and momentum help to escape critical points.
 
 The surfaces (a 1-D one with a flat saddle, a shallow and a deep minimum; a 2-D saddle between
-two minima) and their critical points are in batch_momentum.surfaces. Every experiment is
-float64 numpy, deterministic given its seeds, and uses batch_momentum.optim.momentum_step for
-the update (lam = 0 is plain (S)GD).
+two minima) and their critical points are in batch_momentum.critical.surfaces. Every experiment
+is float64 numpy, deterministic given its seeds, and uses batch_momentum.training.optim.momentum_step
+for the update (lam = 0 is plain (S)GD). Every result is a typed record of batch_momentum.critical.records,
+which also writes the step's JSON and reads it back.
 
 Which mechanism does what (read this before the figures)
 --------------------------------------------------------
@@ -51,41 +52,62 @@ increase the batch size", ICLR): g = eta N / (B (1 - lam)).
 """
 from __future__ import annotations
 
-import dataclasses
 import time
-from typing import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from batch_momentum.config import Momentum, noise_temperature
-from batch_momentum.io.files import finite
-from batch_momentum.training.optim import momentum_step
 from batch_momentum.analysis.stats import collapse_stats
-from batch_momentum.critical.surfaces import BARRIER_1D, CRITICAL_1D, CRITICAL_2D, df1, df2, f1, f2, predicted_escape_steps, saddle_growth_rate
+from batch_momentum.config import Momentum, noise_temperature
+from batch_momentum.critical.records import (
+    Collapse,
+    CriticalResult,
+    FiniteCase,
+    FiniteCell,
+    FiniteSum,
+    LambdaSummary,
+    MomentumSpearman,
+    Nearest,
+    Run,
+    SaddleRuns,
+    Surface1D,
+    Surface2D,
+    WeightedSumCheck,
+    cells_frame,
+    defined,
+)
+from batch_momentum.critical.surfaces import (
+    BARRIER_1D,
+    CRITICAL_1D,
+    CRITICAL_2D,
+    CriticalPoint,
+    df1,
+    df2,
+    predicted_escape_steps,
+    saddle_growth_rate,
+)
+from batch_momentum.training.optim import momentum_step
 
 
 # ----------------------------------------------------------------------------- the runner
-def _nearest(point: np.ndarray, critical) -> dict | None:
+def _nearest(point: np.ndarray, critical: Sequence[CriticalPoint]) -> Nearest | None:
     if not critical:
         return None
-    d = [float(np.linalg.norm(point - np.asarray(c["point"], dtype=np.float64))) for c in critical]
+    d = [float(np.linalg.norm(point - np.asarray(c.point, dtype=np.float64))) for c in critical]
     i = int(np.argmin(d))
-    return {**critical[i], "distance": d[i]}
+    return Nearest(critical[i], d[i])
 
 
 def run_gd(grad_fn: Callable, start, lr: float, lam: float, steps: int, noise=None,
            rng: np.random.Generator | None = None, escape_fn: Callable | None = None,
-           critical: list | None = None) -> dict:
+           critical: Sequence[CriticalPoint] = ()) -> Run:
     """Gradient descent with the lecture's momentum (lam = 0: plain GD), optional gradient noise.
 
     g^t = grad_fn(theta^t) + xi^t, then (theta, m) <- momentum_step(theta, m, g, lr, lam), m^0 = 0.
     noise: None (xi = 0); a float s (xi ~ s N(0, I) from `rng`, default_rng(0) if None); or a
-    callable noise(theta, t, rng) -> array shaped like theta.
-
-    Returns trajectory (steps+1, d) = theta^0..theta^steps; final (d,); final_grad_norm
-    (noise-free |grad| at the end); nearest_critical (the entry of `critical` closest to the
-    end, plus its distance; None without `critical`); escaped (escape_fn(final); False without
-    escape_fn); first_escape_step (first t with escape_fn(theta^t), else None).
+    callable noise(theta, t, rng) -> array shaped like theta. Returns a records.Run: trajectory
+    (steps+1, d), the noise-free |grad| at the end, the entry of `critical` nearest to the end,
+    escaped (escape_fn(final); False without escape_fn) and the first t with escape_fn(theta^t).
     """
     theta = np.atleast_1d(np.asarray(start, dtype=np.float64)).copy()
     m = np.zeros_like(theta)
@@ -105,29 +127,34 @@ def run_gd(grad_fn: Callable, start, lr: float, lam: float, steps: int, noise=No
     first = None
     if escape_fn is not None:
         first = next((t for t in range(steps + 1) if escape_fn(traj[t])), None)
-    return {
-        "trajectory": traj,
-        "final": traj[-1].copy(),
-        "final_grad_norm": float(np.linalg.norm(grad_fn(traj[-1]))),
-        "nearest_critical": _nearest(traj[-1], critical),
-        "escaped": bool(escape_fn(traj[-1])) if escape_fn is not None else False,
-        "first_escape_step": first,
-    }
+    return Run(momentum=float(lam), trajectory=tuple(map(tuple, traj.tolist())),
+               final_grad_norm=float(np.linalg.norm(grad_fn(traj[-1]))), nearest=_nearest(traj[-1], critical),
+               escaped=bool(escape_fn(traj[-1])) if escape_fn is not None else False, first_escape_step=first)
 
 
-def run_1d(cfg: Momentum, lam: float) -> dict:
+def run_1d(cfg: Momentum, lam: float) -> Run:
     """The 1-D ball run with cfg's settings; escaped = ended past the hill (x > 1.5)."""
     return run_gd(df1, [cfg.start_1d], cfg.lr_1d, lam, cfg.steps_1d,
                   escape_fn=lambda p: p[0] > BARRIER_1D, critical=CRITICAL_1D)
 
 
-def run_2d(cfg: Momentum, lam: float, start=None, noise: float = 0.0, seed: int = 0) -> dict:
+def run_2d(cfg: Momentum, lam: float, start=None, noise: float = 0.0, seed: int = 0) -> Run:
     """The 2-D saddle run (from cfg.start_2d, or `start`); escaped = |x| >= escape_radius."""
     start = cfg.start_2d if start is None else start
     r = cfg.escape_radius
     return run_gd(df2, start, cfg.lr_2d, lam, cfg.steps_2d, noise=noise or None,
                   rng=np.random.default_rng(seed), escape_fn=lambda p: abs(p[0]) >= r,
                   critical=CRITICAL_2D)
+
+
+def saddle_runs(cfg: Momentum, lam: float) -> SaddleRuns:
+    """One λ on the 2-D saddle: from start_2d, from (0, y0) without noise, and with noise per seed."""
+    on_manifold = (0.0, float(cfg.start_2d[1]))
+    noisy = tuple(run_2d(cfg, lam, start=on_manifold, noise=cfg.noise_2d, seed=s) for s in range(cfg.noise_seeds_2d))
+    return SaddleRuns(momentum=float(lam), offset=run_2d(cfg, lam), on_manifold=run_2d(cfg, lam, start=on_manifold),
+                      noisy=noisy, growth_rate=saddle_growth_rate(cfg.lr_2d, lam),
+                      predicted_escape_step=defined(predicted_escape_steps(cfg.start_2d[0], cfg.lr_2d, lam,
+                                                                           cfg.escape_radius)))
 
 
 # ----------------------------------------------------------------------------- finite sums
@@ -153,41 +180,82 @@ def finite_offsets(n: int, dim: int, seed: int) -> np.ndarray:
     return np.concatenate([half, -half])
 
 
-def finite_sum_runs(case: str, batch_size: int, seeds, n: int, lr: float, lam: float, steps: int,
-                    offset_scale: float, offset_seed: int, escape_radius: float) -> dict:
-    """Minibatch SGD (lecture's momentum) on the finite sum of `case`, started at its theta*.
+def finite_case(cfg: Momentum, case: str) -> FiniteCase:
+    """A case of FINITE_CASES with its settings from params, and the full-batch gradient at its start (exactly 0)."""
+    lr, steps, scale = {"saddle": (cfg.saddle_lr, cfg.saddle_steps, cfg.saddle_offset_scale),
+                        "minimum": (cfg.minimum_lr, cfg.minimum_steps, cfg.minimum_offset_scale)}[case]
+    grad, start, _ = FINITE_CASES[case]
+    a = finite_offsets(cfg.finite_n, len(start), cfg.finite_offset_seed)
+    g0 = grad(np.asarray(start)) + scale / 8.0 * a.mean(axis=0)
+    return FiniteCase(case=case, lr=lr, steps=steps, offset_scale=scale, start=start,
+                      full_batch_grad_at_start=tuple(np.atleast_1d(g0).tolist()))
 
-    All seeds run at once as a (S, d) array; seed s shuffles the N examples each epoch with
-    default_rng(s) and walks through them in consecutive batches of B (the last one smaller if
-    B does not divide N), so a seed's run does not depend on which other seeds run beside it.
+
+def finite_sum_runs(fc: FiniteCase, cfg: Momentum, lam: float, batch_size: int, seeds) -> tuple[list, np.ndarray]:
+    """Minibatch SGD (lecture's momentum) on the finite sum of case fc, started at its theta*.
+
+    N = cfg.finite_n examples with offsets from cfg.finite_offset_seed. All seeds (an int S for
+    0..S-1, or a list) run at once as a (S, d) array; seed s shuffles the N examples each epoch
+    with default_rng(s) and walks through them in consecutive batches of B (the last one smaller
+    if B does not divide N), so a seed's run does not depend on which other seeds run beside it.
     Batch b's gradient: grad f(theta) + (offset_scale / 8) mean_{n in b} a_n (its own loss L_b).
-    A run stops at its first escape. Returns seeds, escape_steps (per seed, None = stayed),
-    escape_fraction (share of seeds that escaped; exactly 0 at batch_size >= N, where the
-    batch gradient at theta* is exactly 0), final (S, d) as lists.
+    A run stops at its first escape. Returns each seed's escape step (None: stayed) and the final
+    theta (S, d), which at B >= N is exactly theta*: the batch gradient there is exactly 0.
     """
-    grad, start, escaped_fn = FINITE_CASES[case]
+    grad, _, escaped_fn = FINITE_CASES[fc.case]
     seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    a = finite_offsets(n, len(start), offset_seed)                     # (N, d) integers
-    c = float(offset_scale) / 8.0
+    n = cfg.finite_n
+    a = finite_offsets(n, len(fc.start), cfg.finite_offset_seed)           # (N, d) integers
+    c = float(fc.offset_scale) / 8.0
     S, B = len(seeds), min(int(batch_size), n)
-    theta = np.tile(np.asarray(start, dtype=np.float64), (S, 1))     # (S, d)
+    theta = np.tile(np.asarray(fc.start, dtype=np.float64), (S, 1))      # (S, d)
     m = np.zeros_like(theta)
     rngs = [np.random.default_rng(s) for s in seeds]
     n_batches = -(-n // B)
     esc = np.full(S, -1)
-    for t in range(steps):
+    for t in range(fc.steps):
         j = t % n_batches
         if j == 0:
-            perms = np.stack([r.permutation(n) for r in rngs])       # (S, N)
-        idx = perms[:, j * B:(j + 1) * B]                            # (S, B')
-        g = grad(theta) + c * a[idx].mean(axis=1)                     # integer mean: exact 0 at B = N
+            perms = np.stack([r.permutation(n) for r in rngs])           # (S, N)
+        idx = perms[:, j * B:(j + 1) * B]                                # (S, B')
+        g = grad(theta) + c * a[idx].mean(axis=1)                         # integer mean: exact 0 at B = N
         live = (esc < 0)[:, None]
-        th_new, m_new = momentum_step(theta, m, g, lr, lam)
+        th_new, m_new = momentum_step(theta, m, g, fc.lr, lam)
         theta, m = np.where(live, th_new, theta), np.where(live, m_new, m)
-        esc[(esc < 0) & escaped_fn(theta, escape_radius)] = t + 1
-    steps_out = [int(e) if e >= 0 else None for e in esc]
-    return {"seeds": seeds, "escape_steps": steps_out,
-            "escape_fraction": float(np.mean(esc >= 0)) if S else float("nan"), "final": theta.tolist()}
+        esc[(esc < 0) & escaped_fn(theta, cfg.escape_radius)] = t + 1
+    return [int(e) if e >= 0 else None for e in esc], theta
+
+
+def _median(v) -> float | None:
+    return float(np.median(v)) if len(v) else None
+
+
+def finite_cell(fc: FiniteCase, cfg: Momentum, lam: float, batch_size: int) -> FiniteCell:
+    """cfg.finite_seeds runs of case fc at (λ, B) as a cell: the share that escaped, their median escape step."""
+    steps, _ = finite_sum_runs(fc, cfg, lam, batch_size, cfg.finite_seeds)
+    hit = [s for s in steps if s is not None]
+    return FiniteCell(case=fc.case, momentum=float(lam), batch_size=int(batch_size),
+                      temperature=float(noise_temperature(fc.lr, cfg.finite_n, batch_size, lam)),
+                      escape_fraction=len(hit) / len(steps) if steps else float("nan"),
+                      median_escape_step=_median(hit), escape_steps=tuple(steps))
+
+
+def _collapse(case: str, cells: Sequence[FiniteCell]) -> Collapse:
+    """stats.collapse_stats of a case's escape fractions against the temperature, as a record."""
+    s = collapse_stats(cells_frame(c for c in cells if c.case == case), y="escape_fraction")
+    opt = {k: defined(s[k]) for k in ("spearman", "collapse_score", "group_gain", "residual_std")}
+    by_lam = tuple(MomentumSpearman(float(lam), defined(rho)) for lam, rho in s["spearman_by_group"].items())
+    return Collapse(case=case, n=s["n"], n_dropped=s["n_dropped"], degree=s["degree"], spearman_by_momentum=by_lam,
+                    interpretation=s["interpretation"], **opt)
+
+
+def finite_sum(cfg: Momentum, lambdas: Sequence[float]) -> FiniteSum:
+    """Every finite-sum case at every λ and batch size of cfg, and how its escapes follow the temperature."""
+    cases = tuple(finite_case(cfg, case) for case in FINITE_CASES)
+    cells = tuple(finite_cell(fc, cfg, lam, b) for lam in lambdas for fc in cases for b in cfg.finite_batch_sizes)
+    return FiniteSum(n=cfg.finite_n, batch_sizes=tuple(cfg.finite_batch_sizes), seeds=cfg.finite_seeds,
+                     offset_seed=cfg.finite_offset_seed, cases=cases, cells=cells,
+                     collapse=tuple(_collapse(fc.case, cells) for fc in cases) if cells else ())
 
 
 # ----------------------------------------------------------------------------- momentum as a sum
@@ -216,107 +284,49 @@ def momentum_weighted_sum(grads, lr: float, lam: float) -> np.ndarray:
     return -lr * (w @ g)
 
 
+WEIGHTED_SUM_DIM, WEIGHTED_SUM_LR = 3, 0.1  # the random gradients' dimension and the check's eta
+
+
+def weighted_sum_check(cfg: Momentum, lam: float) -> WeightedSumCheck:
+    """The recursion against the weighted sum on cfg.weighted_sum_steps standard-normal gradients (seeded)."""
+    grads = np.random.default_rng(cfg.weighted_sum_seed).standard_normal((cfg.weighted_sum_steps, WEIGHTED_SUM_DIM))
+    diff = momentum_from_recursion(grads, WEIGHTED_SUM_LR, lam) - momentum_weighted_sum(grads, WEIGHTED_SUM_LR, lam)
+    return WeightedSumCheck(momentum=float(lam), steps=cfg.weighted_sum_steps, dim=WEIGHTED_SUM_DIM,
+                            lr=WEIGHTED_SUM_LR, max_abs_diff=float(np.abs(diff).max()))
+
+
 # ----------------------------------------------------------------------------- the whole run
-def _run_json(r: dict) -> dict:
-    nc = r["nearest_critical"]
-    return {"trajectory": r["trajectory"].tolist(), "final": r["final"].tolist(),
-            "final_grad_norm": r["final_grad_norm"],
-            "nearest_critical": None if nc is None else {**nc, "distance": float(nc["distance"])},
-            "escaped": bool(r["escaped"]), "first_escape_step": r["first_escape_step"]}
+def surface_1d(cfg: Momentum, lambdas: Sequence[float]) -> Surface1D:
+    """The 1-D runs per λ, and the largest move of GD and of the largest λ started at rest on the flat saddle."""
+    at_rest = max(float(np.max(np.abs(run_gd(df1, [0.0], cfg.lr_1d, lam, cfg.steps_1d).trajectory)))
+                  for lam in {0.0, max(lambdas, default=0.0)})
+    return Surface1D(critical_points=CRITICAL_1D, barrier=BARRIER_1D, start_on_saddle_max_move=at_rest,
+                     runs=tuple(run_1d(cfg, lam) for lam in lambdas))
 
 
-def _median(v):
-    return float(np.median(v)) if len(v) else None
+def summarize(ball: Run, saddle: SaddleRuns) -> LambdaSummary:
+    """One λ's 1-D run and 2-D runs as one flat row."""
+    noisy = [r.first_escape_step for r in saddle.noisy]
+    hit = [s for s in noisy if s is not None]
+    return LambdaSummary(
+        momentum=ball.momentum, final_1d=ball.final[0], nearest_1d=ball.nearest.critical.name,
+        reached_deep_min_1d=ball.nearest.critical.kind == "global min", first_escape_step_1d=ball.first_escape_step,
+        escape_step_2d=saddle.offset.first_escape_step, predicted_escape_step_2d=saddle.predicted_escape_step,
+        on_manifold_max_abs_x=float(np.max(np.abs(np.asarray(saddle.on_manifold.trajectory)[:, 0]))),
+        noisy_escaped_2d=len(hit) / len(noisy) if noisy else None, noisy_median_escape_step_2d=_median(hit))
 
 
-def run_momentum_step(c: Momentum, lambdas) -> dict:
-    """Run every experiment of this module for each lam in `lambdas`; strict JSON (NaN, inf as None).
+def run_momentum_step(cfg: Momentum, lambdas) -> CriticalResult:
+    """Every experiment of this module for each λ in `lambdas`, as records (critical.records).
 
-    c: params' momentum section, and lambdas grid.momentum, both checked by config.validate.
-    Result keys: config (c as a dict), lambdas;
-    surface_1d: critical_points (with f values), barrier, runs[str(lam)] (trajectory, final,
-      final_grad_norm, nearest_critical, escaped, first_escape_step), start_on_saddle_max_move
-      (lam = 0 and max(lambdas) started exactly on x = 0: exactly 0.0);
-    surface_2d: critical_points, escape_radius, runs[str(lam)] = {offset, on_manifold (+
-      max_abs_x), noisy (list over seeds), noisy_escape_steps, predicted_escape_steps (None
-      when start_2d lies on the manifold), growth_rate};
-    finite_sum: n, batch_sizes, seeds, cases[case] = {lr, steps, offset_scale, start,
-      full_batch_grad_at_start (exactly 0), escape_fraction[str(lam)] (list over batch sizes),
-      escape_steps[str(lam)] (per batch size, per seed; None = stayed)}; cells: one row per
-      (case, lam, B) with temperature eta N / (B (1 - lam)), escape_fraction, median_escape_step;
-      collapse[case]: stats.collapse_stats of escape_fraction against the temperature;
-    weighted_sum_check: steps, lr, max_abs_diff[str(lam)];
-    summary: one flat row per lam; seconds.
+    cfg: params' momentum section, and lambdas grid.momentum, both checked by config.validate.
     """
     t0 = time.perf_counter()
-    lambdas = [float(v) for v in lambdas]
-    radius = c.escape_radius
-    n, bss, n_seeds = c.finite_n, list(c.finite_batch_sizes), c.finite_seeds
-
-    s1 = {"critical_points": [{**p, "value": float(f1(p["point"][0]))} for p in CRITICAL_1D],
-          "barrier": BARRIER_1D, "runs": {}}
-    s1["start_on_saddle_max_move"] = max(
-        float(np.max(np.abs(run_gd(df1, [0.0], c.lr_1d, lam, c.steps_1d)["trajectory"])))
-        for lam in {0.0, max(lambdas, default=0.0)})
-    s2 = {"critical_points": [{**p, "value": float(f2(p["point"]))} for p in CRITICAL_2D],
-          "escape_radius": radius, "runs": {}}
-    on_manifold = [0.0, float(c.start_2d[1])]
-    fs = {"n": n, "batch_sizes": bss, "seeds": n_seeds, "cases": {}, "cells": []}
-    for case, (grad, start, _) in FINITE_CASES.items():
-        lr, steps, scale = (getattr(c, f"{case}_{k}") for k in ("lr", "steps", "offset_scale"))
-        a = finite_offsets(n, len(start), c.finite_offset_seed)
-        g0 = grad(np.asarray(start)) + scale / 8.0 * a.mean(axis=0)
-        fs["cases"][case] = {"lr": lr, "steps": steps, "offset_scale": scale, "start": list(start),
-                             "full_batch_grad_at_start": np.atleast_1d(g0).tolist(),
-                             "escape_fraction": {}, "escape_steps": {}}
-    grads = np.random.default_rng(c.weighted_sum_seed).standard_normal((c.weighted_sum_steps, 3))
-    ws = {"steps": c.weighted_sum_steps, "lr": 0.1, "max_abs_diff": {}}
-    summary = []
-    for lam in lambdas:
-        key = str(lam)
-        r1 = run_1d(c, lam)
-        s1["runs"][key] = _run_json(r1)
-        off = run_2d(c, lam)
-        man = run_2d(c, lam, start=on_manifold)
-        noisy = [run_2d(c, lam, start=on_manifold, noise=c.noise_2d, seed=s) for s in range(c.noise_seeds_2d)]
-        noisy_steps = [r["first_escape_step"] for r in noisy]
-        s2["runs"][key] = {
-            "offset": _run_json(off),
-            "on_manifold": {**_run_json(man), "max_abs_x": float(np.max(np.abs(man["trajectory"][:, 0])))},
-            "noisy": [_run_json(r) for r in noisy],
-            "noisy_escape_steps": noisy_steps,
-            "predicted_escape_steps": predicted_escape_steps(c.start_2d[0], c.lr_2d, lam, radius),
-            "growth_rate": saddle_growth_rate(c.lr_2d, lam),
-        }
-        row = {"momentum": lam, "final_1d": float(r1["final"][0]), "nearest_1d": r1["nearest_critical"]["name"],
-               "reached_deep_min_1d": r1["nearest_critical"]["kind"] == "global min",
-               "first_escape_step_1d": r1["first_escape_step"],
-               "escape_step_2d": off["first_escape_step"],
-               "predicted_escape_step_2d": s2["runs"][key]["predicted_escape_steps"],
-               "on_manifold_max_abs_x": s2["runs"][key]["on_manifold"]["max_abs_x"],
-               "noisy_escaped_2d": float(np.mean([s is not None for s in noisy_steps])) if noisy else None,
-               "noisy_median_escape_step_2d": _median([s for s in noisy_steps if s is not None])}
-        for case in FINITE_CASES:
-            fc = fs["cases"][case]
-            runs = [finite_sum_runs(case, b, n_seeds, n, fc["lr"], lam, fc["steps"], fc["offset_scale"],
-                                    c.finite_offset_seed, radius) for b in bss]
-            fc["escape_fraction"][key] = [r["escape_fraction"] for r in runs]
-            fc["escape_steps"][key] = [r["escape_steps"] for r in runs]
-            for b, r in zip(bss, runs):
-                hit = [s for s in r["escape_steps"] if s is not None]
-                fs["cells"].append({"case": case, "momentum": lam, "batch_size": b,
-                                    "temperature": float(noise_temperature(fc["lr"], n, b, lam)),
-                                    "escape_fraction": r["escape_fraction"],
-                                    "median_escape_step": _median(hit)})
-                row[f"{case}_escape_fraction_bs{b}"] = r["escape_fraction"]
-        diff = np.abs(momentum_from_recursion(grads, ws["lr"], lam) - momentum_weighted_sum(grads, ws["lr"], lam))
-        ws["max_abs_diff"][key] = float(diff.max())
-        row["weighted_sum_max_abs_diff"] = ws["max_abs_diff"][key]
-        summary.append(row)
-    import pandas as pd
-
-    cells = pd.DataFrame(fs["cells"])
-    fs["collapse"] = {case: collapse_stats(cells[cells["case"] == case], y="escape_fraction")
-                      for case in FINITE_CASES} if len(cells) else {}
-    return finite({"config": dataclasses.asdict(c), "lambdas": lambdas, "surface_1d": s1, "surface_2d": s2, "finite_sum": fs,
-                   "weighted_sum_check": ws, "summary": summary, "seconds": time.perf_counter() - t0})
+    lambdas = tuple(float(v) for v in lambdas)
+    s1 = surface_1d(cfg, lambdas)
+    s2 = Surface2D(critical_points=CRITICAL_2D, escape_radius=cfg.escape_radius,
+                   runs=tuple(saddle_runs(cfg, lam) for lam in lambdas))
+    return CriticalResult(config=cfg, lambdas=lambdas, summary=tuple(map(summarize, s1.runs, s2.runs)),
+                          surface_1d=s1, surface_2d=s2, finite_sum=finite_sum(cfg, lambdas),
+                          weighted_sum_check=tuple(weighted_sum_check(cfg, lam) for lam in lambdas),
+                          seconds=time.perf_counter() - t0)

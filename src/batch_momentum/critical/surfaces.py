@@ -24,8 +24,19 @@ Every function is float64 numpy and works on a point or on a stack of points.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class CriticalPoint:
+    """A critical point of one of these surfaces: its name, its kind ('local min', 'global min',
+    'saddle/inflection', 'saddle' or 'local max'), its coordinates (d,) and f there."""
+    name: str
+    kind: str
+    point: tuple[float, ...]
+    value: float
 
 
 # ----------------------------------------------------------------------------- 1-D surface
@@ -41,13 +52,12 @@ def df1(x):
     return x * x * (x - 1.0) * (x - 1.5) * (x - 3.0)
 
 
-# kind is one of 'local min', 'global min', 'saddle/inflection', 'saddle', 'local max'
-CRITICAL_1D = [
-    {"name": "flat saddle", "kind": "saddle/inflection", "point": [0.0]},  # f' = f'' = 0
-    {"name": "shallow minimum", "kind": "local min", "point": [1.0]},
-    {"name": "hill", "kind": "local max", "point": [1.5]},
-    {"name": "deep minimum", "kind": "global min", "point": [3.0]},
-]
+CRITICAL_1D = tuple(CriticalPoint(name, kind, (x,), float(f1(x))) for name, kind, x in (
+    ("flat saddle", "saddle/inflection", 0.0),  # f' = f'' = 0
+    ("shallow minimum", "local min", 1.0),
+    ("hill", "local max", 1.5),
+    ("deep minimum", "global min", 3.0),
+))
 BARRIER_1D = 1.5  # past the hill, in the deep minimum's basin: x > BARRIER_1D
 
 
@@ -66,11 +76,11 @@ def df2(p):
     return np.stack([x * (x * x - 1.0), y], axis=-1)
 
 
-CRITICAL_2D = [
-    {"name": "saddle", "kind": "saddle", "point": [0.0, 0.0]},  # Hessian diag(-1, 1)
-    {"name": "left minimum", "kind": "global min", "point": [-1.0, 0.0]},
-    {"name": "right minimum", "kind": "global min", "point": [1.0, 0.0]},
-]
+CRITICAL_2D = tuple(CriticalPoint(name, kind, point, float(f2(point))) for name, kind, point in (
+    ("saddle", "saddle", (0.0, 0.0)),  # Hessian diag(-1, 1)
+    ("left minimum", "global min", (-1.0, 0.0)),
+    ("right minimum", "global min", (1.0, 0.0)),
+))
 
 
 def saddle_growth_rate(lr: float, lam: float) -> float:

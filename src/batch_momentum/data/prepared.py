@@ -102,14 +102,16 @@ def load_prepared(path: str | Path, device: str | torch.device, d: config.Data) 
         blob = torch.load(path, map_location="cpu", weights_only=True)
         missing = [f"{k}_{s}" for s in SPLITS for k in ("x", "y") if f"{k}_{s}" not in blob]
     except Exception as exc:  # torch raises several types for a truncated or foreign file
-        raise ValueError(f"{path}: not a readable prepared-data file ({type(exc).__name__}); delete it and rerun prepare") from None
+        raise ValueError(f"{path}: not a readable prepared-data file ({type(exc).__name__}); delete it and rerun "
+                         f"prepare") from None
     if missing:
         raise ValueError(f"{path}: prepared-data file lacks {', '.join(missing)}; delete it and rerun prepare")
     meta = blob.get("meta") or {}
     made_from = meta.get("dataset", "an unnamed dataset")
     if made_from != d.dataset or list(meta.get("input_shape", [])) != INPUT_SHAPE[d.dataset]:
         raise ValueError(f"{path}: made from {made_from} with examples of shape {meta.get('input_shape')}, but params "
-                         f"say data.dataset = {d.dataset} (shape {INPUT_SHAPE[d.dataset]}); delete it and rerun prepare")
+                         f"say data.dataset = {d.dataset} (shape {INPUT_SHAPE[d.dataset]}); delete it and rerun "
+                         f"prepare")
     for split in SPLITS:
         x, y = blob[f"x_{split}"], blob[f"y_{split}"]
         if x.shape[0] != y.shape[0] or list(x.shape[1:]) != list(meta.get("input_shape", x.shape[1:])):

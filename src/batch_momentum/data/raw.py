@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from batch_momentum.io import files
 from batch_momentum.config import FILES, Download
+from batch_momentum.io import files
 
 MANIFEST = "manifest.json"  # written last by the download step: the files it verified
 CIFAR_DIR = "cifar-10-batches-py"
@@ -172,4 +172,5 @@ def read(dataset: str, folder: str | Path, md5s: dict[str, str]) -> dict[str, np
     tx, ty, sx, sy = (read_idx(folder / n) for n in FILES[dataset])
     if len(tx) != len(ty) or len(sx) != len(sy) or tx.ndim != 3:
         raise ValueError(f"{folder}: images and labels disagree ({tx.shape}, {ty.shape}, {sx.shape}, {sy.shape})")
-    return {"x_train": tx[:, None], "y_train": ty.astype(np.int64), "x_test": sx[:, None], "y_test": sy.astype(np.int64)}
+    return {"x_train": tx[:, None], "y_train": ty.astype(np.int64),
+            "x_test": sx[:, None], "y_test": sy.astype(np.int64)}

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batch_momentum.io import files, tables
 from batch_momentum.config import Params
+from batch_momentum.io import files
+from batch_momentum.io import tables as T
 
 if TYPE_CHECKING:
     import torch
@@ -18,9 +19,15 @@ if TYPE_CHECKING:
 # torch is imported only by the functions that read or write model files, so the steps that
 # read tables (analyze, report) start without it (about a second per process here).
 
+
+def run_name(run_dir: Path) -> str:
+    """A run's name as the tables hold it (T.CELL): <cell>/seed<s>, from its folder."""
+    return f"{run_dir.parent.name}/{run_dir.name}"
+
+
 def write_candidates(out: Path, rows: list[dict], choice: dict) -> None:
     """The equal-accuracy protocol's candidate runs of one (B, lambda) and the eta it chose."""
-    tables.CELL_CANDIDATES.write(out / "candidates.csv", tables.CELL_CANDIDATES.frame(rows))
+    T.CELL_CANDIDATES.write(out / "candidates.csv", T.CELL_CANDIDATES.frame(rows))
     files.write_json(out / "choice.json", choice)
 
 
@@ -33,7 +40,7 @@ def write_run(out: Path, result: dict, params: Params) -> None:
         torch.save({"state_dict": result["state"],
                     "init_state_dict": result["init_state"],  # the weights at step 0, for start-of-training measures
                     "params": params.as_dict(), "summary": result["summary"]}, tmp)
-    tables.CURVE.write(out / "curve.csv", tables.CURVE.frame(result["curve"]))
+    T.CURVE.write(out / "curve.csv", T.CURVE.frame(result["curve"]))
     files.write_json(out / "train.json", result["summary"])
 
 

@@ -242,3 +242,32 @@ def read_timing(path):
         raise ValueError(f"{path}: timing CSV has no rows; {TIMING.remedy}")
     df[SEQUENTIAL_EXTRAPOLATED] = df[SEQUENTIAL_EXTRAPOLATED].astype(str).str.lower().eq("true")
     return df.sort_values(BATCH_SIZE).reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- interpolation
+# results/interpolation/lam<λ>/seed<s>.json, one pair of equal-accuracy runs (measures.interpolation): the pair's
+# names, statuses and batch sizes, MOMENTUM, SEED, and along ALPHA the lists loss_column(s), acc_column(s) of the
+# train and test splits; or ALPHA empty and SKIPPED saying why
+SMALL, LARGE = "small", "large"  # the runs' names, <cell>/seed<s>: small batch at α = 0, large batch at α = 1
+SMALL_STATUS, LARGE_STATUS = "small_status", "large_status"
+BATCH_SMALL, BATCH_LARGE = "batch_small", "batch_large"
+ALPHA = "alpha"  # θ(α) = α·θ_large + (1−α)·θ_small
+SKIPPED = "skipped"
+
+# ----------------------------------------------------------------------------- bench (one row per batch size)
+# training.bench: the epoch time of each loop (s; stacked and graph per model), their ratios, and the lower bound
+STACKED_S, ALONE_S, EXAMPLES_S, GRAPH_S = "stacked_s", "alone_s", "examples_s", "graph_s"  # graph: NaN off CUDA
+EXAMPLES_SCALED = "examples_scaled"  # True: examples_s timed on the first updates of each epoch, scaled
+EXAMPLES_OVER_STACKED, EXAMPLES_OVER_ALONE, STACKED_OVER_GRAPH = (
+    "examples_over_stacked", "examples_over_alone", "stacked_over_graph")
+BOUND_S = "bound_s"  # 6 * MACs * N / peak: no loop can be faster
+STACKED_OVER_BOUND, ALONE_OVER_BOUND, EXAMPLES_OVER_BOUND, GRAPH_OVER_BOUND = (
+    "stacked_over_bound", "alone_over_bound", "examples_over_bound", "graph_over_bound")
+MACS_PER_EXAMPLE, PEAK_GFLOPS = "macs_per_example", "peak_gflops"
+BENCH = Schema("bench", (
+    BATCH_SIZE, UPDATES_PER_EPOCH, STACKED_S, ALONE_S, EXAMPLES_S, GRAPH_S, EXAMPLES_SCALED,
+    EXAMPLES_OVER_STACKED, EXAMPLES_OVER_ALONE, STACKED_OVER_GRAPH,
+    BOUND_S, STACKED_OVER_BOUND, ALONE_OVER_BOUND, EXAMPLES_OVER_BOUND, GRAPH_OVER_BOUND,
+    STACKED_MODELS, EPOCHS, N_TRAIN, MACS_PER_EXAMPLE, PEAK_GFLOPS, LR, MOMENTUM,
+    DEVICE, DEVICE_NAME, THREADS, TORCH_VERSION,
+), "rerun the bench (python -m batch_momentum bench ...)")

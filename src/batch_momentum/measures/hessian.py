@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -129,7 +129,8 @@ def top_eigenvalue_fn(f: Fn, theta: torch.Tensor, tol: float = 1e-3, max_iter: i
     """
     op = _HVPOperator(f, theta)
     gen = torch.Generator().manual_seed(seed)
-    v = torch.randn(theta.numel(), generator=gen, dtype=torch.float64).to(theta.device, theta.dtype)  # CPU draw: same v on any device
+    v = torch.randn(theta.numel(), generator=gen, dtype=torch.float64)  # drawn on the CPU: the same v on any device
+    v = v.to(theta.device, theta.dtype)
     v = v / v.norm()
     lam, rel, converged, it = float("nan"), float("inf"), False, 0
     for it in range(1, max_iter + 1):

@@ -10,32 +10,38 @@ from __future__ import annotations
 from pathlib import Path
 
 from batch_momentum import config
-from batch_momentum.io.runs import load_run
+from batch_momentum.io import tables as T
+from batch_momentum.io.runs import load_run, run_name
+from batch_momentum.training.status import Status
 
 
 def interpolate_pair(params: config.Params, blob: dict, small_dir: Path, large_dir: Path, device) -> dict:
     """Loss and accuracy along theta(alpha) between two runs' final weights; only when both are ok and
     reached the training-accuracy target (a line to a point that is not a minimum says nothing about
-    minima): otherwise `alpha` is empty and `skipped` says why."""
+    minima): otherwise T.ALPHA is empty and T.SKIPPED says why."""
     small, _, s_summary = load_run(small_dir, params, blob["meta"], device)
     large, _, l_summary = load_run(large_dir, params, blob["meta"], device)
+    pair = {T.SMALL: run_name(small_dir), T.LARGE: run_name(large_dir),
+            T.SMALL_STATUS: s_summary[T.STATUS], T.LARGE_STATUS: l_summary[T.STATUS],
+            T.BATCH_SMALL: s_summary[T.BATCH_SIZE], T.BATCH_LARGE: l_summary[T.BATCH_SIZE],
+            T.MOMENTUM: s_summary[T.MOMENTUM], T.SEED: s_summary[T.SEED]}
+    short = [_short_of_target(r) for r in (s_summary, l_summary)
+             if r[T.STATUS] != Status.OK or not r.get(T.REACHED_TARGET)]
+    if short:
+        return {**pair, T.ALPHA: [], T.SKIPPED: "end point not at the target (B=" + "; B=".join(short) + ")"}
+    from batch_momentum.measures import landscape
+
     k = params.sharpness.interpolation_points
     alphas = [-1.0 + 3.0 * i / (k - 1) for i in range(k)]
-    result = {"small": f"{small_dir.parent.name}/{small_dir.name}", "large": f"{large_dir.parent.name}/{large_dir.name}",
-              "small_status": s_summary["status"], "large_status": l_summary["status"],
-              "batch_small": s_summary["batch_size"], "batch_large": l_summary["batch_size"],
-              "momentum": s_summary["momentum"], "seed": s_summary["seed"]}
-    short = [f"{r['batch_size']}: {r['status']}" + ("" if r.get("reached_target") else ", short of the target")
-             for r in (s_summary, l_summary) if r["status"] != "ok" or not r.get("reached_target")]
-    if not short:
-        from batch_momentum.measures import landscape
+    splits = {split: (blob[f"x_{split}"], blob[f"y_{split}"]) for split in ("train", "test")}
+    return {**pair, **landscape.interpolate(small, _weights(small), _weights(large), splits, alphas)}
 
-        splits = {"train": (blob["x_train"], blob["y_train"]), "test": (blob["x_test"], blob["y_test"])}
-        # clones: state_dict() shares storage with the model that interpolate moves around
-        state_a = {k: v.detach().clone() for k, v in small.state_dict().items()}
-        state_b = {k: v.detach().clone() for k, v in large.state_dict().items()}
-        result.update(landscape.interpolate(small, state_a, state_b, splits, alphas))
-    else:
-        result["alpha"] = []
-        result["skipped"] = "end point not at the target (B=" + "; B=".join(short) + ")"
-    return result
+
+def _short_of_target(summary: dict) -> str:
+    return f"{summary[T.BATCH_SIZE]}: {summary[T.STATUS]}" + (
+        "" if summary.get(T.REACHED_TARGET) else ", short of the target")
+
+
+def _weights(model) -> dict:
+    """Copies of the model's state: state_dict() shares storage with the model that interpolate moves around."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}

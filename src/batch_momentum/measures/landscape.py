@@ -13,32 +13,22 @@ the saved weights, so the model itself is never modified.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch.func import functional_call
 
+from batch_momentum.io import tables as T
 from batch_momentum.measures.hessian import eval_mode
+from batch_momentum.training.models import loss_and_accuracy
 
 
 def _evaluate(model: torch.nn.Module, state: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
               batch_size: int | None = None) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of `model` with parameters/buffers `state` on (x, y).
-    Cost: one forward pass over x (in chunks of batch_size if given)."""
-    n = x.shape[0]
-    bs = n if batch_size is None else batch_size
-    loss_sum, correct = 0.0, 0
-    with torch.no_grad():
-        for i in range(0, n, bs):
-            out = functional_call(model, dict(state), (x[i:i + bs],))  # (b, classes)
-            yb = y[i:i + bs]
-            mean = float(F.cross_entropy(out, yb))  # the usual mean cross-entropy
-            if bs >= n:  # one chunk: exactly what an ordinary evaluation returns
-                return mean, int((out.argmax(1) == yb).sum()) / n
-            loss_sum += mean * yb.shape[0]
-            correct += int((out.argmax(1) == yb).sum())
-    return loss_sum / n, correct / n
+    """(mean cross-entropy, accuracy) of `model` with parameters/buffers `state` on (x, y)
+    (models.loss_and_accuracy). Cost: one forward pass over x (in chunks of batch_size if given)."""
+    loss, acc = loss_and_accuracy(lambda xb: functional_call(model, dict(state), (xb,)).unsqueeze(0), x, y, batch_size)
+    return loss.item(), acc.item()
 
 
 def interpolate(model: torch.nn.Module | Callable[[], torch.nn.Module], state_a: Mapping[str, torch.Tensor],
@@ -51,7 +41,7 @@ def interpolate(model: torch.nn.Module | Callable[[], torch.nn.Module], state_a:
     state_a, state_b: state_dicts of the two solutions (a = small batch, b = large batch),
     same keys; floating-point entries are interpolated, others (integer buffers) taken from a.
     splits: {name: (x, y)}, e.g. {"train": ..., "test": ...}.
-    Returns plain lists: {"alpha": [...], "<name>_loss": [...], "<name>_acc": [...]}.
+    Returns plain lists: {T.ALPHA: [...], T.loss_column(name): [...], T.acc_column(name): [...]}.
     At α = 0 and α = 1 the saved states are used as they are (exactly θ_a and θ_b).
     Cost: len(alphas) × one forward pass over every split.
     """
@@ -61,9 +51,9 @@ def interpolate(model: torch.nn.Module | Callable[[], torch.nn.Module], state_a:
         raise ValueError(f"state_a and state_b differ in keys {sorted(set(state_a) ^ set(state_b))}: "
                          f"interpolate two checkpoints of the same architecture")
     alphas = [float(a) for a in alphas]
-    out: dict[str, list] = {"alpha": alphas}
+    out: dict[str, list] = {T.ALPHA: alphas}
     for name in splits:
-        out[f"{name}_loss"], out[f"{name}_acc"] = [], []
+        out[T.loss_column(name)], out[T.acc_column(name)] = [], []
     with eval_mode(model):
         for a in alphas:
             if a == 0.0 or a == 1.0:  # the saved end points themselves (even if one holds inf/nan)
@@ -73,8 +63,8 @@ def interpolate(model: torch.nn.Module | Callable[[], torch.nn.Module], state_a:
                          for k, v in state_a.items()}
             for name, (x, y) in splits.items():
                 loss, acc = _evaluate(model, state, x, y, batch_size)
-                out[f"{name}_loss"].append(loss)
-                out[f"{name}_acc"].append(acc)
+                out[T.loss_column(name)].append(loss)
+                out[T.acc_column(name)].append(acc)
     return out
 
 
@@ -107,7 +97,7 @@ def direction_curve(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ts
     """Loss and accuracy along θ + t·d, d = filter_normalized_direction(model, seed)
     (or `direction`), for t in ts (Li et al. 2018, 1-D plot).
 
-    Returns {"t": [...], "loss": [...], "acc": [...]}; the model is unchanged.
+    Returns T.DIRECTION_ROW's lists, {T.T: [...], T.LOSS: [...], T.ACC: [...]}; the model is unchanged.
     Cost: len(ts) forward passes over x.
     """
     if direction is None:
@@ -115,12 +105,12 @@ def direction_curve(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ts
     names = [n for n, _ in model.named_parameters()]
     base = {n: p.detach().clone() for n, p in model.named_parameters()}
     buffers = dict(model.named_buffers())
-    out: dict[str, list] = {"t": [float(t) for t in ts], "loss": [], "acc": []}
+    out: dict[str, list] = {T.T: [float(t) for t in ts], T.LOSS: [], T.ACC: []}
     with eval_mode(model):
-        for t in out["t"]:
+        for t in out[T.T]:
             state = {n: base[n] + t * d for n, d in zip(names, direction)}
             state.update(buffers)
             loss, acc = _evaluate(model, state, x, y, batch_size)
-            out["loss"].append(loss)
-            out["acc"].append(acc)
+            out[T.LOSS].append(loss)
+            out[T.ACC].append(acc)
     return out

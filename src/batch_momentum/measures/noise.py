@@ -26,12 +26,11 @@ chunks and never hold the (n, P) matrix. torch.func's grad imports torch._dynamo
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-
 
 # --------------------------------------------------------------------------- per-example gradients
 

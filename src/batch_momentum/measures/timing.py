@@ -27,17 +27,16 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from batch_momentum.training import device as devices
 from batch_momentum.config import Timing
 from batch_momentum.io import tables as T
+from batch_momentum.training import device as devices
 from batch_momentum.training.optim import LectureMomentum
-
 
 # --------------------------------------------------------------------------- updates
 

@@ -4,7 +4,7 @@ Runs the experiments of batch_momentum.critical for every lambda of the grid: a 
 surface with a flat saddle before a shallow and a deep minimum, a 2-D saddle between two
 minima, finite-sum losses where only minibatches move away from a critical point, and the
 check that m^t equals the weighted sum of all earlier gradients. Settings: params.yaml
-`momentum:` (config.Momentum).
+`momentum:` (config.Momentum). Output: one JSON file of critical.records.CriticalResult.
 """
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import argparse
 import time
 
 from batch_momentum import config
-from batch_momentum.io import files
 
 
 def main(argv=None) -> int:
@@ -21,10 +20,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="e.g. results/momentum/critical.json")
     args = ap.parse_args(argv)
     params = config.load(args.params)
+    from batch_momentum.critical import records
     from batch_momentum.critical.experiments import run_momentum_step
 
     t0 = time.perf_counter()
     result = run_momentum_step(params.momentum, [float(v) for v in params.grid.momentum])
-    out = files.write_json(args.out, result, indent=None)  # one line: ~0.4 MB of trajectories
-    print(f"momentum experiments for lambda in {list(params.grid.momentum)} in {time.perf_counter() - t0:.1f} s -> {out}")
+    out = records.write(args.out, result)
+    lams = list(params.grid.momentum)
+    print(f"momentum experiments for lambda in {lams} in {time.perf_counter() - t0:.1f} s -> {out}")
     return 0

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from batch_momentum import config
+from batch_momentum.critical import records
 from batch_momentum.io import files
 from batch_momentum.io.tables import read_timing
 from batch_momentum.report.page import build, read_json, render
@@ -30,7 +31,7 @@ def main(argv=None) -> int:
     tables = Path(args.tables)  # each table is read (and checked whole, one line if not) by build
     timing = read_timing(args.timing)
     interpolation = [read_json(Path(args.interpolation_dir) / f"{pair}.json") for pair in config.interpolation_pairs(params)]
-    momentum = read_json(Path(args.momentum))
+    momentum = records.read(Path(args.momentum))
     lecture = read_json(Path(args.lecture))
     html = render(build(params, tables, Path(args.figures), lecture, timing, interpolation, momentum))
     out = files.write_text(args.out, html)

@@ -33,7 +33,6 @@ bound_s = 6 * MACs * N / peak.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import statistics
 import time
@@ -46,26 +45,16 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from batch_momentum import config
 from batch_momentum.data import prepared
+from batch_momentum.io import tables as T
+from batch_momentum.training import cuda_graphs, loop, models
 from batch_momentum.training import device as devices
-from batch_momentum.io import files
-from batch_momentum.training import cuda_graphs
-from batch_momentum.training import models
-from batch_momentum.training import loop
+from batch_momentum.training.status import Status
 
 CPU = torch.device("cpu")
 EXAMPLES_CAP = 1000  # examples-loop updates timed per epoch at most (B=1: 1000 of 4000, x4)
 LOOPS = ("stacked", "alone", "examples", "graph")  # graph: CUDA only (NaN elsewhere)
-COLUMNS = (
-    "batch_size", "updates_per_epoch",             # B, ceil(N/B)
-    "stacked_s", "alone_s", "examples_s",          # epoch times (stacked: per model)
-    "graph_s",                                     # stacked, updates replayed from CUDA graphs (per model)
-    "examples_scaled",                             # True: examples_s from EXAMPLES_CAP updates, scaled
-    "examples_over_stacked", "examples_over_alone", "stacked_over_graph",
-    "bound_s",                                     # 6 * MACs * N / peak: no loop can be faster
-    "stacked_over_bound", "alone_over_bound", "examples_over_bound", "graph_over_bound",
-    "stacked_models", "epochs", "n_train", "macs_per_example", "peak_gflops", "lr", "momentum",
-    "device", "device_name", "threads", "torch_version",
-)
+EPOCH_S = dict(zip(LOOPS, (T.STACKED_S, T.ALONE_S, T.EXAMPLES_S, T.GRAPH_S)))  # each loop's epoch time (T.BENCH)
+OVER_BOUND = dict(zip(LOOPS, (T.STACKED_OVER_BOUND, T.ALONE_OVER_BOUND, T.EXAMPLES_OVER_BOUND, T.GRAPH_OVER_BOUND)))
 
 
 def forward_macs(model: nn.Module, input_shape) -> int:
@@ -120,9 +109,9 @@ def project_epoch_s(p: config.Params, blob: dict, b: int, lam: float, seeds: lis
     len(seeds) models, not per model. None when a seed diverged (train_cell drops it, so
     the stack shrinks and later epochs would time fewer models). On blob's device."""
     res = loop.train_cell(p, blob, b, lam, seeds, blob["x_train"].device, log=lambda s: None)
-    if any(r["summary"]["status"] == "diverged" for r in res):
+    if any(r["summary"][T.STATUS] == Status.DIVERGED for r in res):
         return None
-    wall = [row["wall_s"] for row in res[0]["curve"]]  # cumulative training time, epochs 0..E
+    wall = [row[T.WALL_S] for row in res[0]["curve"]]  # cumulative training time, epochs 0..E
     return statistics.median(t1 - t0 for t0, t1 in zip(wall[1:], wall[2:]))
 
 
@@ -147,7 +136,8 @@ def project_times(params: config.Params, blob: dict, b: int, lam: float, seeds: 
                      f"check the data and model, or bench a smaller --momentum")
 
 
-def examples_epoch_s(p: config.Params, blob: dict, b: int, lam: float, seed: int, cap: int = EXAMPLES_CAP) -> tuple[float, bool]:
+def examples_epoch_s(p: config.Params, blob: dict, b: int, lam: float, seed: int,
+                     cap: int = EXAMPLES_CAP) -> tuple[float, bool]:
     """Median epoch time of the PyTorch-examples loop after a warm-up epoch; True when each
     epoch was timed on its first `cap` updates and scaled to ceil(N/B)."""
     device = blob["x_train"].device
@@ -185,7 +175,7 @@ def _examples_epochs(model, opt, loader, device, timed: int, updates: int, epoch
 
 def bench(params: config.Params, blob: dict, batch_sizes, epochs: int, momentum: float,
           cap: int = EXAMPLES_CAP, log=print) -> list[dict]:
-    """One row of COLUMNS per batch size; times in seconds. Runs on blob's device (the CPU with torch's
+    """One row of T.BENCH per batch size; times in seconds. Runs on blob's device (the CPU with torch's
     current threads, or a GPU)."""
     n = len(blob["y_train"])
     bad = [b for b in batch_sizes if not 1 <= b <= n]
@@ -197,32 +187,39 @@ def bench(params: config.Params, blob: dict, batch_sizes, epochs: int, momentum:
     macs = forward_macs(models.build(params, blob["meta"]), blob["meta"]["input_shape"])
     peak = peak_gflops(device=device)
     bound = 6 * macs * n / (peak * 1e9)  # seconds per epoch at peak
-    meta = dict(stacked_models=len(seeds), epochs=epochs, n_train=n, macs_per_example=macs, peak_gflops=peak,
-                momentum=momentum, device=device.type, device_name=devices.name(device),
-                threads=torch.get_num_threads(), torch_version=str(torch.__version__))
-    log(f"{meta['device_name']}, {meta['threads']} thread(s), torch {meta['torch_version']}; "
-        f"peak {peak:.1f} GFLOP/s ({8192 if device.type == 'cuda' else 2048}^2 float32 matmul); {macs} MACs/example, N={n}: bound {bound * 1e3:.3g} ms/epoch; "
-        f"S={len(seeds)} stacked, lambda={momentum}, {epochs} timed epoch(s) after 1 warm-up")
+    shared = {T.STACKED_MODELS: len(seeds), T.EPOCHS: epochs, T.N_TRAIN: n, T.MACS_PER_EXAMPLE: macs,
+              T.PEAK_GFLOPS: peak, T.MOMENTUM: momentum, T.DEVICE: device.type, T.DEVICE_NAME: devices.name(device),
+              T.THREADS: torch.get_num_threads(), T.TORCH_VERSION: str(torch.__version__)}
+    log(f"{shared[T.DEVICE_NAME]}, {shared[T.THREADS]} thread(s), torch {shared[T.TORCH_VERSION]}; peak {peak:.1f} "
+        f"GFLOP/s ({8192 if device.type == 'cuda' else 2048}^2 float32 matmul); {macs} MACs/example, N={n}: bound "
+        f"{bound * 1e3:.3g} ms/epoch; S={len(seeds)} stacked, lambda={momentum}, {epochs} timed epoch(s) after "
+        f"1 warm-up")
     log(f"{'B':>6} {'upd/ep':>6} {'lr':>7} | {'epoch ms: stacked/S':>19} {'alone':>8} {'examples':>9} "
         f"{'graph/S':>8} | {'ex/stk':>6} {'ex/alone':>8} {'stk/grph':>8} | {'bound ms':>8} {'stk/bnd':>7} "
         f"{'alone/bnd':>9} {'ex/bnd':>7} {'grph/bnd':>8}")
     rows = []
     for b in sorted(set(batch_sizes)):
         p, t = project_times(params, blob, b, momentum, seeds, epochs, log)
-        lr = p.train.lr
         t["examples"], scaled = examples_epoch_s(p, blob, b, momentum, seeds[0], cap)
-        row = dict(meta, batch_size=b, updates_per_epoch=math.ceil(n / b), examples_scaled=scaled, lr=lr,
-                   bound_s=bound, examples_over_stacked=t["examples"] / t["stacked"],
-                   examples_over_alone=t["examples"] / t["alone"], stacked_over_graph=t["stacked"] / t["graph"],
-                   **{f"{k}_s": v for k, v in t.items()}, **{f"{k}_over_bound": v / bound for k, v in t.items()})
-        rows.append({c: row[c] for c in COLUMNS})
-        log(f"{b:>6} {row['updates_per_epoch']:>6} {lr:>7.4g} | {t['stacked'] * 1e3:>19.1f} {t['alone'] * 1e3:>8.1f} "
-            f"{t['examples'] * 1e3:>8.1f}{'*' if scaled else ' '} {t['graph'] * 1e3:>8.1f} | "
-            f"{row['examples_over_stacked']:>6.2f} {row['examples_over_alone']:>8.2f} {row['stacked_over_graph']:>8.2f} | "
-            f"{bound * 1e3:>8.3g} " + " ".join(f"{row[f'{k}_over_bound']:>{w}.1f}" for k, w in zip(LOOPS, (7, 9, 7, 8))))
-    if any(r["examples_scaled"] for r in rows):
+        row = {**shared, T.BATCH_SIZE: b, T.UPDATES_PER_EPOCH: math.ceil(n / b), T.EXAMPLES_SCALED: scaled,
+               T.LR: p.train.lr, T.BOUND_S: bound, T.EXAMPLES_OVER_STACKED: t["examples"] / t["stacked"],
+               T.EXAMPLES_OVER_ALONE: t["examples"] / t["alone"], T.STACKED_OVER_GRAPH: t["stacked"] / t["graph"],
+               **{EPOCH_S[k]: v for k, v in t.items()}, **{OVER_BOUND[k]: v / bound for k, v in t.items()}}
+        rows.append({c: row[c] for c in T.BENCH.columns})
+        log(describe(row))
+    if any(r[T.EXAMPLES_SCALED] for r in rows):
         log(f"* examples loop timed on its first {cap} updates of each epoch, scaled to the whole epoch")
     return rows
+
+
+def describe(row: dict) -> str:
+    """One bench row in a line of the log, under the header that bench() writes (times in ms)."""
+    ms = {k: row[EPOCH_S[k]] * 1e3 for k in LOOPS}
+    return (f"{row[T.BATCH_SIZE]:>6} {row[T.UPDATES_PER_EPOCH]:>6} {row[T.LR]:>7.4g} | {ms['stacked']:>19.1f} "
+            f"{ms['alone']:>8.1f} {ms['examples']:>8.1f}{'*' if row[T.EXAMPLES_SCALED] else ' '} {ms['graph']:>8.1f} | "
+            f"{row[T.EXAMPLES_OVER_STACKED]:>6.2f} {row[T.EXAMPLES_OVER_ALONE]:>8.2f} "
+            f"{row[T.STACKED_OVER_GRAPH]:>8.2f} | {row[T.BOUND_S] * 1e3:>8.3g} "
+            + " ".join(f"{row[OVER_BOUND[k]]:>{w}.1f}" for k, w in zip(LOOPS, (7, 9, 7, 8))))
 
 
 def main(argv=None) -> int:
@@ -239,13 +236,12 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     params = config.load(args.params)
     device = devices.setup(args.device, params.train.threads)
-    blob = prepared.load_prepared(args.data, device, params.data) if args.data else prepared.to_device(prepared.prepare(params.data), device)
+    if args.data:
+        blob = prepared.load_prepared(args.data, device, params.data)
+    else:
+        blob = prepared.to_device(prepared.prepare(params.data), device)
     sizes = args.batch_sizes or params.timing.batch_sizes
     rows = bench(params, blob, sizes, args.epochs, args.momentum, log=lambda s: print(s, flush=True))
-    with files.atomic_path(args.out) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=COLUMNS)
-            w.writeheader()
-            w.writerows(rows)
+    T.BENCH.write(args.out, T.BENCH.frame(rows))
     print(f"bench took {time.perf_counter() - t0:.1f} s -> {args.out}")
     return 0

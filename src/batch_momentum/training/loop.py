@@ -18,9 +18,11 @@ import torch
 
 from batch_momentum import config
 from batch_momentum.io import provenance
+from batch_momentum.io import tables as T
 from batch_momentum.training import cuda_graphs, models
 from batch_momentum.training import device as devices
-from batch_momentum.training.stacked import StackedNet, loss_and_accuracy, trainer
+from batch_momentum.training.models import loss_and_accuracy
+from batch_momentum.training.stacked import StackedNet, trainer
 from batch_momentum.training.status import DIVERGED_LOSS, STALL_GAIN, Status, did_not_train, stalled
 
 
@@ -61,7 +63,7 @@ def stop_reason(curve: list[dict], epoch: int, budget: Budget) -> tuple[Status, 
     """Whether a seed stops after `epoch` (its curve's last row), and why; None: it goes on.
     The rules in order: diverged, reached the target, out of epochs, stalled."""
     last = curve[-1]
-    loss, acc = last["train_loss"], last["train_acc"]
+    loss, acc = last[T.TRAIN_LOSS], last[T.TRAIN_ACC]
     if not math.isfinite(loss) or loss > DIVERGED_LOSS:
         above = "" if not math.isfinite(loss) else f" (> {DIVERGED_LOSS:g})"
         return Status.DIVERGED, f"training loss became {loss:.4g} in epoch {epoch}{above}"
@@ -71,21 +73,22 @@ def stop_reason(curve: list[dict], epoch: int, budget: Budget) -> tuple[Status, 
         why = did_not_train(curve)
         return (Status.DID_NOT_TRAIN, why) if why else (Status.OK, f"ran the budget of {budget.max_epochs} epochs")
     p = budget.patience
-    if p and epoch >= p and stalled([r["train_acc"] for r in curve], p):
-        best = max(r["train_acc"] for r in curve)
+    if p and epoch >= p and stalled([r[T.TRAIN_ACC] for r in curve], p):
+        best = max(r[T.TRAIN_ACC] for r in curve)
         return Status.STALLED, (f"training accuracy gained less than {STALL_GAIN} in the last {p} epochs "
                                 f"(best {best:.4f} in epoch {epoch})")
     return None
 
 
-def record(net: StackedNet, blob: dict, runs: list[SeedRun], active: list[int], **row) -> None:
-    """Append a curve row to every active seed: loss and accuracy on the training and the
-    validation split (one host sync per split for all seeds) plus the given columns."""
-    tl, ta = loss_and_accuracy(net, blob["x_train"], blob["y_train"])
-    vl, va = loss_and_accuracy(net, blob["x_val"], blob["y_val"])
+def record(net: StackedNet, blob: dict, runs: list[SeedRun], active: list[int], epoch: int, updates: int,
+           wall_s: float) -> None:
+    """Append a curve row (T.CURVE_ROW) to every active seed: loss and accuracy on the training and
+    the validation split, all seeds in one pass per split, read back to the host once per split."""
+    tl, ta = (t.tolist() for t in loss_and_accuracy(net.forward, blob["x_train"], blob["y_train"]))  # S floats each
+    vl, va = (t.tolist() for t in loss_and_accuracy(net.forward, blob["x_val"], blob["y_val"]))
     for r, i in enumerate(active):
-        runs[i].curve.append(dict(row, train_loss=tl[r].item(), train_acc=ta[r].item(), val_loss=vl[r].item(),
-                                  val_acc=va[r].item()))
+        runs[i].curve.append({T.EPOCH: epoch, T.UPDATES: updates, T.WALL_S: wall_s, T.TRAIN_LOSS: tl[r],
+                              T.TRAIN_ACC: ta[r], T.VAL_LOSS: vl[r], T.VAL_ACC: va[r]})
 
 
 def train_epoch(step, shuffles, active: list[int], n: int, batch_size: int, device: torch.device) -> float:
@@ -101,16 +104,35 @@ def train_epoch(step, shuffles, active: list[int], n: int, batch_size: int, devi
     return time.perf_counter() - t0
 
 
-def summary(run: SeedRun, params: config.Params, batch_size: int, momentum: float, budget: Budget,
-            extra: dict) -> dict:
-    """The run's train.json: its settings, how it ended and what it cost."""
+def stop_finished(runs: list[SeedRun], active: list[int], epoch: int, budget: Budget, net: StackedNet,
+                  log) -> list[int]:
+    """Stop every active seed that stop_reason stops after `epoch`, keeping its status, reason and
+    final weights; returns the rows of the stack (positions in `active`) that go on."""
+    several_lrs = len({r.lr for r in runs}) > 1
+    keep = []
+    for row, i in enumerate(active):
+        stop = stop_reason(runs[i].curve, epoch, budget)
+        if stop is None:
+            keep.append(row)
+            continue
+        r = runs[i]
+        r.status, r.reason = stop
+        r.state = net.state_dict(row)
+        log(f"seed {r.seed}{f' lr {r.lr:g}' if several_lrs else ''}: {r.status}: {r.reason}")
+    return keep
+
+
+def summary(run: SeedRun, lr_rule: str, batch_size: int, momentum: float, budget: Budget, updates_per_epoch: int,
+            shared: dict) -> dict:
+    """The run's train.json: its settings, how it ended and what it cost; `shared` holds what every run
+    of the stack has in common (T.STACKED_MODELS, T.UPDATE_PATH, T.WHERE, T.N_PARAMS)."""
     last = run.curve[-1]
-    reached = budget.target is not None and run.status == Status.OK and last["train_acc"] >= budget.target
-    return dict(batch_size=batch_size, momentum=momentum, seed=run.seed, lr=run.lr, lr_rule=params.train.lr_rule,
-                status=run.status.value, reason=run.reason, epochs=last["epoch"], updates=last["updates"],
-                updates_per_epoch=math.ceil(extra.pop("n") / batch_size), train_wall_s=last["wall_s"],
-                epoch_wall_s=last["wall_s"] / max(last["epoch"], 1), **extra, reached_target=reached,
-                epochs_to_target=last["epoch"] if reached else None)
+    reached = budget.target is not None and run.status == Status.OK and last[T.TRAIN_ACC] >= budget.target
+    return {T.BATCH_SIZE: batch_size, T.MOMENTUM: momentum, T.SEED: run.seed, T.LR: run.lr, T.LR_RULE: lr_rule,
+            T.STATUS: run.status.value, T.REASON: run.reason, T.EPOCHS: last[T.EPOCH], T.UPDATES: last[T.UPDATES],
+            T.UPDATES_PER_EPOCH: updates_per_epoch, T.TRAIN_WALL_S: last[T.WALL_S],
+            T.EPOCH_WALL_S: last[T.WALL_S] / max(last[T.EPOCH], 1), **shared, T.REACHED_TARGET: reached,
+            T.EPOCHS_TO_TARGET: last[T.EPOCH] if reached else None}
 
 
 def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: float, seeds, device: torch.device,
@@ -120,8 +142,8 @@ def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: flo
     Models are trained as one stacked network, one per entry of `seeds` (a seed may repeat when
     `lrs`, one eta per model, gives them different learning rates; default: train.lr under
     train.lr_rule for all). `budget` defaults to train.max_epochs and train.target_train_acc.
-    curve: a list of dicts with CURVE_COLUMNS, one per epoch (0 = before training); wall_s is
-    the training time of the stacked network so far (it trains len(seeds) models at once).
+    curve: one dict of T.CURVE_ROW per epoch (0 = before training); wall_s is the training time
+    of the stacked network so far (it trains len(seeds) models at once).
     """
     tr = params.train
     budget = budget or Budget(tr.max_epochs, tr.target_train_acc)
@@ -133,41 +155,30 @@ def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: flo
     opt = trainer(net, lrs[0] if len(set(lrs)) == 1 else lrs, momentum)
     step = cuda_graphs.updater(opt, blob["x_train"], blob["y_train"], device, tr.cuda_graph, batch_size)
     n = len(blob["y_train"])
+    per_epoch = math.ceil(n / batch_size)
     shuffles = [torch.Generator(device="cpu").manual_seed(10_000 + r.seed) for r in runs]
     active = list(range(len(runs)))  # positions in `runs` still training, in stack order
-    updates, wall = 0, 0.0
+    wall = 0.0
     record(net, blob, runs, active, epoch=0, updates=0, wall_s=0.0)
     for epoch in range(1, budget.max_epochs + 1):
         wall += train_epoch(step, shuffles, active, n, batch_size, device)
-        updates += math.ceil(n / batch_size)
-        record(net, blob, runs, active, epoch=epoch, updates=updates, wall_s=wall)
-        accs = " ".join(f"seed{runs[i].seed} {runs[i].curve[-1]['train_acc']:.3f}" for i in active)
-        log(f"epoch {epoch:3d}/{budget.max_epochs}  updates {updates:7d}  train acc {accs}  {wall:.1f}s")
-        keep = []
-        for row, i in enumerate(active):
-            stop = stop_reason(runs[i].curve, epoch, budget)
-            if stop is None:
-                keep.append(row)
-                continue
-            r = runs[i]
-            r.status, r.reason = stop
-            r.state = net.state_dict(row)
-            log(f"seed {r.seed}{'' if len(set(lrs)) == 1 else f' lr {r.lr:g}'}: {r.status}: {r.reason}")
+        record(net, blob, runs, active, epoch=epoch, updates=epoch * per_epoch, wall_s=wall)
+        accs = " ".join(f"seed{runs[i].seed} {runs[i].curve[-1][T.TRAIN_ACC]:.3f}" for i in active)
+        log(f"epoch {epoch:3d}/{budget.max_epochs}  updates {epoch * per_epoch:7d}  train acc {accs}  {wall:.1f}s")
+        keep = stop_finished(runs, active, epoch, budget, net, log)
         if len(keep) < len(active):
-            active = [active[r] for r in keep]
+            active = [active[row] for row in keep]
             if not active:
                 break
             step.keep(keep)
-    where = run_metadata(device)
-    out = []
-    for r, init in zip(runs, inits):
-        extra = dict(stacked_models=len(runs), update_path=step.name, **where, n_params=models.n_params(init), n=n)
-        out.append({"state": r.state, "init_state": {k: v.detach().cpu().clone() for k, v in init.state_dict().items()},
-                    "curve": r.curve, "summary": summary(r, params, batch_size, momentum, budget, extra)})
-    return out
+    shared = {T.STACKED_MODELS: len(runs), T.UPDATE_PATH: step.name, **run_metadata(device),
+              T.N_PARAMS: models.n_params(inits[0])}
+    return [{"state": r.state, "init_state": {k: v.detach().cpu().clone() for k, v in init.state_dict().items()},
+             "curve": r.curve, "summary": summary(r, tr.lr_rule, batch_size, momentum, budget, per_epoch, shared)}
+            for r, init in zip(runs, inits)]
 
 
 def run_metadata(device: torch.device) -> dict:
-    """What every result records about where it ran and which code made it."""
-    return dict(device=str(device), device_name=devices.name(device), threads=torch.get_num_threads(),
-                torch_version=str(torch.__version__), **provenance.code_version())
+    """What every result records about where it ran and which code made it (T.WHERE)."""
+    return {T.DEVICE: str(device), T.DEVICE_NAME: devices.name(device), T.THREADS: torch.get_num_threads(),
+            T.TORCH_VERSION: str(torch.__version__), **provenance.code_version()}

@@ -1,6 +1,8 @@
 """The models of the grid: small enough to train many cells on a laptop CPU."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -64,16 +66,32 @@ def build(params: Params, meta: dict) -> nn.Module:
 
 
 @torch.no_grad()
-def loss_and_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy over a whole split, in eval mode (one host sync at the end)."""
+def loss_and_accuracy(logits: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                      chunk: int | None = EVAL_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy and accuracy over a whole split (x, y) of S models at once, `chunk` examples
+    per forward pass (None: the whole split in one). logits(x[lo:hi]) is (S, b, classes): a stacked
+    network's forward, or one model's logits with unsqueeze(0). Returns two (S,) float64 tensors on
+    x's device (no host sync): each model's loss is the mean of its chunks' mean cross-entropies
+    (F.cross_entropy, in the logits' dtype) weighted by their sizes, in float64, so with one chunk it
+    is exactly F.cross_entropy over the split; its accuracy is the fraction of correct argmaxes."""
+    n = len(y)
+    chunk = chunk or n
+    loss = correct = 0
+    for lo in range(0, n, chunk):
+        out, yb = logits(x[lo:lo + chunk]), y[lo:lo + chunk]  # (S, b, classes), (b,)
+        # (S,): one 2-D call per model, deterministic on CUDA (nll_loss2d's mean over (S, C, b) uses atomics)
+        means = torch.stack([F.cross_entropy(o, yb) for o in out])
+        loss = loss + means.double() * len(yb)
+        correct = correct + (out.argmax(2) == yb).sum(1)
+    return loss / n, correct.double() / n
+
+
+def model_loss_and_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """loss_and_accuracy of one model in eval mode (its mode restored after), read back to the host."""
     was_training = model.training
     model.eval()
-    loss_sum = torch.zeros((), device=x.device, dtype=torch.float64)
-    correct = torch.zeros((), device=x.device, dtype=torch.int64)
-    for lo in range(0, len(y), EVAL_CHUNK):
-        out = model(x[lo:lo + EVAL_CHUNK])
-        loss_sum += F.cross_entropy(out, y[lo:lo + EVAL_CHUNK], reduction="sum").double()
-        correct += (out.argmax(1) == y[lo:lo + EVAL_CHUNK]).sum()
-    model.train(was_training)
-    n = len(y)
-    return loss_sum.item() / n, correct.item() / n  # CPU-GPU sync point
+    try:
+        loss, acc = loss_and_accuracy(lambda xb: model(xb).unsqueeze(0), x, y)
+    finally:
+        model.train(was_training)
+    return loss.item(), acc.item()  # CPU-GPU sync point

@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from batch_momentum.training.models import EVAL_CHUNK
 from batch_momentum.training.optim import momentum_update_
 
 SUPPORTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ReLU, nn.Flatten, nn.Unflatten)
@@ -97,20 +96,6 @@ def stacked_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(s * b, c), y.reshape(s * b), reduction="sum") / b
 
 
-@torch.no_grad()
-def loss_and_accuracy(net: StackedNet, x: torch.Tensor, y: torch.Tensor, chunk: int = EVAL_CHUNK):
-    """Per-model mean cross-entropy and accuracy over a whole split: two (S,) float64 tensors."""
-    s = net.size
-    loss = torch.zeros(s, dtype=torch.float64, device=x.device)
-    correct = torch.zeros(s, dtype=torch.int64, device=x.device)
-    for lo in range(0, len(y), chunk):
-        out = net.forward(x[lo:lo + chunk])  # (S, b, C)
-        yb = y[lo:lo + chunk]
-        loss += F.cross_entropy(out.transpose(1, 2), yb.expand(s, -1), reduction="none").double().sum(1)
-        correct += (out.argmax(2) == yb).sum(1)
-    return loss / len(y), correct.double() / len(y)
-
-
 class DenseTrainer:
     """Forward, backward and update of a stack of Linear/ReLU/Flatten models written out by
     hand: per layer three batched matmuls and no autograd graph, which is most of the cost
@@ -122,12 +107,12 @@ class DenseTrainer:
     """
 
     @staticmethod
-    def supports(net: "StackedNet") -> bool:
+    def supports(net: StackedNet) -> bool:
         kinds = [type(m) for _, m in net.layers]
         return all(k in (nn.Linear, nn.ReLU, nn.Flatten) for k in kinds) and (
             len(net.input_shape) == 1 or kinds[0] is nn.Flatten)
 
-    def __init__(self, net: "StackedNet", lr, momentum: float):
+    def __init__(self, net: StackedNet, lr, momentum: float):
         self.net, self.lr, self.lam = net, _per_model(lr, net), momentum
         self.linear = [prefix for prefix, m in net.layers if isinstance(m, nn.Linear)]
         self.relu_after = [i + 1 < len(net.layers) and isinstance(net.layers[i + 1][1], nn.ReLU)

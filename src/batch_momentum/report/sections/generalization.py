@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from batch_momentum import config
+from batch_momentum.io import tables as T
 from batch_momentum.report.sections.common import html_table
 from batch_momentum.report.plots import training as training_plots
 
@@ -11,10 +12,10 @@ from batch_momentum.report.plots import training as training_plots
 def generalization_section(params: config.Params, equal: pd.DataFrame, candidates: pd.DataFrame,
                            keskar: dict, measures: list[tuple[str, str]]) -> dict:
     ea = params.equal_acc
-    c = candidates.groupby(["momentum", "batch_size", "lr"]).agg(
-        seeds=("seed", "size"), at_target=("reached_target", "sum"), val_acc=("val_acc", "mean"),
-        epochs=("epochs", "median"), chosen=("chosen", "first")).reset_index()
-    choices = pd.DataFrame({"λ": c.momentum, "B": c.batch_size, "η": c.lr,
+    c = candidates.groupby([T.MOMENTUM, T.BATCH_SIZE, T.LR]).agg(
+        seeds=(T.SEED, "size"), at_target=(T.REACHED_TARGET, "sum"), val_acc=(T.VAL_ACC, "mean"),
+        epochs=(T.EPOCHS, "median"), chosen=(T.CHOSEN, "first")).reset_index()
+    choices = pd.DataFrame({"λ": c[T.MOMENTUM], "B": c[T.BATCH_SIZE], "η": c[T.LR],
                             "seeds at the target": [f"{int(a)} of {n}" for a, n in zip(c.at_target, c.seeds)],
                             "epochs (median)": c.epochs, "validation accuracy (mean)": c.val_acc,
                             "kept": c.chosen.map({True: "✓", False: ""})})
@@ -29,11 +30,12 @@ def generalization_section(params: config.Params, equal: pd.DataFrame, candidate
                      "counted as at equal training accuracy. The candidates and the choice:",
                 html=html_table(choices) + k["html"], after=k["text"],
                 figures=[dict(name="equal_accuracy", fig=training_plots.plot_equal_runs(
-                    equal, [("test_acc", "test accuracy")] + measures, tuple(ea.batch_size)),
-                    caption="The small (blue) and the large (red) batch at equal training accuracy, per λ: test "
-                            "accuracy and every sharpness measure (log axes), each seed a dot, the mean a bar "
-                            "(hollow: short of the target, left out). What to see: lower test accuracy and higher "
-                            "sharpness on the right of each pair, if the lecture's claim holds.")])
+                    equal, [(T.TEST_ACC, "test accuracy")] + measures, tuple(ea.batch_size)),
+                    caption="The small (left, darker) and the large (right, lighter) batch at equal training "
+                            "accuracy, per λ, each B in its colour as in every figure: test accuracy and every "
+                            "sharpness measure (log axes where every value is positive), each seed a dot, the mean a "
+                            "bar (hollow: short of the target, left out). What to see: lower test accuracy and "
+                            "higher sharpness on the right of each pair, if the lecture's claim holds.")])
 
 
 def keskar_table_html(k: dict) -> dict:
@@ -49,7 +51,8 @@ def keskar_table_html(k: dict) -> dict:
     pub = k["published"]
     for side, label in (("small", "SB = 256"), ("large", "LB = 10%")):
         v = pub[side]
-        rows.append({"λ": f"Keskar {pub['network']}", "side": side, "B": label, "η": "Adam", "seeds at target": "5 runs",
+        rows.append({"λ": f"Keskar {pub['network']}", "side": side, "B": label, "η": "Adam",
+                     "seeds at target": "5 runs",
                      "training accuracy": f"{v['train_acc']:.4g}", "test accuracy": f"{v['test_acc']:.4g}",
                      f"ε-sharpness ε={pub['epsilon']:g}": f"{v['eps_sharpness']:g}"})
     frame = pd.DataFrame(rows).fillna("")

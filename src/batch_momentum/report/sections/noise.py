@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from batch_momentum.report.plots import timing as timing_plots
+from batch_momentum.report.plots import noise as noise_plots
 
 
 def noise_section(table: pd.DataFrame) -> dict:
@@ -14,6 +14,6 @@ def noise_section(table: pd.DataFrame) -> dict:
                      "set and the full gradient is 1/√(1 + B_simple(1/B − 1/N)); batches sampled from the subset "
                      "check it where B is smaller than the subset. The noise-to-signal ratio of a batch gradient is "
                      "B_simple/B.", html="",
-                figures=[dict(name="gradient_noise", fig=timing_plots.plot_noise_vs_batch(table),
+                figures=[dict(name="gradient_noise", fig=noise_plots.plot_noise_vs_batch(table),
                               caption="Gradient noise against batch size, one line per λ. What to see: the cosine "
                                       "rises towards 1 and the noise-to-signal ratio falls as B grows.")])

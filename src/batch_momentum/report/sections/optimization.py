@@ -5,6 +5,7 @@ import pandas as pd
 
 from batch_momentum import config
 from batch_momentum.analysis.formats import secs
+from batch_momentum.io import tables as T
 from batch_momentum.report.sections.common import html_table
 from batch_momentum.training import status
 from batch_momentum.report.plots import training as training_plots
@@ -13,13 +14,12 @@ from batch_momentum.report.plots import training as training_plots
 def optimization_section(params: config.Params, table: pd.DataFrame, curves: pd.DataFrame,
                          tta: pd.DataFrame) -> dict:
     t = params.train
-    summary = (tta.groupby(["measure", "level", "momentum", "batch_size"])
-               .agg(seeds=("seed", "size"), reached=("updates", "count"), updates=("updates", "median"),
-                    wall_s=("wall_s", "median")).reset_index())
+    summary = (tta.groupby([T.MEASURE, T.LEVEL, T.MOMENTUM, T.BATCH_SIZE])
+               .agg(seeds=(T.SEED, "size"), reached=(T.UPDATES, "count"), updates=(T.UPDATES, "median"),
+                    wall_s=(T.WALL_S, "median")).reset_index())
     frame = pd.DataFrame({
-        "accuracy": [f"{100 * lv:.0f}% {'training' if m == 'train_acc' else 'validation'}"
-                     for m, lv in zip(summary.measure, summary.level)],
-        "λ": summary.momentum, "B": summary.batch_size,
+        "accuracy": [training_plots.level_title(m, lv) for m, lv in zip(summary[T.MEASURE], summary[T.LEVEL])],
+        "λ": summary[T.MOMENTUM], "B": summary[T.BATCH_SIZE],
         "seeds that reached it": [f"{r} of {n}" for r, n in zip(summary.reached, summary.seeds)],
         "updates (median)": summary.updates.map(lambda v: "never" if pd.isna(v) else f"{v:.0f}"),
         "wall-clock (median)": summary.wall_s.map(lambda v: "never" if pd.isna(v) else secs(v))})

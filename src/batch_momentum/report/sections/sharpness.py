@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from batch_momentum import config
+from batch_momentum.io import tables as T
 from batch_momentum.report.plots import sharpness as sharpness_plots
 
 
@@ -12,7 +13,7 @@ def sharpness_section(params: config.Params, table: pd.DataFrame, equal_directio
     ea, sh = params.equal_acc, params.sharpness
     seed = min(params.grid.seed)
     figs = [dict(name="interpolation", fig=sharpness_plots.plot_interpolations(
-                     [c for c in interpolation if c.get("seed") == seed]),
+                     [c for c in interpolation if c.get(T.SEED) == seed]),
                  caption=f"Loss (log axis) and accuracy along θ(α) = α·θ_LB + (1−α)·θ_SB between the "
                          f"equal-accuracy runs of seed {seed} (Keskar et al. 2017, Figure 3); drawn only where both "
                          "runs reached the target. What to see: the loss rises more steeply beyond α = 1 (the large "
@@ -29,9 +30,9 @@ def sharpness_section(params: config.Params, table: pd.DataFrame, equal_directio
                          "about minima.")]
     extra = [dict(name=f"{col}_vs_batch", fig=sharpness_plots.plot_sharpness_vs_batch(table, col, label))
              for col, label in measures if col in table and table[col].notna().any()]
-    extra += [dict(name=f"interpolation_lam{c['momentum']}_seed{c['seed']}",
-                   fig=sharpness_plots.plot_interpolation(c, f"{c['small']} (α=0) → {c['large']} (α=1)"))
-              for c in interpolation if c.get("alpha")]
+    extra += [dict(name=f"interpolation_lam{c[T.MOMENTUM]}_seed{c[T.SEED]}",
+                   fig=sharpness_plots.plot_interpolation(c, f"{c[T.SMALL]} (α=0) → {c[T.LARGE]} (α=1)"))
+              for c in interpolation if c.get(T.ALPHA)]
     return dict(id="sharpness", title="Sharp and flat minima",
                 text=f"All measures use the training loss on the first {sh.subset} training examples at each run's "
                      f"final weights: the top Hessian eigenvalue by power iteration (tolerance {sh.hessian_tol}, at "

@@ -4,24 +4,26 @@ from __future__ import annotations
 import pandas as pd
 
 from batch_momentum.analysis.formats import secs
+from batch_momentum.io import tables as T
 from batch_momentum.report.sections.common import html_table
 from batch_momentum.report.plots import timing as timing_plots
 
 
 def timing_section(timing: pd.DataFrame) -> dict:
-    t = timing.sort_values("batch_size")
-    ext = t.sequential_extrapolated.astype(str).str.lower().eq("true")
+    t = timing.sort_values(T.BATCH_SIZE)
+    ext = t[T.SEQUENTIAL_EXTRAPOLATED]  # booleans: tables.read_timing
     frame = pd.DataFrame({
-        "B": t.batch_size, "updates / epoch": t.updates_per_epoch,
-        "one update, parallel": t.parallel_median_s.map(secs),
-        "one update, sequential": [secs(v) + (" *" if e else "") for v, e in zip(t.sequential_median_s, ext)],
-        "epoch, measured": t.epoch_measured_s.map(secs),
-        "epoch, updates × update time": t.epoch_estimated_s.map(secs)})
-    dev = f"{t.device_name.iloc[0]} ({t.device.iloc[0]}, {int(t.threads.iloc[0])} thread(s), " \
-          f"torch {t.torch_version.iloc[0]})"
+        "B": t[T.BATCH_SIZE], "updates / epoch": t[T.UPDATES_PER_EPOCH],
+        "one update, parallel": t[T.PARALLEL_MEDIAN_S].map(secs),
+        "one update, sequential": [secs(v) + (" *" if e else "") for v, e in zip(t[T.SEQUENTIAL_MEDIAN_S], ext)],
+        "epoch, measured": t[T.EPOCH_MEASURED_S].map(secs),
+        "epoch, updates × update time": t[T.EPOCH_ESTIMATED_S].map(secs)})
+    first = t.iloc[0]
+    dev = (f"{first[T.DEVICE_NAME]} ({first[T.DEVICE]}, {int(first[T.THREADS])} thread(s), "
+           f"torch {first[T.TORCH_VERSION]})")
     return dict(id="timing", title="Parallel computing: time per update and per epoch",
                 text=f"Measured by the timing step on {dev}, with no other job running; medians of "
-                     f"{int(t.repeats.iloc[0])} timed updates. * = extrapolated from fewer examples one after "
+                     f"{int(first[T.REPEATS])} timed updates. * = extrapolated from fewer examples one after "
                      "another (the sequential time grows linearly with B). A measured epoch is the real loop: it "
                      "agrees with updates × time per update when the step has its cores to itself; with more "
                      "threads than free cores (timing.threads: null while other jobs run) the threads wait on "

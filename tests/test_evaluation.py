@@ -1,0 +1,82 @@
+"""measures.evaluation on tiny trained runs: every measure under its column (io.tables), none for a
+run that diverged, and the direction curve and noise measures checked against direct computations."""
+import math
+
+import pytest
+import torch
+
+from batch_momentum.data import prepared as data
+from batch_momentum.io import runs
+from batch_momentum.io import tables as T
+from batch_momentum.measures import evaluation
+from batch_momentum.training import loop, models
+from conftest import tiny_with
+
+CPU = torch.device("cpu")
+
+
+def trained_run(cells, params, blob, batch_size: int, momentum: float, seed: int = 1):
+    """Train one seed of a cell and write its files to cells/bs<B>_lam<λ>/seed<s>/, as the train step does."""
+    result = loop.train_cell(params, blob, batch_size, momentum, [seed], CPU, log=lambda s: None)[0]
+    run_dir = cells / f"bs{batch_size}_lam{momentum}" / f"seed{seed}"
+    runs.write_run(run_dir, result, params)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    p = tiny_with(train=dict(max_epochs=15, target_train_acc=0.35, lr=0.1))
+    return p, data.prepare(p.data)
+
+
+def test_every_measure_is_written_under_its_column(tmp_path, tiny):
+    p, blob = tiny
+    run_dir = trained_run(tmp_path, p, blob, 8, 0.5)
+    metrics, curve = evaluation.evaluate_run(run_dir, p, blob, CPU)
+    summary = runs.load_run(run_dir, p, blob["meta"], CPU)[2]
+    sh = p.sharpness
+    assert list(metrics) == [T.CELL, *summary, *T.SPLIT_METRICS, *T.HESSIAN,
+                             *T.sharpness_columns(sh.epsilons, sh.subspace_dim), T.SHARPNESS_WALL_S,
+                             *T.NOISE_INIT.all, *T.NOISE_FINAL.all, T.NOISE_WALL_S, T.SHARPNESS_SUBSET, T.NOISE_SUBSET]
+    assert metrics[T.CELL] == "bs8_lam0.5/seed1" and metrics[T.STATUS] == "ok"
+    assert (metrics[T.SHARPNESS_SUBSET], metrics[T.NOISE_SUBSET]) == (sh.subset, p.noise.subset)
+    assert all(math.isfinite(metrics[c]) for c in (T.HESSIAN_TOP, T.HESSIAN_TRACE, *T.NOISE_FINAL.all))
+    for columns in (T.NOISE_INIT, T.NOISE_FINAL):
+        assert metrics[columns.nsr] == metrics[columns.b_simple] / 8  # B_simple / B
+    # the training split's numbers are the model's own on the whole split
+    model = runs.load_run(run_dir, p, blob["meta"], CPU)[0]
+    assert (metrics[T.TRAIN_LOSS], metrics[T.TRAIN_ACC]) == models.model_loss_and_accuracy(
+        model, blob["x_train"], blob["y_train"])
+    # the direction curve: direction_points values of t in [-span, span], at t = 0 the loss on the subset
+    assert list(curve) == list(T.DIRECTION_ROW) and len(curve[T.T]) == sh.direction_points
+    assert curve[T.T][0] == -sh.direction_span and curve[T.T][-1] == sh.direction_span
+    middle = curve[T.T].index(0.0)
+    x, y = blob["x_train"][:sh.subset], blob["y_train"][:sh.subset]
+    assert (curve[T.LOSS][middle], curve[T.ACC][middle]) == models.model_loss_and_accuracy(model, x, y)
+
+
+def test_a_diverged_run_gets_its_accuracy_per_split_and_no_measures(tmp_path):
+    p = tiny_with(train=dict(lr=1e6, max_epochs=2))
+    blob = data.prepare(p.data)
+    run_dir = trained_run(tmp_path, p, blob, 8, 0.9)
+    metrics, curve = evaluation.evaluate_run(run_dir, p, blob, CPU)
+    summary = runs.load_run(run_dir, p, blob["meta"], CPU)[2]
+    assert metrics[T.STATUS] == "diverged"
+    assert list(metrics) == [T.CELL, *summary, *T.SPLIT_METRICS]
+    assert curve == {T.T: [], T.LOSS: [], T.ACC: []}
+
+
+def test_noise_measures_are_keyed_by_the_columns_asked_for(tiny):
+    p, blob = tiny
+    torch.manual_seed(0)
+    model = models.build(p, blob["meta"])
+    x, y = blob["x_train"][:100], blob["y_train"][:100]
+    small = evaluation.noise_measures(model, x, y, 8, 200, p.noise, 0, T.NOISE_INIT)
+    assert list(small) == list(T.NOISE_INIT.all) and all(math.isfinite(v) for v in small.values())
+    # B = 150 > the 100 examples of the subset: no batch to sample, but the expected cosine over n_train = 200
+    large = evaluation.noise_measures(model, x, y, 150, 200, p.noise, 0, T.NOISE_FINAL)
+    assert list(large) == list(T.NOISE_FINAL.all)
+    assert math.isnan(large[T.NOISE_FINAL.cosine]) and math.isnan(large[T.NOISE_FINAL.cosine_std])
+    b = large[T.NOISE_FINAL.b_simple]
+    assert b == small[T.NOISE_INIT.b_simple]  # the same weights and examples
+    assert large[T.NOISE_FINAL.cosine_expected] == pytest.approx(1 / math.sqrt(1 + b * (1 / 150 - 1 / 200)))
