@@ -12,6 +12,7 @@ matplotlib and what they need; --also-skip names more. Packages with compiled co
 manylinux x86-64 wheels for that Python; packages published only as source are built into wheels
 here (pure Python).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,13 @@ from packaging.requirements import Requirement
 
 NEEDED = ["snakemake", "snakemake-executor-plugin-cluster-generic", "mnist1d", "jsonschema", "pyyaml", "jinja2"]
 STACK = ["torch", "torchvision", "numpy", "scipy", "pandas", "matplotlib"]
-PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
-             "manylinux1_x86_64"]
+PLATFORMS = [
+    "manylinux_2_28_x86_64",
+    "manylinux_2_27_x86_64",
+    "manylinux_2_17_x86_64",
+    "manylinux2014_x86_64",
+    "manylinux1_x86_64",
+]
 
 
 def norm(name: str) -> str:
@@ -43,7 +49,9 @@ def closure(names, python_version: str, stop=frozenset()) -> dict[str, str]:
         try:
             dist = md.distribution(n)
         except md.PackageNotFoundError:
-            raise SystemExit(f"offline_wheels: {n} is not installed in this environment; run scripts/setup.sh first")
+            raise SystemExit(
+                f"offline_wheels: {n} is not installed in this environment; run scripts/setup.sh first"
+            ) from None
         seen[n] = dist.version
         for line in dist.requires or []:
             req = Requirement(line)
@@ -66,15 +74,35 @@ def main(argv=None) -> int:
     plat = [a for p in PLATFORMS for a in ("--platform", p)] + ["--platform", "any"]
     for name, version in sorted(wanted.items()):
         spec = f"{name}=={version}"
-        got = subprocess.run(pip + ["download", "-q", "--no-deps", "--only-binary=:all:", "--implementation", "cp",
-                                    "--python-version", args.python_version, *plat, "-d", str(dest), spec],
-                             capture_output=True, text=True)
+        got = subprocess.run(
+            pip
+            + [
+                "download",
+                "-q",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--implementation",
+                "cp",
+                "--python-version",
+                args.python_version,
+                *plat,
+                "-d",
+                str(dest),
+                spec,
+            ],
+            capture_output=True,
+            text=True,
+        )
         if got.returncode:  # published as source only: build a (pure-Python) wheel here
-            built = subprocess.run(pip + ["wheel", "-q", "--no-deps", "-w", str(dest), spec], capture_output=True, text=True)
+            built = subprocess.run(
+                pip + ["wheel", "-q", "--no-deps", "-w", str(dest), spec], capture_output=True, text=True
+            )
             if built.returncode:
-                raise SystemExit(f"offline_wheels: could not fetch or build {spec}: {built.stderr.strip().splitlines()[-1:]}")
+                raise SystemExit(
+                    f"offline_wheels: could not fetch or build {spec}: {built.stderr.strip().splitlines()[-1:]}"
+                )
     wheels = sorted(dest.glob("*.whl"))
-    size = sum(w.stat().st_size for w in wheels) / 2 ** 20
+    size = sum(w.stat().st_size for w in wheels) / 2**20
     print(f"{len(wanted)} packages, {len(wheels)} wheels, {size:.1f} MiB in {dest}")
     return 0
 

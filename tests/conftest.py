@@ -25,7 +25,9 @@ def tool_env() -> dict:
 def run(cmd, cwd, check=True, timeout=600):
     res = subprocess.run(cmd, cwd=cwd, env=tool_env(), capture_output=True, text=True, timeout=timeout)
     if check and res.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, cmd))} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(map(str, cmd))} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+        )
     return res
 
 
@@ -66,7 +68,10 @@ def make_repo_copy(dest: Path, params: dict | None = None, git: bool = False) ->
     if params is not None:
         (dest / "params.yaml").write_text(yaml.safe_dump(copy.deepcopy(params), sort_keys=False))
     if git:
-        for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                    ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
+        for cmd in (
+            ["git", "init", "-q"],
+            ["git", "add", "-A"],
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"],
+        ):
             run(cmd, dest)
     return dest

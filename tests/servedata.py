@@ -1,5 +1,6 @@
 """Small files in the real datasets' formats, written by the tests, and a local HTTP server
 on 127.0.0.1 that serves them: what the download step fetches in the tests."""
+
 from __future__ import annotations
 
 import contextlib
@@ -17,8 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-IDX_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+IDX_NAMES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
 CIFAR_NAME = "cifar-10-python.tar.gz"
 
 
@@ -33,7 +38,7 @@ def images(n: int, shape: tuple, seed: int) -> tuple[np.ndarray, np.ndarray]:
     x = rng.integers(0, 60, size=(n, *shape)).astype(np.uint8)
     rows = shape[-2] // 10
     for i, label in enumerate(y):
-        x[i, ..., label * rows:(label + 1) * rows, :] = 220
+        x[i, ..., label * rows : (label + 1) * rows, :] = 220
     return x, y.astype(np.uint8)
 
 
@@ -59,11 +64,13 @@ def write_cifar(folder: Path, per_batch: int = 40, n_test: int = 60, seed: int =
     folder.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+
         def add(name, obj):
             blob = pickle.dumps(obj, protocol=2)
             info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
             info.size = len(blob)
             tar.addfile(info, io.BytesIO(blob))
+
         for i, n in enumerate([per_batch] * 5 + [n_test]):
             x, y = images(n, (3, 32, 32), seed + i)
             name = f"data_batch_{i + 1}" if i < 5 else "test_batch"

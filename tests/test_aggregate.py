@@ -1,5 +1,6 @@
 """batch_momentum.analysis.aggregate: the tidy tables from the runs' files (collect, candidates,
 aggregate) and the time to accuracy read off the curves, on files written here with known values."""
+
 import math
 
 import pandas as pd
@@ -15,9 +16,20 @@ from conftest import tiny_with
 
 def curve(loss, acc, cell="bs8_lam0.9/seed1", b=8, lam=0.9, seed=1, per_epoch=500):
     n = len(loss)
-    return pd.DataFrame(dict(cell=cell, batch_size=b, momentum=lam, seed=seed, epoch=range(n),
-                             updates=[per_epoch * e for e in range(n)], wall_s=[0.5 * e for e in range(n)],
-                             train_loss=loss, train_acc=acc, val_acc=[a - 0.1 for a in acc]))
+    return pd.DataFrame(
+        dict(
+            cell=cell,
+            batch_size=b,
+            momentum=lam,
+            seed=seed,
+            epoch=range(n),
+            updates=[per_epoch * e for e in range(n)],
+            wall_s=[0.5 * e for e in range(n)],
+            train_loss=loss,
+            train_acc=acc,
+            val_acc=[a - 0.1 for a in acc],
+        )
+    )
 
 
 def test_time_to_accuracy_is_the_first_epoch_at_the_level():
@@ -35,17 +47,34 @@ def test_time_to_accuracy_is_the_first_epoch_at_the_level():
 def fake_run(run: config.Run, results, trees, epochs=2, protocol="equal_epochs") -> dict:
     """A run's files as train and evaluate write them, with made-up numbers that name the run."""
     cells_dir, metrics_dir, landscape_dir = (results / t for t in trees)
-    summary = {c: 0 for c in T.SUMMARY} | {T.LR: 0.05, T.STATUS: "ok", T.EPOCHS: epochs, T.PROTOCOL: protocol,
-                                           T.REACHED_TARGET: True, T.DEVICE: "cpu"}
+    summary = {c: 0 for c in T.SUMMARY} | {
+        T.LR: 0.05,
+        T.STATUS: "ok",
+        T.EPOCHS: epochs,
+        T.PROTOCOL: protocol,
+        T.REACHED_TARGET: True,
+        T.DEVICE: "cpu",
+    }
     if protocol == "equal_acc":
         summary |= {T.CHOSEN_LR: 0.05, T.LR_CANDIDATES: [0.05, 0.1]}
     metrics = summary | {c: 0.5 for c in T.SPLIT_METRICS} | {T.TEST_ACC: run.seed / 10, T.HESSIAN_TOP: run.batch_size}
     files.write_json(metrics_dir / f"{run.name}.json", metrics)
-    curve_rows = [{T.EPOCH: e, T.UPDATES: 10 * e, T.WALL_S: e / 2, T.TRAIN_LOSS: 1.0, T.TRAIN_ACC: 0.1 * e,
-                   T.VAL_LOSS: 1.0, T.VAL_ACC: 0.1 * e} for e in range(epochs + 1)]
+    curve_rows = [
+        {
+            T.EPOCH: e,
+            T.UPDATES: 10 * e,
+            T.WALL_S: e / 2,
+            T.TRAIN_LOSS: 1.0,
+            T.TRAIN_ACC: 0.1 * e,
+            T.VAL_LOSS: 1.0,
+            T.VAL_ACC: 0.1 * e,
+        }
+        for e in range(epochs + 1)
+    ]
     T.CURVE.write(cells_dir / run.name / "curve.csv", T.CURVE.frame(curve_rows))
-    files.write_json(landscape_dir / f"{run.name}.json", {T.T: [-1.0, 0.0, 1.0], T.LOSS: [2.0, 1.0, 2.0],
-                                                           T.ACC: [0.1, 0.5, 0.1]})
+    files.write_json(
+        landscape_dir / f"{run.name}.json", {T.T: [-1.0, 0.0, 1.0], T.LOSS: [2.0, 1.0, 2.0], T.ACC: [0.1, 0.5, 0.1]}
+    )
     return metrics
 
 

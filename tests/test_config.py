@@ -1,5 +1,6 @@
 """params.yaml validation: every bad value stops with one line naming key, value and what is allowed;
 what passes is one frozen, typed config."""
+
 import copy
 import dataclasses
 import math
@@ -170,8 +171,23 @@ def test_missing_and_broken_files(tmp_path):
 def test_cli_prints_one_line_and_exits_2(tmp_path, raw):
     f = tmp_path / "p.yaml"
     f.write_text(yaml.safe_dump(bad(raw, ("train", "lr"), 0)))
-    res = subprocess.run([sys.executable, "-m", "batch_momentum", "prepare", "--params", str(f), "--raw", str(tmp_path), "--out",
-                          str(tmp_path / "d.pt")], capture_output=True, text=True, env=tool_env())
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "batch_momentum",
+            "prepare",
+            "--params",
+            str(f),
+            "--raw",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "d.pt"),
+        ],
+        capture_output=True,
+        text=True,
+        env=tool_env(),
+    )
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0
     assert "train.lr = 0" in res.stderr
@@ -183,7 +199,10 @@ def test_the_dataset_configs_are_valid_overrides(raw, name):
     """configs/<name>.yaml, laid over params.yaml as `--configfile params.yaml configs/<name>.yaml` does."""
     p = config.validate(config.overlay(raw, load_yaml(REPO / "configs" / f"{name}.yaml")))
     assert p.data.dataset == name and p.download.md5[name] == raw["download"]["md5"][name]
-    assert max(p.grid.batch_size) <= p.data.n_train and p.model.name == {"mnist": "mlp", "fashion_mnist": "mlp", "cifar10": "cnn"}[name]
+    assert (
+        max(p.grid.batch_size) <= p.data.n_train
+        and p.model.name == {"mnist": "mlp", "fashion_mnist": "mlp", "cifar10": "cnn"}[name]
+    )
 
 
 @pytest.mark.parametrize("name,n_official", [("mnist", 60000), ("fashion_mnist", 60000), ("cifar10", 50000)])
@@ -191,9 +210,13 @@ def test_a_real_dataset_split_larger_than_its_official_set_stops_before_any_job(
     base = config.overlay(raw, load_yaml(REPO / "configs" / f"{name}.yaml"))
     ok = config.overlay(base, {"data": {"n_train": n_official - 100, "n_val": 100, "n_test": 10000}})
     assert config.validate(ok).data.n_train == n_official - 100  # the whole official sets: allowed
-    for data, said in (({"n_val": 101}, f"n_train + n_val = {n_official + 1} and data.n_test = 10000"),
-                       ({"n_test": 10001}, f"n_train + n_val = {n_official} and data.n_test = 10001")):
+    for data, said in (
+        ({"n_val": 101}, f"n_train + n_val = {n_official + 1} and data.n_test = 10000"),
+        ({"n_test": 10001}, f"n_train + n_val = {n_official} and data.n_test = 10001"),
+    ):
         with pytest.raises(config.ParamsError) as info:
             config.validate(config.overlay(ok, {"data": data}))
-        assert said in str(info.value) and f"but {name} has {n_official} training and 10000 test examples" in str(info.value)
+        assert said in str(info.value) and f"but {name} has {n_official} training and 10000 test examples" in str(
+            info.value
+        )
         assert "allowed" in str(info.value) and "\n" not in str(info.value)

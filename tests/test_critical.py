@@ -1,4 +1,5 @@
 """Tests of batch_momentum.critical: the lecture's claims about critical points, on cases known exactly."""
+
 import dataclasses
 import json
 
@@ -54,8 +55,15 @@ def test_default_1d_gd_stalls_at_first_critical_point_momentum_reaches_deep_mini
 
 def test_run_gd_noise_forms_agree():
     a = cr.run_gd(df2, [0.0, 1.0], 0.05, 0.5, 50, noise=0.1, rng=np.random.default_rng(3))
-    b = cr.run_gd(df2, [0.0, 1.0], 0.05, 0.5, 50, rng=np.random.default_rng(3),
-                  noise=lambda th, t, rng: 0.1 * rng.standard_normal(th.shape))
+    b = cr.run_gd(
+        df2,
+        [0.0, 1.0],
+        0.05,
+        0.5,
+        50,
+        rng=np.random.default_rng(3),
+        noise=lambda th, t, rng: 0.1 * rng.standard_normal(th.shape),
+    )
     assert a == b  # records compare field by field
     assert np.any(xs(a)[:, 0] != 0.0)
 
@@ -175,8 +183,9 @@ def test_collapse_record_is_collapse_stats_of_the_cells(result):
     for col in fs.collapse:
         s = collapse_stats(records.cells_frame(c for c in fs.cells if c.case == col.case), y="escape_fraction")
         assert (col.n, col.spearman, col.interpretation) == (s["n"], s["spearman"], s["interpretation"])
-        assert [(m.momentum, m.spearman) for m in col.spearman_by_momentum] == \
-            [(float(k), v) for k, v in s["spearman_by_group"].items()]
+        assert [(m.momentum, m.spearman) for m in col.spearman_by_momentum] == [
+            (float(k), v) for k, v in s["spearman_by_group"].items()
+        ]
 
 
 def test_momentum_step_refuses_an_unknown_key_in_one_line(tmp_path):
@@ -244,7 +253,7 @@ def test_escape_figure_plots_each_case_and_lambda_against_batch_size(result):
     cell = {(c.case, c.momentum, c.batch_size): c for c in fs.cells}
     sizes = sorted(fs.batch_sizes)
     colors = lam_colors(result.lambdas)
-    top, bottom = fig.axes[:len(fs.cases)], fig.axes[len(fs.cases):]  # row by row: fractions, then steps
+    top, bottom = fig.axes[: len(fs.cases)], fig.axes[len(fs.cases) :]  # row by row: fractions, then steps
     for fc, ax, ax2 in zip(fs.cases, top, bottom):
         assert ax.get_title() == pc.CASE_TITLES[fc.case]
         for lam in result.lambdas:
@@ -260,8 +269,9 @@ def test_escape_figure_plots_each_case_and_lambda_against_batch_size(result):
 def test_escape_fraction_against_temperature_draws_every_cell(result):
     for case in ("minimum", "saddle"):
         cells = records.cells_frame(c for c in result.finite_sum.cells if c.case == case)
-        fig = pt.plot_vs_temperature(cells, "escape_fraction", "escape fraction",
-                                     stats=collapse_stats(cells, y="escape_fraction"))
+        fig = pt.plot_vs_temperature(
+            cells, "escape_fraction", "escape fraction", stats=collapse_stats(cells, y="escape_fraction")
+        )
         drawn = np.concatenate([dots.get_offsets() for dots in fig.axes[0].collections])
         assert sorted(map(tuple, drawn)) == sorted(zip(cells.temperature, cells.escape_fraction))
         plt.close(fig)

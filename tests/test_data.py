@@ -1,4 +1,5 @@
 """Prepared data: deterministic in its seed, three disjoint splits, clear errors on bad files."""
+
 import pytest
 import torch
 
@@ -22,6 +23,7 @@ def test_mnist1d_is_deterministic_and_split():
 
 def test_prepare_does_not_disturb_numpy_global_state():
     import numpy as np
+
     np.random.seed(7)
     expected = np.random.rand()
     np.random.seed(7)
@@ -72,15 +74,22 @@ def test_a_prepared_file_of_another_dataset_is_refused_in_one_line(tmp_path):
     assert set(data.INPUT_SHAPE) == set(schema["properties"]["data"]["properties"]["dataset"]["enum"])
     rng = np.random.default_rng(0)
     for dataset, (c, h) in {"mnist": (1, 28), "fashion_mnist": (1, 28), "cifar10": (3, 32)}.items():
-        images = {"x_train": rng.integers(0, 256, (40, c, h, h), dtype=np.uint8), "y_train": rng.integers(0, 10, 40),
-                  "x_test": rng.integers(0, 256, (20, c, h, h), dtype=np.uint8), "y_test": rng.integers(0, 10, 20)}
+        images = {
+            "x_train": rng.integers(0, 256, (40, c, h, h), dtype=np.uint8),
+            "y_train": rng.integers(0, 10, 40),
+            "x_test": rng.integers(0, 256, (20, c, h, h), dtype=np.uint8),
+            "y_test": rng.integers(0, 10, 20),
+        }
         d = config.Data(dataset=dataset, n_train=20, n_val=10, n_test=10, seed=0)
         path = tmp_path / f"{dataset}.pt"
         torch.save(data.prepare(d, images), path)
         assert data.load_prepared(path, "cpu", d)["x_train"].shape == (20, *data.INPUT_SHAPE[dataset])
     # MNIST and Fashion-MNIST have the same shape: the dataset's name tells them apart
-    with pytest.raises(ValueError, match=r"mnist.pt: made from mnist with examples of shape \[1, 28, 28\], but params "
-                                         r"say data.dataset = fashion_mnist .*delete it and rerun prepare"):
+    with pytest.raises(
+        ValueError,
+        match=r"mnist.pt: made from mnist with examples of shape \[1, 28, 28\], but params "
+        r"say data.dataset = fashion_mnist .*delete it and rerun prepare",
+    ):
         data.load_prepared(tmp_path / "mnist.pt", "cpu", config.Data("fashion_mnist", 20, 10, 10, 0))
     with pytest.raises(ValueError, match=r"made from cifar10 .* data.dataset = mnist1d \(shape \[40\]\)"):
         data.load_prepared(tmp_path / "cifar10.pt", "cpu", config.Data("mnist1d", 20, 10, 10, 0))

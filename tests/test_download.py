@@ -1,5 +1,6 @@
 """The download step and the real datasets: fetched from a local HTTP server in the real
 formats, verified, cached, rejected when corrupt, one line when the server is down."""
+
 import subprocess
 import sys
 
@@ -87,15 +88,32 @@ def test_a_server_that_is_down_gives_one_line_naming_the_files_and_the_ways_on(t
     params["data"]["dataset"] = "mnist"
     params["download"]["url"]["mnist"], params["download"]["md5"]["mnist"] = dead_url(), md5s
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
-    res = subprocess.run([sys.executable, "-m", "batch_momentum", "download", "--params", str(tmp_path / "p.yaml"),
-                          "--out", str(tmp_path / "raw2/mnist")], capture_output=True, text=True, env=tool_env())
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "batch_momentum",
+            "download",
+            "--params",
+            str(tmp_path / "p.yaml"),
+            "--out",
+            str(tmp_path / "raw2/mnist"),
+        ],
+        capture_output=True,
+        text=True,
+        env=tool_env(),
+    )
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and res.stderr.startswith("error: could not get")
 
 
 def test_fashion_mnist_from_a_local_folder_and_cifar10_from_a_mirror(tmp_path):
     md5s = write_mnist(tmp_path / "copy", seed=5)
-    raw.fetch("fashion_mnist", source(dead_url(), md5s, str(tmp_path / "copy"), "fashion_mnist"), tmp_path / "raw/fm",
-              log=lambda m: None)
+    raw.fetch(
+        "fashion_mnist",
+        source(dead_url(), md5s, str(tmp_path / "copy"), "fashion_mnist"),
+        tmp_path / "raw/fm",
+        log=lambda m: None,
+    )
     assert raw.read("fashion_mnist", tmp_path / "raw/fm", md5s)["x_train"].shape == (300, 1, 28, 28)
     cmd5 = write_cifar(tmp_path / "www", per_batch=40, n_test=60)
     with serve(tmp_path / "www") as url:

@@ -1,5 +1,6 @@
 """Keskar's equal-accuracy protocol on a tiny dataset: every (eta, seed) in one stack, the choice of
 eta, and the files: candidates.csv, choice.json and the chosen eta's runs."""
+
 import itertools
 
 import pytest
@@ -20,17 +21,27 @@ def _row(lr, seed, reached, val_acc, train_acc=0.5):
 
 
 def test_choose_lr_takes_the_best_validation_accuracy_among_the_eta_whose_every_seed_reached_the_target():
-    rows = [_row(0.1, 1, True, 0.80), _row(0.1, 2, True, 0.70),    # mean 0.75
-            _row(0.2, 1, True, 0.90), _row(0.2, 2, False, 0.90),   # best mean, but one seed short
-            _row(0.4, 1, True, 0.74), _row(0.4, 2, True, 0.76)]    # mean 0.75: a tie, the smaller eta wins
+    rows = [
+        _row(0.1, 1, True, 0.80),
+        _row(0.1, 2, True, 0.70),  # mean 0.75
+        _row(0.2, 1, True, 0.90),
+        _row(0.2, 2, False, 0.90),  # best mean, but one seed short
+        _row(0.4, 1, True, 0.74),
+        _row(0.4, 2, True, 0.76),
+    ]  # mean 0.75: a tie, the smaller eta wins
     choice = equal_acc.choose_lr(rows)
     assert choice["lr"] == 0.1 and choice["reached"] and "2 of 3 eta" in choice["why"]
 
 
 def test_choose_lr_without_a_qualified_eta_keeps_the_closest_and_says_so():
-    rows = [_row(0.1, 1, False, 0.9, train_acc=0.6), _row(0.1, 2, False, 0.9, train_acc=0.6),
-            _row(0.2, 1, True, 0.5, train_acc=0.5), _row(0.2, 2, False, 0.5, train_acc=0.5),   # most seeds there
-            _row(0.4, 1, True, 0.5, train_acc=0.4), _row(0.4, 2, False, 0.5, train_acc=0.4)]   # as many, lower acc
+    rows = [
+        _row(0.1, 1, False, 0.9, train_acc=0.6),
+        _row(0.1, 2, False, 0.9, train_acc=0.6),
+        _row(0.2, 1, True, 0.5, train_acc=0.5),
+        _row(0.2, 2, False, 0.5, train_acc=0.5),  # most seeds there
+        _row(0.4, 1, True, 0.5, train_acc=0.4),
+        _row(0.4, 2, False, 0.5, train_acc=0.4),
+    ]  # as many, lower acc
     choice = equal_acc.choose_lr(rows)
     assert choice["lr"] == 0.2 and not choice["reached"] and "1 of 2 seeds at the target" in choice["why"]
 

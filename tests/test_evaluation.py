@@ -1,5 +1,6 @@
 """measures.evaluation on tiny trained runs: every measure under its column (io.tables), none for a
 run that diverged, and the direction curve and noise measures checked against direct computations."""
+
 import math
 
 import pytest
@@ -35,9 +36,19 @@ def test_every_measure_is_written_under_its_column(tmp_path, tiny):
     metrics, curve = evaluation.evaluate_run(run_dir, p, blob, CPU)
     summary = runs.load_run(run_dir, p, blob["meta"], CPU)[2]
     sh = p.sharpness
-    assert list(metrics) == [T.CELL, *summary, *T.SPLIT_METRICS, *T.HESSIAN,
-                             *T.sharpness_columns(sh.epsilons, sh.subspace_dim), T.SHARPNESS_WALL_S,
-                             *T.NOISE_INIT.all, *T.NOISE_FINAL.all, T.NOISE_WALL_S, T.SHARPNESS_SUBSET, T.NOISE_SUBSET]
+    assert list(metrics) == [
+        T.CELL,
+        *summary,
+        *T.SPLIT_METRICS,
+        *T.HESSIAN,
+        *T.sharpness_columns(sh.epsilons, sh.subspace_dim),
+        T.SHARPNESS_WALL_S,
+        *T.NOISE_INIT.all,
+        *T.NOISE_FINAL.all,
+        T.NOISE_WALL_S,
+        T.SHARPNESS_SUBSET,
+        T.NOISE_SUBSET,
+    ]
     assert metrics[T.CELL] == "bs8_lam0.5/seed1" and metrics[T.STATUS] == "ok"
     assert (metrics[T.SHARPNESS_SUBSET], metrics[T.NOISE_SUBSET]) == (sh.subset, p.noise.subset)
     assert all(math.isfinite(metrics[c]) for c in (T.HESSIAN_TOP, T.HESSIAN_TRACE, *T.NOISE_FINAL.all))
@@ -46,12 +57,13 @@ def test_every_measure_is_written_under_its_column(tmp_path, tiny):
     # the training split's numbers are the model's own on the whole split
     model = runs.load_run(run_dir, p, blob["meta"], CPU)[0]
     assert (metrics[T.TRAIN_LOSS], metrics[T.TRAIN_ACC]) == models.model_loss_and_accuracy(
-        model, blob["x_train"], blob["y_train"])
+        model, blob["x_train"], blob["y_train"]
+    )
     # the direction curve: direction_points values of t in [-span, span], at t = 0 the loss on the subset
     assert list(curve) == list(T.DIRECTION_ROW) and len(curve[T.T]) == sh.direction_points
     assert curve[T.T][0] == -sh.direction_span and curve[T.T][-1] == sh.direction_span
     middle = curve[T.T].index(0.0)
-    x, y = blob["x_train"][:sh.subset], blob["y_train"][:sh.subset]
+    x, y = blob["x_train"][: sh.subset], blob["y_train"][: sh.subset]
     assert (curve[T.LOSS][middle], curve[T.ACC][middle]) == models.model_loss_and_accuracy(model, x, y)
 
 

@@ -1,6 +1,7 @@
 """The README's table "When something goes wrong": each thing a user can do wrong, and the
 one line (or the recorded status) they get instead of a traceback. The steps run through
 their real command (`python -m batch_momentum <step>`, in this process) on the tiny grid."""
+
 import os
 import shutil
 
@@ -8,11 +9,10 @@ import pytest
 import torch
 import yaml
 
-from batch_momentum import cli
-from batch_momentum import config
+from batch_momentum import cli, config
 from batch_momentum.data import prepared as data
-from batch_momentum.training import status
 from batch_momentum.training import loop as train
+from batch_momentum.training import status
 from conftest import tiny_full, tiny_with
 
 CELL = ["--batch-size", "8", "--momentum", "0"]
@@ -39,9 +39,19 @@ def step(capsys, *argv) -> str:
 
 
 def evaluate(root, data_file=None, cell_dir=None):
-    return ["evaluate", "--params", str(root / "params.yaml"), "--data", str(data_file or root / "mnist1d.pt"),
-            "--cell", str(cell_dir or root / "cells/bs8_lam0"), "--out", str(root / "metrics"),
-            "--landscape", str(root / "landscape")]
+    return [
+        "evaluate",
+        "--params",
+        str(root / "params.yaml"),
+        "--data",
+        str(data_file or root / "mnist1d.pt"),
+        "--cell",
+        str(cell_dir or root / "cells/bs8_lam0"),
+        "--out",
+        str(root / "metrics"),
+        "--landscape",
+        str(root / "landscape"),
+    ]
 
 
 def test_mnist1d_beyond_its_stated_maximum_is_refused_in_one_line(tiny_params):
@@ -84,8 +94,13 @@ def test_missing_or_truncated_model_file_is_one_line(cell, capsys, tmp_path):
     assert "cannot load the trained model" in err and "retrain" in err
 
 
-@pytest.mark.parametrize("name, cut", [("curve.csv", lambda t: t[: t.rindex(",") - 3]),  # mid-row
-                                       ("train.json", lambda t: t[: len(t) // 2])])
+@pytest.mark.parametrize(
+    "name, cut",
+    [
+        ("curve.csv", lambda t: t[: t.rindex(",") - 3]),  # mid-row
+        ("train.json", lambda t: t[: len(t) // 2]),
+    ],
+)
 def test_truncated_csv_or_json_is_one_line(cell, tmp_path, name, cut):
     from batch_momentum.io import files
 
@@ -126,13 +141,31 @@ def test_a_finite_blow_up_of_the_loss_is_diverged_not_ok():
 def test_an_unwritable_output_folder_is_one_line(cell, capsys):
     blocked = cell / "blocked"
     blocked.write_text("a file where the output folder should be\n")
-    err = step(capsys, "prepare", "--params", str(cell / "params.yaml"), "--raw", str(cell / "raw"), "--out", str(blocked / "mnist1d.pt"))
+    err = step(
+        capsys,
+        "prepare",
+        "--params",
+        str(cell / "params.yaml"),
+        "--raw",
+        str(cell / "raw"),
+        "--out",
+        str(blocked / "mnist1d.pt"),
+    )
     assert "cannot write it" in err and str(blocked) in err
     if os.geteuid() != 0:  # root writes through permissions; everyone else is refused
         locked = cell / "locked"
         locked.mkdir()
         locked.chmod(0o500)
-        err = step(capsys, "prepare", "--params", str(cell / "params.yaml"), "--raw", str(cell / "raw"), "--out", str(locked / "mnist1d.pt"))
+        err = step(
+            capsys,
+            "prepare",
+            "--params",
+            str(cell / "params.yaml"),
+            "--raw",
+            str(cell / "raw"),
+            "--out",
+            str(locked / "mnist1d.pt"),
+        )
         assert "cannot write it" in err and "Permission denied" in err
 
 
@@ -159,9 +192,11 @@ def test_a_step_killed_while_writing_leaves_no_file_under_the_final_name(tmp_pat
     import time
 
     out = tmp_path / "results/model.pt"
-    code = ("import sys, time\nfrom batch_momentum.io import files\n"
-            "with files.atomic_path(sys.argv[1]) as tmp:\n"
-            "    tmp.write_bytes(b'half a file')\n    print('writing', flush=True)\n    time.sleep(60)\n")
+    code = (
+        "import sys, time\nfrom batch_momentum.io import files\n"
+        "with files.atomic_path(sys.argv[1]) as tmp:\n"
+        "    tmp.write_bytes(b'half a file')\n    print('writing', flush=True)\n    time.sleep(60)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "writing"
     proc.send_signal(signal.SIGKILL)

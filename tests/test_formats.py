@@ -1,4 +1,5 @@
 """batch_momentum.analysis.formats: numbers in words, one way each."""
+
 import numpy as np
 import pandas as pd
 

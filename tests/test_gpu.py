@@ -1,6 +1,7 @@
 """The CUDA path, on a GPU only (skipped where torch sees none; scripts/gpu_check.sh runs these on
 a lent GPU machine): training on the device, the CUDA-graph update against the eager one, and
 the device recorded in every result."""
+
 import dataclasses
 
 import pytest
@@ -41,8 +42,15 @@ def test_cuda_graph_updates_are_the_eager_updates(name, hidden, batch_size, epoc
     blob = data.to_device(data.prepare(p.data), CUDA)
     # B = 1 at these etas stays finite (at 0.1 two seeds diverge, and a blowing-up run checks little)
     kw = dict(lrs=[0.02, 0.05, 0.05] if batch_size == 1 else [0.05, 0.1, 0.1], **QUIET)
-    eager = train.train_cell(dataclasses.replace(p, train=dataclasses.replace(p.train, cuda_graph="never")),
-                             blob, batch_size, 0.5, [1, 2, 3], CUDA, **kw)
+    eager = train.train_cell(
+        dataclasses.replace(p, train=dataclasses.replace(p.train, cuda_graph="never")),
+        blob,
+        batch_size,
+        0.5,
+        [1, 2, 3],
+        CUDA,
+        **kw,
+    )
     graphed = train.train_cell(p, blob, batch_size, 0.5, [1, 2, 3], CUDA, **kw)
     for e, g in zip(eager, graphed):
         assert e["summary"]["status"] != "diverged"

@@ -5,6 +5,7 @@ again where CUDA would replay it: the batch must come from the static index buff
 warm-up updates before a capture must leave no trace, and a stack that shrinks must be
 captured again. tests/test_gpu.py checks the real capture on a GPU.
 """
+
 import dataclasses
 
 import pytest
@@ -39,6 +40,7 @@ class Rerun:
         def replay():
             self.replays += 1
             fn()
+
         return replay
 
 

@@ -1,4 +1,5 @@
 """Tests of batch_momentum.hessian: HVP, power iteration, Hutchinson trace."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,5 +1,6 @@
 """measures.interpolation: the line between a small-batch and a large-batch run, drawn only when both
 reached the training-accuracy target, with its end points the runs' own numbers."""
+
 import pytest
 import torch
 
@@ -21,8 +22,9 @@ def cells(tmp_path_factory):
     p = tiny_with(train=dict(max_epochs=15, target_train_acc=0.35, lr=0.1))
     blob = data.prepare(p.data)
     small, large = trained_run(root, p, blob, 8, 0.5), trained_run(root, p, blob, 100, 0.5)
-    short = trained_run(root / "short", tiny_with(train=dict(max_epochs=1, target_train_acc=0.35, lr=0.1)), blob,
-                        100, 0.5)
+    short = trained_run(
+        root / "short", tiny_with(train=dict(max_epochs=1, target_train_acc=0.35, lr=0.1)), blob, 100, 0.5
+    )
     return p, blob, small, large, short
 
 
@@ -30,8 +32,21 @@ def test_the_line_between_two_runs_at_the_target(cells):
     p, blob, small, large, _ = cells
     result = interpolate_pair(p, blob, small, large, CPU)
     k = p.sharpness.interpolation_points
-    assert list(result) == [T.SMALL, T.LARGE, T.SMALL_STATUS, T.LARGE_STATUS, T.BATCH_SMALL, T.BATCH_LARGE,
-                            T.MOMENTUM, T.SEED, T.ALPHA, T.TRAIN_LOSS, T.TRAIN_ACC, T.TEST_LOSS, T.TEST_ACC]
+    assert list(result) == [
+        T.SMALL,
+        T.LARGE,
+        T.SMALL_STATUS,
+        T.LARGE_STATUS,
+        T.BATCH_SMALL,
+        T.BATCH_LARGE,
+        T.MOMENTUM,
+        T.SEED,
+        T.ALPHA,
+        T.TRAIN_LOSS,
+        T.TRAIN_ACC,
+        T.TEST_LOSS,
+        T.TEST_ACC,
+    ]
     assert (result[T.SMALL], result[T.LARGE]) == ("bs8_lam0.5/seed1", "bs100_lam0.5/seed1")
     assert (result[T.BATCH_SMALL], result[T.BATCH_LARGE], result[T.MOMENTUM], result[T.SEED]) == (8, 100, 0.5, 1)
     alphas = result[T.ALPHA]

@@ -1,4 +1,5 @@
 """Tests of batch_momentum.landscape (interpolation, filter-normalized directions) and plots."""
+
 import numpy as np
 import pytest
 import torch
@@ -89,12 +90,19 @@ def test_the_interpolation_and_direction_figures_draw_the_curves_they_are_given(
 
     from batch_momentum.report.plots.sharpness import plot_direction_curves, plot_interpolation
 
-    curve = {"alpha": [0, 0.5, 1], "train_loss": [0.1, 1, 0.2], "train_acc": [1, 0.5, 0.9],
-             "test_loss": [0.3, 1.2, 0.5], "test_acc": [0.8, 0.4, 0.7]}
+    curve = {
+        "alpha": [0, 0.5, 1],
+        "train_loss": [0.1, 1, 0.2],
+        "train_acc": [1, 0.5, 0.9],
+        "test_loss": [0.3, 1.2, 0.5],
+        "test_acc": [0.8, 0.4, 0.7],
+    }
     fig = plot_interpolation(curve, "SB vs LB")
     loss_ax, acc_ax = fig.axes
     assert [(line.get_label(), list(line.get_ydata()), line.get_linestyle()) for line in loss_ax.get_lines()] == [
-        ("train loss", curve["train_loss"], "-"), ("test loss", curve["test_loss"], "--")]  # train solid, test dashed
+        ("train loss", curve["train_loss"], "-"),
+        ("test loss", curve["test_loss"], "--"),
+    ]  # train solid, test dashed
     assert [list(line.get_ydata()) for line in acc_ax.get_lines()] == [curve["train_acc"], curve["test_acc"]]
     assert all(list(line.get_xdata()) == curve["alpha"] for line in loss_ax.get_lines() + acc_ax.get_lines())
     curves = {"SB": {"t": [0, 1], "loss": [1, 2]}, "LB": {"t": [0, 1], "loss": [1, 3]}}
@@ -124,11 +132,18 @@ def test_interpolate_factory_key_check_and_nonfinite_end_point():
 
 def test_plot_interpolation_without_title_and_extra_split():
     import matplotlib.pyplot as plt
+
     from batch_momentum.report.plots.sharpness import plot_interpolation
-    curve = {"alpha": [-1, 0, 1, 2], "train_loss": [2, 0.1, 0.2, 3], "train_acc": [0.1, 1, 0.9, 0.2],
-             "val_loss": [2, 0.3, 0.4, 3], "val_acc": [0.1, 0.8, 0.7, 0.2]}
+
+    curve = {
+        "alpha": [-1, 0, 1, 2],
+        "train_loss": [2, 0.1, 0.2, 3],
+        "train_acc": [0.1, 1, 0.9, 0.2],
+        "val_loss": [2, 0.3, 0.4, 3],
+        "val_acc": [0.1, 0.8, 0.7, 0.2],
+    }
     fig = plot_interpolation(curve)
     loss_ax, acc_ax = fig.axes
-    assert [list(l.get_ydata()) for l in loss_ax.get_lines()] == [curve["train_loss"], curve["val_loss"]]
-    assert [l.get_linestyle() for l in acc_ax.get_lines()] == ["-", ":"]
+    assert [list(line.get_ydata()) for line in loss_ax.get_lines()] == [curve["train_loss"], curve["val_loss"]]
+    assert [line.get_linestyle() for line in acc_ax.get_lines()] == ["-", ":"]
     plt.close(fig)

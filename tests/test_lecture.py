@@ -1,4 +1,5 @@
 """The lecture table's verdicts on made-up measurements whose answer is known."""
+
 import dataclasses
 import functools
 import json
@@ -12,7 +13,6 @@ import pytest
 from batch_momentum import config
 from batch_momentum.analysis import lecture
 
-
 SEEDS = (1, 2, 3)
 JITTER = (-0.01, 0.0, 0.01)  # seed-to-seed spread added to every made-up value
 
@@ -23,26 +23,56 @@ def cells(train_small, train_large, test_small, test_large, lams=(0.0, 0.9), siz
     for lam in lams:
         for b, tr, te in ((sizes[0], train_small[lam], test_small[lam]), (sizes[1], train_large[lam], test_large[lam])):
             for seed, j in zip(SEEDS, JITTER):
-                rows.append(dict(cell=f"bs{b}_lam{lam}/seed{seed}", batch_size=b, momentum=lam, seed=seed, status="ok",
-                                 train_acc=tr + j, test_acc=te + j, reached_target=True, lr=0.05,
-                                 cosine_expected_final=(0.3 if b == sizes[0] else 0.99) + j / 10,
-                                 device_name="cpu", threads=1, temperature=config.noise_temperature(0.05, 4000, b, lam),
-                                 **{k: (v[0] if b == sizes[0] else v[1]) * (1 + j) for k, v in extra.items()}))
+                rows.append(
+                    dict(
+                        cell=f"bs{b}_lam{lam}/seed{seed}",
+                        batch_size=b,
+                        momentum=lam,
+                        seed=seed,
+                        status="ok",
+                        train_acc=tr + j,
+                        test_acc=te + j,
+                        reached_target=True,
+                        lr=0.05,
+                        cosine_expected_final=(0.3 if b == sizes[0] else 0.99) + j / 10,
+                        device_name="cpu",
+                        threads=1,
+                        temperature=config.noise_temperature(0.05, 4000, b, lam),
+                        **{k: (v[0] if b == sizes[0] else v[1]) * (1 + j) for k, v in extra.items()},
+                    )
+                )
     return pd.DataFrame(rows)
 
 
 def equal_runs(test_small, test_large, top=(5.0, 30.0), eps=(1.0, 50.0), lams=(0.0, 0.9)):
     """Made-up equal-accuracy runs (B = 8 and 512 of params' equal_acc), every seed at the target."""
-    t = cells({lam: 0.99 for lam in lams}, {lam: 0.99 for lam in lams}, test_small, test_large, lams=lams,
-              hessian_top=top, hessian_trace=(top[0] * 10, top[1] * 10), **{
-                  "sharpness_full_eps0.001": eps, "sharpness_random100_eps0.001": eps,
-                  "sharpness_full_eps0.0005": eps, "sharpness_random100_eps0.0005": eps})
+    t = cells(
+        {lam: 0.99 for lam in lams},
+        {lam: 0.99 for lam in lams},
+        test_small,
+        test_large,
+        lams=lams,
+        hessian_top=top,
+        hessian_trace=(top[0] * 10, top[1] * 10),
+        **{
+            "sharpness_full_eps0.001": eps,
+            "sharpness_random100_eps0.001": eps,
+            "sharpness_full_eps0.0005": eps,
+            "sharpness_random100_eps0.0005": eps,
+        },
+    )
     return t
 
 
 def candidates_for(equal):
-    return pd.DataFrame([dict(cell=f"bs{b}_lam{lam}", lr=0.05, seed=s, chosen=True, choice_reason="best mean")
-                         for b in (8, 512) for lam in equal.momentum.unique() for s in SEEDS])
+    return pd.DataFrame(
+        [
+            dict(cell=f"bs{b}_lam{lam}", lr=0.05, seed=s, chosen=True, choice_reason="best mean")
+            for b in (8, 512)
+            for lam in equal.momentum.unique()
+            for s in SEEDS
+        ]
+    )
 
 
 def params():
@@ -53,18 +83,35 @@ def params():
 
 def timing_frame():
     """A timing step's rows for B = 8 and 512 (made up): sequential 64x slower, parallel 30x, epoch 2.1x."""
-    return pd.DataFrame(dict(
-        device="cpu", device_name="x86_64", threads=1, torch_version="2", n_train=4000, batch_size=[8, 512],
-        updates_per_epoch=[500, 8], parallel_median_s=[1e-3, 30e-3], sequential_median_s=[8e-3, 512e-3],
-        sequential_extrapolated=[False, True], epoch_measured_s=[0.5, np.nan], epoch_estimated_s=[0.5, 0.24]))
+    return pd.DataFrame(
+        dict(
+            device="cpu",
+            device_name="x86_64",
+            threads=1,
+            torch_version="2",
+            n_train=4000,
+            batch_size=[8, 512],
+            updates_per_epoch=[500, 8],
+            parallel_median_s=[1e-3, 30e-3],
+            sequential_median_s=[8e-3, 512e-3],
+            sequential_extrapolated=[False, True],
+            epoch_measured_s=[0.5, np.nan],
+            epoch_estimated_s=[0.5, 0.24],
+        )
+    )
 
 
 def table_rows(t, timing=None, momentum=None, equal=None):
     """lecture_table with made-up timing, momentum and equal-accuracy results where a test gives none."""
     equal = equal_runs({0.0: 0.8, 0.9: 0.8}, {0.0: 0.7, 0.9: 0.7}) if equal is None else equal
-    return lecture.lecture_table(t, equal, candidates_for(equal), params(),
-                                 timing_frame() if timing is None else timing,
-                                 momentum_result() if momentum is None else momentum)
+    return lecture.lecture_table(
+        t,
+        equal,
+        candidates_for(equal),
+        params(),
+        timing_frame() if timing is None else timing,
+        momentum_result() if momentum is None else momentum,
+    )
 
 
 def row(rows, aspect):
@@ -100,7 +147,9 @@ def test_diverged_runs_are_counted_and_left_out_of_the_means():
     lam9 = r["per_lambda"][1]
     assert lam9["small"]["n"] == 0 and lam9["failed"]["small"] == {"diverged": 3}
     assert lam9["verdict"] == "inconclusive" and (r["verdict"], r["scope"]) == (
-        "partly holds", "(λ=0: holds, λ=0.9: inconclusive)")
+        "partly holds",
+        "(λ=0: holds, λ=0.9: inconclusive)",
+    )
     assert "B=8 none (3 diverged left out)" in r["evidence"]
 
 
@@ -167,8 +216,16 @@ def small_momentum_run():
     """A real momentum-step result on a few steps (about 0.1 s), whose outcomes momentum_result replaces."""
     from batch_momentum.critical.experiments import run_momentum_step
 
-    cfg = dataclasses.replace(params().momentum, steps_1d=40, steps_2d=40, noise_seeds_2d=1, finite_seeds=2,
-                              saddle_steps=10, minimum_steps=10, weighted_sum_steps=5)
+    cfg = dataclasses.replace(
+        params().momentum,
+        steps_1d=40,
+        steps_2d=40,
+        noise_seeds_2d=1,
+        finite_seeds=2,
+        saddle_steps=10,
+        minimum_steps=10,
+        weighted_sum_steps=5,
+    )
     return run_momentum_step(cfg, (0.0, 0.5, 0.9))
 
 
@@ -179,14 +236,32 @@ def momentum_result(deep=(0.9,), fractions=None, diff=1e-16):
 
     real = small_momentum_run()
     fractions = fractions or {0.0: [0.5, 0.2, 0.0], 0.5: [0.8, 0.4, 0.0], 0.9: [1.0, 0.9, 0.0]}
-    summary = tuple(dataclasses.replace(s, final_1d=3.0 if s.momentum in deep else -0.01, first_escape_step_1d=None,
-                                        nearest_1d="deep minimum" if s.momentum in deep else "flat saddle",
-                                        reached_deep_min_1d=s.momentum in deep) for s in real.summary)
-    cells = tuple(FiniteCell(case="saddle", momentum=lam, batch_size=b, temperature=1.0, escape_fraction=f,
-                             median_escape_step=None, escape_steps=()) for lam in real.lambdas
-                  for b, f in zip((1, 2, 4), fractions[lam]))
-    finite = dataclasses.replace(real.finite_sum, n=4, batch_sizes=(1, 2, 4), seeds=10, cells=cells,
-                                 cases=real.finite_sum.cases[:1], collapse=())
+    summary = tuple(
+        dataclasses.replace(
+            s,
+            final_1d=3.0 if s.momentum in deep else -0.01,
+            first_escape_step_1d=None,
+            nearest_1d="deep minimum" if s.momentum in deep else "flat saddle",
+            reached_deep_min_1d=s.momentum in deep,
+        )
+        for s in real.summary
+    )
+    cells = tuple(
+        FiniteCell(
+            case="saddle",
+            momentum=lam,
+            batch_size=b,
+            temperature=1.0,
+            escape_fraction=f,
+            median_escape_step=None,
+            escape_steps=(),
+        )
+        for lam in real.lambdas
+        for b, f in zip((1, 2, 4), fractions[lam])
+    )
+    finite = dataclasses.replace(
+        real.finite_sum, n=4, batch_sizes=(1, 2, 4), seeds=10, cells=cells, cases=real.finite_sum.cases[:1], collapse=()
+    )
     checks = tuple(dataclasses.replace(w, max_abs_diff=diff) for w in real.weighted_sum_check)
     return dataclasses.replace(real, summary=summary, finite_sum=finite, weighted_sum_check=checks)
 
@@ -202,8 +277,14 @@ def test_momentum_rows_verdicts():
     assert mom["verdict"] == "holds" and mom["measured_small"] == "λ = 0: 35% escape"
     assert rows["mᵗ is the weighted sum of all earlier gradients"]["verdict"] == "holds"
 
-    bad = {r["aspect"]: r for r in lecture.momentum_rows(momentum_result(
-        deep=(), fractions={0.0: [0.9, 0.2, 0.0], 0.5: [0.5, 0.1, 0.0], 0.9: [0.1, 0.0, 0.0]}, diff=1e-3))}
+    bad = {
+        r["aspect"]: r
+        for r in lecture.momentum_rows(
+            momentum_result(
+                deep=(), fractions={0.0: [0.9, 0.2, 0.0], 0.5: [0.5, 0.1, 0.0], 0.9: [0.1, 0.0, 0.0]}, diff=1e-3
+            )
+        )
+    }
     assert bad["Critical point: gradient descent (λ = 0) vs momentum (λ > 0)"]["verdict"].startswith("does not hold")
     assert bad["Escaping a critical point: no momentum vs momentum"]["verdict"].startswith("does not hold")
     assert bad["mᵗ is the weighted sum of all earlier gradients"]["verdict"] == "does not hold"
@@ -232,20 +313,43 @@ def test_one_batch_size_compares_nothing():
     rows = table_rows(t)
     for aspect in ("Speed for one update (with parallel computing)", "Time for one epoch", "Optimization"):
         assert row(rows, aspect)["verdict"] == "inconclusive", aspect
-    timing = pd.DataFrame(dict(device="cpu", device_name="x", threads=1, torch_version="2", n_train=4000,
-                               batch_size=[8], updates_per_epoch=[500], parallel_median_s=[1e-3],
-                               sequential_median_s=[8e-3], sequential_extrapolated=[False],
-                               epoch_measured_s=[0.5], epoch_estimated_s=[0.5]))
+    timing = pd.DataFrame(
+        dict(
+            device="cpu",
+            device_name="x",
+            threads=1,
+            torch_version="2",
+            n_train=4000,
+            batch_size=[8],
+            updates_per_epoch=[500],
+            parallel_median_s=[1e-3],
+            sequential_median_s=[8e-3],
+            sequential_extrapolated=[False],
+            epoch_measured_s=[0.5],
+            epoch_estimated_s=[0.5],
+        )
+    )
     rows = table_rows(t, timing)
     assert row(rows, "Speed for one update (with parallel computing)")["verdict"] == "inconclusive"
 
 
 def test_same_time_holds_up_to_the_first_batch_size_beyond_twice_the_base():
-    timing = pd.DataFrame(dict(
-        device="cpu", device_name="x", threads=1, torch_version="2", n_train=4000, batch_size=[1, 8, 32, 128, 512],
-        updates_per_epoch=[4000, 500, 125, 32, 8], parallel_median_s=[1e-3, 1.5e-3, 3e-3, 1.8e-3, 9e-3],
-        sequential_median_s=[1e-3, 8e-3, 32e-3, 128e-3, 512e-3], sequential_extrapolated=False,
-        epoch_measured_s=np.nan, epoch_estimated_s=[4, 0.75, 0.375, 0.06, 0.07]))
+    timing = pd.DataFrame(
+        dict(
+            device="cpu",
+            device_name="x",
+            threads=1,
+            torch_version="2",
+            n_train=4000,
+            batch_size=[1, 8, 32, 128, 512],
+            updates_per_epoch=[4000, 500, 125, 32, 8],
+            parallel_median_s=[1e-3, 1.5e-3, 3e-3, 1.8e-3, 9e-3],
+            sequential_median_s=[1e-3, 8e-3, 32e-3, 128e-3, 512e-3],
+            sequential_extrapolated=False,
+            epoch_measured_s=np.nan,
+            epoch_estimated_s=[4, 0.75, 0.375, 0.06, 0.07],
+        )
+    )
     t = cells({0.0: 0.9, 0.9: 0.9}, {0.0: 0.4, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
     par = row(table_rows(t, timing), "Speed for one update (with parallel computing)")
     assert "within 2× of B=1 up to B=8" in par["evidence"]  # B=32 is 3×; B=128's 1.8× does not extend it
@@ -258,7 +362,7 @@ def test_analyze_writes_the_table_as_data_and_the_report_renders_it(tmp_path):
     t = cells({0.0: 0.99, 0.9: 0.95}, {0.0: 0.40, 0.9: 0.70}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
     p = params()
     p = dataclasses.replace(p, sharpness=dataclasses.replace(p.sharpness, epsilons=(5e-4,)))  # the collapse view
-    equal = equal_runs({0.0: 0.8, 0.9: 0.8}, {0.0: 0.7, 0.9: 0.7})                             # names the first ε
+    equal = equal_runs({0.0: 0.8, 0.9: 0.8}, {0.0: 0.7, 0.9: 0.7})  # names the first ε
     result = analyze.analyze(p, t, equal, candidates_for(equal), timing_frame(), momentum_result())
     assert set(result["verdicts"]) == set(lecture.VERDICTS)
     opt = next(r for r in result["rows"] if r["aspect"] == "Optimization")
@@ -268,8 +372,11 @@ def test_analyze_writes_the_table_as_data_and_the_report_renders_it(tmp_path):
     assert analyze.collapse_measures(p)[-1].column == "sharpness_full_eps0.0005"
     trained = [c["column"] for c in result["collapse"] if c["runs"] == "grid, trained"]
     assert trained == ["test_acc", "train_acc"]  # the table has no sharpness
-    assert {c["runs"] for c in result["collapse"]} <= {"grid, trained", "grid, reached the target",
-                                                       "equal-accuracy runs"}
+    assert {c["runs"] for c in result["collapse"]} <= {
+        "grid, trained",
+        "grid, reached the target",
+        "equal-accuracy runs",
+    }
     # strict JSON: analyze writes every NaN (an interval of fewer than two runs, a collapse statistic
     # of too few points) as null, so no NaN survives anywhere in the result or the file
     values = list(_leaves(result))

@@ -1,5 +1,6 @@
 """models.loss_and_accuracy, the one measure of a split's mean cross-entropy and accuracy (of one
 model, of a stack, and of weights set through functional_call): closed form, chunks, stacks."""
+
 import math
 
 import pytest

@@ -1,4 +1,5 @@
 """Gradient noise measures on cases with known answers."""
+
 import math
 
 import pytest
@@ -19,11 +20,11 @@ def synthetic_grads(n, p, seed=0, mu_scale=1.0, s_scale=1.0):
 
 def test_noise_scale_known_answer():
     grads, mu, s = synthetic_grads(20000, 50, mu_scale=0.3)
-    expected = float((s ** 2).sum() / (mu @ mu))
+    expected = float((s**2).sum() / (mu @ mu))
     out = noise.noise_scale_from_grads(grads)
     assert set(out) == {"b_simple", "b_simple_unbiased", "trace_sigma", "grad_norm_sq", "n"}
     assert out["n"] == 20000
-    assert out["trace_sigma"] == pytest.approx(float((s ** 2).sum()), rel=0.02)
+    assert out["trace_sigma"] == pytest.approx(float((s**2).sum()), rel=0.02)
     assert out["b_simple"] == pytest.approx(expected, rel=0.03)
     assert out["b_simple_unbiased"] == pytest.approx(expected, rel=0.03)
 
@@ -34,7 +35,7 @@ def test_noise_scale_bias_correction():
     vals_plain, vals_unb = [], []
     for seed in range(30):
         grads, mu, s = synthetic_grads(n, p, seed=seed, mu_scale=0.2)  # B_simple ~ 27 ~ n
-        expected = float((s ** 2).sum() / (mu @ mu))
+        expected = float((s**2).sum() / (mu @ mu))
         out = noise.noise_scale_from_grads(grads)
         vals_plain.append(out["b_simple"] / expected)
         vals_unb.append(out["b_simple_unbiased"] / expected)
@@ -81,7 +82,7 @@ def test_expected_cosine_closed_form():
     assert noise.expected_cosine(0.0, 8, 4000) == 1.0  # no noise: every batch points the same way
     assert noise.expected_cosine(123.0, 4000, 4000) == 1.0  # the full batch is the full gradient
     # B_simple = B and n -> infinity: noise and signal equal in size, cos = 1/sqrt(2)
-    assert noise.expected_cosine(100.0, 100, 10**12) == pytest.approx(2 ** -0.5)
+    assert noise.expected_cosine(100.0, 100, 10**12) == pytest.approx(2**-0.5)
     # B_simple (1/B - 1/n) = 3: cos = 1/2
     assert noise.expected_cosine(4.0, 1, 4) == pytest.approx(0.5)
     with pytest.raises(ValueError):
@@ -124,7 +125,7 @@ def test_per_example_grads_match_autograd(model_data):
     assert g.shape == (20, sum(p.numel() for p in model.parameters()))
     for i in (0, 13, 19):
         model.zero_grad()
-        torch.nn.functional.cross_entropy(model(x[i:i + 1]), y[i:i + 1]).backward()
+        torch.nn.functional.cross_entropy(model(x[i : i + 1]), y[i : i + 1]).backward()
         ref = torch.cat([p.grad.reshape(-1) for p in model.parameters()])
         torch.testing.assert_close(g[i], ref, rtol=1e-5, atol=1e-6)
     # the mean of per-example gradients is the batch gradient
@@ -168,6 +169,6 @@ def test_per_example_grads_of_every_model_kind_match_autograd(name, hidden):
     g = noise.per_example_grads(model, x, y, chunk_size=4)
     for i in (0, 4, 8):
         model.zero_grad()
-        torch.nn.functional.cross_entropy(model(x[i:i + 1]), y[i:i + 1]).backward()
+        torch.nn.functional.cross_entropy(model(x[i : i + 1]), y[i : i + 1]).backward()
         ref = torch.cat([p.grad.reshape(-1) for p in model.parameters()])
         torch.testing.assert_close(g[i], ref, rtol=1e-5, atol=1e-6)

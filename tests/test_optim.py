@@ -1,4 +1,5 @@
 """The lecture's momentum rule: closed-form cases and agreement with torch.optim.SGD."""
+
 import torch
 
 from batch_momentum.training.optim import LectureMomentum, momentum_step
@@ -12,7 +13,7 @@ def test_momentum_step_follows_the_lecture_formula_on_a_constant_gradient():
     expected_theta = 1.0
     for t in range(1, 6):
         theta, m = momentum_step(theta, m, g, eta, lam)
-        m_closed = -eta * 2.0 * (1 - lam ** t) / (1 - lam)
+        m_closed = -eta * 2.0 * (1 - lam**t) / (1 - lam)
         expected_theta += m_closed
         assert torch.allclose(m, torch.tensor([m_closed]), atol=1e-7)
         assert torch.allclose(theta, torch.tensor([expected_theta]), atol=1e-7)
@@ -59,4 +60,3 @@ def test_matches_torch_sgd_with_a_constant_learning_rate():
     assert torch.allclose(ours, theirs, atol=1e-12)
     plain = _train(torch.optim.SGD, dict(lr=0.05, momentum=0.0))
     assert not torch.allclose(ours, plain, atol=1e-6)  # momentum really changes the path
-

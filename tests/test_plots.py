@@ -1,6 +1,7 @@
 """The report's figures: the data behind each (its tidy frame, a few drawn values), one colour per λ
 and per B in every figure, hollow or crossed runs that do not count, and when an axis is logarithmic.
 Made-up tables with the io.tables column names; no pipeline run."""
+
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -28,15 +29,33 @@ def close_figures():
 def grid() -> pd.DataFrame:
     """A made-up run table, λ × B × seed, every run ok and at the target: accuracy falls with B, the top
     eigenvalue is positive, the trace is negative for B = 8 (a linear axis)."""
-    rows = [{T.CELL: f"bs{b}_lam{lam}/seed{s}", T.BATCH_SIZE: b, T.MOMENTUM: lam, T.SEED: s,
-             T.STATUS: Status.OK.value, T.REACHED_TARGET: True, T.LR: 0.05, T.EPOCHS: 10,
-             T.TRAIN_ACC: 0.99 - b / 1000 + s / 100, T.VAL_ACC: 0.8 - b / 2000, T.TEST_ACC: 0.8 - b / 2000 + s / 100,
-             T.TRAIN_LOSS: 0.01 * s * b, T.TEMPERATURE: 0.05 * 4000 / (b * (1 - lam)),
-             T.HESSIAN_TOP: b * (1 + lam) * s, T.HESSIAN_TRACE: b - 100.0 * s,
-             T.NOISE_INIT.cosine: 0.5 + b / 1000, T.NOISE_FINAL.cosine: 0.4 + b / 1000 + s / 100,
-             T.NOISE_INIT.cosine_expected: 0.3 + b / 1000, T.NOISE_FINAL.cosine_expected: 0.2 + b / 1000 + s / 100,
-             T.NOISE_FINAL.nsr: 20.0 * s / b}
-            for lam in LAMS for b in SIZES for s in SEEDS]
+    rows = [
+        {
+            T.CELL: f"bs{b}_lam{lam}/seed{s}",
+            T.BATCH_SIZE: b,
+            T.MOMENTUM: lam,
+            T.SEED: s,
+            T.STATUS: Status.OK.value,
+            T.REACHED_TARGET: True,
+            T.LR: 0.05,
+            T.EPOCHS: 10,
+            T.TRAIN_ACC: 0.99 - b / 1000 + s / 100,
+            T.VAL_ACC: 0.8 - b / 2000,
+            T.TEST_ACC: 0.8 - b / 2000 + s / 100,
+            T.TRAIN_LOSS: 0.01 * s * b,
+            T.TEMPERATURE: 0.05 * 4000 / (b * (1 - lam)),
+            T.HESSIAN_TOP: b * (1 + lam) * s,
+            T.HESSIAN_TRACE: b - 100.0 * s,
+            T.NOISE_INIT.cosine: 0.5 + b / 1000,
+            T.NOISE_FINAL.cosine: 0.4 + b / 1000 + s / 100,
+            T.NOISE_INIT.cosine_expected: 0.3 + b / 1000,
+            T.NOISE_FINAL.cosine_expected: 0.2 + b / 1000 + s / 100,
+            T.NOISE_FINAL.nsr: 20.0 * s / b,
+        }
+        for lam in LAMS
+        for b in SIZES
+        for s in SEEDS
+    ]
     return pd.DataFrame(rows)
 
 
@@ -64,13 +83,22 @@ def test_a_value_has_one_colour_whatever_the_other_values():
     assert style.batch_colors([512, 8])[8] == style.batch_colors([1, 8, 4000])[8] == batch_color(8)
     assert len({lam_color(v) for v in (0, 0.5, 0.9, 0.95, 0.99)}) == 5
     assert len({batch_color(b) for b in (1, 8, 32, 128, 512, 4000)}) == 6
-    assert lam_color(1.0) == lam_color(2.0) and batch_color(2 ** 20) == batch_color(2 ** 13)  # clipped, no error
+    assert lam_color(1.0) == lam_color(2.0) and batch_color(2**20) == batch_color(2**13)  # clipped, no error
 
 
-@pytest.mark.parametrize("values, column, scale", [
-    ([1.0, 20.0], None, "log"), ([-1.0, 20.0], None, "linear"), ([0.0, 1.0], None, "linear"),
-    ([np.nan, 2.0, np.inf], None, "log"), ([np.nan], None, "linear"), ([], None, "linear"),
-    ([0.5, 0.9], T.TEST_ACC, "linear"), ([5.0, 9.0], T.HESSIAN_TOP, "log")])
+@pytest.mark.parametrize(
+    "values, column, scale",
+    [
+        ([1.0, 20.0], None, "log"),
+        ([-1.0, 20.0], None, "linear"),
+        ([0.0, 1.0], None, "linear"),
+        ([np.nan, 2.0, np.inf], None, "log"),
+        ([np.nan], None, "linear"),
+        ([], None, "linear"),
+        ([0.5, 0.9], T.TEST_ACC, "linear"),
+        ([5.0, 9.0], T.HESSIAN_TOP, "log"),
+    ],
+)
 def test_measure_scale_is_log_only_for_a_positive_measure(values, column, scale):
     assert style.measure_scale(values, column) == scale
 
@@ -99,9 +127,20 @@ def test_final_accuracy_lines_are_the_means_of_the_runs_that_trained():
 
 
 def curves_of(t: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame([{T.CELL: r[T.CELL], T.BATCH_SIZE: r[T.BATCH_SIZE], T.MOMENTUM: r[T.MOMENTUM],
-                          T.SEED: r[T.SEED], T.EPOCH: e, T.TRAIN_ACC: 0.1 * e * r[T.SEED]}
-                         for _, r in t.iterrows() for e in range(3)])
+    return pd.DataFrame(
+        [
+            {
+                T.CELL: r[T.CELL],
+                T.BATCH_SIZE: r[T.BATCH_SIZE],
+                T.MOMENTUM: r[T.MOMENTUM],
+                T.SEED: r[T.SEED],
+                T.EPOCH: e,
+                T.TRAIN_ACC: 0.1 * e * r[T.SEED],
+            }
+            for _, r in t.iterrows()
+            for e in range(3)
+        ]
+    )
 
 
 def test_curves_are_coloured_by_batch_size_and_dashed_when_the_run_did_not_train():
@@ -117,16 +156,33 @@ def test_curves_are_coloured_by_batch_size_and_dashed_when_the_run_did_not_train
 
 
 def test_time_to_accuracy_is_the_median_over_seeds_and_never_reached_sits_on_top():
-    rows = [{T.CELL: f"bs{b}_lam{lam}/seed{s}", T.BATCH_SIZE: b, T.MOMENTUM: lam, T.SEED: s, T.MEASURE: m,
-             T.LEVEL: lv, T.WALL_S: s * b / 8}
-            for m in (T.VAL_ACC, T.TRAIN_ACC) for lv in (0.9, 0.5) for lam in (0.0, 0.9) for b in SIZES for s in SEEDS]
+    rows = [
+        {
+            T.CELL: f"bs{b}_lam{lam}/seed{s}",
+            T.BATCH_SIZE: b,
+            T.MOMENTUM: lam,
+            T.SEED: s,
+            T.MEASURE: m,
+            T.LEVEL: lv,
+            T.WALL_S: s * b / 8,
+        }
+        for m in (T.VAL_ACC, T.TRAIN_ACC)
+        for lv in (0.9, 0.5)
+        for lam in (0.0, 0.9)
+        for b in SIZES
+        for s in SEEDS
+    ]
     tta = pd.DataFrame(rows)
     level = (tta[T.MEASURE] == T.TRAIN_ACC) & (tta[T.LEVEL] == 0.9)
     tta.loc[level & (tta[T.BATCH_SIZE] == 512), T.WALL_S] = np.nan  # no seed of B = 512 reaches 90%
     tta.loc[level & (tta[T.MOMENTUM] == 0.9) & (tta[T.SEED] == 3), T.WALL_S] = np.nan  # the median of seeds 1, 2
     frame = training.time_to_accuracy_frame(tta)
-    assert list(frame[PANEL].unique()) == ["50% validation accuracy", "90% validation accuracy",
-                                           "50% training accuracy", "90% training accuracy"]
+    assert list(frame[PANEL].unique()) == [
+        "50% validation accuracy",
+        "90% validation accuracy",
+        "50% training accuracy",
+        "90% training accuracy",
+    ]
     at = frame[frame[PANEL] == "90% training accuracy"].set_index([MARK, T.MOMENTUM, T.BATCH_SIZE])[Y]
     assert at[(LINE, 0.9, 8)] == 1.5 and at[(LINE, 0.0, 8)] == 2.0 and np.isnan(at[(LINE, 0.0, 512)])
     assert at[(style.NEVER, 0.0, 512)] == at[(style.NEVER, 0.9, 512)] == 2 * tta[T.WALL_S].max()
@@ -172,8 +228,15 @@ def test_sharpness_grid_means_the_ok_runs_and_draws_those_short_of_the_target_ho
 
 
 def test_directions_are_coloured_by_batch_size():
-    d = pd.DataFrame([{T.BATCH_SIZE: b, T.MOMENTUM: lam, T.SEED: s, T.T: x, T.LOSS: b + x ** 2}
-                      for lam in LAMS for b in (8, 32, 512) for s in SEEDS for x in (-1.0, 0.0, 1.0)])
+    d = pd.DataFrame(
+        [
+            {T.BATCH_SIZE: b, T.MOMENTUM: lam, T.SEED: s, T.T: x, T.LOSS: b + x**2}
+            for lam in LAMS
+            for b in (8, 32, 512)
+            for s in SEEDS
+            for x in (-1.0, 0.0, 1.0)
+        ]
+    )
     ax = sharpness.plot_directions_by_lambda(d, SIZES, 2).axes[0]
     assert [line.get_label() for line in ax.get_lines()] == ["B = 8", "B = 512"]  # only the two sizes
     large = ax.get_lines()[1]
@@ -199,8 +262,9 @@ def test_noise_figure_colours_lambda_and_logs_a_positive_ratio_only():
     t = grid()
     ax_c, ax_n = noise.plot_noise_vs_batch(t).axes
     assert same(labelled(ax_c, "λ = 0.5, final").get_color(), lam_color(0.5))
-    np.testing.assert_allclose(labelled(ax_n, "λ = 0.9").get_ydata(),
-                               t[t[T.MOMENTUM] == 0.9].groupby(T.BATCH_SIZE)[T.NOISE_FINAL.nsr].mean())
+    np.testing.assert_allclose(
+        labelled(ax_n, "λ = 0.9").get_ydata(), t[t[T.MOMENTUM] == 0.9].groupby(T.BATCH_SIZE)[T.NOISE_FINAL.nsr].mean()
+    )
     assert ax_n.get_yscale() == "log"
     t[T.NOISE_FINAL.nsr] = 0.0
     assert noise.plot_noise_vs_batch(t).axes[1].get_yscale() == "linear"
@@ -228,9 +292,18 @@ def test_temperature_views_plot_the_ok_runs_against_g_and_the_loss_hollow_when_s
 
 
 def test_vs_temperature_on_the_finite_sum_cells():
-    cells = pd.DataFrame([{T.MOMENTUM: lam, T.BATCH_SIZE: b, T.TEMPERATURE: 1.0 / (b * (1 - lam)),
-                           "escape_fraction": np.nan if b == 32 else 1.0 / b}
-                          for lam in (0.0, 0.9) for b in (1, 4, 32)])
+    cells = pd.DataFrame(
+        [
+            {
+                T.MOMENTUM: lam,
+                T.BATCH_SIZE: b,
+                T.TEMPERATURE: 1.0 / (b * (1 - lam)),
+                "escape_fraction": np.nan if b == 32 else 1.0 / b,
+            }
+            for lam in (0.0, 0.9)
+            for b in (1, 4, 32)
+        ]
+    )
     ax = temperature.plot_vs_temperature(cells, "escape_fraction").axes[0]
     assert sum(len(c.get_offsets()) for c in ax.collections) == 4  # NaN rows left out
     assert {rgb(c.get_facecolors()[0]) for c in ax.collections} == {rgb(lam_color(0.0)), rgb(lam_color(0.9))}
@@ -242,39 +315,71 @@ def test_a_lambda_has_one_colour_in_every_figure_whichever_lambdas_it_shows():
     accuracy = labelled(training.plot_final_accuracy(t).axes[0], "λ = 0.5").get_color()
     sharp = labelled(sharpness.plot_sharpness_grid(fewer, MEASURES).axes[0], "λ = 0.5").get_color()
     cosine = labelled(noise.plot_noise_vs_batch(fewer).axes[0], "λ = 0.5, final").get_color()
-    vs_batch = labelled(sharpness.plot_sharpness_vs_batch(fewer, T.HESSIAN_TOP, "top").axes[0],
-                        "momentum λ = 0.5").get_color()
+    vs_batch = labelled(
+        sharpness.plot_sharpness_vs_batch(fewer, T.HESSIAN_TOP, "top").axes[0], "momentum λ = 0.5"
+    ).get_color()
     assert same(accuracy, sharp) and same(sharp, cosine) and same(cosine, vs_batch)
 
 
 # ----------------------------------------------------------------------------- sections
 def test_every_section_builds_its_figures_from_made_up_tables():
     from batch_momentum.analysis import findings, lecture
-    from batch_momentum.report.sections import (generalization, noise as noise_section, optimization,
-                                                sharpness as sharpness_section, temperature as temperature_section,
-                                                timing)
+    from batch_momentum.report.sections import generalization, optimization, timing
+    from batch_momentum.report.sections import noise as noise_section
+    from batch_momentum.report.sections import sharpness as sharpness_section
+    from batch_momentum.report.sections import temperature as temperature_section
 
     p = config.load(Path(__file__).resolve().parents[1] / "params.yaml")
     t = grid()
     measures = [lecture.TOP_EIGENVALUE, lecture.TRACE]
-    timing_rows = pd.DataFrame({T.DEVICE: "cpu", T.DEVICE_NAME: "x86_64", T.THREADS: 1, T.TORCH_VERSION: "2",
-                                T.N_TRAIN: 4000, T.BATCH_SIZE: list(SIZES), T.UPDATES_PER_EPOCH: [500, 8],
-                                T.PARALLEL_MEDIAN_S: [1e-3, 3e-2], T.SEQUENTIAL_MEDIAN_S: [8e-3, 0.5],
-                                T.SEQUENTIAL_EXTRAPOLATED: [False, True], T.EPOCH_MEASURED_S: [0.5, np.nan],
-                                T.EPOCH_ESTIMATED_S: [0.5, 0.24], T.REPEATS: 5})
+    timing_rows = pd.DataFrame(
+        {
+            T.DEVICE: "cpu",
+            T.DEVICE_NAME: "x86_64",
+            T.THREADS: 1,
+            T.TORCH_VERSION: "2",
+            T.N_TRAIN: 4000,
+            T.BATCH_SIZE: list(SIZES),
+            T.UPDATES_PER_EPOCH: [500, 8],
+            T.PARALLEL_MEDIAN_S: [1e-3, 3e-2],
+            T.SEQUENTIAL_MEDIAN_S: [8e-3, 0.5],
+            T.SEQUENTIAL_EXTRAPOLATED: [False, True],
+            T.EPOCH_MEASURED_S: [0.5, np.nan],
+            T.EPOCH_ESTIMATED_S: [0.5, 0.24],
+            T.REPEATS: 5,
+        }
+    )
     for col in (T.PARALLEL_MIN_S, T.PARALLEL_MAX_S, T.SEQUENTIAL_MIN_S, T.SEQUENTIAL_MAX_S):
         timing_rows[col] = timing_rows[T.PARALLEL_MEDIAN_S if "parallel" in col else T.SEQUENTIAL_MEDIAN_S]
     tta = t[list(T.RUN_KEY)].assign(**{T.MEASURE: T.TRAIN_ACC, T.LEVEL: 0.5, T.UPDATES: 10.0, T.WALL_S: 1.0})
     candidates = t.assign(**{T.CHOSEN: True})
-    directions = pd.DataFrame([{T.BATCH_SIZE: b, T.MOMENTUM: lam, T.SEED: min(p.grid.seed), T.T: x, T.LOSS: 1 + x * x}
-                               for lam in LAMS for b in SIZES for x in (-1.0, 0.0, 1.0)])
-    line = {T.MOMENTUM: 0.0, T.SEED: min(p.grid.seed), T.SMALL: "bs8", T.LARGE: "bs512", T.ALPHA: [0.0, 1.0],
-            T.TRAIN_LOSS: [0.1, 0.2], T.TEST_LOSS: [0.3, 0.4], T.TRAIN_ACC: [1.0, 0.99], T.TEST_ACC: [0.8, 0.7]}
-    sections = [timing.timing_section(timing_rows), noise_section.noise_section(t),
-                optimization.optimization_section(p, t, curves_of(t), tta),
-                generalization.generalization_section(p, t, candidates, lecture.keskar_table(t, p), measures),
-                sharpness_section.sharpness_section(p, t, directions, [line], measures),
-                temperature_section.temperature_section(t, findings.collapse(t, t, p), measures)]
+    directions = pd.DataFrame(
+        [
+            {T.BATCH_SIZE: b, T.MOMENTUM: lam, T.SEED: min(p.grid.seed), T.T: x, T.LOSS: 1 + x * x}
+            for lam in LAMS
+            for b in SIZES
+            for x in (-1.0, 0.0, 1.0)
+        ]
+    )
+    line = {
+        T.MOMENTUM: 0.0,
+        T.SEED: min(p.grid.seed),
+        T.SMALL: "bs8",
+        T.LARGE: "bs512",
+        T.ALPHA: [0.0, 1.0],
+        T.TRAIN_LOSS: [0.1, 0.2],
+        T.TEST_LOSS: [0.3, 0.4],
+        T.TRAIN_ACC: [1.0, 0.99],
+        T.TEST_ACC: [0.8, 0.7],
+    }
+    sections = [
+        timing.timing_section(timing_rows),
+        noise_section.noise_section(t),
+        optimization.optimization_section(p, t, curves_of(t), tta),
+        generalization.generalization_section(p, t, candidates, lecture.keskar_table(t, p), measures),
+        sharpness_section.sharpness_section(p, t, directions, [line], measures),
+        temperature_section.temperature_section(t, findings.collapse(t, t, p), measures),
+    ]
     for s in sections:
         figures = s["figures"] + s.get("extra", [])
         assert figures and all(f["fig"].axes for f in figures), s["id"]

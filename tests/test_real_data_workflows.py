@@ -1,6 +1,7 @@
 """End to end on the real datasets' formats: files written by the test, served from 127.0.0.1,
 fetched by the download rule through the configured mirror, verified, prepared, and the
 tiny grid trained under the real snakemake and the real dvc; cached, corrupt, offline."""
+
 import hashlib
 import json
 import re
@@ -18,8 +19,9 @@ pytestmark = pytest.mark.e2e
 
 def with_source(params: dict, dataset: str, url: str, md5s: dict, **data) -> dict:
     """`params` (a whole params dict or an override) reading `dataset` from `url`."""
-    return config.overlay(params, {"data": dict(dataset=dataset, **data),
-                                   "download": {"url": {dataset: url}, "md5": {dataset: md5s}}})
+    return config.overlay(
+        params, {"data": dict(dataset=dataset, **data), "download": {"url": {dataset: url}, "md5": {dataset: md5s}}}
+    )
 
 
 def digest(path):
@@ -33,7 +35,9 @@ def test_snakemake_fetches_mnist_from_the_mirror_once_and_trains_the_grid(tmp_pa
     sizes = dict(n_train=200, n_val=50, n_test=100)
     override = root / "real.yaml"
     with serve(tmp_path / "www") as url:
-        override.write_text(yaml.safe_dump(with_source(load_yaml(REPO / "tests/tiny.yaml"), "mnist", url, md5s, **sizes)))
+        override.write_text(
+            yaml.safe_dump(with_source(load_yaml(REPO / "tests/tiny.yaml"), "mnist", url, md5s, **sizes))
+        )
         run(["snakemake", "--cores", "2", "--configfile", "params.yaml", "real.yaml", "-q"], root)
     table, html = check_outputs(root, N_TINY_RUNS)
     assert "Data: mnist, 200 training" in html and "standardized per channel" in html
@@ -41,15 +45,20 @@ def test_snakemake_fetches_mnist_from_the_mirror_once_and_trains_the_grid(tmp_pa
     assert {n: digest(raw / n) for n in IDX_NAMES} == md5s
     assert "from http://127.0.0.1" in (root / "logs/download.log").read_text()
     # the server is gone: nothing is fetched again, and a new mirror reruns nothing (only md5 are tracked)
-    override.write_text(yaml.safe_dump(with_source(load_yaml(REPO / "tests/tiny.yaml"), "mnist", dead_url(), md5s, **sizes)))
+    override.write_text(
+        yaml.safe_dump(with_source(load_yaml(REPO / "tests/tiny.yaml"), "mnist", dead_url(), md5s, **sizes))
+    )
     res = run(["snakemake", "--cores", "2", "--configfile", "params.yaml", "real.yaml", "-n"], root)
     assert "Nothing to be done" in res.stdout + res.stderr
     # two files lost and no server: the download rule (asked for) fails with the one line naming them and the ways on
     for n in IDX_NAMES[:2]:
         (raw / n).unlink()
     (raw / "manifest.json").unlink()
-    res = run(["snakemake", "data/raw/mnist/manifest.json", "--cores", "1", "--configfile", "params.yaml", "real.yaml"],
-              root, check=False)
+    res = run(
+        ["snakemake", "data/raw/mnist/manifest.json", "--cores", "1", "--configfile", "params.yaml", "real.yaml"],
+        root,
+        check=False,
+    )
     assert res.returncode != 0
     log = (root / "logs/download.log").read_text().strip().splitlines()
     assert log[-1].startswith(f"error: could not get {IDX_NAMES[0]}, {IDX_NAMES[1]} of mnist from {dead_url()[:17]}")
@@ -102,8 +111,9 @@ def test_snakemake_trains_the_cnn_on_cifar10_with_every_measure(tmp_path):
     tiny = load_yaml(REPO / "tests/tiny.yaml")
     tiny["model"] = {"name": "cnn", "hidden": [4, 8], "head": [16]}
     with serve(tmp_path / "www") as url:
-        (root / "c.yaml").write_text(yaml.safe_dump(
-            with_source(tiny, "cifar10", url, md5s, n_train=200, n_val=50, n_test=100)))
+        (root / "c.yaml").write_text(
+            yaml.safe_dump(with_source(tiny, "cifar10", url, md5s, n_train=200, n_val=50, n_test=100))
+        )
         run(["snakemake", "--cores", "2", "--configfile", "params.yaml", "c.yaml", "-q"], root)
     table, html = check_outputs(root, N_TINY_RUNS)
     assert "Data: cifar10" in html and "dense layers [16]" in html and "Keskar C1" in html

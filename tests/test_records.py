@@ -1,4 +1,5 @@
 """Tests of batch_momentum.critical.records: the momentum step's results as typed records and their file."""
+
 import dataclasses
 import json
 import math
@@ -12,14 +13,25 @@ from batch_momentum.critical import records
 from batch_momentum.steps import momentum
 from conftest import REPO
 
-SMALL = dict(steps_1d=60, steps_2d=40, noise_seeds_2d=2, finite_n=8, finite_batch_sizes=[1, 8], finite_seeds=3,
-             saddle_steps=20, minimum_steps=20, weighted_sum_steps=5)  # a run of about 0.1 s
+SMALL = dict(
+    steps_1d=60,
+    steps_2d=40,
+    noise_seeds_2d=2,
+    finite_n=8,
+    finite_batch_sizes=[1, 8],
+    finite_seeds=3,
+    saddle_steps=20,
+    minimum_steps=20,
+    weighted_sum_steps=5,
+)  # a run of about 0.1 s
 
 
 @pytest.fixture(scope="module")
 def small():
-    cfg = dataclasses.replace(config.load(REPO / "params.yaml").momentum,
-                              **{k: tuple(v) if isinstance(v, list) else v for k, v in SMALL.items()})
+    cfg = dataclasses.replace(
+        config.load(REPO / "params.yaml").momentum,
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in SMALL.items()},
+    )
     return cr.run_momentum_step(cfg, [0.0, 0.9])
 
 
@@ -49,18 +61,33 @@ def test_no_key_of_the_file_is_made_at_run_time(small, tmp_path):
     assert {"case", "momentum", "batch_size", "escape_fraction"} <= set(data["finite_sum"]["cells"][0])
 
 
-@pytest.mark.parametrize("where, edit, says", [
-    ("a missing field", lambda d: d["finite_sum"]["cells"][0].pop("escape_fraction"),
-     "finite_sum.cells[0] (FiniteCell) lacks the field 'escape_fraction'"),
-    ("an unknown field", lambda d: d["summary"][1].update(momentum_bs1=0.5),
-     "summary[1] (LambdaSummary) has an unknown field 'momentum_bs1'"),
-    ("a wrong type", lambda d: d["surface_1d"]["runs"][0].update(escaped="yes"),
-     "surface_1d.runs[0].escaped is 'yes', not bool"),
-    ("a float for an int", lambda d: d["finite_sum"].update(n=8.0), "finite_sum.n is 8.0, not int"),
-    ("a list cut short", lambda d: d["config"].update(start_2d=[0.0]), "config.start_2d has 1 values, not 2"),
-    ("the old layout", lambda d: d.update(weighted_sum_check={"steps": 30, "max_abs_diff": {"0.0": 0.0}}),
-     "weighted_sum_check is an object, not a list"),  # a dict keyed by λ before the records
-])
+@pytest.mark.parametrize(
+    "where, edit, says",
+    [
+        (
+            "a missing field",
+            lambda d: d["finite_sum"]["cells"][0].pop("escape_fraction"),
+            "finite_sum.cells[0] (FiniteCell) lacks the field 'escape_fraction'",
+        ),
+        (
+            "an unknown field",
+            lambda d: d["summary"][1].update(momentum_bs1=0.5),
+            "summary[1] (LambdaSummary) has an unknown field 'momentum_bs1'",
+        ),
+        (
+            "a wrong type",
+            lambda d: d["surface_1d"]["runs"][0].update(escaped="yes"),
+            "surface_1d.runs[0].escaped is 'yes', not bool",
+        ),
+        ("a float for an int", lambda d: d["finite_sum"].update(n=8.0), "finite_sum.n is 8.0, not int"),
+        ("a list cut short", lambda d: d["config"].update(start_2d=[0.0]), "config.start_2d has 1 values, not 2"),
+        (
+            "the old layout",
+            lambda d: d.update(weighted_sum_check={"steps": 30, "max_abs_diff": {"0.0": 0.0}}),
+            "weighted_sum_check is an object, not a list",
+        ),  # a dict keyed by λ before the records
+    ],
+)
 def test_a_wrong_file_is_refused_in_one_line(small, tmp_path, where, edit, says):
     data = json.loads(records.write(tmp_path / "c.json", small).read_text())
     edit(data)
@@ -74,8 +101,8 @@ def test_a_wrong_file_is_refused_in_one_line(small, tmp_path, where, edit, says)
 
 def test_null_is_nan_for_a_number_and_none_for_what_may_not_exist(small):
     data = json.loads(json.dumps(dataclasses.asdict(small)))
-    data["surface_1d"]["runs"][0]["final_grad_norm"] = None    # an overflow, written as null
-    data["summary"][0]["escape_step_2d"] = None                 # never escaped
+    data["surface_1d"]["runs"][0]["final_grad_norm"] = None  # an overflow, written as null
+    data["summary"][0]["escape_step_2d"] = None  # never escaped
     back = records.from_json(data)
     assert math.isnan(back.surface_1d.runs[0].final_grad_norm) and back.summary[0].escape_step_2d is None
     data["summary"][0]["final_1d"] = "x"
@@ -95,7 +122,10 @@ def test_the_steps_file_reads_back(tmp_path):
     assert r.lambdas == (0.0, 0.5) and r.config == config.load(f).momentum
     assert [s.momentum for s in r.summary] == [run.momentum for run in r.surface_1d.runs] == [0.0, 0.5]
     assert [(c.case, c.momentum, c.batch_size) for c in r.finite_sum.cells][:3] == [
-        ("saddle", 0.0, 1), ("saddle", 0.0, 8), ("minimum", 0.0, 1)]
+        ("saddle", 0.0, 1),
+        ("saddle", 0.0, 8),
+        ("minimum", 0.0, 1),
+    ]
     assert len(r.surface_1d.runs[0].trajectory) == SMALL["steps_1d"] + 1
     assert r == dataclasses.replace(cr.run_momentum_step(config.load(f).momentum, [0, 0.5]), seconds=r.seconds)
 

@@ -1,5 +1,6 @@
 """Two runs of the same cell with the same seeds, each in its own process on the CPU, give
 bit-identical weights, curves and metrics; every run records the code and software that made it."""
+
 import json
 import subprocess
 
@@ -20,9 +21,25 @@ def test_two_runs_of_a_cell_are_bit_identical_and_record_their_provenance(tmp_pa
     root = make_repo_copy(tmp_path, params=tiny_full(), git=True)
     run([*STEP, "prepare", "--raw", "raw", "--out", "data.pt"], root)
     for name in ("a", "b"):
-        run([*STEP, "train", "--data", "data.pt", "--batch-size", "8", "--momentum", "0.9", "--out", f"{name}/cell"], root)
-        run([*STEP, "evaluate", "--data", "data.pt", "--cell", f"{name}/cell", "--out", f"{name}/metrics",
-             "--landscape", f"{name}/landscape"], root)
+        run(
+            [*STEP, "train", "--data", "data.pt", "--batch-size", "8", "--momentum", "0.9", "--out", f"{name}/cell"],
+            root,
+        )
+        run(
+            [
+                *STEP,
+                "evaluate",
+                "--data",
+                "data.pt",
+                "--cell",
+                f"{name}/cell",
+                "--out",
+                f"{name}/metrics",
+                "--landscape",
+                f"{name}/landscape",
+            ],
+            root,
+        )
     for seed in (1, 2):
         a, b = (torch.load(root / f"{n}/cell/seed{seed}/model.pt", weights_only=True) for n in ("a", "b"))
         for key in ("state_dict", "init_state_dict"):

@@ -2,6 +2,7 @@
 a rerun (under Snakemake and under DVC), and every job through the cluster-generic
 executor's submit script, each giving the same tables as one uninterrupted local run of the
 tiny grid."""
+
 import base64
 import os
 import re
@@ -48,7 +49,11 @@ def reference(tmp_path_factory):
 def _incomplete(root: Path) -> set[str]:
     """The outputs Snakemake marked incomplete (jobs that started and did not finish)."""
     folder = root / ".snakemake/incomplete"
-    return {base64.urlsafe_b64decode(p.name).decode() for p in folder.iterdir() if p.is_file()} if folder.exists() else set()
+    return (
+        {base64.urlsafe_b64decode(p.name).decode() for p in folder.iterdir() if p.is_file()}
+        if folder.exists()
+        else set()
+    )
 
 
 def _outputs(root: Path) -> dict[str, int]:
@@ -87,8 +92,14 @@ def _whole(path: Path):
 def test_a_killed_run_resumes_with_only_unfinished_jobs_and_the_same_tables(tmp_path, reference):
     root = make_repo_copy(tmp_path, params=tiny_full())
     log = open(tmp_path / "killed.log", "w")
-    proc = subprocess.Popen(["snakemake", "--cores", "2", TARGET], cwd=root, env=tool_env(), stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)  # its own process group
+    proc = subprocess.Popen(
+        ["snakemake", "--cores", "2", TARGET],
+        cwd=root,
+        env=tool_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # its own process group
     cells = [root / f"results/cells/{c}" for c in ("bs8_lam0", "bs8_lam0.9", "bs200_lam0", "bs200_lam0.9")]
     deadline = time.time() + 300
     while time.time() < deadline:  # kill once a cell is done and another job is running
@@ -145,14 +156,24 @@ def test_a_killed_dvc_repro_resumes_and_gives_the_same_tables(tmp_path, referenc
     root = make_repo_copy(tmp_path, params=tiny_full(), git=True)
     log_path = tmp_path / "killed.log"
     log = open(log_path, "w")
-    proc = subprocess.Popen(["dvc", "repro", "aggregate"], cwd=root, env=dict(tool_env(), PYTHONUNBUFFERED="1"),
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["dvc", "repro", "aggregate"],
+        cwd=root,
+        env=dict(tool_env(), PYTHONUNBUFFERED="1"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     started = lambda: re.findall(r"Running stage '([^']+)'", log_path.read_text())  # noqa: E731
     deadline = time.time() + 300
     while time.time() < deadline:  # kill once a train stage is recorded and another stage is running
         locked, running = _dvc_locked_stages(root), started()
-        if any(s.startswith("train@") for s in locked) and running and running[-1] not in locked \
-                and proc.poll() is None:
+        if (
+            any(s.startswith("train@") for s in locked)
+            and running
+            and running[-1] not in locked
+            and proc.poll() is None
+        ):
             break
         time.sleep(0.05)
     else:

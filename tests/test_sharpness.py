@@ -1,4 +1,5 @@
 """Tests of batch_momentum.sharpness (Keskar et al. 2017, Metric 2.1) and its plot."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,7 +24,9 @@ def test_full_space_separable_quadratic_corner():
     n, eps = 50, 1e-2
     a = torch.rand(n, generator=g, dtype=torch.float64) + 0.5
     c = torch.randn(n, generator=g, dtype=torch.float64)
-    theta = c + torch.sign(torch.randn(n, generator=g, dtype=torch.float64)) * (0.5 + torch.rand(n, generator=g, dtype=torch.float64))
+    theta = c + torch.sign(torch.randn(n, generator=g, dtype=torch.float64)) * (
+        0.5 + torch.rand(n, generator=g, dtype=torch.float64)
+    )
     b = eps * (theta.abs() + 1)
     assert bool((b < (theta - c).abs()).all())
     f0 = float((a * (theta - c) ** 2).sum())
@@ -45,7 +48,7 @@ def test_full_space_at_the_minimum():
     b = eps * (c.abs() + 1)
     r = S.epsilon_sharpness_fn(_quadratic(a, c), c.clone(), eps)
     assert r["f0"] == 0.0
-    assert r["phi"] == pytest.approx(_phi(float((a * b ** 2).sum()), 0.0), rel=1e-9)
+    assert r["phi"] == pytest.approx(_phi(float((a * b**2).sum()), 0.0), rel=1e-9)
 
 
 def test_subspace_with_coordinate_columns():
@@ -98,15 +101,22 @@ def test_model_unchanged_keys_and_seeded():
 
 def test_plot_sharpness_vs_batch():
     from matplotlib.figure import Figure
+
     from batch_momentum.report.plots.sharpness import plot_sharpness_vs_batch
-    rows = [dict(batch_size=bs, momentum=mu, seed=s, phi=bs * (1 + mu) + s)
-            for bs in (16, 64, 256) for mu in (0.0, 0.9) for s in (0, 1)]
+
+    rows = [
+        dict(batch_size=bs, momentum=mu, seed=s, phi=bs * (1 + mu) + s)
+        for bs in (16, 64, 256)
+        for mu in (0.0, 0.9)
+        for s in (0, 1)
+    ]
     fig = plot_sharpness_vs_batch(pd.DataFrame(rows), "phi", "ε-sharpness")
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     assert len(ax.get_lines()) == 2 and ax.get_xscale() == "log"
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [16.5, 64.5, 256.5])
     import matplotlib.pyplot as plt
+
     plt.close(fig)
 
 
@@ -126,7 +136,9 @@ def test_errors_and_diverged_point():
 
 def test_plot_sharpness_vs_batch_drops_nonfinite_and_picks_y_scale():
     import matplotlib.pyplot as plt
+
     from batch_momentum.report.plots.sharpness import plot_sharpness_vs_batch
+
     rows = [dict(batch_size=bs, momentum=0.9, seed=s, phi=float(bs + s)) for bs in (16, 256) for s in (0, 1)]
     rows.append(dict(batch_size=256, momentum=0.9, seed=2, phi=float("nan")))  # a diverged cell
     fig = plot_sharpness_vs_batch(pd.DataFrame(rows), "phi", "φ")

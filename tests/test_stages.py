@@ -1,4 +1,5 @@
 """The stage table: what dvc.yaml and the Snakefile are generated from or checked against."""
+
 from pathlib import Path
 
 import yaml
@@ -10,8 +11,16 @@ PACKAGE = Path(stages.__file__).parent
 
 def test_code_deps_are_the_import_closure():
     train = stages.code("train")
-    for module in ("steps/train", "training/loop", "training/stacked", "training/optim", "training/models",
-                   "data/prepared", "config/validation", "cli"):
+    for module in (
+        "steps/train",
+        "training/loop",
+        "training/stacked",
+        "training/optim",
+        "training/models",
+        "data/prepared",
+        "config/validation",
+        "cli",
+    ):
         assert f"src/batch_momentum/{module}.py" in train, module
     for package in ("", "steps/", "training/", "config/", "io/"):  # Python runs each __init__ on the way
         assert f"src/batch_momentum/{package}__init__.py" in train, package
@@ -29,7 +38,7 @@ def test_the_import_scan_follows_every_form_of_import(tmp_path, monkeypatch):
         "__init__.py": "",
         "steps/__init__.py": "",
         "steps/go.py": "from batch_momentum.lib import a\nimport batch_momentum.lib.b\n"
-                       "def f():\n    from ..lib import c\n",
+        "def f():\n    from ..lib import c\n",
         "lib/__init__.py": "from .d import D\n",
         "lib/a.py": "from . import e\n",
         "lib/b.py": "from batch_momentum import other\n",
@@ -52,8 +61,10 @@ def test_the_import_scan_follows_every_form_of_import(tmp_path, monkeypatch):
 
 def _package_modules() -> list[str]:
     root = stages.PACKAGE
-    return sorted(".".join(p.relative_to(root).with_suffix("").parts).removesuffix("__init__").rstrip(".")
-                  for p in root.rglob("*.py"))
+    return sorted(
+        ".".join(p.relative_to(root).with_suffix("").parts).removesuffix("__init__").rstrip(".")
+        for p in root.rglob("*.py")
+    )
 
 
 def _layering_violations() -> list[tuple[str, list[str]]]:
@@ -78,8 +89,13 @@ def test_the_library_never_imports_a_step_and_no_step_imports_another():
 
 
 def test_the_layering_check_can_fail(tmp_path, monkeypatch):
-    for name, text in {"steps/__init__.py": "", "steps/run.py": "", "steps/other.py": "from . import run\n",
-                       "lib/__init__.py": "", "lib/helper.py": "from batch_momentum.steps import run\n"}.items():
+    for name, text in {
+        "steps/__init__.py": "",
+        "steps/run.py": "",
+        "steps/other.py": "from . import run\n",
+        "lib/__init__.py": "",
+        "lib/helper.py": "from batch_momentum.steps import run\n",
+    }.items():
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text(text)
     monkeypatch.setattr(stages, "PACKAGE", tmp_path)
@@ -117,8 +133,7 @@ def test_the_steps_that_only_read_tables_start_without_torch():
     import subprocess
     import sys
 
-    code = ("import sys, batch_momentum.steps.{0}; "
-            "sys.exit('{0} imports torch' if 'torch' in sys.modules else 0)")
+    code = "import sys, batch_momentum.steps.{0}; sys.exit('{0} imports torch' if 'torch' in sys.modules else 0)"
     for step in ("check", "aggregate", "analyze", "report"):
         done = subprocess.run([sys.executable, "-c", code.format(step)], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
@@ -137,8 +152,10 @@ def test_jobs_ask_for_a_gpu_only_when_train_device_is_one(tmp_path, monkeypatch)
     # snakemake call about a second) ...
     monkeypatch.setattr(stages, "GPU_DRIVERS", (str(tmp_path / "no-driver"),))
     assert stages.gpus("auto") == 0
-    code = ("import sys; from batch_momentum import pipeline as stages; stages.GPU_DRIVERS = ('/nonexistent',); "
-            "n = stages.gpus('auto'); sys.exit(f'{n} torch' if 'torch' in sys.modules else 0)")
+    code = (
+        "import sys; from batch_momentum import pipeline as stages; stages.GPU_DRIVERS = ('/nonexistent',); "
+        "n = stages.gpus('auto'); sys.exit(f'{n} torch' if 'torch' in sys.modules else 0)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     # ... and where one is, what torch says

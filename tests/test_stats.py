@@ -1,11 +1,12 @@
 """Tests of batch_momentum.stats on cell tables whose answer is known: y an exact function of g, or not of g."""
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from batch_momentum.config import noise_temperature
 from batch_momentum.analysis import stats, verdicts
 from batch_momentum.analysis.stats import collapse_stats
+from batch_momentum.config import noise_temperature
 
 
 def test_noise_temperature():
@@ -14,8 +15,11 @@ def test_noise_temperature():
 
 
 def _grid():
-    rows = [{"batch_size": b, "momentum": lam, "temperature": float(noise_temperature(0.05, 4000, b, lam))}
-            for b in (8, 16, 32, 64, 128, 256, 512, 1024) for lam in (0.0, 0.5, 0.9)]
+    rows = [
+        {"batch_size": b, "momentum": lam, "temperature": float(noise_temperature(0.05, 4000, b, lam))}
+        for b in (8, 16, 32, 64, 128, 256, 512, 1024)
+        for lam in (0.0, 0.5, 0.9)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -90,11 +94,18 @@ def test_ratio_interval_is_the_log_difference_carried_back():
     assert (r["lo"], r["hi"]) == pytest.approx((np.exp(3 - half), np.exp(3 + half)), rel=1e-9)
 
 
-@pytest.mark.parametrize("lo, hi, claim, expected", [
-    (0.1, 0.5, "larger", "holds"), (-0.5, -0.1, "larger", "does not hold"), (-0.1, 0.5, "larger", "inconclusive"),
-    (-0.5, -0.1, "smaller", "holds"), (0.1, 0.5, "smaller", "does not hold"), (-0.1, 0.1, "smaller", "inconclusive"),
-    (float("nan"), 1.0, "larger", "inconclusive"),
-])
+@pytest.mark.parametrize(
+    "lo, hi, claim, expected",
+    [
+        (0.1, 0.5, "larger", "holds"),
+        (-0.5, -0.1, "larger", "does not hold"),
+        (-0.1, 0.5, "larger", "inconclusive"),
+        (-0.5, -0.1, "smaller", "holds"),
+        (0.1, 0.5, "smaller", "does not hold"),
+        (-0.1, 0.1, "smaller", "inconclusive"),
+        (float("nan"), 1.0, "larger", "inconclusive"),
+    ],
+)
 def test_verdict_from_interval(lo, hi, claim, expected):
     assert verdicts.verdict(lo, hi, claim) == expected
 

@@ -1,4 +1,5 @@
 """Tests of batch_momentum.surfaces: the critical points are where the tables say, of the kind they say."""
+
 import math
 
 import numpy as np

@@ -1,4 +1,5 @@
 """batch_momentum.io.tables: each table's columns named once, and the schema's read and write."""
+
 import pandas as pd
 import pytest
 

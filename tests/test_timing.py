@@ -1,4 +1,5 @@
 """Timing step: equal gradients both ways, rows and CSV, figures."""
+
 import math
 
 import matplotlib
@@ -6,10 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from batch_momentum.report.plots import timing as plots_timing
 from batch_momentum import config
 from batch_momentum.io import tables
 from batch_momentum.measures import timing
+from batch_momentum.report.plots import timing as plots_timing
 from batch_momentum.training.models import make_model
 from batch_momentum.training.optim import LectureMomentum
 
@@ -49,8 +50,9 @@ def rows():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the timing step runs by default: no thread waits on a busy core
     try:
-        cfg = config.Timing(batch_sizes=(1, 8, 200), warmup=1, repeats=5, epoch_budget_s=0.5, sequential_cap=16,
-                            threads=1)
+        cfg = config.Timing(
+            batch_sizes=(1, 8, 200), warmup=1, repeats=5, epoch_budget_s=0.5, sequential_cap=16, threads=1
+        )
         return timing.run_timing(small_model, x, y, cfg, lr=0.05, momentum=0.0, device="cpu")
     finally:
         torch.set_num_threads(threads)

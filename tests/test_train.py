@@ -1,5 +1,6 @@
 """Training one cell: its seeds stacked into one network train exactly as alone; determinism,
 early stopping and divergence per seed, recorded and never raised."""
+
 import dataclasses
 import json
 
@@ -36,15 +37,16 @@ def train_alone(p, blob, batch_size, lam, seed, epochs, lr=None):
     for _ in range(epochs):
         perm = torch.randperm(len(y), generator=shuffle)
         for lo in range(0, len(y), batch_size):
-            idx = perm[lo:lo + batch_size]
+            idx = perm[lo : lo + batch_size]
             opt.zero_grad()
             F.cross_entropy(model(x[idx]), y[idx]).backward()
             opt.step()
     return model.state_dict()
 
 
-@pytest.mark.parametrize("name,hidden,head", [("linear", [], []), ("mlp", [32, 16], []), ("cnn", [4, 8], []),
-                                               ("cnn", [4], [16])])
+@pytest.mark.parametrize(
+    "name,hidden,head", [("linear", [], []), ("mlp", [32, 16], []), ("cnn", [4, 8], []), ("cnn", [4], [16])]
+)
 def test_stacked_seeds_train_exactly_as_alone(name, hidden, head):
     p, blob = _setup(max_epochs=4, target_train_acc=None)
     p = dataclasses.replace(p, model=config.Model(name, tuple(hidden), tuple(head)))
@@ -75,9 +77,9 @@ def test_stacked_models_with_their_own_learning_rates_train_as_alone(name, hidde
 
 
 def test_a_run_that_stops_improving_is_stalled_not_ok():
-    assert status.stalled([0.1, 0.5, 0.6, 0.602, 0.603], 2)       # +0.003 over the best before: stalled
-    assert not status.stalled([0.1, 0.5, 0.6, 0.61, 0.603], 2)    # +0.01: still learning
-    assert not status.stalled([0.1, 0.5], 2)                      # too early to tell
+    assert status.stalled([0.1, 0.5, 0.6, 0.602, 0.603], 2)  # +0.003 over the best before: stalled
+    assert not status.stalled([0.1, 0.5, 0.6, 0.61, 0.603], 2)  # +0.01: still learning
+    assert not status.stalled([0.1, 0.5], 2)  # too early to tell
     p, blob = _setup(lr=1e-5, max_epochs=30)  # far too small a step to learn anything
     res = train.train_cell(p, blob, 200, 0.0, [1], CPU, budget=train.Budget(30, 0.99, patience=3), **QUIET)
     s = res[0]["summary"]

@@ -1,4 +1,5 @@
 """End to end: the tiny grid through the real snakemake and the real dvc, in temporary copies."""
+
 import json
 import os
 import re
@@ -18,7 +19,7 @@ from conftest import REPO, load_yaml, make_repo_copy, run, tiny_full, tool_env
 pytestmark = pytest.mark.e2e
 TINY = REPO / "tests" / "tiny.yaml"
 N_TINY_CELLS = 4  # (B, λ) cells: one train and one evaluate job each
-N_TINY_RUNS = 8   # with tiny.yaml's two seeds: one row of the tables each
+N_TINY_RUNS = 8  # with tiny.yaml's two seeds: one row of the tables each
 
 
 def check_outputs(root, n_runs):
@@ -29,8 +30,17 @@ def check_outputs(root, n_runs):
     assert {"batch_size", "momentum", "seed", "train_acc", "val_acc", "test_acc", "device", "temperature"} <= set(table)
     assert table.test_acc.between(0, 1).all()
     ok = table[table.status == "ok"]
-    for col in ("hessian_top", "hessian_trace", "sharpness_full_eps0.001", "sharpness_random20_eps0.001",
-                "b_simple_init", "b_simple_final", "cosine_init", "cosine_final", "nsr_final"):
+    for col in (
+        "hessian_top",
+        "hessian_trace",
+        "sharpness_full_eps0.001",
+        "sharpness_random20_eps0.001",
+        "b_simple_init",
+        "b_simple_final",
+        "cosine_init",
+        "cosine_final",
+        "nsr_final",
+    ):
         assert col in table and ok[col].notna().all(), col
     assert (ok.cosine_final <= 1 + 1e-6).all()
     directions = pd.read_csv(root / "reports/tables/directions.csv")
@@ -56,8 +66,11 @@ def check_outputs(root, n_runs):
     assert not [r["aspect"] for r in lecture["rows"] if r["verdict"] == "not measured"]
     for r in lecture["rows"]:  # the page shows what analyze decided
         assert r["aspect"] in html and f'<td class="verdict">{r["verdict"]}' in html
-    for aspect in ("Critical point: gradient descent", "Escaping a critical point: small batch",
-                   "mᵗ is the weighted sum of all earlier gradients"):
+    for aspect in (
+        "Critical point: gradient descent",
+        "Escaping a critical point: small batch",
+        "mᵗ is the weighted sum of all earlier gradients",
+    ):
         assert aspect in html, aspect
     # self-contained: nothing is loaded from the network
     assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html)
@@ -70,8 +83,11 @@ def check_equal_protocol(root, lecture):
     the target; every other run of those cells is counted as left out, never averaged in."""
     equal = pd.read_csv(root / "reports/tables/equal.csv")
     candidates = pd.read_csv(root / "reports/tables/candidates.csv")
-    ea = config.validate(load_yaml(root / "results/params.merged.yaml") if (root / "results/params.merged.yaml").exists()
-                         else load_yaml(root / "params.yaml")).equal_acc
+    ea = config.validate(
+        load_yaml(root / "results/params.merged.yaml")
+        if (root / "results/params.merged.yaml").exists()
+        else load_yaml(root / "params.yaml")
+    ).equal_acc
     n_seeds = equal.seed.nunique()
     assert sorted(equal.batch_size.unique()) == sorted(ea.batch_size)
     assert len(equal) == len(ea.batch_size) * equal.momentum.nunique() * n_seeds
@@ -79,8 +95,9 @@ def check_equal_protocol(root, lecture):
     for cell, runs in equal.groupby(equal.cell.str.split("/").str[0]):  # the chosen eta's runs, one per seed
         chosen = candidates[(candidates.cell == cell) & candidates.chosen]
         assert len(chosen) == n_seeds and set(runs.lr) == set(chosen.lr), cell
-        assert len(candidates[candidates.cell == cell]) == n_seeds * len(ea.lrs(int(runs.batch_size.iloc[0]),
-                                                                                float(runs.momentum.iloc[0])))
+        assert len(candidates[candidates.cell == cell]) == n_seeds * len(
+            ea.lrs(int(runs.batch_size.iloc[0]), float(runs.momentum.iloc[0]))
+        )
     rows = {r["aspect"]: r for r in lecture["rows"]}
     for aspect in ("Generalization", "Sharp vs flat minima"):
         for per in rows[aspect]["per_lambda"]:
@@ -127,9 +144,18 @@ def test_snakemake_runs_the_grid_with_an_override_file(tmp_path):
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed; .ci/run installs it (apt-get install chromium)")
         pytest.skip("chromium not installed")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-             f"--user-data-dir={tmp_path / 'chromium'}"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+    ]
     page = root / "reports/index.html"
     found = browse(browser, flags, page, tmp_path)
     # every section is reachable from the contents, every in-page link lands on an element
@@ -142,8 +168,12 @@ def test_snakemake_runs_the_grid_with_an_override_file(tmp_path):
     assert len(found["imgs"]) <= 14 and all(w > 0 and h > 0 for w, h in found["imgs"])  # every figure decodes
     # a full-page screenshot: the page's whole height, drawn down to its end
     shot = tmp_path / "report.png"
-    subprocess.run([browser, *flags, f"--window-size=1200,{found['height']}", f"--screenshot={shot}",
-                    f"file://{page}"], capture_output=True, timeout=180, check=True)
+    subprocess.run(
+        [browser, *flags, f"--window-size=1200,{found['height']}", f"--screenshot={shot}", f"file://{page}"],
+        capture_output=True,
+        timeout=180,
+        check=True,
+    )
     from PIL import Image
 
     with Image.open(shot) as im:
@@ -174,8 +204,12 @@ def browse(browser, flags, page, tmp_path) -> dict:
     lecture table's links, links that land nowhere, and every image's decoded size."""
     probe = tmp_path / "probe.html"
     probe.write_text(PROBE.replace("PAGE", str(page)))
-    res = subprocess.run([browser, *flags, "--allow-file-access-from-files", "--dump-dom", f"file://{probe}"],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [browser, *flags, "--allow-file-access-from-files", "--dump-dom", f"file://{probe}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     out = re.search(r'<pre id="out">(.*?)</pre>', res.stdout, flags=re.S)
     assert out and out.group(1) != "pending", res.stdout[-2000:]
@@ -188,8 +222,12 @@ def _dvc_metric_files(root):
 
 
 def _files_and_times(root):
-    return {str(p.relative_to(root)): p.stat().st_mtime_ns for top in ("data", "results", "reports")
-            for p in (root / top).rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.stat().st_mtime_ns
+        for top in ("data", "results", "reports")
+        for p in (root / top).rglob("*")
+        if p.is_file()
+    }
 
 
 def test_dvc_repro_runs_the_same_grid_keeps_outputs_on_bad_params_and_runs_an_experiment(tmp_path):
@@ -221,11 +259,14 @@ def test_dvc_repro_runs_the_same_grid_keeps_outputs_on_bad_params_and_runs_an_ex
         assert res.returncode != 0 and "failed to reproduce 'check'" in res.stderr + res.stdout
         assert "error: params.yaml: " in res.stdout + res.stderr
         after = _files_and_times(root)
-        assert {p: t for p, t in after.items() if p != stages.CHECKED} == \
-            {p: t for p, t in before.items() if p != stages.CHECKED}  # every other output in place, untouched
+        assert {p: t for p, t in after.items() if p != stages.CHECKED} == {
+            p: t for p, t in before.items() if p != stages.CHECKED
+        }  # every other output in place, untouched
     (root / "params.yaml").write_text(good)
     res = run(["dvc", "repro"], root)
-    assert re.findall(r"Running stage '([^']+)'", res.stdout) == ["check"]  # its output is the same: nothing else reruns
+    assert re.findall(r"Running stage '([^']+)'", res.stdout) == [
+        "check"
+    ]  # its output is the same: nothing else reruns
 
     # an experiment without editing params.yaml: only the new lambda's cells train
     run(["git", "add", "dvc.lock"], root)
@@ -237,8 +278,9 @@ def test_dvc_repro_runs_the_same_grid_keeps_outputs_on_bad_params_and_runs_an_ex
     diff = run(["dvc", "params", "diff"], root).stdout
     assert "grid.momentum" in diff and "[0, 0.9]" in diff and "[0, 0.99]" in diff
     metrics = [f for f in _dvc_metric_files(root) if f.startswith("results/metrics/")]
-    assert sorted(metrics) == sorted(f"results/metrics/bs{b}_lam{m}/seed{s}.json"
-                                     for b in (8, 200) for m in (0, 0.99) for s in (1, 2))
+    assert sorted(metrics) == sorted(
+        f"results/metrics/bs{b}_lam{m}/seed{s}.json" for b in (8, 200) for m in (0, 0.99) for s in (1, 2)
+    )
     assert len(pd.read_csv(root / "reports/tables/cells.csv").query("momentum == 0.99")) == 4
 
 
@@ -251,9 +293,11 @@ def _snakemake_commands(root):
 
 
 def _dvc_commands(root):
-    code = ("from dvc.repo import Repo\n"
-            "for s in Repo('.').index.stages:\n"
-            "    if s.name != 'check': print(' '.join(s.cmd.split()))\n")
+    code = (
+        "from dvc.repo import Repo\n"
+        "for s in Repo('.').index.stages:\n"
+        "    if s.name != 'check': print(' '.join(s.cmd.split()))\n"
+    )
     out = run(["python", "-c", code], root).stdout
     return {line for line in out.splitlines() if line.startswith("python -m batch_momentum")}
 
@@ -274,9 +318,14 @@ def test_snakemake_from_the_venv_needs_no_activation(tmp_path):
     root = make_repo_copy(tmp_path, params=tiny_full())
     env = {k: v for k, v in tool_env().items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env["PATH"] = "/usr/bin:/bin"
-    res = subprocess.run([str(Path(sys.executable).with_name("snakemake")), "--cores", "1",
-                          "results/momentum/critical.json"], cwd=root, env=env, capture_output=True, text=True,
-                         timeout=300)
+    res = subprocess.run(
+        [str(Path(sys.executable).with_name("snakemake")), "--cores", "1", "results/momentum/critical.json"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert json.loads((root / "results/momentum/critical.json").read_text())["summary"]
 
@@ -303,10 +352,15 @@ def test_snakemake_lint_leaves_only_the_documented_lints():
     out = res.stdout + res.stderr
     assert res.returncode in (0, 1) and "Traceback" not in out and "Error" not in out, out[-2000:]
     lints = set(re.findall(r"^\s+\* (.+?):?$", out, flags=re.M))
-    assert lints == {"Specify a conda environment or container for each rule.",
-                     "Shell command directly uses variable PARAMS from outside of the rule"}, lints
-    rules = set(re.findall(r"^rule (\w+):", "\n".join(p.read_text() for p in (REPO / "workflow/rules").glob("*.smk")),
-                           flags=re.M))
+    assert lints == {
+        "Specify a conda environment or container for each rule.",
+        "Shell command directly uses variable PARAMS from outside of the rule",
+    }, lints
+    rules = set(
+        re.findall(
+            r"^rule (\w+):", "\n".join(p.read_text() for p in (REPO / "workflow/rules").glob("*.smk")), flags=re.M
+        )
+    )
     assert set(re.findall(r"^Lints for rule (\w+) ", out, flags=re.M)) == rules
 
 
@@ -318,21 +372,32 @@ def _snakemake_jobs(root):
         rule = re.search(r"^rule (\w+):", block, flags=re.M)
         if not rule or rule.group(1) == "all":
             continue
-        field = lambda name: [p.strip() for p in (re.search(rf"^\s+{name}: (.*)$", block, flags=re.M)  # noqa: E731
-                                                  or re.match("()", "")).group(1).split(",") if p.strip()]
+
+        def field(name, block=block):
+            found = re.search(rf"^\s+{name}: (.*)$", block, flags=re.M)
+            return [p.strip() for p in (found.group(1) if found else "").split(",") if p.strip()]
+
         cmd = re.search(r"^(?:Shell command: |\s*)(python -m batch_momentum .*)$", block, flags=re.M)
-        jobs.append((rule.group(1), re.sub(r"\s*>\s*\S+\s+2>&1\s*$", "", " ".join(cmd.group(1).split())),
-                     field("input"), field("output")))
+        jobs.append(
+            (
+                rule.group(1),
+                re.sub(r"\s*>\s*\S+\s+2>&1\s*$", "", " ".join(cmd.group(1).split())),
+                field("input"),
+                field("output"),
+            )
+        )
     return jobs
 
 
 def _dvc_stages(root):
-    code = ("import json\nfrom dvc.repo import Repo\n"
-            "from dvc.dependency.param import ParamsDependency as P\n"
-            "print(json.dumps([dict(name=s.name, cmd=' '.join(s.cmd.split()),"
-            " deps=[d.def_path for d in s.deps if not isinstance(d, P)],"
-            " params=[k for d in s.deps if isinstance(d, P) for k in d.params],"
-            " outs=[o.def_path for o in s.outs]) for s in Repo('.').index.stages]))\n")
+    code = (
+        "import json\nfrom dvc.repo import Repo\n"
+        "from dvc.dependency.param import ParamsDependency as P\n"
+        "print(json.dumps([dict(name=s.name, cmd=' '.join(s.cmd.split()),"
+        " deps=[d.def_path for d in s.deps if not isinstance(d, P)],"
+        " params=[k for d in s.deps if isinstance(d, P) for k in d.params],"
+        " outs=[o.def_path for o in s.outs]) for s in Repo('.').index.stages]))\n"
+    )
     return json.loads(run(["python", "-c", code], root).stdout)
 
 
@@ -349,8 +414,11 @@ def test_snakemake_rules_and_dvc_stages_agree_on_inputs_outputs_params_and_code(
     root = make_repo_copy(tmp_path, params=tiny_full(), git=True)
     # DVC's check stage has no rule (the Snakefile validates when read); every other stage depends on it
     dvc_only = {s.name for s in stages.STAGES if s.dvc_only}
-    by_cmd = {s["cmd"]: dict(s, deps=[d for d in s["deps"] if d != stages.CHECKED])
-              for s in _dvc_stages(root) if s["name"] not in dvc_only}
+    by_cmd = {
+        s["cmd"]: dict(s, deps=[d for d in s["deps"] if d != stages.CHECKED])
+        for s in _dvc_stages(root)
+        if s["name"] not in dvc_only
+    }
     jobs = _snakemake_jobs(root)
     params = config.validate(tiny_full())
     assert len(jobs) == len(by_cmd) and {j[1] for j in jobs} == set(by_cmd)
@@ -397,7 +465,8 @@ def test_jobs_on_a_gpu_ask_for_it_and_the_default_profile_runs_them_one_at_a_tim
     (toy / "Snakefile").write_text(
         'rule all:\n    input: expand("t{i}.txt", i=range(3))\n'
         'rule job:\n    output: "t{i}.txt"\n    resources: gpu=1\n'
-        '    shell: "date +%s.%N > {output}; sleep 1; date +%s.%N >> {output}"\n')
+        '    shell: "date +%s.%N > {output}; sleep 1; date +%s.%N >> {output}"\n'
+    )
     run(["snakemake", "-q", "--cores", "3"], toy)
     spans = sorted(tuple(map(float, (toy / f"t{i}.txt").read_text().split())) for i in range(3))
     assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:])), spans

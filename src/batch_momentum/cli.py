@@ -3,6 +3,7 @@
 Snakemake rules and DVC stages call only these commands. Each step validates
 params.yaml first and stops with a one-line error on a bad value or a missing file.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -31,8 +32,10 @@ def main(argv=None) -> int:
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in STEPS:
         if argv and argv[0] not in ("-h", "--help"):
             print(f"error: unknown step {argv[0]!r}; steps: {', '.join(STEPS)}", file=sys.stderr)
-        print(f"usage: python -m batch_momentum {{{','.join(STEPS)}}} [options]  (--help after a step for its options)",
-              file=sys.stderr)
+        print(
+            f"usage: python -m batch_momentum {{{','.join(STEPS)}}} [options]  (--help after a step for its options)",
+            file=sys.stderr,
+        )
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     from batch_momentum.config import ParamsError
 

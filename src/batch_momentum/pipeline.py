@@ -12,6 +12,7 @@ the package, the __init__.py of every subpackage it passes through, plus the par
 every step validates against, so an edit of any module a stage runs makes `dvc status`
 report that stage as changed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,15 +42,15 @@ TABLES = tuple(t.name for t in REPORT_TABLES)  # reports/tables/<t>.csv
 @dataclass(frozen=True)
 class Stage:
     name: str
-    module: str                    # the step's module (steps.<name>); its imports are the code deps
+    module: str  # the step's module (steps.<name>); its imports are the code deps
     cmd: str
-    deps: tuple = ()               # data the step reads
-    outs: tuple = ()               # (path, cached) pairs; a path may be a folder
-    metrics: tuple = ()            # folders or files of metrics (never cached)
-    params: tuple = ()             # sections or keys of params.yaml the step's results depend on
+    deps: tuple = ()  # data the step reads
+    outs: tuple = ()  # (path, cached) pairs; a path may be a folder
+    metrics: tuple = ()  # folders or files of metrics (never cached)
+    params: tuple = ()  # sections or keys of params.yaml the step's results depend on
     matrix: dict = field(default_factory=dict)
-    dvc_only: bool = False         # no Snakemake rule (the Snakefile does this itself)
-    persist: tuple = ()            # outs DVC keeps on disk while the stage reruns (the step reuses them)
+    dvc_only: bool = False  # no Snakemake rule (the Snakefile does this itself)
+    persist: tuple = ()  # outs DVC keeps on disk while the stage reruns (the step reuses them)
 
 
 def _cmd(step: str, args: str) -> str:
@@ -58,61 +59,162 @@ def _cmd(step: str, args: str) -> str:
 
 STAGES = (
     # DVC only: validates the whole of params.yaml before any stage can lose its outputs (check.py)
-    Stage("check", "steps.check", _cmd("check", f"--out {CHECKED}"), params=("params.yaml",), outs=((CHECKED, False),),
-          dvc_only=True),
+    Stage(
+        "check",
+        "steps.check",
+        _cmd("check", f"--out {CHECKED}"),
+        params=("params.yaml",),
+        outs=((CHECKED, False),),
+        dvc_only=True,
+    ),
     # Only the md5 are tracked (what the files are, not where from). The raw folder persists: on a
     # rerun the step keeps the files whose md5 match.
-    Stage("download", "steps.download", _cmd("download", f"--out {RAW}"), params=("data.dataset", f"download.md5.{DATASET}"),
-          outs=((RAW, True),), persist=(RAW,)),
-    Stage("prepare", "steps.prepare", _cmd("prepare", f"--raw {RAW} --out {DATA}"), deps=(RAW,),
-          params=("data", f"download.md5.{DATASET}"), outs=((DATA, True),)),
-    Stage("train", "steps.train",
-          _cmd("train", f"--data {DATA} --batch-size ${{item.bs}} --momentum ${{item.lam}} --out results/cells/{CELL}"),
-          deps=(DATA,), params=("data", "model", "train", "grid.seed"), matrix=GRID,
-          outs=((f"results/cells/{CELL}", True),)),
-    Stage("evaluate", "steps.evaluate",
-          _cmd("evaluate", f"--data {DATA} --cell results/cells/{CELL} --out results/metrics/{CELL} "
-                           f"--landscape results/landscape/{CELL}"),
-          deps=(DATA, f"results/cells/{CELL}"), params=("sharpness", "noise"), matrix=GRID,
-          metrics=(f"results/metrics/{CELL}",), outs=((f"results/landscape/{CELL}", False),)),
-    Stage("timing", "steps.timing", _cmd("timing", f"--data {DATA} --out results/timing/timing.csv"),
-          deps=(DATA,), params=("model", "timing", "train.device", "train.lr"),
-          outs=(("results/timing/timing.csv", False),)),
-    Stage("train_equal", "steps.train",
-          _cmd("train", f"--data {DATA} --batch-size ${{item.bs}} --momentum ${{item.lam}} --protocol equal_acc "
-                        f"--out results/equal/{CELL}"),
-          deps=(DATA,), params=("data", "model", "train.device", "train.threads", "grid.seed", "equal_acc"),
-          matrix=EQUAL, outs=((f"results/equal/{CELL}", True),)),
-    Stage("evaluate_equal", "steps.evaluate",
-          _cmd("evaluate", f"--data {DATA} --cell results/equal/{CELL} --out results/equal_metrics/{CELL} "
-                           f"--landscape results/equal_landscape/{CELL}"),
-          deps=(DATA, f"results/equal/{CELL}"), params=("sharpness", "noise"), matrix=EQUAL,
-          metrics=(f"results/equal_metrics/{CELL}",), outs=((f"results/equal_landscape/{CELL}", False),)),
-    Stage("interpolate", "steps.interpolate",
-          _cmd("interpolate", f"--data {DATA} --small {SMALL_EQ} --large {LARGE_EQ} --out results/interpolation/lam${{item.lam}}"),
-          deps=(DATA, SMALL_EQ, LARGE_EQ), params=("sharpness.interpolation_points",),
-          matrix={"lam": "${grid.momentum}"}, outs=(("results/interpolation/lam${item.lam}", False),)),
-    Stage("momentum", "steps.momentum", _cmd("momentum", "--out results/momentum/critical.json"),
-          params=("momentum", "grid.momentum"), outs=(("results/momentum/critical.json", False),)),
-    Stage("aggregate", "steps.aggregate", _cmd("aggregate", "--results results --out-dir reports/tables"),
-          deps=("results/cells", "results/metrics", "results/landscape", "results/equal", "results/equal_metrics",
-                "results/equal_landscape"),
-          params=("data", "grid", "equal_acc.batch_size", "report.train_acc_levels", "report.val_acc_levels"),
-          outs=tuple((f"reports/tables/{t}.csv", False) for t in TABLES)),
-    Stage("analyze", "steps.analyze",
-          _cmd("analyze", "--tables reports/tables --timing results/timing/timing.csv "
-                          "--momentum results/momentum/critical.json --out reports/lecture.json"),
-          deps=("reports/tables/cells.csv", "reports/tables/equal.csv", "reports/tables/candidates.csv",
-                "reports/tables/time_to_accuracy.csv", "results/timing/timing.csv", "results/momentum/critical.json"),
-          params=("train.target_train_acc", "sharpness.epsilons", "equal_acc"), metrics=("reports/lecture.json",)),
-    Stage("report", "steps.report",
-          _cmd("report", "--tables reports/tables --figures reports/figures --timing results/timing/timing.csv "
-                         "--interpolation-dir results/interpolation --momentum results/momentum/critical.json "
-                         "--lecture reports/lecture.json --out reports/index.html"),
-          deps=tuple(f"reports/tables/{t}.csv" for t in TABLES)
-          + ("results/timing/timing.csv", "results/interpolation", "results/momentum/critical.json", "reports/lecture.json"),
-          params=("data", "model", "train", "grid", "sharpness", "noise", "timing", "momentum", "report"),
-          outs=(("reports/index.html", False), ("reports/figures", False))),
+    Stage(
+        "download",
+        "steps.download",
+        _cmd("download", f"--out {RAW}"),
+        params=("data.dataset", f"download.md5.{DATASET}"),
+        outs=((RAW, True),),
+        persist=(RAW,),
+    ),
+    Stage(
+        "prepare",
+        "steps.prepare",
+        _cmd("prepare", f"--raw {RAW} --out {DATA}"),
+        deps=(RAW,),
+        params=("data", f"download.md5.{DATASET}"),
+        outs=((DATA, True),),
+    ),
+    Stage(
+        "train",
+        "steps.train",
+        _cmd("train", f"--data {DATA} --batch-size ${{item.bs}} --momentum ${{item.lam}} --out results/cells/{CELL}"),
+        deps=(DATA,),
+        params=("data", "model", "train", "grid.seed"),
+        matrix=GRID,
+        outs=((f"results/cells/{CELL}", True),),
+    ),
+    Stage(
+        "evaluate",
+        "steps.evaluate",
+        _cmd(
+            "evaluate",
+            f"--data {DATA} --cell results/cells/{CELL} --out results/metrics/{CELL} "
+            f"--landscape results/landscape/{CELL}",
+        ),
+        deps=(DATA, f"results/cells/{CELL}"),
+        params=("sharpness", "noise"),
+        matrix=GRID,
+        metrics=(f"results/metrics/{CELL}",),
+        outs=((f"results/landscape/{CELL}", False),),
+    ),
+    Stage(
+        "timing",
+        "steps.timing",
+        _cmd("timing", f"--data {DATA} --out results/timing/timing.csv"),
+        deps=(DATA,),
+        params=("model", "timing", "train.device", "train.lr"),
+        outs=(("results/timing/timing.csv", False),),
+    ),
+    Stage(
+        "train_equal",
+        "steps.train",
+        _cmd(
+            "train",
+            f"--data {DATA} --batch-size ${{item.bs}} --momentum ${{item.lam}} --protocol equal_acc "
+            f"--out results/equal/{CELL}",
+        ),
+        deps=(DATA,),
+        params=("data", "model", "train.device", "train.threads", "grid.seed", "equal_acc"),
+        matrix=EQUAL,
+        outs=((f"results/equal/{CELL}", True),),
+    ),
+    Stage(
+        "evaluate_equal",
+        "steps.evaluate",
+        _cmd(
+            "evaluate",
+            f"--data {DATA} --cell results/equal/{CELL} --out results/equal_metrics/{CELL} "
+            f"--landscape results/equal_landscape/{CELL}",
+        ),
+        deps=(DATA, f"results/equal/{CELL}"),
+        params=("sharpness", "noise"),
+        matrix=EQUAL,
+        metrics=(f"results/equal_metrics/{CELL}",),
+        outs=((f"results/equal_landscape/{CELL}", False),),
+    ),
+    Stage(
+        "interpolate",
+        "steps.interpolate",
+        _cmd(
+            "interpolate",
+            f"--data {DATA} --small {SMALL_EQ} --large {LARGE_EQ} --out results/interpolation/lam${{item.lam}}",
+        ),
+        deps=(DATA, SMALL_EQ, LARGE_EQ),
+        params=("sharpness.interpolation_points",),
+        matrix={"lam": "${grid.momentum}"},
+        outs=(("results/interpolation/lam${item.lam}", False),),
+    ),
+    Stage(
+        "momentum",
+        "steps.momentum",
+        _cmd("momentum", "--out results/momentum/critical.json"),
+        params=("momentum", "grid.momentum"),
+        outs=(("results/momentum/critical.json", False),),
+    ),
+    Stage(
+        "aggregate",
+        "steps.aggregate",
+        _cmd("aggregate", "--results results --out-dir reports/tables"),
+        deps=(
+            "results/cells",
+            "results/metrics",
+            "results/landscape",
+            "results/equal",
+            "results/equal_metrics",
+            "results/equal_landscape",
+        ),
+        params=("data", "grid", "equal_acc.batch_size", "report.train_acc_levels", "report.val_acc_levels"),
+        outs=tuple((f"reports/tables/{t}.csv", False) for t in TABLES),
+    ),
+    Stage(
+        "analyze",
+        "steps.analyze",
+        _cmd(
+            "analyze",
+            "--tables reports/tables --timing results/timing/timing.csv "
+            "--momentum results/momentum/critical.json --out reports/lecture.json",
+        ),
+        deps=(
+            "reports/tables/cells.csv",
+            "reports/tables/equal.csv",
+            "reports/tables/candidates.csv",
+            "reports/tables/time_to_accuracy.csv",
+            "results/timing/timing.csv",
+            "results/momentum/critical.json",
+        ),
+        params=("train.target_train_acc", "sharpness.epsilons", "equal_acc"),
+        metrics=("reports/lecture.json",),
+    ),
+    Stage(
+        "report",
+        "steps.report",
+        _cmd(
+            "report",
+            "--tables reports/tables --figures reports/figures --timing results/timing/timing.csv "
+            "--interpolation-dir results/interpolation --momentum results/momentum/critical.json "
+            "--lecture reports/lecture.json --out reports/index.html",
+        ),
+        deps=tuple(f"reports/tables/{t}.csv" for t in TABLES)
+        + (
+            "results/timing/timing.csv",
+            "results/interpolation",
+            "results/momentum/critical.json",
+            "reports/lecture.json",
+        ),
+        params=("data", "model", "train", "grid", "sharpness", "noise", "timing", "momentum", "report"),
+        outs=(("reports/index.html", False), ("reports/figures", False)),
+    ),
 )
 
 
@@ -243,8 +345,12 @@ def dvc_stage(s: Stage) -> dict:
         out["params"] = list(s.params)
     if s.metrics:
         out["metrics"] = [{m: {"cache": False}} for m in s.metrics]
-    out["outs"] = [{path: ({} if cached else {"cache": False}) | ({"persist": True} if path in s.persist else {})}
-                   if not cached or path in s.persist else path for path, cached in s.outs]
+    out["outs"] = [
+        {path: ({} if cached else {"cache": False}) | ({"persist": True} if path in s.persist else {})}
+        if not cached or path in s.persist
+        else path
+        for path, cached in s.outs
+    ]
     return out
 
 
@@ -272,8 +378,11 @@ def main(argv=None) -> int:
     path = Path(args.file)
     if args.check:
         if not path.exists() or path.read_text() != text:
-            print(f"error: {path} differs from src/batch_momentum/pipeline.py; run "
-                  f"`python -m batch_momentum stages --write`", file=sys.stderr)
+            print(
+                f"error: {path} differs from src/batch_momentum/pipeline.py; run "
+                f"`python -m batch_momentum stages --write`",
+                file=sys.stderr,
+            )
             return 1
         print(f"{path} matches the stage table")
         return 0

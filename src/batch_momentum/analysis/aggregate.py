@@ -32,10 +32,16 @@ def time_to_accuracy(curves: pd.DataFrame, levels, column: str = T.TRAIN_ACC) ->
         for level in levels:
             hit = c[c[column] >= level]
             first = hit.iloc[0] if len(hit) else None
-            rows.append({**dict(zip(T.RUN_KEY, key)), T.MEASURE: column, T.LEVEL: level,
-                         T.EPOCHS: first[T.EPOCH] if first is not None else np.nan,
-                         T.UPDATES: first[T.UPDATES] if first is not None else np.nan,
-                         T.WALL_S: first[T.WALL_S] if first is not None else np.nan})
+            rows.append(
+                {
+                    **dict(zip(T.RUN_KEY, key)),
+                    T.MEASURE: column,
+                    T.LEVEL: level,
+                    T.EPOCHS: first[T.EPOCH] if first is not None else np.nan,
+                    T.UPDATES: first[T.UPDATES] if first is not None else np.nan,
+                    T.WALL_S: first[T.WALL_S] if first is not None else np.nan,
+                }
+            )
     return T.TIME_TO_ACCURACY.frame(rows)
 
 
@@ -56,13 +62,16 @@ def read_curve(path: Path, epochs: int):
     curve = T.CURVE.read(path)
     if curve[T.EPOCH].tolist() != list(range(int(epochs) + 1)):
         last = curve[T.EPOCH].iloc[-1] if len(curve) else None
-        raise ValueError(f"{path}: rows for epochs 0..{last}, but the run's summary says {int(epochs)} epochs "
-                         f"(cut short, or from another run); rerun train for this cell")
+        raise ValueError(
+            f"{path}: rows for epochs 0..{last}, but the run's summary says {int(epochs)} epochs "
+            f"(cut short, or from another run); rerun train for this cell"
+        )
     return curve
 
 
-def collect(params: config.Params, results: Path, runs=None, trees=GRID_TREES
-            ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def collect(
+    params: config.Params, results: Path, runs=None, trees=GRID_TREES
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """From results/: <cells>/<cell>/seed<s>/curve.csv, <metrics>/<cell>/seed<s>.json and
     <landscape>/<cell>/seed<s>.json, for the grid's runs (default) or the given ones: the run table
     (one row per run: its key, its metrics, its noise temperature), the curves and the 1-D curves."""
@@ -71,8 +80,10 @@ def collect(params: config.Params, results: Path, runs=None, trees=GRID_TREES
     missing = [r.name for r in runs if not (metrics_dir / f"{r.name}.json").exists()]
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise FileNotFoundError(f"{metrics_dir}: no metrics for {shown}; run train and evaluate for these cells "
-                                f"(snakemake --cores all, or dvc repro)")
+        raise FileNotFoundError(
+            f"{metrics_dir}: no metrics for {shown}; run train and evaluate for these cells "
+            f"(snakemake --cores all, or dvc repro)"
+        )
     rows, curves, directions = [], [], []
     for r in runs:
         m = read_metrics(metrics_dir / f"{r.name}.json")
@@ -91,8 +102,9 @@ def candidates(params: config.Params, results: Path) -> pd.DataFrame:
         folder = results / EQUAL_TREES[0] / c.name
         frame = T.CELL_CANDIDATES.read(folder / "candidates.csv")
         choice = files.read_json(folder / "choice.json", remedy=T.CELL_CANDIDATES.remedy)
-        frames.append(frame.assign(**{T.CELL: c.name, T.CHOSEN: frame[T.LR] == choice["lr"],
-                                      T.CHOICE_REASON: choice["why"]}))
+        frames.append(
+            frame.assign(**{T.CELL: c.name, T.CHOSEN: frame[T.LR] == choice["lr"], T.CHOICE_REASON: choice["why"]})
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -101,7 +113,20 @@ def aggregate(params: config.Params, results: Path) -> dict[T.Schema, pd.DataFra
     cells, curves, directions = collect(params, results)
     equal, equal_curves, equal_directions = collect(params, results, config.equal_runs(params), EQUAL_TREES)
     levels = params.report
-    tta = pd.concat([time_to_accuracy(curves, levels.train_acc_levels, T.TRAIN_ACC),
-                     time_to_accuracy(curves, levels.val_acc_levels, T.VAL_ACC)], ignore_index=True)
-    return {T.CELLS: cells, T.CURVES: curves, T.DIRECTIONS: directions, T.EQUAL: equal, T.EQUAL_CURVES: equal_curves,
-            T.EQUAL_DIRECTIONS: equal_directions, T.CANDIDATES: candidates(params, results), T.TIME_TO_ACCURACY: tta}
+    tta = pd.concat(
+        [
+            time_to_accuracy(curves, levels.train_acc_levels, T.TRAIN_ACC),
+            time_to_accuracy(curves, levels.val_acc_levels, T.VAL_ACC),
+        ],
+        ignore_index=True,
+    )
+    return {
+        T.CELLS: cells,
+        T.CURVES: curves,
+        T.DIRECTIONS: directions,
+        T.EQUAL: equal,
+        T.EQUAL_CURVES: equal_curves,
+        T.EQUAL_DIRECTIONS: equal_directions,
+        T.CANDIDATES: candidates(params, results),
+        T.TIME_TO_ACCURACY: tta,
+    }

@@ -13,6 +13,7 @@ lecture.json:
             g = ηN/(B(1−λ))? Rank correlations and R² per measure (stats.collapse_stats);
   device:   what the verdicts were measured on.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,9 +21,16 @@ from pathlib import Path
 import pandas as pd
 
 from batch_momentum import config
-from batch_momentum.analysis.lecture import (TEST_ACCURACY, TOP_EIGENVALUE, TRAIN_ACCURACY, Measure,
-                                             eps_measure, keskar_table, lecture_table)
 from batch_momentum.analysis.formats import timing_device
+from batch_momentum.analysis.lecture import (
+    TEST_ACCURACY,
+    TOP_EIGENVALUE,
+    TRAIN_ACCURACY,
+    Measure,
+    eps_measure,
+    keskar_table,
+    lecture_table,
+)
 from batch_momentum.analysis.stats import collapse_stats, counted
 from batch_momentum.analysis.verdicts import VERDICTS
 from batch_momentum.critical import records
@@ -42,39 +50,59 @@ def collapse(table: pd.DataFrame, equal: pd.DataFrame, params: config.Params) ->
     that reached the training-accuracy target, and over the equal-accuracy runs that reached theirs:
     at matched training accuracy how far a run could travel no longer differs (under one epoch budget
     g × epochs is the total step length, so the first view cannot tell noise from distance)."""
+
     def done(t):
         return t[counted(t)]
 
     ok = table[table[T.STATUS] == Status.OK]
     out = []
-    for runs, which in ((ok, "grid, trained"), (done(table), "grid, reached the target"),
-                        (done(equal), "equal-accuracy runs")):
+    for runs, which in (
+        (ok, "grid, trained"),
+        (done(table), "grid, reached the target"),
+        (done(equal), "equal-accuracy runs"),
+    ):
         for m in collapse_measures(params):
             if m.column in runs and runs[m.column].notna().sum() >= 3:
                 out.append({"column": m.column, "measure": m.label, "runs": which, **collapse_stats(runs, y=m.column)})
     return out
 
 
-def analyze(params: config.Params, table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFrame,
-            timing: pd.DataFrame, momentum: records.CriticalResult, tta: pd.DataFrame | None = None) -> dict:
+def analyze(
+    params: config.Params,
+    table: pd.DataFrame,
+    equal: pd.DataFrame,
+    candidates: pd.DataFrame,
+    timing: pd.DataFrame,
+    momentum: records.CriticalResult,
+    tta: pd.DataFrame | None = None,
+) -> dict:
     rows = lecture_table(table, equal, candidates, params, timing, momentum, tta)
-    return files.finite({
-        "verdicts": [v.value for v in VERDICTS],
-        "device": {"names": sorted(table[T.DEVICE_NAME].dropna().astype(str).unique()),
-                   "threads": int(table[T.THREADS].max()), "timing": timing_device(timing)},
-        "interval": "95% Student-t interval of the mean over seeds; differences with Welch's interval; ratios of "
-                    "geometric means with the Welch interval of the mean logs; a verdict holds or fails only when "
-                    "the whole interval is on one side (batch_momentum.analysis.verdicts.verdict)",
-        "rows": rows,
-        "keskar": keskar_table(equal, params),
-        "collapse": collapse(table, equal, params),
-    })
+    return files.finite(
+        {
+            "verdicts": [v.value for v in VERDICTS],
+            "device": {
+                "names": sorted(table[T.DEVICE_NAME].dropna().astype(str).unique()),
+                "threads": int(table[T.THREADS].max()),
+                "timing": timing_device(timing),
+            },
+            "interval": "95% Student-t interval of the mean over seeds; differences with Welch's interval; ratios of "
+            "geometric means with the Welch interval of the mean logs; a verdict holds or fails only when "
+            "the whole interval is on one side (batch_momentum.analysis.verdicts.verdict)",
+            "rows": rows,
+            "keskar": keskar_table(equal, params),
+            "collapse": collapse(table, equal, params),
+        }
+    )
 
 
 def read_inputs(tables_dir: Path, timing: Path, momentum: Path) -> dict:
     """analyze's inputs from their files, each checked whole: the aggregated tables, the timing
     step's CSV and the momentum step's JSON (the keyword arguments of `analyze`)."""
-    return dict(table=T.CELLS.read(tables_dir / "cells.csv"), equal=T.EQUAL.read(tables_dir / "equal.csv"),
-                candidates=T.CANDIDATES.read(tables_dir / "candidates.csv"),
-                tta=T.TIME_TO_ACCURACY.read(tables_dir / "time_to_accuracy.csv"), timing=T.read_timing(timing),
-                momentum=records.read(momentum))
+    return dict(
+        table=T.CELLS.read(tables_dir / "cells.csv"),
+        equal=T.EQUAL.read(tables_dir / "equal.csv"),
+        candidates=T.CANDIDATES.read(tables_dir / "candidates.csv"),
+        tta=T.TIME_TO_ACCURACY.read(tables_dir / "time_to_accuracy.csv"),
+        timing=T.read_timing(timing),
+        momentum=records.read(momentum),
+    )

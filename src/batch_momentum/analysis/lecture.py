@@ -4,6 +4,7 @@ Small batch = the smallest B of the grid, large batch = the largest. Each row sa
 what the lecture claims, what this run measured, whether the claim holds on this
 device, and the evidence. Thresholds are stated in the evidence text.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -12,18 +13,24 @@ import numpy as np
 import pandas as pd
 
 from batch_momentum.analysis import stats
-from batch_momentum.analysis.verdicts import INCONCLUSIVE, VERDICTS, combine, verdict, yes
-from batch_momentum.analysis.momentum import momentum_rows
 from batch_momentum.analysis.formats import missing as _nan
 from batch_momentum.analysis.formats import num, pct, secs, timing_device
+from batch_momentum.analysis.momentum import momentum_rows
+from batch_momentum.analysis.verdicts import INCONCLUSIVE, VERDICTS, combine, verdict, yes
 from batch_momentum.io import tables as T
 from batch_momentum.training.status import Status
 
 SAME = 2.0  # "same time": within this factor
 
 
-def compare(table: pd.DataFrame, column: str, claim: str, sizes: tuple[int, int], ratio: bool = False,
-            reached_only: bool = False) -> list[dict]:
+def compare(
+    table: pd.DataFrame,
+    column: str,
+    claim: str,
+    sizes: tuple[int, int],
+    ratio: bool = False,
+    reached_only: bool = False,
+) -> list[dict]:
     """Per λ, the runs of the small and the large batch size (sizes) compared on `column`.
 
     Each side: the mean over its seeds with a 95% Student-t interval (stats.mean_interval), from the
@@ -52,8 +59,15 @@ def compare(table: pd.DataFrame, column: str, claim: str, sizes: tuple[int, int]
                     failed[side]["short of the target"] = short
             cells += sorted(runs[good][T.CELL])
         a, b = sides["small"], sides["large"]
-        row = dict(momentum=float(lam), b_small=int(small_b), b_large=int(large_b),
-                   small=stats.mean_interval(a), large=stats.mean_interval(b), failed=failed, cells=cells)
+        row = dict(
+            momentum=float(lam),
+            b_small=int(small_b),
+            b_large=int(large_b),
+            small=stats.mean_interval(a),
+            large=stats.mean_interval(b),
+            failed=failed,
+            cells=cells,
+        )
         if ratio:
             r = stats.ratio_interval(a, b)
             row["ratio"] = r
@@ -83,10 +97,12 @@ def describe(per_lam: list[dict], fmt, ratio: bool = False) -> str:
     ratio with its interval, and the verdict with the number of seeds behind it."""
     parts = []
     for r in per_lam:
-        text = (f"λ={r['momentum']:g}: B={r['b_small']} {_interval(r['small'], fmt)}"
-                + (f" ({_failed(r['failed']['small'])} left out)" if r["failed"]["small"] else "")
-                + f" vs B={r['b_large']} {_interval(r['large'], fmt)}"
-                + (f" ({_failed(r['failed']['large'])} left out)" if r["failed"]["large"] else ""))
+        text = (
+            f"λ={r['momentum']:g}: B={r['b_small']} {_interval(r['small'], fmt)}"
+            + (f" ({_failed(r['failed']['small'])} left out)" if r["failed"]["small"] else "")
+            + f" vs B={r['b_large']} {_interval(r['large'], fmt)}"
+            + (f" ({_failed(r['failed']['large'])} left out)" if r["failed"]["large"] else "")
+        )
         d = r["ratio"] if ratio else r["difference"]
         if not _nan(d["lo"]):
             key = "ratio" if ratio else "diff"
@@ -117,11 +133,22 @@ def _timing_rows(timing: pd.DataFrame, small_b: int, large_b: int) -> list[dict]
     sb = small_b if small_b in t.index else int(t.index.min())
     lb = large_b if large_b in t.index else int(t.index.max())
     if sb == lb:
-        return [dict(aspect=a, small=sm, large=lg, measured_small="n/a", measured_large="n/a",
-                     verdict=INCONCLUSIVE, evidence=f"the timing step measured one batch size only (B={sb})")
-                for a, sm, lg in (("Speed for one update (no parallel computing)", "Faster", "Slower"),
-                                  ("Speed for one update (with parallel computing)", "Same", "Same (not too large)"),
-                                  ("Time for one epoch", "Slower", "Faster"))]
+        return [
+            dict(
+                aspect=a,
+                small=sm,
+                large=lg,
+                measured_small="n/a",
+                measured_large="n/a",
+                verdict=INCONCLUSIVE,
+                evidence=f"the timing step measured one batch size only (B={sb})",
+            )
+            for a, sm, lg in (
+                ("Speed for one update (no parallel computing)", "Faster", "Slower"),
+                ("Speed for one update (with parallel computing)", "Same", "Same (not too large)"),
+                ("Time for one epoch", "Slower", "Faster"),
+            )
+        ]
     seq_s, seq_l = t.at[sb, T.SEQUENTIAL_MEDIAN_S], t.at[lb, T.SEQUENTIAL_MEDIAN_S]
     par_s, par_l = t.at[sb, T.PARALLEL_MEDIAN_S], t.at[lb, T.PARALLEL_MEDIAN_S]
     base = t[T.PARALLEL_MEDIAN_S].iloc[0]
@@ -131,26 +158,47 @@ def _timing_rows(timing: pd.DataFrame, small_b: int, large_b: int) -> list[dict]
             break
         same_up_to = int(b)
     extrap = " (extrapolated from fewer examples)" if bool(t.at[lb, T.SEQUENTIAL_EXTRAPOLATED]) else ""
-    rows = [dict(aspect="Speed for one update (no parallel computing)", small="Faster", large="Slower",
-                 measured_small=secs(seq_s), measured_large=secs(seq_l),
-                 verdict=yes(seq_l > SAME * seq_s),
-                 evidence=f"timing step on {dev}: one update with the batch's examples processed one after another "
-                          f"takes {seq_l / seq_s:.0f}× longer at B={lb}{extrap} than at B={sb}")]
+    rows = [
+        dict(
+            aspect="Speed for one update (no parallel computing)",
+            small="Faster",
+            large="Slower",
+            measured_small=secs(seq_s),
+            measured_large=secs(seq_l),
+            verdict=yes(seq_l > SAME * seq_s),
+            evidence=f"timing step on {dev}: one update with the batch's examples processed one after another "
+            f"takes {seq_l / seq_s:.0f}× longer at B={lb}{extrap} than at B={sb}",
+        )
+    ]
     ratio = par_l / par_s
-    rows.append(dict(aspect="Speed for one update (with parallel computing)", small="Same",
-                     large="Same (not too large)", measured_small=secs(par_s), measured_large=secs(par_l),
-                     verdict=yes(ratio <= SAME),
-                     evidence=f"timing step on {dev}: one update with the whole batch in one call takes {ratio:.1f}× "
-                              f"as long at B={lb} as at B={sb} ('same' = within {SAME:g}×); the time stays within "
-                              f"{SAME:g}× of B={int(t.index.min())} up to B={same_up_to}"))
+    rows.append(
+        dict(
+            aspect="Speed for one update (with parallel computing)",
+            small="Same",
+            large="Same (not too large)",
+            measured_small=secs(par_s),
+            measured_large=secs(par_l),
+            verdict=yes(ratio <= SAME),
+            evidence=f"timing step on {dev}: one update with the whole batch in one call takes {ratio:.1f}× "
+            f"as long at B={lb} as at B={sb} ('same' = within {SAME:g}×); the time stays within "
+            f"{SAME:g}× of B={int(t.index.min())} up to B={same_up_to}",
+        )
+    )
     ep = t[T.EPOCH_MEASURED_S].where(t[T.EPOCH_MEASURED_S].notna(), t[T.EPOCH_ESTIMATED_S])
     how = lambda b: "measured" if not _nan(t.at[b, T.EPOCH_MEASURED_S]) else "updates × time per update"  # noqa: E731
-    rows.append(dict(aspect="Time for one epoch", small="Slower", large="Faster",
-                     measured_small=secs(ep[sb]), measured_large=secs(ep[lb]),
-                     verdict=yes(ep[sb] > ep[lb]),
-                     evidence=f"timing step on {dev}: one epoch takes {ep[sb] / ep[lb]:.1f}× as long at B={sb} "
-                              f"({how(sb)}) as at B={lb} ({how(lb)}): {int(t.at[sb, T.UPDATES_PER_EPOCH])} vs "
-                              f"{int(t.at[lb, T.UPDATES_PER_EPOCH])} updates"))
+    rows.append(
+        dict(
+            aspect="Time for one epoch",
+            small="Slower",
+            large="Faster",
+            measured_small=secs(ep[sb]),
+            measured_large=secs(ep[lb]),
+            verdict=yes(ep[sb] > ep[lb]),
+            evidence=f"timing step on {dev}: one epoch takes {ep[sb] / ep[lb]:.1f}× as long at B={sb} "
+            f"({how(sb)}) as at B={lb} ({how(lb)}): {int(t.at[sb, T.UPDATES_PER_EPOCH])} vs "
+            f"{int(t.at[lb, T.UPDATES_PER_EPOCH])} updates",
+        )
+    )
     return rows
 
 
@@ -182,12 +230,15 @@ def sharpness_measures(params) -> list[Measure]:
 
 def _choices(candidates: pd.DataFrame) -> str:
     chosen = candidates[candidates[T.CHOSEN]].groupby(T.CELL).first()
+
     def tried(cell):
         return [float(v) for v in sorted(candidates[candidates[T.CELL] == cell][T.LR].unique())]
 
-    return "; ".join(f"{cell}: η = {r[T.LR]:g} of {tried(cell)}"
-                     + ("" if "no eta" not in r[T.CHOICE_REASON] else " (no η reached the target with every seed)")
-                     for cell, r in chosen.iterrows())
+    return "; ".join(
+        f"{cell}: η = {r[T.LR]:g} of {tried(cell)}"
+        + ("" if "no eta" not in r[T.CHOICE_REASON] else " (no η reached the target with every seed)")
+        for cell, r in chosen.iterrows()
+    )
 
 
 def time_to_level(tta: pd.DataFrame, sizes: tuple[int, int]) -> str:
@@ -205,16 +256,25 @@ def time_to_level(tta: pd.DataFrame, sizes: tuple[int, int]) -> str:
             hit = runs.dropna(subset=[T.UPDATES])
             if not len(runs):
                 continue
-            sides.append(f"B={b} " + ("never" if not len(hit) else
-                                       f"{hit[T.UPDATES].median():.0f} updates, {secs(hit[T.WALL_S].median())}"
-                                       + (f" ({len(hit)} of {len(runs)} seeds)" if len(hit) < len(runs) else "")))
+            sides.append(
+                f"B={b} "
+                + (
+                    "never"
+                    if not len(hit)
+                    else f"{hit[T.UPDATES].median():.0f} updates, {secs(hit[T.WALL_S].median())}"
+                    + (f" ({len(hit)} of {len(runs)} seeds)" if len(hit) < len(runs) else "")
+                )
+            )
         parts.append(f"λ={lam:g}: " + " vs ".join(sides))
-    return (f"Time to {100 * level:.0f}% training accuracy (median over seeds; wall-clock of the training job, which "
-            f"trains a cell's seeds together): " + "; ".join(parts) + ".")
+    return (
+        f"Time to {100 * level:.0f}% training accuracy (median over seeds; wall-clock of the training job, which "
+        f"trains a cell's seeds together): " + "; ".join(parts) + "."
+    )
 
 
-def batch_rows(table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFrame, params,
-               tta: pd.DataFrame | None = None) -> list[dict]:
+def batch_rows(
+    table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFrame, params, tta: pd.DataFrame | None = None
+) -> list[dict]:
     """The rows about batch size that the training runs answer: gradient noise and optimization from the
     grid (the same epoch budget), generalization and sharpness from the equal-accuracy protocol."""
     grid_sizes = (int(table[T.BATCH_SIZE].min()), int(table[T.BATCH_SIZE].max()))
@@ -222,60 +282,116 @@ def batch_rows(table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFram
     rows = []
     cos = compare(table, T.NOISE_FINAL.cosine_expected, "larger", grid_sizes)
     g = "{:.3f}".format
-    rows.append(dict(aspect="Gradient", section="noise", small="Noisy", large="Stable", measured_small=measured(cos, "small", g),
-                     measured_large=measured(cos, "large", g), verdict=summarize(cos), per_lambda=cos,
-                     evidence="expected cosine between a batch gradient of B examples drawn from the training set and "
-                              "the full gradient (1 = the exact direction; lower = noisier), from the gradient noise "
-                              "scale at each run's final weights, the grid's smallest vs largest B, per λ: "
-                              + describe(cos, g)))
+    rows.append(
+        dict(
+            aspect="Gradient",
+            section="noise",
+            small="Noisy",
+            large="Stable",
+            measured_small=measured(cos, "small", g),
+            measured_large=measured(cos, "large", g),
+            verdict=summarize(cos),
+            per_lambda=cos,
+            evidence="expected cosine between a batch gradient of B examples drawn from the training set and "
+            "the full gradient (1 = the exact direction; lower = noisier), from the gradient noise "
+            "scale at each run's final weights, the grid's smallest vs largest B, per λ: " + describe(cos, g),
+        )
+    )
 
     opt = compare(table, T.TRAIN_ACC, "smaller", grid_sizes)
-    rows.append(dict(aspect="Optimization", section="optimization", small="Better", large="Worse", measured_small=measured(opt, "small", pct),
-                     measured_large=measured(opt, "large", pct), verdict=summarize(opt), per_lambda=opt,
-                     evidence=f"final training accuracy after the same budget of {params.train.max_epochs} epochs at "
-                              f"η = {params.train.lr:g} (the lecture's MNIST and CIFAR-10 curves; a run stops early "
-                              f"at {params.train.target_train_acc}), per λ; runs that diverged or did not train are "
-                              f"counted, not averaged: " + describe(opt, pct) + ". "
-                              + (time_to_level(tta, grid_sizes) if tta is not None else "")))
+    rows.append(
+        dict(
+            aspect="Optimization",
+            section="optimization",
+            small="Better",
+            large="Worse",
+            measured_small=measured(opt, "small", pct),
+            measured_large=measured(opt, "large", pct),
+            verdict=summarize(opt),
+            per_lambda=opt,
+            evidence=f"final training accuracy after the same budget of {params.train.max_epochs} epochs at "
+            f"η = {params.train.lr:g} (the lecture's MNIST and CIFAR-10 curves; a run stops early "
+            f"at {params.train.target_train_acc}), per λ; runs that diverged or did not train are "
+            f"counted, not averaged: "
+            + describe(opt, pct)
+            + ". "
+            + (time_to_level(tta, grid_sizes) if tta is not None else ""),
+        )
+    )
 
-    protocol = (f"Keskar et al.'s protocol: B={ea.batch_size[0]} and B={ea.batch_size[1]} each trained until the "
-                f"training accuracy reaches {ea.target_train_acc} (at most {ea.max_epochs} epochs), η per batch size "
-                f"and λ chosen by validation accuracy among candidates whose every seed reached it ({_choices(candidates)})")
+    protocol = (
+        f"Keskar et al.'s protocol: B={ea.batch_size[0]} and B={ea.batch_size[1]} each trained until the "
+        f"training accuracy reaches {ea.target_train_acc} (at most {ea.max_epochs} epochs), η per batch size "
+        f"and λ chosen by validation accuracy among candidates whose every seed reached it ({_choices(candidates)})"
+    )
     gen = compare(equal, T.TEST_ACC, "smaller", ea.batch_size, reached_only=True)
-    rows.append(dict(aspect="Generalization", section="generalization", small="Better", large="Worse", measured_small=measured(gen, "small", pct),
-                     measured_large=measured(gen, "large", pct), verdict=summarize(gen), per_lambda=gen,
-                     evidence=f"test accuracy at equal training accuracy. {protocol}. Per λ: " + describe(gen, pct)))
+    rows.append(
+        dict(
+            aspect="Generalization",
+            section="generalization",
+            small="Better",
+            large="Worse",
+            measured_small=measured(gen, "small", pct),
+            measured_large=measured(gen, "large", pct),
+            verdict=summarize(gen),
+            per_lambda=gen,
+            evidence=f"test accuracy at equal training accuracy. {protocol}. Per λ: " + describe(gen, pct),
+        )
+    )
 
-    per_measure = {label: compare(equal, col, "larger", ea.batch_size, ratio=True, reached_only=True)
-                   for col, label in sharpness_measures(params)}  # compare: a missing column is all NaN
+    per_measure = {
+        label: compare(equal, col, "larger", ea.batch_size, ratio=True, reached_only=True)
+        for col, label in sharpness_measures(params)
+    }  # compare: a missing column is all NaN
     sharp = []
-    for k, lam in enumerate(sorted(equal[T.MOMENTUM].unique())):
+    for k in range(equal[T.MOMENTUM].nunique()):
         verdicts = [rows_[k]["verdict"] for rows_ in per_measure.values()]
         first = next(iter(per_measure.values()))[k]
-        sharp.append(dict(first, verdict=combine(verdicts),
-                          measures={label: rows_[k]["verdict"] for label, rows_ in per_measure.items()}))
+        sharp.append(
+            dict(
+                first,
+                verdict=combine(verdicts),
+                measures={label: rows_[k]["verdict"] for label, rows_ in per_measure.items()},
+            )
+        )
     top = per_measure.get(TOP_EIGENVALUE.label, [])
-    rows.append(dict(aspect="Sharp vs flat minima", section="sharpness", small="Flat minimum", large="Sharp minimum",
-                     measured_small="top eigenvalue " + measured(top, "small", num),
-                     measured_large="top eigenvalue " + measured(top, "large", num), verdict=summarize(sharp),
-                     per_lambda=sharp,
-                     evidence="every sharpness measure of the training loss at the final weights, at equal training "
-                              "accuracy (the runs of the Generalization row); ratio large/small of geometric means over "
-                              "seeds, and per λ the verdict over the measures (holds when every measure holds). "
-                              + " ".join(f"{label}: {describe(r, num, ratio=True)}." for label, r in per_measure.items())))
+    rows.append(
+        dict(
+            aspect="Sharp vs flat minima",
+            section="sharpness",
+            small="Flat minimum",
+            large="Sharp minimum",
+            measured_small="top eigenvalue " + measured(top, "small", num),
+            measured_large="top eigenvalue " + measured(top, "large", num),
+            verdict=summarize(sharp),
+            per_lambda=sharp,
+            evidence="every sharpness measure of the training loss at the final weights, at equal training "
+            "accuracy (the runs of the Generalization row); ratio large/small of geometric means over "
+            "seeds, and per λ the verdict over the measures (holds when every measure holds). "
+            + " ".join(f"{label}: {describe(r, num, ratio=True)}." for label, r in per_measure.items()),
+        )
+    )
     return rows
 
 
-KESKAR_F1 = dict(network="F1", source="Keskar et al. 2017, Tables 2 and 3, network F1 (MLP on MNIST; SB = 256, LB = "
-                 "10% of the training set, Adam, trained until the loss stops improving, 5 runs)",
-                 setting="MNIST, 784-512×5-10 with batch norm",
-                 small=dict(train_acc=0.9966, test_acc=0.9803, eps_sharpness=1.23),
-                 large=dict(train_acc=0.9992, test_acc=0.9781, eps_sharpness=205.14), epsilon=1e-3)
-KESKAR_C1 = dict(network="C1", source="Keskar et al. 2017, Tables 2 and 3, network C1 (shallow convolutional network on "
-                 "CIFAR-10; SB = 256, LB = 10% of the training set, Adam, trained until the loss stops improving, 5 runs)",
-                 setting="CIFAR-10, conv 64 5×5 and max-pool twice, dense 384 and 192, with batch norm",
-                 small=dict(train_acc=0.9989, test_acc=0.8004, eps_sharpness=28.58),
-                 large=dict(train_acc=0.9966, test_acc=0.7726, eps_sharpness=707.23), epsilon=1e-3)
+KESKAR_F1 = dict(
+    network="F1",
+    source="Keskar et al. 2017, Tables 2 and 3, network F1 (MLP on MNIST; SB = 256, LB = "
+    "10% of the training set, Adam, trained until the loss stops improving, 5 runs)",
+    setting="MNIST, 784-512×5-10 with batch norm",
+    small=dict(train_acc=0.9966, test_acc=0.9803, eps_sharpness=1.23),
+    large=dict(train_acc=0.9992, test_acc=0.9781, eps_sharpness=205.14),
+    epsilon=1e-3,
+)
+KESKAR_C1 = dict(
+    network="C1",
+    source="Keskar et al. 2017, Tables 2 and 3, network C1 (shallow convolutional network on "
+    "CIFAR-10; SB = 256, LB = 10% of the training set, Adam, trained until the loss stops improving, 5 runs)",
+    setting="CIFAR-10, conv 64 5×5 and max-pool twice, dense 384 and 192, with batch norm",
+    small=dict(train_acc=0.9989, test_acc=0.8004, eps_sharpness=28.58),
+    large=dict(train_acc=0.9966, test_acc=0.7726, eps_sharpness=707.23),
+    epsilon=1e-3,
+)
 
 
 def keskar_table(equal: pd.DataFrame, params) -> dict:
@@ -290,20 +406,41 @@ def keskar_table(equal: pd.DataFrame, params) -> dict:
             runs = equal[(equal[T.MOMENTUM] == lam) & (equal[T.BATCH_SIZE] == b)]
             done = runs[stats.counted(runs)]
             values = {col: stats.mean_interval(done[col]) for col, _ in cols if col in done}
-            rows.append(dict(momentum=float(lam), side=side, batch_size=int(b), seeds=int(len(done)),
-                             of=int(len(runs)), lr=float(runs[T.LR].iloc[0]) if len(runs) else float("nan"),
-                             values={c: {"mean": v["mean"], "std": v["std"]} for c, v in values.items()}))
+            rows.append(
+                dict(
+                    momentum=float(lam),
+                    side=side,
+                    batch_size=int(b),
+                    seeds=int(len(done)),
+                    of=int(len(runs)),
+                    lr=float(runs[T.LR].iloc[0]) if len(runs) else float("nan"),
+                    values={c: {"mean": v["mean"], "std": v["std"]} for c, v in values.items()},
+                )
+            )
     published = KESKAR_C1 if params.data.dataset == "cifar10" else KESKAR_F1  # the network nearest to ours
-    return dict(columns=[{"column": c, "label": label} for c, label in cols], rows=rows, published=published,
-                differs=(f"here: {params.data.dataset} ({params.data.n_train} training examples), "
-                         f"{params.model.name} {list(params.model.hidden)}, SGD with the lecture's momentum at the "
-                         f"grid's λ, B = {ea.batch_size[0]} vs {ea.batch_size[1]}, trained to {ea.target_train_acc} "
-                         f"training accuracy, {len(params.grid.seed)} seeds; Keskar: {published['setting']}, Adam, "
-                         f"SB = 256 vs LB = 10%"))
+    return dict(
+        columns=[{"column": c, "label": label} for c, label in cols],
+        rows=rows,
+        published=published,
+        differs=(
+            f"here: {params.data.dataset} ({params.data.n_train} training examples), "
+            f"{params.model.name} {list(params.model.hidden)}, SGD with the lecture's momentum at the "
+            f"grid's λ, B = {ea.batch_size[0]} vs {ea.batch_size[1]}, trained to {ea.target_train_acc} "
+            f"training accuracy, {len(params.grid.seed)} seeds; Keskar: {published['setting']}, Adam, "
+            f"SB = 256 vs LB = 10%"
+        ),
+    )
 
 
-def lecture_table(table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFrame, params,
-                  timing: pd.DataFrame, momentum: dict, tta: pd.DataFrame | None = None) -> list[dict]:
+def lecture_table(
+    table: pd.DataFrame,
+    equal: pd.DataFrame,
+    candidates: pd.DataFrame,
+    params,
+    timing: pd.DataFrame,
+    momentum: dict,
+    tta: pd.DataFrame | None = None,
+) -> list[dict]:
     """Every row of the lecture's table: from the grid's runs (`table`), the equal-accuracy runs
     (`equal`, `candidates`), the timing step's rows and the momentum step's result; params is the
     config.Params of the run."""

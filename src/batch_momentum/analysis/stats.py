@@ -3,6 +3,7 @@
 Each function drops the rows it cannot use, says how many it dropped, and returns NaN (never
 raises) where there are too few rows for its answer; the caller writes NaN as null.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,8 +38,7 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a, b).statistic)
 
 
-def collapse_stats(df, x: str = T.TEMPERATURE, y: str = T.TEST_ACC, group: str = T.MOMENTUM,
-                   degree: int = 3) -> dict:
+def collapse_stats(df, x: str = T.TEMPERATURE, y: str = T.TEST_ACC, group: str = T.MOMENTUM, degree: int = 3) -> dict:
     """Does y collapse onto one curve of the noise temperature g = df[x]?
 
     Rows with NaN x or y, or x <= 0, are dropped. With u = log g:
@@ -57,9 +57,17 @@ def collapse_stats(df, x: str = T.TEMPERATURE, y: str = T.TEST_ACC, group: str =
     d = df.dropna(subset=[x, y])
     d = d[d[x] > 0]
     n = len(d)
-    out = {"n": int(n), "n_dropped": int(len(df) - n), "degree": None, "spearman": float("nan"),
-           "spearman_by_group": {}, "collapse_score": float("nan"), "group_gain": float("nan"),
-           "residual_std": float("nan"), "interpretation": "too few cells"}
+    out = {
+        "n": int(n),
+        "n_dropped": int(len(df) - n),
+        "degree": None,
+        "spearman": float("nan"),
+        "spearman_by_group": {},
+        "collapse_score": float("nan"),
+        "group_gain": float("nan"),
+        "residual_std": float("nan"),
+        "interpretation": "too few cells",
+    }
     if n < 3:
         return out
     u = np.log(d[x].to_numpy(dtype=np.float64))
@@ -75,18 +83,22 @@ def collapse_stats(df, x: str = T.TEMPERATURE, y: str = T.TEST_ACC, group: str =
     z = (u - u.mean()) / (u.std() or 1.0)  # standardised: a well-conditioned Vandermonde
     poly = np.vander(z, k + 1, increasing=True)  # (n, k+1)
     score, res = _r2(poly, yv)
-    dummies = np.stack([(gv == v).astype(np.float64) for v in levels[1:]], axis=1) if len(levels) > 1 \
-        else np.zeros((n, 0))  # (n, #levels - 1)
+    dummies = (
+        np.stack([(gv == v).astype(np.float64) for v in levels[1:]], axis=1) if len(levels) > 1 else np.zeros((n, 0))
+    )  # (n, #levels - 1)
     gain = _r2(np.hstack([poly, dummies]), yv)[0] - score
     out.update(degree=k, collapse_score=float(score), group_gain=float(gain), residual_std=float(np.std(res)))
     if score >= 0.9 and gain < 0.05:
-        out["interpretation"] = (f"collapses: one curve of g explains {score:.0%} of the variance; "
-                                 f"{group} adds {gain:.0%}")
+        out["interpretation"] = (
+            f"collapses: one curve of g explains {score:.0%} of the variance; {group} adds {gain:.0%}"
+        )
     elif gain >= 0.05:
         out["interpretation"] = f"does not collapse: g explains {score:.0%}, {group} adds {gain:.0%} beyond g"
     else:
-        out["interpretation"] = (f"weak: g explains {score:.0%} and {group} adds {gain:.0%}; "
-                                 f"the rest is scatter (compare with the seed spread)")
+        out["interpretation"] = (
+            f"weak: g explains {score:.0%} and {group} adds {gain:.0%}; "
+            f"the rest is scatter (compare with the seed spread)"
+        )
     return out
 
 
@@ -141,5 +153,10 @@ def ratio_interval(a, b, level: float = LEVEL) -> dict:
     la = [np.log(x) for x in _clean(a) if x > 0]
     lb = [np.log(x) for x in _clean(b) if x > 0]
     d = difference_interval(la, lb, level)
-    return {"n_a": d["n_a"], "n_b": d["n_b"], "ratio": float(np.exp(d["diff"])),
-            "lo": float(np.exp(d["lo"])), "hi": float(np.exp(d["hi"]))}
+    return {
+        "n_a": d["n_a"],
+        "n_b": d["n_b"],
+        "ratio": float(np.exp(d["diff"])),
+        "lo": float(np.exp(d["lo"])),
+        "hi": float(np.exp(d["hi"])),
+    }

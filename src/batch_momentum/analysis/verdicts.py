@@ -1,5 +1,6 @@
 """The verdicts of the lecture's table: one enumeration, the verdict an interval gives a claim, and
 one verdict over several (per λ, or per measure)."""
+
 from __future__ import annotations
 
 from enum import Enum
@@ -31,8 +32,6 @@ VERDICTS = tuple(Verdict)
 def yes(holds: bool) -> Verdict:
     """A yes/no finding as a verdict."""
     return HOLDS if holds else DOES_NOT_HOLD
-
-
 
 
 def verdict(lo: float, hi: float, claim: str, same: float | None = None) -> Verdict:

@@ -1,5 +1,6 @@
 """The grid of params.yaml: its (batch size, momentum) cells and their runs, with the names every
 file and table uses, and the learning rate and noise temperature of a cell."""
+
 from __future__ import annotations
 
 import math
@@ -13,6 +14,7 @@ from batch_momentum.config.validation import ParamsError
 @dataclass(frozen=True)
 class Cell:
     """One (batch size, momentum) cell of the grid: one train job, its seeds trained together."""
+
     batch_size: int
     momentum: float
 
@@ -24,6 +26,7 @@ class Cell:
 @dataclass(frozen=True)
 class Run:
     """One seed of a cell: the unit of every result file and of every table row."""
+
     batch_size: int
     momentum: float
     seed: int
@@ -60,12 +63,17 @@ def equal_runs(params: Params) -> list[Run]:  # every seed of equal_cells
 def check_cell(params: Params, batch_size: int, momentum: float, protocol: str = "equal_epochs") -> None:
     """A cell on a step's command line is the grid's (equal_epochs) or equal_acc's at a grid λ (equal_acc)."""
     g = params.grid
-    sizes, where = (g.batch_size, "grid.batch_size") if protocol == "equal_epochs" else \
-        (params.equal_acc.batch_size, "equal_acc.batch_size")
+    sizes, where = (
+        (g.batch_size, "grid.batch_size")
+        if protocol == "equal_epochs"
+        else (params.equal_acc.batch_size, "equal_acc.batch_size")
+    )
     if batch_size not in sizes or momentum not in [float(m) for m in g.momentum]:
-        raise ParamsError(f"cell B={batch_size}, lambda={momentum} is not in the grid of params "
-                          f"({where} {list(sizes)}, grid.momentum {list(g.momentum)}); "
-                          f"name a cell of the grid or add it to params.yaml")
+        raise ParamsError(
+            f"cell B={batch_size}, lambda={momentum} is not in the grid of params "
+            f"({where} {list(sizes)}, grid.momentum {list(g.momentum)}); "
+            f"name a cell of the grid or add it to params.yaml"
+        )
 
 
 LR_RULES = {"constant": lambda ratio: 1.0, "linear": lambda ratio: ratio, "sqrt": math.sqrt}  # factor of B/B0

@@ -1,5 +1,6 @@
 """The one-line messages of params validation: where in params.yaml a schema error sits, what
 the schema allows there, and the first number that is not finite (config.validate uses them)."""
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,7 @@ def one_line(err, root: dict, source: str) -> str:
     if err.validator == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
         names = ", ".join(prefix + e for e in sorted(set(err.instance) - set(allowed)))
-        return (f"{source}: unknown key {names}; allowed keys here: {', '.join(allowed)} "
-                f"(fix the spelling or remove it)")
+        return f"{source}: unknown key {names}; allowed keys here: {', '.join(allowed)} (fix the spelling or remove it)"
     if err.validator == "required":
         names = ", ".join(prefix + k for k in err.validator_value if k not in err.instance)
         return f"{source}: missing key {names}; add it (params.yaml spells out every setting, with its meaning)"

@@ -6,6 +6,7 @@ rules between keys). What it returns is a frozen `Params` of one dataclass per s
 (config.sections). The Snakefile and every CLI step call `validate`, so a bad value stops
 the run with the same one-line message whichever tool started it.
 """
+
 from __future__ import annotations
 
 import copy
@@ -30,7 +31,6 @@ def _typed(hint, v):
     return int(v) if hint in (int, int | None) and isinstance(v, float) else v
 
 
-
 def _build(params: dict) -> Params:
     sections = {}
     for name, cls in SECTIONS.items():
@@ -43,8 +43,11 @@ def overlay(base: dict, override: dict) -> dict:
     """`override` laid over `base` key by key (a copy): what snakemake --configfile base override does."""
     out = copy.deepcopy(base)
     for key, value in override.items():
-        out[key] = overlay(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+        out[key] = (
+            overlay(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
             else copy.deepcopy(value)
+        )
     return out
 
 
@@ -68,39 +71,51 @@ def _cross_field(p: dict, source: str) -> None:
     n_train, grid_b, sh = p["data"]["n_train"], p["grid"]["batch_size"], p["sharpness"]
     total = n_train + p["data"]["n_val"] + p["data"]["n_test"]
     if p["data"]["dataset"] == "mnist1d" and total > MNIST1D_MAX_EXAMPLES:
-        raise ParamsError(f"{source}: data.n_train + n_val + n_test = {total} is more than MNIST-1D's stated maximum of "
-                          f"{MNIST1D_MAX_EXAMPLES} examples (about 2 minutes to generate); allowed: a total up to "
-                          f"{MNIST1D_MAX_EXAMPLES}")
+        raise ParamsError(
+            f"{source}: data.n_train + n_val + n_test = {total} is more than MNIST-1D's stated maximum of "
+            f"{MNIST1D_MAX_EXAMPLES} examples (about 2 minutes to generate); allowed: a total up to "
+            f"{MNIST1D_MAX_EXAMPLES}"
+        )
     if p["data"]["dataset"] in OFFICIAL:
         name, (n_official, n_test) = p["data"]["dataset"], OFFICIAL[p["data"]["dataset"]]
         asked = n_train + p["data"]["n_val"]
         if asked > n_official or p["data"]["n_test"] > n_test:
-            raise ParamsError(f"{source}: data.n_train + n_val = {asked} and data.n_test = {p['data']['n_test']}, but "
-                              f"{name} has {n_official} training and {n_test} test examples; allowed: n_train + n_val "
-                              f"<= {n_official} (both drawn from the training set) and n_test <= {n_test}")
+            raise ParamsError(
+                f"{source}: data.n_train + n_val = {asked} and data.n_test = {p['data']['n_test']}, but "
+                f"{name} has {n_official} training and {n_test} test examples; allowed: n_train + n_val "
+                f"<= {n_official} (both drawn from the training set) and n_test <= {n_test}"
+            )
     for key, values in (("grid.batch_size", grid_b), ("timing.batch_sizes", p["timing"]["batch_sizes"])):
         for i, b in enumerate(values):
             if b > n_train:
                 raise ParamsError(
                     f"{source}: {key}[{i}] = {b} is larger than data.n_train = {n_train}; "
-                    f"allowed: 1 <= B <= {n_train} (the full batch is B = {n_train})")
+                    f"allowed: 1 <= B <= {n_train} (the full batch is B = {n_train})"
+                )
     fin = p["momentum"]
     for i, b in enumerate(fin["finite_batch_sizes"]):
         if b > fin["finite_n"]:
-            raise ParamsError(f"{source}: momentum.finite_batch_sizes[{i}] = {b} is larger than momentum.finite_n = "
-                              f"{fin['finite_n']}; allowed: 1 <= B <= {fin['finite_n']} (the full batch is B = finite_n)")
+            raise ParamsError(
+                f"{source}: momentum.finite_batch_sizes[{i}] = {b} is larger than momentum.finite_n = "
+                f"{fin['finite_n']}; allowed: 1 <= B <= {fin['finite_n']} (the full batch is B = finite_n)"
+            )
     small, large = p["equal_acc"]["batch_size"]
     if not small < large <= n_train:
-        raise ParamsError(f"{source}: equal_acc.batch_size = {[small, large]} is invalid; allowed: [small, large] "
-                          f"with small < large <= data.n_train = {n_train}")
+        raise ParamsError(
+            f"{source}: equal_acc.batch_size = {[small, large]} is invalid; allowed: [small, large] "
+            f"with small < large <= data.n_train = {n_train}"
+        )
     for key, value in (("sharpness.subset", sh["subset"]), ("noise.subset", p["noise"]["subset"])):
         if value > n_train:
-            raise ParamsError(f"{source}: {key} = {value} is larger than data.n_train = {n_train}; "
-                              f"allowed: 2 <= N <= {n_train}")
+            raise ParamsError(
+                f"{source}: {key} = {value} is larger than data.n_train = {n_train}; allowed: 2 <= N <= {n_train}"
+            )
     for dataset, md5s in p["download"]["md5"].items():
         if dataset in FILES and sorted(md5s or {}) != sorted(FILES[dataset]):
-            raise ParamsError(f"{source}: download.md5.{dataset} lists {sorted(md5s or {})}; allowed: exactly the "
-                              f"files {list(FILES[dataset])}, each with its md5")
+            raise ParamsError(
+                f"{source}: download.md5.{dataset} lists {sorted(md5s or {})}; allowed: exactly the "
+                f"files {list(FILES[dataset])}, each with its md5"
+            )
 
 
 def validate(params: dict, source: str = "params") -> Params:
@@ -112,17 +127,22 @@ def validate(params: dict, source: str = "params") -> Params:
     import jsonschema
 
     if not isinstance(params, dict):
-        raise ParamsError(f"{source}: expected a mapping of sections ({', '.join(SECTIONS)}), "
-                          f"got {type(params).__name__}")
+        raise ParamsError(
+            f"{source}: expected a mapping of sections ({', '.join(SECTIONS)}), got {type(params).__name__}"
+        )
     root = schema()
     bad = msg.non_finite(params)
     if bad is not None:  # JSON schema's "number" admits YAML's .nan and .inf
         path, value = bad
         described = msg.subschema(root, path).get("description") or msg.subschema(root, path[:-1]).get("description")
-        raise ParamsError(f"{source}: {msg.key_path(path)} = {value!r} is not a finite number"
-                          + (f"; allowed: {described}" if described else ""))
+        raise ParamsError(
+            f"{source}: {msg.key_path(path)} = {value!r} is not a finite number"
+            + (f"; allowed: {described}" if described else "")
+        )
     validator = jsonschema.Draft202012Validator(root)
-    errors = sorted(validator.iter_errors(params), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = sorted(
+        validator.iter_errors(params), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path)))
+    )
     if errors:
         raise ParamsError(msg.one_line(errors[0], root, source))
     _cross_field(params, source)

@@ -50,6 +50,7 @@ Noise temperature (Smith & Le 2018, "A Bayesian perspective on generalization an
 gradient descent", ICLR; Smith, Kindermans, Ying & Le 2018, "Don't decay the learning rate,
 increase the batch size", ICLR): g = eta N / (B (1 - lam)).
 """
+
 from __future__ import annotations
 
 import time
@@ -98,9 +99,17 @@ def _nearest(point: np.ndarray, critical: Sequence[CriticalPoint]) -> Nearest | 
     return Nearest(critical[i], d[i])
 
 
-def run_gd(grad_fn: Callable, start, lr: float, lam: float, steps: int, noise=None,
-           rng: np.random.Generator | None = None, escape_fn: Callable | None = None,
-           critical: Sequence[CriticalPoint] = ()) -> Run:
+def run_gd(
+    grad_fn: Callable,
+    start,
+    lr: float,
+    lam: float,
+    steps: int,
+    noise=None,
+    rng: np.random.Generator | None = None,
+    escape_fn: Callable | None = None,
+    critical: Sequence[CriticalPoint] = (),
+) -> Run:
     """Gradient descent with the lecture's momentum (lam = 0: plain GD), optional gradient noise.
 
     g^t = grad_fn(theta^t) + xi^t, then (theta, m) <- momentum_step(theta, m, g, lr, lam), m^0 = 0.
@@ -127,34 +136,52 @@ def run_gd(grad_fn: Callable, start, lr: float, lam: float, steps: int, noise=No
     first = None
     if escape_fn is not None:
         first = next((t for t in range(steps + 1) if escape_fn(traj[t])), None)
-    return Run(momentum=float(lam), trajectory=tuple(map(tuple, traj.tolist())),
-               final_grad_norm=float(np.linalg.norm(grad_fn(traj[-1]))), nearest=_nearest(traj[-1], critical),
-               escaped=bool(escape_fn(traj[-1])) if escape_fn is not None else False, first_escape_step=first)
+    return Run(
+        momentum=float(lam),
+        trajectory=tuple(map(tuple, traj.tolist())),
+        final_grad_norm=float(np.linalg.norm(grad_fn(traj[-1]))),
+        nearest=_nearest(traj[-1], critical),
+        escaped=bool(escape_fn(traj[-1])) if escape_fn is not None else False,
+        first_escape_step=first,
+    )
 
 
 def run_1d(cfg: Momentum, lam: float) -> Run:
     """The 1-D ball run with cfg's settings; escaped = ended past the hill (x > 1.5)."""
-    return run_gd(df1, [cfg.start_1d], cfg.lr_1d, lam, cfg.steps_1d,
-                  escape_fn=lambda p: p[0] > BARRIER_1D, critical=CRITICAL_1D)
+    return run_gd(
+        df1, [cfg.start_1d], cfg.lr_1d, lam, cfg.steps_1d, escape_fn=lambda p: p[0] > BARRIER_1D, critical=CRITICAL_1D
+    )
 
 
 def run_2d(cfg: Momentum, lam: float, start=None, noise: float = 0.0, seed: int = 0) -> Run:
     """The 2-D saddle run (from cfg.start_2d, or `start`); escaped = |x| >= escape_radius."""
     start = cfg.start_2d if start is None else start
     r = cfg.escape_radius
-    return run_gd(df2, start, cfg.lr_2d, lam, cfg.steps_2d, noise=noise or None,
-                  rng=np.random.default_rng(seed), escape_fn=lambda p: abs(p[0]) >= r,
-                  critical=CRITICAL_2D)
+    return run_gd(
+        df2,
+        start,
+        cfg.lr_2d,
+        lam,
+        cfg.steps_2d,
+        noise=noise or None,
+        rng=np.random.default_rng(seed),
+        escape_fn=lambda p: abs(p[0]) >= r,
+        critical=CRITICAL_2D,
+    )
 
 
 def saddle_runs(cfg: Momentum, lam: float) -> SaddleRuns:
     """One λ on the 2-D saddle: from start_2d, from (0, y0) without noise, and with noise per seed."""
     on_manifold = (0.0, float(cfg.start_2d[1]))
     noisy = tuple(run_2d(cfg, lam, start=on_manifold, noise=cfg.noise_2d, seed=s) for s in range(cfg.noise_seeds_2d))
-    return SaddleRuns(momentum=float(lam), offset=run_2d(cfg, lam), on_manifold=run_2d(cfg, lam, start=on_manifold),
-                      noisy=noisy, growth_rate=saddle_growth_rate(cfg.lr_2d, lam),
-                      predicted_escape_step=defined(predicted_escape_steps(cfg.start_2d[0], cfg.lr_2d, lam,
-                                                                           cfg.escape_radius)))
+    return SaddleRuns(
+        momentum=float(lam),
+        offset=run_2d(cfg, lam),
+        on_manifold=run_2d(cfg, lam, start=on_manifold),
+        noisy=noisy,
+        growth_rate=saddle_growth_rate(cfg.lr_2d, lam),
+        predicted_escape_step=defined(predicted_escape_steps(cfg.start_2d[0], cfg.lr_2d, lam, cfg.escape_radius)),
+    )
 
 
 # ----------------------------------------------------------------------------- finite sums
@@ -182,13 +209,21 @@ def finite_offsets(n: int, dim: int, seed: int) -> np.ndarray:
 
 def finite_case(cfg: Momentum, case: str) -> FiniteCase:
     """A case of FINITE_CASES with its settings from params, and the full-batch gradient at its start (exactly 0)."""
-    lr, steps, scale = {"saddle": (cfg.saddle_lr, cfg.saddle_steps, cfg.saddle_offset_scale),
-                        "minimum": (cfg.minimum_lr, cfg.minimum_steps, cfg.minimum_offset_scale)}[case]
+    lr, steps, scale = {
+        "saddle": (cfg.saddle_lr, cfg.saddle_steps, cfg.saddle_offset_scale),
+        "minimum": (cfg.minimum_lr, cfg.minimum_steps, cfg.minimum_offset_scale),
+    }[case]
     grad, start, _ = FINITE_CASES[case]
     a = finite_offsets(cfg.finite_n, len(start), cfg.finite_offset_seed)
     g0 = grad(np.asarray(start)) + scale / 8.0 * a.mean(axis=0)
-    return FiniteCase(case=case, lr=lr, steps=steps, offset_scale=scale, start=start,
-                      full_batch_grad_at_start=tuple(np.atleast_1d(g0).tolist()))
+    return FiniteCase(
+        case=case,
+        lr=lr,
+        steps=steps,
+        offset_scale=scale,
+        start=start,
+        full_batch_grad_at_start=tuple(np.atleast_1d(g0).tolist()),
+    )
 
 
 def finite_sum_runs(fc: FiniteCase, cfg: Momentum, lam: float, batch_size: int, seeds) -> tuple[list, np.ndarray]:
@@ -205,10 +240,10 @@ def finite_sum_runs(fc: FiniteCase, cfg: Momentum, lam: float, batch_size: int, 
     grad, _, escaped_fn = FINITE_CASES[fc.case]
     seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     n = cfg.finite_n
-    a = finite_offsets(n, len(fc.start), cfg.finite_offset_seed)           # (N, d) integers
+    a = finite_offsets(n, len(fc.start), cfg.finite_offset_seed)  # (N, d) integers
     c = float(fc.offset_scale) / 8.0
     S, B = len(seeds), min(int(batch_size), n)
-    theta = np.tile(np.asarray(fc.start, dtype=np.float64), (S, 1))      # (S, d)
+    theta = np.tile(np.asarray(fc.start, dtype=np.float64), (S, 1))  # (S, d)
     m = np.zeros_like(theta)
     rngs = [np.random.default_rng(s) for s in seeds]
     n_batches = -(-n // B)
@@ -216,9 +251,9 @@ def finite_sum_runs(fc: FiniteCase, cfg: Momentum, lam: float, batch_size: int, 
     for t in range(fc.steps):
         j = t % n_batches
         if j == 0:
-            perms = np.stack([r.permutation(n) for r in rngs])           # (S, N)
-        idx = perms[:, j * B:(j + 1) * B]                                # (S, B')
-        g = grad(theta) + c * a[idx].mean(axis=1)                         # integer mean: exact 0 at B = N
+            perms = np.stack([r.permutation(n) for r in rngs])  # (S, N)
+        idx = perms[:, j * B : (j + 1) * B]  # (S, B')
+        g = grad(theta) + c * a[idx].mean(axis=1)  # integer mean: exact 0 at B = N
         live = (esc < 0)[:, None]
         th_new, m_new = momentum_step(theta, m, g, fc.lr, lam)
         theta, m = np.where(live, th_new, theta), np.where(live, m_new, m)
@@ -234,10 +269,15 @@ def finite_cell(fc: FiniteCase, cfg: Momentum, lam: float, batch_size: int) -> F
     """cfg.finite_seeds runs of case fc at (λ, B) as a cell: the share that escaped, their median escape step."""
     steps, _ = finite_sum_runs(fc, cfg, lam, batch_size, cfg.finite_seeds)
     hit = [s for s in steps if s is not None]
-    return FiniteCell(case=fc.case, momentum=float(lam), batch_size=int(batch_size),
-                      temperature=float(noise_temperature(fc.lr, cfg.finite_n, batch_size, lam)),
-                      escape_fraction=len(hit) / len(steps) if steps else float("nan"),
-                      median_escape_step=_median(hit), escape_steps=tuple(steps))
+    return FiniteCell(
+        case=fc.case,
+        momentum=float(lam),
+        batch_size=int(batch_size),
+        temperature=float(noise_temperature(fc.lr, cfg.finite_n, batch_size, lam)),
+        escape_fraction=len(hit) / len(steps) if steps else float("nan"),
+        median_escape_step=_median(hit),
+        escape_steps=tuple(steps),
+    )
 
 
 def _collapse(case: str, cells: Sequence[FiniteCell]) -> Collapse:
@@ -245,17 +285,30 @@ def _collapse(case: str, cells: Sequence[FiniteCell]) -> Collapse:
     s = collapse_stats(cells_frame(c for c in cells if c.case == case), y="escape_fraction")
     opt = {k: defined(s[k]) for k in ("spearman", "collapse_score", "group_gain", "residual_std")}
     by_lam = tuple(MomentumSpearman(float(lam), defined(rho)) for lam, rho in s["spearman_by_group"].items())
-    return Collapse(case=case, n=s["n"], n_dropped=s["n_dropped"], degree=s["degree"], spearman_by_momentum=by_lam,
-                    interpretation=s["interpretation"], **opt)
+    return Collapse(
+        case=case,
+        n=s["n"],
+        n_dropped=s["n_dropped"],
+        degree=s["degree"],
+        spearman_by_momentum=by_lam,
+        interpretation=s["interpretation"],
+        **opt,
+    )
 
 
 def finite_sum(cfg: Momentum, lambdas: Sequence[float]) -> FiniteSum:
     """Every finite-sum case at every λ and batch size of cfg, and how its escapes follow the temperature."""
     cases = tuple(finite_case(cfg, case) for case in FINITE_CASES)
     cells = tuple(finite_cell(fc, cfg, lam, b) for lam in lambdas for fc in cases for b in cfg.finite_batch_sizes)
-    return FiniteSum(n=cfg.finite_n, batch_sizes=tuple(cfg.finite_batch_sizes), seeds=cfg.finite_seeds,
-                     offset_seed=cfg.finite_offset_seed, cases=cases, cells=cells,
-                     collapse=tuple(_collapse(fc.case, cells) for fc in cases) if cells else ())
+    return FiniteSum(
+        n=cfg.finite_n,
+        batch_sizes=tuple(cfg.finite_batch_sizes),
+        seeds=cfg.finite_seeds,
+        offset_seed=cfg.finite_offset_seed,
+        cases=cases,
+        cells=cells,
+        collapse=tuple(_collapse(fc.case, cells) for fc in cases) if cells else (),
+    )
 
 
 # ----------------------------------------------------------------------------- momentum as a sum
@@ -279,7 +332,7 @@ def momentum_weighted_sum(grads, lr: float, lam: float) -> np.ndarray:
     """
     g = np.asarray(grads, dtype=np.float64).reshape(len(grads), -1)
     T = g.shape[0]
-    expo = np.arange(T + 1)[:, None] - 1 - np.arange(T)[None, :]             # (T+1, T): t-1-i
+    expo = np.arange(T + 1)[:, None] - 1 - np.arange(T)[None, :]  # (T+1, T): t-1-i
     w = np.where(expo >= 0, np.power(float(lam), np.maximum(expo, 0)), 0.0)  # lower-triangular
     return -lr * (w @ g)
 
@@ -291,17 +344,28 @@ def weighted_sum_check(cfg: Momentum, lam: float) -> WeightedSumCheck:
     """The recursion against the weighted sum on cfg.weighted_sum_steps standard-normal gradients (seeded)."""
     grads = np.random.default_rng(cfg.weighted_sum_seed).standard_normal((cfg.weighted_sum_steps, WEIGHTED_SUM_DIM))
     diff = momentum_from_recursion(grads, WEIGHTED_SUM_LR, lam) - momentum_weighted_sum(grads, WEIGHTED_SUM_LR, lam)
-    return WeightedSumCheck(momentum=float(lam), steps=cfg.weighted_sum_steps, dim=WEIGHTED_SUM_DIM,
-                            lr=WEIGHTED_SUM_LR, max_abs_diff=float(np.abs(diff).max()))
+    return WeightedSumCheck(
+        momentum=float(lam),
+        steps=cfg.weighted_sum_steps,
+        dim=WEIGHTED_SUM_DIM,
+        lr=WEIGHTED_SUM_LR,
+        max_abs_diff=float(np.abs(diff).max()),
+    )
 
 
 # ----------------------------------------------------------------------------- the whole run
 def surface_1d(cfg: Momentum, lambdas: Sequence[float]) -> Surface1D:
     """The 1-D runs per λ, and the largest move of GD and of the largest λ started at rest on the flat saddle."""
-    at_rest = max(float(np.max(np.abs(run_gd(df1, [0.0], cfg.lr_1d, lam, cfg.steps_1d).trajectory)))
-                  for lam in {0.0, max(lambdas, default=0.0)})
-    return Surface1D(critical_points=CRITICAL_1D, barrier=BARRIER_1D, start_on_saddle_max_move=at_rest,
-                     runs=tuple(run_1d(cfg, lam) for lam in lambdas))
+    at_rest = max(
+        float(np.max(np.abs(run_gd(df1, [0.0], cfg.lr_1d, lam, cfg.steps_1d).trajectory)))
+        for lam in {0.0, max(lambdas, default=0.0)}
+    )
+    return Surface1D(
+        critical_points=CRITICAL_1D,
+        barrier=BARRIER_1D,
+        start_on_saddle_max_move=at_rest,
+        runs=tuple(run_1d(cfg, lam) for lam in lambdas),
+    )
 
 
 def summarize(ball: Run, saddle: SaddleRuns) -> LambdaSummary:
@@ -309,11 +373,17 @@ def summarize(ball: Run, saddle: SaddleRuns) -> LambdaSummary:
     noisy = [r.first_escape_step for r in saddle.noisy]
     hit = [s for s in noisy if s is not None]
     return LambdaSummary(
-        momentum=ball.momentum, final_1d=ball.final[0], nearest_1d=ball.nearest.critical.name,
-        reached_deep_min_1d=ball.nearest.critical.kind == "global min", first_escape_step_1d=ball.first_escape_step,
-        escape_step_2d=saddle.offset.first_escape_step, predicted_escape_step_2d=saddle.predicted_escape_step,
+        momentum=ball.momentum,
+        final_1d=ball.final[0],
+        nearest_1d=ball.nearest.critical.name,
+        reached_deep_min_1d=ball.nearest.critical.kind == "global min",
+        first_escape_step_1d=ball.first_escape_step,
+        escape_step_2d=saddle.offset.first_escape_step,
+        predicted_escape_step_2d=saddle.predicted_escape_step,
         on_manifold_max_abs_x=float(np.max(np.abs(np.asarray(saddle.on_manifold.trajectory)[:, 0]))),
-        noisy_escaped_2d=len(hit) / len(noisy) if noisy else None, noisy_median_escape_step_2d=_median(hit))
+        noisy_escaped_2d=len(hit) / len(noisy) if noisy else None,
+        noisy_median_escape_step_2d=_median(hit),
+    )
 
 
 def run_momentum_step(cfg: Momentum, lambdas) -> CriticalResult:
@@ -324,9 +394,18 @@ def run_momentum_step(cfg: Momentum, lambdas) -> CriticalResult:
     t0 = time.perf_counter()
     lambdas = tuple(float(v) for v in lambdas)
     s1 = surface_1d(cfg, lambdas)
-    s2 = Surface2D(critical_points=CRITICAL_2D, escape_radius=cfg.escape_radius,
-                   runs=tuple(saddle_runs(cfg, lam) for lam in lambdas))
-    return CriticalResult(config=cfg, lambdas=lambdas, summary=tuple(map(summarize, s1.runs, s2.runs)),
-                          surface_1d=s1, surface_2d=s2, finite_sum=finite_sum(cfg, lambdas),
-                          weighted_sum_check=tuple(weighted_sum_check(cfg, lam) for lam in lambdas),
-                          seconds=time.perf_counter() - t0)
+    s2 = Surface2D(
+        critical_points=CRITICAL_2D,
+        escape_radius=cfg.escape_radius,
+        runs=tuple(saddle_runs(cfg, lam) for lam in lambdas),
+    )
+    return CriticalResult(
+        config=cfg,
+        lambdas=lambdas,
+        summary=tuple(map(summarize, s1.runs, s2.runs)),
+        surface_1d=s1,
+        surface_2d=s2,
+        finite_sum=finite_sum(cfg, lambdas),
+        weighted_sum_check=tuple(weighted_sum_check(cfg, lam) for lam in lambdas),
+        seconds=time.perf_counter() - t0,
+    )

@@ -23,6 +23,7 @@ The file, top down (CriticalResult):
     weighted_sum_check  [WeightedSumCheck], one per λ
     seconds             wall time of the whole step
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,6 +46,7 @@ REMEDY = "rerun the momentum step (python -m batch_momentum momentum --params pa
 @dataclass(frozen=True)
 class Nearest:
     """The critical point nearest to a run's end, and the Euclidean distance to it."""
+
     critical: CriticalPoint
     distance: float
 
@@ -58,6 +60,7 @@ class Run:
     escaped: the end passed the run's escape test; first_escape_step: the first t with θᵗ past
     it (None: never). A run can cross and roll back: first_escape_step set, escaped False.
     """
+
     momentum: float
     trajectory: tuple[tuple[float, ...], ...]
     final_grad_norm: float
@@ -76,6 +79,7 @@ class Surface1D:
     """The 1-D surface's runs: one per λ from config.start_1d; escaped = ended past the hill (x > barrier).
     start_on_saddle_max_move: largest |x| of GD and of the largest λ started at rest on the flat
     saddle (exactly 0: momentum needs speed)."""
+
     critical_points: tuple[CriticalPoint, ...]
     barrier: float
     start_on_saddle_max_move: float
@@ -87,6 +91,7 @@ class SaddleRuns:
     """One λ's runs on the 2-D saddle: from config.start_2d (offset); from (0, y0) on the stable
     manifold, without noise (on_manifold) and with gradient noise (noisy[s] has seed s); the
     linearisation's growth factor r per step and its steps to leave (None: start_2d on the manifold)."""
+
     momentum: float
     offset: Run
     on_manifold: Run
@@ -98,6 +103,7 @@ class SaddleRuns:
 @dataclass(frozen=True)
 class Surface2D:
     """The 2-D saddle's runs, one SaddleRuns per λ; escaped = |x| >= escape_radius."""
+
     critical_points: tuple[CriticalPoint, ...]
     escape_radius: float
     runs: tuple[SaddleRuns, ...]
@@ -106,15 +112,16 @@ class Surface2D:
 @dataclass(frozen=True)
 class LambdaSummary:
     """One λ's outcomes on the surfaces, read off its runs in surface_1d and surface_2d."""
+
     momentum: float
-    final_1d: float                            # x at the end of the 1-D run
-    nearest_1d: str                            # name of the critical point nearest to it
-    reached_deep_min_1d: bool                  # that point is the global minimum
-    first_escape_step_1d: int | None           # first step past the hill; None: never
-    escape_step_2d: int | None                 # first step with |x| >= escape_radius from start_2d; None: never
-    predicted_escape_step_2d: float | None     # the linearisation's steps; None: start_2d on the manifold
-    on_manifold_max_abs_x: float               # largest |x| started on x = 0 without noise (0 by symmetry)
-    noisy_escaped_2d: float | None             # share of the noisy runs that left; None: no noisy runs
+    final_1d: float  # x at the end of the 1-D run
+    nearest_1d: str  # name of the critical point nearest to it
+    reached_deep_min_1d: bool  # that point is the global minimum
+    first_escape_step_1d: int | None  # first step past the hill; None: never
+    escape_step_2d: int | None  # first step with |x| >= escape_radius from start_2d; None: never
+    predicted_escape_step_2d: float | None  # the linearisation's steps; None: start_2d on the manifold
+    on_manifold_max_abs_x: float  # largest |x| started on x = 0 without noise (0 by symmetry)
+    noisy_escaped_2d: float | None  # share of the noisy runs that left; None: no noisy runs
     noisy_median_escape_step_2d: float | None  # their median first escape step; None: none left
 
 
@@ -123,6 +130,7 @@ class LambdaSummary:
 class FiniteCase:
     """A finite-sum case: its η, steps per run, offset scale c·8 (gradient units), its start θ*
     (d,) and the full-batch gradient there (d,), exactly 0."""
+
     case: str
     lr: float
     steps: int
@@ -136,6 +144,7 @@ class FiniteCell:
     """The seeds' runs of one (case, λ, batch size B): noise temperature ηN/(B(1−λ)), the share
     of seeds that escaped, the median step of escape among those (None: none did), and each seed's
     first escape step (None: stayed), seeds 0..S-1."""
+
     case: str
     momentum: float
     batch_size: int
@@ -148,6 +157,7 @@ class FiniteCell:
 @dataclass(frozen=True)
 class MomentumSpearman:
     """Spearman ρ of the escape fraction with log g among one λ's cells (None: < 3 cells or constant)."""
+
     momentum: float
     spearman: float | None
 
@@ -156,6 +166,7 @@ class MomentumSpearman:
 class Collapse:
     """Does a case's escape fraction collapse onto one curve of the temperature g? The fields of
     analysis.stats.collapse_stats (None where it gives NaN), the per-group ρ as rows."""
+
     case: str
     n: int
     n_dropped: int
@@ -172,6 +183,7 @@ class Collapse:
 class FiniteSum:
     """Minibatch SGD on finite sums of N losses, started at a critical point of their mean:
     seeds runs per cell, batch sizes in the order of params, offsets a_n from offset_seed."""
+
     n: int
     batch_sizes: tuple[int, ...]
     seeds: int
@@ -186,6 +198,7 @@ class FiniteSum:
 class WeightedSumCheck:
     """mᵗ by the recursion against the closed-form weighted sum, for one λ, on `steps` random
     gradients of dimension dim with η = lr: the largest absolute difference over t and entries."""
+
     momentum: float
     steps: int
     dim: int
@@ -196,6 +209,7 @@ class WeightedSumCheck:
 @dataclass(frozen=True)
 class CriticalResult:
     """Everything the momentum step found, with the settings it ran with; the fields in the module docstring."""
+
     config: Momentum
     lambdas: tuple[float, ...]
     summary: tuple[LambdaSummary, ...]

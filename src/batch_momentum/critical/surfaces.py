@@ -21,6 +21,7 @@ Every function is float64 numpy and works on a point or on a stack of points.
   r the larger root of r^2 - (1 + lam + eta) r + lam = 0 (r = 1 + eta for GD), so momentum
   leaves sooner (saddle_growth_rate, predicted_escape_steps).
 """
+
 from __future__ import annotations
 
 import math
@@ -33,6 +34,7 @@ import numpy as np
 class CriticalPoint:
     """A critical point of one of these surfaces: its name, its kind ('local min', 'global min',
     'saddle/inflection', 'saddle' or 'local max'), its coordinates (d,) and f there."""
+
     name: str
     kind: str
     point: tuple[float, ...]
@@ -52,12 +54,15 @@ def df1(x):
     return x * x * (x - 1.0) * (x - 1.5) * (x - 3.0)
 
 
-CRITICAL_1D = tuple(CriticalPoint(name, kind, (x,), float(f1(x))) for name, kind, x in (
-    ("flat saddle", "saddle/inflection", 0.0),  # f' = f'' = 0
-    ("shallow minimum", "local min", 1.0),
-    ("hill", "local max", 1.5),
-    ("deep minimum", "global min", 3.0),
-))
+CRITICAL_1D = tuple(
+    CriticalPoint(name, kind, (x,), float(f1(x)))
+    for name, kind, x in (
+        ("flat saddle", "saddle/inflection", 0.0),  # f' = f'' = 0
+        ("shallow minimum", "local min", 1.0),
+        ("hill", "local max", 1.5),
+        ("deep minimum", "global min", 3.0),
+    )
+)
 BARRIER_1D = 1.5  # past the hill, in the deep minimum's basin: x > BARRIER_1D
 
 
@@ -76,11 +81,14 @@ def df2(p):
     return np.stack([x * (x * x - 1.0), y], axis=-1)
 
 
-CRITICAL_2D = tuple(CriticalPoint(name, kind, point, float(f2(point))) for name, kind, point in (
-    ("saddle", "saddle", (0.0, 0.0)),  # Hessian diag(-1, 1)
-    ("left minimum", "global min", (-1.0, 0.0)),
-    ("right minimum", "global min", (1.0, 0.0)),
-))
+CRITICAL_2D = tuple(
+    CriticalPoint(name, kind, point, float(f2(point)))
+    for name, kind, point in (
+        ("saddle", "saddle", (0.0, 0.0)),  # Hessian diag(-1, 1)
+        ("left minimum", "global min", (-1.0, 0.0)),
+        ("right minimum", "global min", (1.0, 0.0)),
+    )
+)
 
 
 def saddle_growth_rate(lr: float, lam: float) -> float:

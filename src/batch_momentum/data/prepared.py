@@ -4,6 +4,7 @@ The file holds float32 inputs and int64 labels for three disjoint splits (train,
 test) plus a small meta dict. Training and evaluation load it whole onto the device;
 batches are index slices, never a DataLoader.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -46,9 +47,14 @@ def make_mnist1d(n_train: int, n_val: int, n_test: int, seed: int) -> dict:
     for split, (lo, hi) in bounds.items():
         out[f"x_{split}"] = x[lo:hi].clone()
         out[f"y_{split}"] = y[lo:hi].clone()
-    out["meta"] = {"dataset": "mnist1d", "n_classes": 10, "input_shape": [x.shape[1]], "seed": seed,
-                   "generator": f"mnist1d.data.make_dataset with num_samples={args.num_samples}",
-                   "normalization": "none (mnist1d's own scale)"}
+    out["meta"] = {
+        "dataset": "mnist1d",
+        "n_classes": 10,
+        "input_shape": [x.shape[1]],
+        "seed": seed,
+        "generator": f"mnist1d.data.make_dataset with num_samples={args.num_samples}",
+        "normalization": "none (mnist1d's own scale)",
+    }
     return out
 
 
@@ -58,14 +64,18 @@ def split_real(images: dict[str, np.ndarray], d: config.Data) -> dict:
     std of the training split: float32 (N, C, H, W)."""
     n_official, n_test = len(images["y_train"]), len(images["y_test"])
     if d.n_train + d.n_val > n_official or d.n_test > n_test:
-        raise ValueError(f"{d.dataset}: the files hold {n_official} training and {n_test} test examples; params ask "
-                         f"data.n_train + data.n_val = {d.n_train + d.n_val} and data.n_test = {d.n_test}: lower them")
+        raise ValueError(
+            f"{d.dataset}: the files hold {n_official} training and {n_test} test examples; params ask "
+            f"data.n_train + data.n_val = {d.n_train + d.n_val} and data.n_test = {d.n_test}: lower them"
+        )
     gen = torch.Generator().manual_seed(d.seed)
     train_order = torch.randperm(n_official, generator=gen)
-    test_order = torch.randperm(n_test, generator=gen)[:d.n_test].numpy()
-    picks = {"train": ("train", train_order[:d.n_train].numpy()),
-             "val": ("train", train_order[d.n_train:d.n_train + d.n_val].numpy()),
-             "test": ("test", test_order)}
+    test_order = torch.randperm(n_test, generator=gen)[: d.n_test].numpy()
+    picks = {
+        "train": ("train", train_order[: d.n_train].numpy()),
+        "val": ("train", train_order[d.n_train : d.n_train + d.n_val].numpy()),
+        "test": ("test", test_order),
+    }
     out = {}
     for split, (source, idx) in picks.items():
         out[f"x_{split}"] = torch.as_tensor(images[f"x_{source}"][np.sort(idx)], dtype=torch.float32) / 255.0
@@ -75,9 +85,13 @@ def split_real(images: dict[str, np.ndarray], d: config.Data) -> dict:
     for split in SPLITS:
         out[f"x_{split}"] = ((out[f"x_{split}"] - mean) / std).contiguous()
     m, sd = [round(v, 4) for v in mean.flatten().tolist()], [round(v, 4) for v in std.flatten().tolist()]
-    out["meta"] = {"dataset": d.dataset, "n_classes": 10, "input_shape": list(out["x_train"].shape[1:]),
-                   "seed": d.seed, "normalization": f"x/255, then (x - mean)/std per channel with the training "
-                                                    f"split's mean {m} and std {sd}"}
+    out["meta"] = {
+        "dataset": d.dataset,
+        "n_classes": 10,
+        "input_shape": list(out["x_train"].shape[1:]),
+        "seed": d.seed,
+        "normalization": f"x/255, then (x - mean)/std per channel with the training split's mean {m} and std {sd}",
+    }
     return out
 
 
@@ -96,30 +110,39 @@ def load_prepared(path: str | Path, device: str | torch.device, d: config.Data) 
     section `d` says, gets a one-line error saying how to remake it."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: prepared data not found; run `python -m batch_momentum prepare --out {path}` "
-                                f"(or let snakemake/dvc run the prepare step)")
+        raise FileNotFoundError(
+            f"{path}: prepared data not found; run `python -m batch_momentum prepare --out {path}` "
+            f"(or let snakemake/dvc run the prepare step)"
+        )
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         missing = [f"{k}_{s}" for s in SPLITS for k in ("x", "y") if f"{k}_{s}" not in blob]
     except Exception as exc:  # torch raises several types for a truncated or foreign file
-        raise ValueError(f"{path}: not a readable prepared-data file ({type(exc).__name__}); delete it and rerun "
-                         f"prepare") from None
+        raise ValueError(
+            f"{path}: not a readable prepared-data file ({type(exc).__name__}); delete it and rerun prepare"
+        ) from None
     if missing:
         raise ValueError(f"{path}: prepared-data file lacks {', '.join(missing)}; delete it and rerun prepare")
     meta = blob.get("meta") or {}
     made_from = meta.get("dataset", "an unnamed dataset")
     if made_from != d.dataset or list(meta.get("input_shape", [])) != INPUT_SHAPE[d.dataset]:
-        raise ValueError(f"{path}: made from {made_from} with examples of shape {meta.get('input_shape')}, but params "
-                         f"say data.dataset = {d.dataset} (shape {INPUT_SHAPE[d.dataset]}); delete it and rerun "
-                         f"prepare")
+        raise ValueError(
+            f"{path}: made from {made_from} with examples of shape {meta.get('input_shape')}, but params "
+            f"say data.dataset = {d.dataset} (shape {INPUT_SHAPE[d.dataset]}); delete it and rerun "
+            f"prepare"
+        )
     for split in SPLITS:
         x, y = blob[f"x_{split}"], blob[f"y_{split}"]
         if x.shape[0] != y.shape[0] or list(x.shape[1:]) != list(meta.get("input_shape", x.shape[1:])):
-            raise ValueError(f"{path}: x_{split} has shape {tuple(x.shape)} for {y.shape[0]} labels and input shape "
-                             f"{meta.get('input_shape')}; the file is damaged: delete it and rerun prepare")
+            raise ValueError(
+                f"{path}: x_{split} has shape {tuple(x.shape)} for {y.shape[0]} labels and input shape "
+                f"{meta.get('input_shape')}; the file is damaged: delete it and rerun prepare"
+            )
         if y.shape[0] != getattr(d, f"n_{split}"):
-            raise ValueError(f"{path}: holds {y.shape[0]} {split} examples but params say data.n_{split} = "
-                             f"{getattr(d, f'n_{split}')}; rerun prepare (snakemake and dvc do so when params change)")
+            raise ValueError(
+                f"{path}: holds {y.shape[0]} {split} examples but params say data.n_{split} = "
+                f"{getattr(d, f'n_{split}')}; rerun prepare (snakemake and dvc do so when params change)"
+            )
     return to_device(blob, device)
 
 

@@ -9,6 +9,7 @@ test_batch, each {b"data": (10000, 3072) uint8, b"labels": list}). Files are rea
 straight from the archives; nothing is unpacked. A pickle runs code when loaded: the
 tarball is read only after its md5 matched.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -48,9 +49,11 @@ def verify(path: Path, want: str, origin: str, shown: Path | None = None) -> Non
     """Raise ChecksumError (one line) unless the file at `path` (named `shown`) has md5 `want`."""
     got = md5(path)
     if got != want:
-        raise ChecksumError(f"{shown or path} (from {origin}) has md5 {got}, expected {want}: the file is corrupt or "
-                            f"truncated and was rejected; fetch it again (rerun the download step) or, if you "
-                            f"meant to use other files, give their md5 in params download.md5")
+        raise ChecksumError(
+            f"{shown or path} (from {origin}) has md5 {got}, expected {want}: the file is corrupt or "
+            f"truncated and was rejected; fetch it again (rerun the download step) or, if you "
+            f"meant to use other files, give their md5 in params download.md5"
+        )
 
 
 def _get(url: str, dest: Path) -> None:
@@ -111,7 +114,8 @@ def fetch(dataset: str, dl: Download, out: str | Path, log=print) -> dict:
             f"could not get {', '.join(n for n, _ in failed)} of {dataset} from {where} ({failed[0][1]}); "
             f"either place these files under {out}/ (or set download.local_dir.{dataset} to a folder holding "
             f"them, or download.url.{dataset} to a mirror you can reach) and rerun, or use data.dataset: mnist1d, "
-            f"which needs no download")
+            f"which needs no download"
+        )
     manifest = {"dataset": dataset, "files": {n: md5s[n] for n in want}}  # no source: a new mirror changes nothing
     files.write_json(out / MANIFEST, manifest)
     return manifest
@@ -160,8 +164,10 @@ def read(dataset: str, folder: str | Path, md5s: dict[str, str]) -> dict[str, np
     (N, C, H, W) uint8, labels int64."""
     folder = Path(folder)
     if not (folder / MANIFEST).exists():
-        raise FileNotFoundError(f"{folder}/{MANIFEST} not found: the download step has not completed; run "
-                                f"`python -m batch_momentum download --out {folder}` (or let snakemake/dvc run it)")
+        raise FileNotFoundError(
+            f"{folder}/{MANIFEST} not found: the download step has not completed; run "
+            f"`python -m batch_momentum download --out {folder}` (or let snakemake/dvc run it)"
+        )
     for name in FILES[dataset]:
         path = folder / name
         if not path.exists():
@@ -172,5 +178,9 @@ def read(dataset: str, folder: str | Path, md5s: dict[str, str]) -> dict[str, np
     tx, ty, sx, sy = (read_idx(folder / n) for n in FILES[dataset])
     if len(tx) != len(ty) or len(sx) != len(sy) or tx.ndim != 3:
         raise ValueError(f"{folder}: images and labels disagree ({tx.shape}, {ty.shape}, {sx.shape}, {sy.shape})")
-    return {"x_train": tx[:, None], "y_train": ty.astype(np.int64),
-            "x_test": sx[:, None], "y_test": sy.astype(np.int64)}
+    return {
+        "x_train": tx[:, None],
+        "y_train": ty.astype(np.int64),
+        "x_test": sx[:, None],
+        "y_test": sy.astype(np.int64),
+    }

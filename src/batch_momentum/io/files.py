@@ -5,6 +5,7 @@ when complete), so a step killed while writing never leaves a file that a rerun 
 take as finished. Every step reads CSV and JSON through `read_csv` and `read_json`, which
 check the file whole: a truncated or damaged file is a one-line error naming it.
 """
+
 from __future__ import annotations
 
 import csv
@@ -39,8 +40,10 @@ def atomic_path(path: str | Path):
             os.fsync(fh.fileno())
         tmp.replace(path)
     except OSError as exc:  # no permission, no space, a file where a folder should be: one line
-        raise OSError(f"{path}: cannot write it ({exc.strerror or exc}); make its folder {path.parent} writable "
-                      f"(and not a file), free some space, and rerun") from None
+        raise OSError(
+            f"{path}: cannot write it ({exc.strerror or exc}); make its folder {path.parent} writable "
+            f"(and not a file), free some space, and rerun"
+        ) from None
     finally:
         if tmp.is_file():
             tmp.unlink()
@@ -99,8 +102,10 @@ def read_csv(path: str | Path, remedy: str = "delete it and rerun the step that 
         raise ValueError(f"{path}: {'empty' if not rows else 'truncated (the last row is incomplete)'}; {remedy}")
     bad = next((i for i, r in enumerate(rows) if len(r) != len(rows[0])), None)
     if bad is not None:
-        raise ValueError(f"{path}: line {bad + 1} has {len(rows[bad])} fields, the header {len(rows[0])} "
-                         f"(damaged or truncated); {remedy}")
+        raise ValueError(
+            f"{path}: line {bad + 1} has {len(rows[bad])} fields, the header {len(rows[0])} "
+            f"(damaged or truncated); {remedy}"
+        )
     missing = [c for c in columns if c not in rows[0]]
     if missing:
         raise ValueError(f"{path}: lacks columns {', '.join(missing)}; {remedy}")

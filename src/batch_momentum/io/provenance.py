@@ -2,6 +2,7 @@
 differed from it), the interpreter, torch and the device. Every training summary records
 it; the report prints one line of it.
 """
+
 from __future__ import annotations
 
 import platform
@@ -28,13 +29,18 @@ def code_version() -> dict:
     commit = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
     changed = [line[3:] for line in (status or "").splitlines() if line[3:].strip() != "dvc.lock"]
-    return dict(package_version=version, git_commit=commit.strip() if commit else None,
-                git_dirty=bool(changed) if commit else None, python=platform.python_version())
+    return dict(
+        package_version=version,
+        git_commit=commit.strip() if commit else None,
+        git_dirty=bool(changed) if commit else None,
+        python=platform.python_version(),
+    )
 
 
 def describe(rows) -> str:
     """One line from records with the keys code_version() gives plus torch_version and device
     (e.g. the rows of reports/tables/cells.csv as dicts); several values are listed."""
+
     def values(key):
         return sorted({str(r.get(key)) for r in rows if r.get(key) is not None and r.get(key) == r.get(key)})
 
@@ -46,5 +52,7 @@ def describe(rows) -> str:
     dirty = any(str(r.get("git_dirty")).lower() == "true" for r in rows)
     tree = " with uncommitted changes" if dirty else " (clean tree)"
     code = f"git commit {', '.join(c[:12] for c in commits)}{tree}" if commits else "not a git checkout"
-    return (f"Code: batch_momentum {one('package_version')}, {code}; Python {one('python')}, "
-            f"torch {one('torch_version')}, device {one('device')}.")
+    return (
+        f"Code: batch_momentum {one('package_version')}, {code}; Python {one('python')}, "
+        f"torch {one('torch_version')}, device {one('device')}."
+    )

@@ -4,6 +4,7 @@ A run (one seed of a (B, λ) cell) is results/cells/bs<B>_lam<λ>/seed<s>/: mode
 and initial weights, the params and the summary), curve.csv (one row per epoch) and
 train.json (the summary). Every file is written under a temporary name and renamed when complete.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,9 +38,15 @@ def write_run(out: Path, result: dict, params: Params) -> None:
     import torch
 
     with files.atomic_path(out / "model.pt") as tmp:
-        torch.save({"state_dict": result["state"],
-                    "init_state_dict": result["init_state"],  # the weights at step 0, for start-of-training measures
-                    "params": params.as_dict(), "summary": result["summary"]}, tmp)
+        torch.save(
+            {
+                "state_dict": result["state"],
+                "init_state_dict": result["init_state"],  # the weights at step 0, for start-of-training measures
+                "params": params.as_dict(),
+                "summary": result["summary"],
+            },
+            tmp,
+        )
     T.CURVE.write(out / "curve.csv", T.CURVE.frame(result["curve"]))
     files.write_json(out / "train.json", result["summary"])
 
@@ -66,8 +73,12 @@ def load_run(run_dir: Path, params: Params, meta: dict, device) -> tuple[torch.n
         lines = str(exc).splitlines()
         mismatch = [line.strip() for line in lines if "size mismatch" in line]
         if mismatch:  # a model file that loads, from other params or data than these
-            raise ValueError(f"{path}: the saved weights do not fit the model that params and the prepared data "
-                             f"give ({mismatch[0][:160]}); retrain the cell with these params and data") from None
-        raise ValueError(f"{path}: cannot load the trained model ({type(exc).__name__}: {lines[0][:120]}); "
-                         f"delete the cell folder and retrain it") from None
+            raise ValueError(
+                f"{path}: the saved weights do not fit the model that params and the prepared data "
+                f"give ({mismatch[0][:160]}); retrain the cell with these params and data"
+            ) from None
+        raise ValueError(
+            f"{path}: cannot load the trained model ({type(exc).__name__}: {lines[0][:120]}); "
+            f"delete the cell folder and retrain it"
+        ) from None
     return out[0], out[1], summary

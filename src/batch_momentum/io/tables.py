@@ -53,8 +53,24 @@ CHOSEN_LR = "chosen_lr"  # equal_acc only
 LR_CANDIDATES = "lr_candidates"  # equal_acc only
 PROVENANCE = (PACKAGE_VERSION, GIT_COMMIT, GIT_DIRTY, PYTHON)  # io.provenance.code_version()
 WHERE = (DEVICE, DEVICE_NAME, THREADS, TORCH_VERSION, *PROVENANCE)  # training.loop.run_metadata()
-SUMMARY = (LR, LR_RULE, STATUS, REASON, EPOCHS, UPDATES, UPDATES_PER_EPOCH, TRAIN_WALL_S, EPOCH_WALL_S,
-           STACKED_MODELS, UPDATE_PATH, REACHED_TARGET, EPOCHS_TO_TARGET, *WHERE, N_PARAMS, PROTOCOL)
+SUMMARY = (
+    LR,
+    LR_RULE,
+    STATUS,
+    REASON,
+    EPOCHS,
+    UPDATES,
+    UPDATES_PER_EPOCH,
+    TRAIN_WALL_S,
+    EPOCH_WALL_S,
+    STACKED_MODELS,
+    UPDATE_PATH,
+    REACHED_TARGET,
+    EPOCHS_TO_TARGET,
+    *WHERE,
+    N_PARAMS,
+    PROTOCOL,
+)
 
 # ----------------------------------------------------------------------------- accuracy per split
 SPLITS = ("train", "val", "test")
@@ -82,8 +98,15 @@ HESSIAN_TRACE_SAMPLES = "hessian_trace_samples"
 HESSIAN_TRACE_CONVERGED = "hessian_trace_converged"
 SHARPNESS_WALL_S = "sharpness_wall_s"
 SHARPNESS_SUBSET = "sharpness_subset"
-HESSIAN = (HESSIAN_TOP, HESSIAN_TOP_ITERS, HESSIAN_TOP_CONVERGED, HESSIAN_TRACE, HESSIAN_TRACE_SE,
-           HESSIAN_TRACE_SAMPLES, HESSIAN_TRACE_CONVERGED)
+HESSIAN = (
+    HESSIAN_TOP,
+    HESSIAN_TOP_ITERS,
+    HESSIAN_TOP_CONVERGED,
+    HESSIAN_TRACE,
+    HESSIAN_TRACE_SE,
+    HESSIAN_TRACE_SAMPLES,
+    HESSIAN_TRACE_CONVERGED,
+)
 
 
 def sharpness_column(eps: float, subspace_dim: int | None) -> str:
@@ -150,8 +173,19 @@ DIRECTION_ROW = (T, LOSS, ACC)
 # ----------------------------------------------------------------------------- equal-accuracy candidates
 CHOSEN = "chosen"
 CHOICE_REASON = "choice_reason"
-CANDIDATE_ROW = (BATCH_SIZE, MOMENTUM, LR, SEED, STATUS, REACHED_TARGET, EPOCHS, UPDATES, TRAIN_ACC, VAL_ACC,
-                 TRAIN_WALL_S)  # one per (η, seed) of a cell: equal/<cell>/candidates.csv
+CANDIDATE_ROW = (
+    BATCH_SIZE,
+    MOMENTUM,
+    LR,
+    SEED,
+    STATUS,
+    REACHED_TARGET,
+    EPOCHS,
+    UPDATES,
+    TRAIN_ACC,
+    VAL_ACC,
+    TRAIN_WALL_S,
+)  # one per (η, seed) of a cell: equal/<cell>/candidates.csv
 
 # ----------------------------------------------------------------------------- time to accuracy
 MEASURE = "measure"  # the curve column: train_acc or val_acc
@@ -161,7 +195,10 @@ LEVEL = "level"
 N_TRAIN = "n_train"
 PARALLEL_MEDIAN_S, PARALLEL_MIN_S, PARALLEL_MAX_S = "parallel_median_s", "parallel_min_s", "parallel_max_s"
 SEQUENTIAL_MEDIAN_S, SEQUENTIAL_MIN_S, SEQUENTIAL_MAX_S = (
-    "sequential_median_s", "sequential_min_s", "sequential_max_s")
+    "sequential_median_s",
+    "sequential_min_s",
+    "sequential_max_s",
+)
 SEQUENTIAL_EXTRAPOLATED = "sequential_extrapolated"  # True when only sequential_cap of the B passes were timed
 EPOCH_MEASURED_S = "epoch_measured_s"  # one real epoch; NaN when the estimate exceeds epoch_budget_s
 EPOCH_ESTIMATED_S = "epoch_estimated_s"  # updates_per_epoch × parallel_median_s
@@ -213,20 +250,38 @@ CURVE = Schema("curve", CURVE_ROW, "rerun train for this cell")
 CELL_CANDIDATES = Schema("cell candidates", CANDIDATE_ROW, "rerun train_equal for this cell")
 
 # results/timing/timing.csv: one row per batch size; times in seconds, median/min/max over `repeats` updates
-TIMING = Schema("timing", (
-    DEVICE, DEVICE_NAME, THREADS, TORCH_VERSION, N_TRAIN, BATCH_SIZE, UPDATES_PER_EPOCH,
-    PARALLEL_MEDIAN_S, PARALLEL_MIN_S, PARALLEL_MAX_S,  # the whole batch in one call
-    SEQUENTIAL_MEDIAN_S, SEQUENTIAL_MIN_S, SEQUENTIAL_MAX_S,  # the examples one after another
-    SEQUENTIAL_EXTRAPOLATED, EPOCH_MEASURED_S, EPOCH_ESTIMATED_S, REPEATS,
-), "rerun the timing step (python -m batch_momentum timing ...)")
+TIMING = Schema(
+    "timing",
+    (
+        DEVICE,
+        DEVICE_NAME,
+        THREADS,
+        TORCH_VERSION,
+        N_TRAIN,
+        BATCH_SIZE,
+        UPDATES_PER_EPOCH,
+        PARALLEL_MEDIAN_S,
+        PARALLEL_MIN_S,
+        PARALLEL_MAX_S,  # the whole batch in one call
+        SEQUENTIAL_MEDIAN_S,
+        SEQUENTIAL_MIN_S,
+        SEQUENTIAL_MAX_S,  # the examples one after another
+        SEQUENTIAL_EXTRAPOLATED,
+        EPOCH_MEASURED_S,
+        EPOCH_ESTIMATED_S,
+        REPEATS,
+    ),
+    "rerun the timing step (python -m batch_momentum timing ...)",
+)
 
 
 def write_timing(rows: list[dict], path) -> Path:
     """Timing rows as CSV with exactly TIMING's columns, in that order (atomic replace)."""
     missing = sorted({c for r in rows for c in TIMING.columns if c not in r})
     if missing:
-        raise ValueError(f"{path}: timing rows lack columns {', '.join(missing)}; make them with "
-                         f"measures.timing.run_timing()")
+        raise ValueError(
+            f"{path}: timing rows lack columns {', '.join(missing)}; make them with measures.timing.run_timing()"
+        )
     return TIMING.write(path, TIMING.frame(rows))
 
 
@@ -259,15 +314,47 @@ SKIPPED = "skipped"
 STACKED_S, ALONE_S, EXAMPLES_S, GRAPH_S = "stacked_s", "alone_s", "examples_s", "graph_s"  # graph: NaN off CUDA
 EXAMPLES_SCALED = "examples_scaled"  # True: examples_s timed on the first updates of each epoch, scaled
 EXAMPLES_OVER_STACKED, EXAMPLES_OVER_ALONE, STACKED_OVER_GRAPH = (
-    "examples_over_stacked", "examples_over_alone", "stacked_over_graph")
+    "examples_over_stacked",
+    "examples_over_alone",
+    "stacked_over_graph",
+)
 BOUND_S = "bound_s"  # 6 * MACs * N / peak: no loop can be faster
 STACKED_OVER_BOUND, ALONE_OVER_BOUND, EXAMPLES_OVER_BOUND, GRAPH_OVER_BOUND = (
-    "stacked_over_bound", "alone_over_bound", "examples_over_bound", "graph_over_bound")
+    "stacked_over_bound",
+    "alone_over_bound",
+    "examples_over_bound",
+    "graph_over_bound",
+)
 MACS_PER_EXAMPLE, PEAK_GFLOPS = "macs_per_example", "peak_gflops"
-BENCH = Schema("bench", (
-    BATCH_SIZE, UPDATES_PER_EPOCH, STACKED_S, ALONE_S, EXAMPLES_S, GRAPH_S, EXAMPLES_SCALED,
-    EXAMPLES_OVER_STACKED, EXAMPLES_OVER_ALONE, STACKED_OVER_GRAPH,
-    BOUND_S, STACKED_OVER_BOUND, ALONE_OVER_BOUND, EXAMPLES_OVER_BOUND, GRAPH_OVER_BOUND,
-    STACKED_MODELS, EPOCHS, N_TRAIN, MACS_PER_EXAMPLE, PEAK_GFLOPS, LR, MOMENTUM,
-    DEVICE, DEVICE_NAME, THREADS, TORCH_VERSION,
-), "rerun the bench (python -m batch_momentum bench ...)")
+BENCH = Schema(
+    "bench",
+    (
+        BATCH_SIZE,
+        UPDATES_PER_EPOCH,
+        STACKED_S,
+        ALONE_S,
+        EXAMPLES_S,
+        GRAPH_S,
+        EXAMPLES_SCALED,
+        EXAMPLES_OVER_STACKED,
+        EXAMPLES_OVER_ALONE,
+        STACKED_OVER_GRAPH,
+        BOUND_S,
+        STACKED_OVER_BOUND,
+        ALONE_OVER_BOUND,
+        EXAMPLES_OVER_BOUND,
+        GRAPH_OVER_BOUND,
+        STACKED_MODELS,
+        EPOCHS,
+        N_TRAIN,
+        MACS_PER_EXAMPLE,
+        PEAK_GFLOPS,
+        LR,
+        MOMENTUM,
+        DEVICE,
+        DEVICE_NAME,
+        THREADS,
+        TORCH_VERSION,
+    ),
+    "rerun the bench (python -m batch_momentum bench ...)",
+)

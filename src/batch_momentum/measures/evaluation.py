@@ -9,6 +9,7 @@ training loss along a filter-normalized random direction, as
 results/landscape/bs<B>_lam<λ>/seed<s>.json. A diverged cell keeps its
 status; its measures are written as null.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,10 +33,15 @@ def sharpness_measures(model, x, y, cfg: config.Sharpness, seed: int) -> dict:
         f, theta = hessian.loss_function(model, x, y)
         top = hessian.top_eigenvalue_fn(f, theta, tol=cfg.hessian_tol, max_iter=cfg.hessian_max_iter, seed=seed)
         tr = hessian.trace_fn(f, theta, n_samples=cfg.trace_samples, tol=cfg.hessian_tol, seed=seed)
-        out = {T.HESSIAN_TOP: top["value"], T.HESSIAN_TOP_ITERS: top["iterations"],
-               T.HESSIAN_TOP_CONVERGED: top["converged"], T.HESSIAN_TRACE: tr["value"],
-               T.HESSIAN_TRACE_SE: tr["std_error"], T.HESSIAN_TRACE_SAMPLES: tr["samples"],
-               T.HESSIAN_TRACE_CONVERGED: tr["converged"]}
+        out = {
+            T.HESSIAN_TOP: top["value"],
+            T.HESSIAN_TOP_ITERS: top["iterations"],
+            T.HESSIAN_TOP_CONVERGED: top["converged"],
+            T.HESSIAN_TRACE: tr["value"],
+            T.HESSIAN_TRACE_SE: tr["std_error"],
+            T.HESSIAN_TRACE_SAMPLES: tr["samples"],
+            T.HESSIAN_TRACE_CONVERGED: tr["converged"],
+        }
         A = sharpness.random_subspace(theta.numel(), cfg.subspace_dim, seed, theta.dtype, theta.device)
         for eps in cfg.epsilons:
             for dim, basis in ((None, None), (cfg.subspace_dim, A)):
@@ -53,8 +59,9 @@ def direction_curve(model, x, y, cfg: config.Sharpness, seed: int) -> dict:
     return landscape.direction_curve(model, x, y, [-span + 2 * span * i / (k - 1) for i in range(k)], seed=seed)
 
 
-def noise_measures(model, x, y, batch_size: int, n_train: int, cfg: config.Noise, seed: int,
-                   columns: T.NoiseColumns) -> dict:
+def noise_measures(
+    model, x, y, batch_size: int, n_train: int, cfg: config.Noise, seed: int, columns: T.NoiseColumns
+) -> dict:
     """Gradient noise scale and its noise-to-signal ratio at B; the cosine between a batch
     gradient of B examples and the full gradient, sampled on the subset (x, y) and expected
     from the noise scale for batches drawn from all n_train examples (noise.expected_cosine).
@@ -66,10 +73,14 @@ def noise_measures(model, x, y, batch_size: int, n_train: int, cfg: config.Noise
     cos = dict(ns["cosine"][b])
     if batch_size >= len(y) and batch_size < n_train:  # the subset has no batches this large to sample
         cos = {"mean": float("nan"), "std": float("nan")}
-    return {columns.b_simple: ns["b_simple"], columns.b_simple_unbiased: ns["b_simple_unbiased"],
-            columns.nsr: noise.noise_to_signal(ns["b_simple"], batch_size),
-            columns.cosine: cos["mean"], columns.cosine_std: cos["std"],
-            columns.cosine_expected: noise.expected_cosine(ns["b_simple"], batch_size, n_train)}
+    return {
+        columns.b_simple: ns["b_simple"],
+        columns.b_simple_unbiased: ns["b_simple_unbiased"],
+        columns.nsr: noise.noise_to_signal(ns["b_simple"], batch_size),
+        columns.cosine: cos["mean"],
+        columns.cosine_std: cos["std"],
+        columns.cosine_expected: noise.expected_cosine(ns["b_simple"], batch_size, n_train),
+    }
 
 
 def evaluate_cell(model, blob: dict) -> dict:
@@ -95,15 +106,18 @@ def evaluate_run(run_dir: Path, params: config.Params, blob: dict, device) -> tu
     sh, nz, seed = params.sharpness, params.noise, summary[T.SEED]
     x, y = blob["x_train"], blob["y_train"]
     t0 = time.perf_counter()
-    metrics.update(sharpness_measures(model, x[:sh.subset], y[:sh.subset], sh, seed))
-    curve = direction_curve(model, x[:sh.subset], y[:sh.subset], sh, seed)
+    metrics.update(sharpness_measures(model, x[: sh.subset], y[: sh.subset], sh, seed))
+    curve = direction_curve(model, x[: sh.subset], y[: sh.subset], sh, seed)
     metrics[T.SHARPNESS_WALL_S] = time.perf_counter() - t0
     t0 = time.perf_counter()
     for weights, columns in ((init, T.NOISE_INIT), (model, T.NOISE_FINAL)):
-        metrics.update(noise_measures(weights, x[:nz.subset], y[:nz.subset], summary[T.BATCH_SIZE], len(y), nz, seed,
-                                      columns))
+        metrics.update(
+            noise_measures(weights, x[: nz.subset], y[: nz.subset], summary[T.BATCH_SIZE], len(y), nz, seed, columns)
+        )
     metrics[T.NOISE_WALL_S] = time.perf_counter() - t0
     metrics.update({T.SHARPNESS_SUBSET: sh.subset, T.NOISE_SUBSET: nz.subset})
-    print(f"{metrics[T.CELL]}: sharpness {metrics[T.SHARPNESS_WALL_S]:.1f} s, noise {metrics[T.NOISE_WALL_S]:.1f} s",
-          flush=True)
+    print(
+        f"{metrics[T.CELL]}: sharpness {metrics[T.SHARPNESS_WALL_S]:.1f} s, noise {metrics[T.NOISE_WALL_S]:.1f} s",
+        flush=True,
+    )
     return metrics, curve

@@ -19,6 +19,7 @@ Trace: Hutchinson (1989) estimator tr(H) = E[zᵀHz], z with i.i.d. Rademacher (
 entries; the running mean may stop early (PyHessian's rule) once its relative change
 is < tol after at least 10 samples.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -77,8 +78,9 @@ def loss_function(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> t
 
 
 # ----------------------------------------------------------------------------- HVP
-def hvp(loss_fn: Callable[[], torch.Tensor], params: Sequence[torch.Tensor],
-        vec: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+def hvp(
+    loss_fn: Callable[[], torch.Tensor], params: Sequence[torch.Tensor], vec: Sequence[torch.Tensor]
+) -> list[torch.Tensor]:
     """Hessian-vector product Hv = ∇(∇f · v) by double backward (Pearlmutter 1994).
 
     loss_fn: zero-argument callable returning the scalar f, computed from `params`
@@ -118,8 +120,7 @@ class _HVPOperator:
 
 
 # ----------------------------------------------------------------------------- generic f
-def top_eigenvalue_fn(f: Fn, theta: torch.Tensor, tol: float = 1e-3, max_iter: int = 100,
-                      seed: int = 0) -> dict:
+def top_eigenvalue_fn(f: Fn, theta: torch.Tensor, tol: float = 1e-3, max_iter: int = 100, seed: int = 0) -> dict:
     """Largest-magnitude eigenvalue of ∇²f(θ) by power iteration on HVPs (PyHessian).
 
     v₀ ~ N(0, I) (seeded), v ← Hv/‖Hv‖, λ_k = v_{k−1}ᵀHv_{k−1}; stop when
@@ -178,8 +179,9 @@ def trace_fn(f: Fn, theta: torch.Tensor, n_samples: int = 50, tol: float = 1e-3,
 
 
 # ----------------------------------------------------------------------------- model
-def top_eigenvalue(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, tol: float = 1e-3,
-                   max_iter: int = 100, seed: int = 0) -> dict:
+def top_eigenvalue(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, tol: float = 1e-3, max_iter: int = 100, seed: int = 0
+) -> dict:
     """Top (largest-magnitude) Hessian eigenvalue of the mean cross-entropy of `model`
     on (x, y), eval mode; see `top_eigenvalue_fn`. The model is left unchanged."""
     with eval_mode(model):
@@ -187,8 +189,9 @@ def top_eigenvalue(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, tol
         return top_eigenvalue_fn(f, theta, tol=tol, max_iter=max_iter, seed=seed)
 
 
-def trace(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, n_samples: int = 50,
-          tol: float = 1e-3, seed: int = 0) -> dict:
+def trace(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, n_samples: int = 50, tol: float = 1e-3, seed: int = 0
+) -> dict:
     """Hutchinson estimate of the Hessian trace of the mean cross-entropy of `model` on
     (x, y), eval mode; see `trace_fn`. The model is left unchanged."""
     with eval_mode(model):

@@ -5,6 +5,7 @@ theta(alpha) = alpha * theta_large + (1 - alpha) * theta_small for alpha in [-1,
 (lambda, seed) pair of runs; one process per lambda does every seed. Every point is
 set from the two saved weight files.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,12 +22,19 @@ def interpolate_pair(params: config.Params, blob: dict, small_dir: Path, large_d
     minima): otherwise T.ALPHA is empty and T.SKIPPED says why."""
     small, _, s_summary = load_run(small_dir, params, blob["meta"], device)
     large, _, l_summary = load_run(large_dir, params, blob["meta"], device)
-    pair = {T.SMALL: run_name(small_dir), T.LARGE: run_name(large_dir),
-            T.SMALL_STATUS: s_summary[T.STATUS], T.LARGE_STATUS: l_summary[T.STATUS],
-            T.BATCH_SMALL: s_summary[T.BATCH_SIZE], T.BATCH_LARGE: l_summary[T.BATCH_SIZE],
-            T.MOMENTUM: s_summary[T.MOMENTUM], T.SEED: s_summary[T.SEED]}
-    short = [_short_of_target(r) for r in (s_summary, l_summary)
-             if r[T.STATUS] != Status.OK or not r.get(T.REACHED_TARGET)]
+    pair = {
+        T.SMALL: run_name(small_dir),
+        T.LARGE: run_name(large_dir),
+        T.SMALL_STATUS: s_summary[T.STATUS],
+        T.LARGE_STATUS: l_summary[T.STATUS],
+        T.BATCH_SMALL: s_summary[T.BATCH_SIZE],
+        T.BATCH_LARGE: l_summary[T.BATCH_SIZE],
+        T.MOMENTUM: s_summary[T.MOMENTUM],
+        T.SEED: s_summary[T.SEED],
+    }
+    short = [
+        _short_of_target(r) for r in (s_summary, l_summary) if r[T.STATUS] != Status.OK or not r.get(T.REACHED_TARGET)
+    ]
     if short:
         return {**pair, T.ALPHA: [], T.SKIPPED: "end point not at the target (B=" + "; B=".join(short) + ")"}
     from batch_momentum.measures import landscape
@@ -39,7 +47,8 @@ def interpolate_pair(params: config.Params, blob: dict, small_dir: Path, large_d
 
 def _short_of_target(summary: dict) -> str:
     return f"{summary[T.BATCH_SIZE]}: {summary[T.STATUS]}" + (
-        "" if summary.get(T.REACHED_TARGET) else ", short of the target")
+        "" if summary.get(T.REACHED_TARGET) else ", short of the target"
+    )
 
 
 def _weights(model) -> dict:

@@ -11,6 +11,7 @@
 Every evaluation goes through torch.func.functional_call with parameters computed from
 the saved weights, so the model itself is never modified.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -23,17 +24,27 @@ from batch_momentum.measures.hessian import eval_mode
 from batch_momentum.training.models import loss_and_accuracy
 
 
-def _evaluate(model: torch.nn.Module, state: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-              batch_size: int | None = None) -> tuple[float, float]:
+def _evaluate(
+    model: torch.nn.Module,
+    state: Mapping[str, torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int | None = None,
+) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of `model` with parameters/buffers `state` on (x, y)
     (models.loss_and_accuracy). Cost: one forward pass over x (in chunks of batch_size if given)."""
     loss, acc = loss_and_accuracy(lambda xb: functional_call(model, dict(state), (xb,)).unsqueeze(0), x, y, batch_size)
     return loss.item(), acc.item()
 
 
-def interpolate(model: torch.nn.Module | Callable[[], torch.nn.Module], state_a: Mapping[str, torch.Tensor],
-                state_b: Mapping[str, torch.Tensor], splits: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
-                alphas: Iterable[float], batch_size: int | None = None) -> dict:
+def interpolate(
+    model: torch.nn.Module | Callable[[], torch.nn.Module],
+    state_a: Mapping[str, torch.Tensor],
+    state_b: Mapping[str, torch.Tensor],
+    splits: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
+    alphas: Iterable[float],
+    batch_size: int | None = None,
+) -> dict:
     """Loss and accuracy along θ(α) = α·θ_b + (1−α)·θ_a (Keskar et al. 2017, Figure 3).
 
     model: the architecture, as a module or a zero-argument factory that builds one; only
@@ -48,8 +59,10 @@ def interpolate(model: torch.nn.Module | Callable[[], torch.nn.Module], state_a:
     if not isinstance(model, torch.nn.Module):
         model = model()
     if set(state_a) != set(state_b):
-        raise ValueError(f"state_a and state_b differ in keys {sorted(set(state_a) ^ set(state_b))}: "
-                         f"interpolate two checkpoints of the same architecture")
+        raise ValueError(
+            f"state_a and state_b differ in keys {sorted(set(state_a) ^ set(state_b))}: "
+            f"interpolate two checkpoints of the same architecture"
+        )
     alphas = [float(a) for a in alphas]
     out: dict[str, list] = {T.ALPHA: alphas}
     for name in splits:
@@ -59,8 +72,9 @@ def interpolate(model: torch.nn.Module | Callable[[], torch.nn.Module], state_a:
             if a == 0.0 or a == 1.0:  # the saved end points themselves (even if one holds inf/nan)
                 state = dict(state_a if a == 0.0 else state_b)
             else:
-                state = {k: (a * state_b[k] + (1.0 - a) * v) if torch.is_floating_point(v) else v
-                         for k, v in state_a.items()}
+                state = {
+                    k: (a * state_b[k] + (1.0 - a) * v) if torch.is_floating_point(v) else v for k, v in state_a.items()
+                }
             for name, (x, y) in splits.items():
                 loss, acc = _evaluate(model, state, x, y, batch_size)
                 out[T.loss_column(name)].append(loss)
@@ -92,8 +106,15 @@ def filter_normalized_direction(model: torch.nn.Module, seed: int) -> list[torch
     return dirs
 
 
-def direction_curve(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ts: Sequence[float], seed: int = 0,
-                    direction: Sequence[torch.Tensor] | None = None, batch_size: int | None = None) -> dict:
+def direction_curve(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    ts: Sequence[float],
+    seed: int = 0,
+    direction: Sequence[torch.Tensor] | None = None,
+    batch_size: int | None = None,
+) -> dict:
     """Loss and accuracy along θ + t·d, d = filter_normalized_direction(model, seed)
     (or `direction`), for t in ts (Li et al. 2018, 1-D plot).
 

@@ -23,6 +23,7 @@ Per-example gradients come chunk by chunk: written out by hand for dense models
 chunks and never hold the (n, P) matrix. torch.func's grad imports torch._dynamo (about
 3 s per process here), which the dense path never pays.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,10 @@ from torch import nn
 
 # --------------------------------------------------------------------------- per-example gradients
 
-def iter_per_example_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                           chunk_size: int = 256) -> Iterator[torch.Tensor]:
+
+def iter_per_example_grads(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk_size: int = 256
+) -> Iterator[torch.Tensor]:
     """Yield per-example gradients of CE(f(x_i), y_i), chunk by chunk, each (c, P).
 
     P = number of parameters, in model.parameters() order. Memory per chunk: c * P floats
@@ -46,7 +49,7 @@ def iter_per_example_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     dense = _dense_layers(model)
     if dense is not None:
         for start in range(0, x.shape[0], chunk_size):
-            yield _dense_per_example(model, dense, x[start:start + chunk_size], y[start:start + chunk_size])
+            yield _dense_per_example(model, dense, x[start : start + chunk_size], y[start : start + chunk_size])
         return
     from torch.func import functional_call, grad, vmap
 
@@ -60,7 +63,7 @@ def iter_per_example_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
     per_example = vmap(grad(loss_one), in_dims=(None, 0, 0))
     for start in range(0, x.shape[0], chunk_size):
-        xb, yb = x[start:start + chunk_size], y[start:start + chunk_size]
+        xb, yb = x[start : start + chunk_size], y[start : start + chunk_size]
         g = per_example(params, xb, yb)  # dict name -> (c, *shape)
         yield torch.cat([g[k].reshape(xb.shape[0], -1) for k in names], dim=1)
 
@@ -70,8 +73,11 @@ def _dense_layers(model: nn.Module):
     if not isinstance(model, nn.Sequential) or not all(isinstance(m, (nn.Flatten, nn.Linear, nn.ReLU)) for m in model):
         return None
     mods = list(model)
-    return [(m, i + 1 < len(mods) and isinstance(mods[i + 1], nn.ReLU))
-            for i, m in enumerate(mods) if isinstance(m, nn.Linear)]
+    return [
+        (m, i + 1 < len(mods) and isinstance(mods[i + 1], nn.ReLU))
+        for i, m in enumerate(mods)
+        if isinstance(m, nn.Linear)
+    ]
 
 
 @torch.no_grad()
@@ -96,8 +102,8 @@ def _dense_per_example(model: nn.Module, layers, x: torch.Tensor, y: torch.Tenso
     for i in range(len(layers) - 1, -1, -1):
         lin = layers[i][0]
         (ow, nw), (ob, nb) = offsets[f"{prefix[id(lin)]}.weight"], offsets[f"{prefix[id(lin)]}.bias"]
-        out[:, ow:ow + nw].view(c, *lin.weight.shape).copy_(dz.unsqueeze(2) * h[i].unsqueeze(1))
-        out[:, ob:ob + nb].copy_(dz)
+        out[:, ow : ow + nw].view(c, *lin.weight.shape).copy_(dz.unsqueeze(2) * h[i].unsqueeze(1))
+        out[:, ob : ob + nb].copy_(dz)
         if i:
             dz = dz @ lin.weight
             if layers[i - 1][1]:
@@ -113,15 +119,16 @@ def per_example_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk_
     """
     out = None
     start = 0
-    for chunk in iter_per_example_grads(model, x, y, chunk_size):   # (c, P)
+    for chunk in iter_per_example_grads(model, x, y, chunk_size):  # (c, P)
         if out is None:
             out = torch.empty(x.shape[0], chunk.shape[1], dtype=chunk.dtype, device=chunk.device)
-        out[start:start + chunk.shape[0]] = chunk
+        out[start : start + chunk.shape[0]] = chunk
         start += chunk.shape[0]
     return out
 
 
 # --------------------------------------------------------------------------- streaming statistics
+
 
 def _batch_selections(n: int, batch_size: int, n_batches: int, seed: int) -> list[torch.Tensor]:
     """n_batches index sets of batch_size rows drawn without replacement (CPU, int64),
@@ -159,11 +166,11 @@ class _GradStats:
         # Work in the chunk's dtype (float64 conversions of (c, P) are slow on CPU); torch's
         # reductions sum pairwise, and the totals over chunks are kept in float64.
         c = chunk.shape[0]
-        cmean = chunk.sum(dim=0) / c                                           # (P,)
+        cmean = chunk.sum(dim=0) / c  # (P,)
         # |g_i - mean_c| per row, centred before squaring (no cancellation), in blocks of 64
         # rows so the (64, P) temporary stays small (large CPU allocations page-fault each time).
         dist = torch.cat([torch.linalg.vector_norm(blk - cmean, dim=1) for blk in chunk.split(64)])  # (c,)
-        cm2 = float(dist.to(torch.float64).square().sum())                    # CPU-GPU sync point
+        cm2 = float(dist.to(torch.float64).square().sum())  # CPU-GPU sync point
         cmean = cmean.to(torch.float64)
         if self.mean is None:
             self.mean, self.m2 = cmean, cm2
@@ -173,8 +180,8 @@ class _GradStats:
             self.mean = self.mean + delta * (c / tot)
             self.m2 = self.m2 + cm2 + float(delta @ delta) * (self.count * c / tot)
         for b, m in self.masks.items():
-            sel = m[:, self.count:self.count + c].to(device=chunk.device, dtype=chunk.dtype)
-            part = sel @ chunk                                                 # (n_batches, P)
+            sel = m[:, self.count : self.count + c].to(device=chunk.device, dtype=chunk.dtype)
+            part = sel @ chunk  # (n_batches, P)
             self.sums[b] = part if self.sums[b] is None else self.sums[b].add_(part)
         self.count += c
 
@@ -196,12 +203,18 @@ def _rows(grads: torch.Tensor, chunk_size: int = 256):
 
 # --------------------------------------------------------------------------- from a gradient matrix
 
+
 def _noise_dict(trace_sigma: float, grad_norm_sq: float, n: int) -> dict:
     b_simple = trace_sigma / grad_norm_sq if grad_norm_sq > 0 else math.inf
     corrected = grad_norm_sq - trace_sigma / n
     b_unbiased = trace_sigma / corrected if corrected > 0 else math.inf
-    return {"b_simple": b_simple, "b_simple_unbiased": b_unbiased,
-            "trace_sigma": trace_sigma, "grad_norm_sq": grad_norm_sq, "n": n}
+    return {
+        "b_simple": b_simple,
+        "b_simple_unbiased": b_unbiased,
+        "trace_sigma": trace_sigma,
+        "grad_norm_sq": grad_norm_sq,
+        "n": n,
+    }
 
 
 def noise_scale_from_grads(grads: torch.Tensor) -> dict:
@@ -278,8 +291,16 @@ def noise_to_signal(b_simple: float, batch_size: int) -> float:
 
 # --------------------------------------------------------------------------- on a model (streaming)
 
-def gradient_noise(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_sizes=(),
-                   n_batches: int = 64, seed: int = 0, chunk_size: int = 256) -> dict:
+
+def gradient_noise(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_sizes=(),
+    n_batches: int = 64,
+    seed: int = 0,
+    chunk_size: int = 256,
+) -> dict:
     """Noise scale and batch-gradient cosines of a model, in one streaming pass.
 
     Per-example gradients of CE on (x, y) are made chunk by chunk (c, P) and fed to running
@@ -307,8 +328,15 @@ def noise_scale(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk_size: 
     return out
 
 
-def batch_gradient_cosine(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
-                          n_batches: int = 64, seed: int = 0, chunk_size: int = 256) -> dict:
+def batch_gradient_cosine(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    n_batches: int = 64,
+    seed: int = 0,
+    chunk_size: int = 256,
+) -> dict:
     """Mean/std cosine between random batch gradients of size B and the full gradient on
     (x, y); same batches as `batch_gradient_cosine_from_grads(per_example_grads(...))`."""
     out = gradient_noise(model, x, y, (batch_size,), n_batches=n_batches, seed=seed, chunk_size=chunk_size)

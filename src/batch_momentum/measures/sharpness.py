@@ -23,6 +23,7 @@ the box half-widths — a small seeded random point inside the box. (y₀ = 0 wo
 stationary point at an exact minimum and stop L-BFGS-B at once.) The reported fmax is the
 largest f among f(θ) and all points L-BFGS-B evaluated (all feasible), so φ ≥ 0.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,14 +35,16 @@ from batch_momentum.measures.hessian import Fn, eval_mode, loss_function
 START_FRACTION = 0.1  # y₀ lies in START_FRACTION × box
 
 
-def random_subspace(n: int, p: int, seed: int, dtype: torch.dtype = torch.float32,
-                    device: torch.device | str = "cpu") -> torch.Tensor:
+def random_subspace(
+    n: int, p: int, seed: int, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """A (n, p) with i.i.d. N(0, 1/p) entries, drawn on the CPU from
     torch.Generator().manual_seed(seed) (the same A on every device), then moved.
     Cost: n·p normal draws (7.9M for the default mlp and p = 100, ~30 MB in float32, ~60 ms)."""
     if p < 1 or p > n:
-        raise ValueError(f"subspace_dim = {p} must lie in [1, n = {n}] (the number of parameters); "
-                         f"use None for the full space")
+        raise ValueError(
+            f"subspace_dim = {p} must lie in [1, n = {n}] (the number of parameters); use None for the full space"
+        )
     gen = torch.Generator().manual_seed(seed)
     return (torch.randn(n, p, generator=gen, dtype=torch.float32) / np.sqrt(p)).to(device, dtype)
 
@@ -53,9 +56,15 @@ def pinv_apply(A: torch.Tensor, theta: torch.Tensor) -> np.ndarray:
     return torch.linalg.solve(G, rhs).cpu().numpy()
 
 
-def epsilon_sharpness_fn(f: Fn, theta: torch.Tensor, eps: float, max_iter: int = 10,
-                         subspace_dim: int | None = None, seed: int = 0,
-                         A: torch.Tensor | None = None) -> dict:
+def epsilon_sharpness_fn(
+    f: Fn,
+    theta: torch.Tensor,
+    eps: float,
+    max_iter: int = 10,
+    subspace_dim: int | None = None,
+    seed: int = 0,
+    A: torch.Tensor | None = None,
+) -> dict:
     """ε-sharpness φ (Keskar et al. 2017, Metric 2.1) of a torch function f of a flat θ (n,).
 
     f: θ (n,) -> scalar tensor, differentiable by autograd; evaluated in θ's dtype.
@@ -83,8 +92,15 @@ def epsilon_sharpness_fn(f: Fn, theta: torch.Tensor, eps: float, max_iter: int =
     with torch.no_grad():
         f0 = float(f(theta))
     if not np.isfinite(f0):  # a diverged cell: no box maximum to look for
-        return {"phi": float("nan"), "f0": f0, "fmax": float("nan"), "iterations": 0, "evaluations": 0,
-                "eps": float(eps), "space": space}
+        return {
+            "phi": float("nan"),
+            "f0": f0,
+            "fmax": float("nan"),
+            "iterations": 0,
+            "evaluations": 0,
+            "eps": float(eps),
+            "space": space,
+        }
     best = [f0]
 
     def neg_f_and_grad(y_np: np.ndarray) -> tuple[float, np.ndarray]:
@@ -102,15 +118,30 @@ def epsilon_sharpness_fn(f: Fn, theta: torch.Tensor, eps: float, max_iter: int =
 
     rng = np.random.default_rng(seed)
     y0 = rng.uniform(-1.0, 1.0, size=b.shape) * b * START_FRACTION
-    res = minimize(neg_f_and_grad, y0, jac=True, method="L-BFGS-B", bounds=Bounds(-b, b),
-                   options={"maxiter": int(max_iter)})
+    res = minimize(
+        neg_f_and_grad, y0, jac=True, method="L-BFGS-B", bounds=Bounds(-b, b), options={"maxiter": int(max_iter)}
+    )
     fmax = best[0]
-    return {"phi": (fmax - f0) / (1.0 + f0) * 100.0, "f0": f0, "fmax": fmax,
-            "iterations": int(res.nit), "evaluations": int(res.nfev), "eps": float(eps), "space": space}
+    return {
+        "phi": (fmax - f0) / (1.0 + f0) * 100.0,
+        "f0": f0,
+        "fmax": fmax,
+        "iterations": int(res.nit),
+        "evaluations": int(res.nfev),
+        "eps": float(eps),
+        "space": space,
+    }
 
 
-def epsilon_sharpness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
-                      max_iter: int = 10, subspace_dim: int | None = None, seed: int = 0) -> dict:
+def epsilon_sharpness(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    max_iter: int = 10,
+    subspace_dim: int | None = None,
+    seed: int = 0,
+) -> dict:
     """ε-sharpness (Keskar et al. 2017, Metric 2.1) of the mean cross-entropy of `model`
     on (x, y), eval mode; see `epsilon_sharpness_fn`. The model's weights are not touched
     (all evaluations go through functional_call on a copy of the flat parameters)."""

@@ -22,6 +22,7 @@ batches as index slices of it, as training does) when the estimate fits the budg
 On CUDA every timed update ends with a synchronize, so per-update times include launch
 latency that a pipelined epoch partly hides: there the measured epoch is the better number.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,6 +41,7 @@ from batch_momentum.training.optim import LectureMomentum
 
 # --------------------------------------------------------------------------- updates
 
+
 def _sequential_backward(model: nn.Module, x: torch.Tensor, y: torch.Tensor, scale: float) -> torch.Tensor:
     """Accumulate sum_i scale * grad CE(f(x_i), y_i) into .grad, one example per call.
 
@@ -48,7 +50,7 @@ def _sequential_backward(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sca
     """
     total = None
     for i in range(x.shape[0]):
-        loss = F.cross_entropy(model(x[i:i + 1]), y[i:i + 1]) * scale
+        loss = F.cross_entropy(model(x[i : i + 1]), y[i : i + 1]) * scale
         loss.backward()
         total = loss.detach() if total is None else total + loss.detach()
     return total
@@ -68,8 +70,7 @@ def update_parallel(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tenso
 
 
 def _flat_grad(model: nn.Module) -> torch.Tensor:
-    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
-                      for p in model.parameters()])
+    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in model.parameters()])
 
 
 def gradients_both_ways(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,6 +91,7 @@ def gradients_both_ways(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> t
 
 # --------------------------------------------------------------------------- timing
 
+
 def _timed(fn: Callable[[], object], device: torch.device) -> float:
     devices.sync(device)
     t0 = time.perf_counter()
@@ -109,7 +111,7 @@ class Batches:
 
     def __call__(self, r: int, b: int) -> torch.Tensor:  # (B,) indices
         lo = (r * b) % self.n
-        return self.perm[0:b] if lo + b > self.n else self.perm[lo:lo + b]
+        return self.perm[0:b] if lo + b > self.n else self.perm[lo : lo + b]
 
     def epoch(self) -> torch.Tensor:  # (N,) a fresh order, made on the CPU
         return torch.randperm(self.n, generator=self.gen).to(self.device)
@@ -117,11 +119,12 @@ class Batches:
 
 def _repeat(fn, cfg: Timing) -> list[float]:
     """fn(r) for r in 0..warmup+repeats-1; the times of the last `repeats` calls."""
-    return [fn(r) for r in range(cfg.warmup + cfg.repeats)][cfg.warmup:]
+    return [fn(r) for r in range(cfg.warmup + cfg.repeats)][cfg.warmup :]
 
 
 def time_batch_size(model: nn.Module, opt, x, y, b: int, batches: Batches, cfg: Timing, device) -> dict:
     """The TIMING columns of one batch size that depend on it (see run_timing)."""
+
     def parallel(r):
         idx = batches(r, b)
         return _timed(lambda: update_parallel(model, opt, x[idx], y[idx]), device)
@@ -139,21 +142,42 @@ def time_batch_size(model: nn.Module, opt, x, y, b: int, batches: Batches, cfg: 
     estimate = updates * statistics.median(par)
     measured = math.nan
     if estimate <= cfg.epoch_budget_s:
+
         def epoch():
             p = batches.epoch()
             for lo in range(0, batches.n, b):
-                bi = p[lo:lo + b]
+                bi = p[lo : lo + b]
                 update_parallel(model, opt, x[bi], y[bi])
+
         measured = _timed(epoch, device)
-    return {T.BATCH_SIZE: b, T.UPDATES_PER_EPOCH: updates, T.PARALLEL_MEDIAN_S: statistics.median(par),
-            T.PARALLEL_MIN_S: min(par), T.PARALLEL_MAX_S: max(par), T.SEQUENTIAL_MEDIAN_S: statistics.median(seq),
-            T.SEQUENTIAL_MIN_S: min(seq), T.SEQUENTIAL_MAX_S: max(seq), T.SEQUENTIAL_EXTRAPOLATED: bool(k < b),
-            T.EPOCH_MEASURED_S: measured, T.EPOCH_ESTIMATED_S: estimate, T.REPEATS: int(cfg.repeats)}
+    return {
+        T.BATCH_SIZE: b,
+        T.UPDATES_PER_EPOCH: updates,
+        T.PARALLEL_MEDIAN_S: statistics.median(par),
+        T.PARALLEL_MIN_S: min(par),
+        T.PARALLEL_MAX_S: max(par),
+        T.SEQUENTIAL_MEDIAN_S: statistics.median(seq),
+        T.SEQUENTIAL_MIN_S: min(seq),
+        T.SEQUENTIAL_MAX_S: max(seq),
+        T.SEQUENTIAL_EXTRAPOLATED: bool(k < b),
+        T.EPOCH_MEASURED_S: measured,
+        T.EPOCH_ESTIMATED_S: estimate,
+        T.REPEATS: int(cfg.repeats),
+    }
 
 
-def run_timing(model_factory: Callable[[], nn.Module], x: torch.Tensor, y: torch.Tensor, cfg: Timing, *,
-               lr: float, momentum: float, device, seed: int = 0, log: Callable[[str], None] | None = None
-               ) -> list[dict]:
+def run_timing(
+    model_factory: Callable[[], nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: Timing,
+    *,
+    lr: float,
+    momentum: float,
+    device,
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> list[dict]:
     """Time one parallel update, one sequential update and one epoch per batch size of cfg.batch_sizes.
 
     x (N, ...), y (N,) are moved to `device` once. For each B (sorted, unique), a fresh model
@@ -175,8 +199,13 @@ def run_timing(model_factory: Callable[[], nn.Module], x: torch.Tensor, y: torch
     x, y = x.to(device), y.to(device)
     n = int(y.shape[0])
     batches = Batches(n, seed, device)
-    where = {T.DEVICE: device.type, T.DEVICE_NAME: devices.name(device), T.THREADS: torch.get_num_threads(),
-             T.TORCH_VERSION: str(torch.__version__), T.N_TRAIN: n}
+    where = {
+        T.DEVICE: device.type,
+        T.DEVICE_NAME: devices.name(device),
+        T.THREADS: torch.get_num_threads(),
+        T.TORCH_VERSION: str(torch.__version__),
+        T.N_TRAIN: n,
+    }
     rows = []
     for b in sorted({int(b) for b in cfg.batch_sizes}):
         torch.manual_seed(seed)
@@ -194,7 +223,9 @@ def describe(row: dict, cfg: Timing) -> str:
     """One timing row in a line of the step's log."""
     b, k = row[T.BATCH_SIZE], min(row[T.BATCH_SIZE], cfg.sequential_cap)
     measured = row[T.EPOCH_MEASURED_S]
-    return (f"B={b:6d}: update parallel {row[T.PARALLEL_MEDIAN_S] * 1e3:.3g} ms, sequential "
-            f"{row[T.SEQUENTIAL_MEDIAN_S] * 1e3:.3g} ms{f' (extrapolated from {k})' if k < b else ''}; epoch "
-            f"{row[T.EPOCH_ESTIMATED_S]:.3g} s estimated, "
-            + (f"{measured:.3g} s measured" if math.isfinite(measured) else "not measured"))
+    return (
+        f"B={b:6d}: update parallel {row[T.PARALLEL_MEDIAN_S] * 1e3:.3g} ms, sequential "
+        f"{row[T.SEQUENTIAL_MEDIAN_S] * 1e3:.3g} ms{f' (extrapolated from {k})' if k < b else ''}; epoch "
+        f"{row[T.EPOCH_ESTIMATED_S]:.3g} s estimated, "
+        + (f"{measured:.3g} s measured" if math.isfinite(measured) else "not measured")
+    )

@@ -3,6 +3,7 @@
 From the aggregated tables and the timing and momentum steps (batch_momentum.analysis.findings);
 DVC tracks it as metrics, so `dvc metrics show` and `dvc metrics diff` show every verdict.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,6 +28,9 @@ def main(argv=None) -> int:
     result = analyze(params, **read_inputs(Path(args.tables), Path(args.timing), Path(args.momentum)))
     out = files.write_json(args.out, result)
     counts = pd.Series([r["verdict"] for r in result["rows"]]).value_counts().to_dict()
-    print(f"{len(result['rows'])} rows of the lecture's table: "
-          + ", ".join(f"{v} {k}" for k, v in counts.items()) + f" -> {out}")
+    print(
+        f"{len(result['rows'])} rows of the lecture's table: "
+        + ", ".join(f"{v} {k}" for k, v in counts.items())
+        + f" -> {out}"
+    )
     return 0

@@ -8,6 +8,7 @@ every finished output left in place. The output's content is fixed, so a valid e
 changes no other stage's dependency (only the params each stage tracks decide what reruns).
 Snakemake needs no such step: the Snakefile validates the params when it is read.
 """
+
 from __future__ import annotations
 
 import argparse

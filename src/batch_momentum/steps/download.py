@@ -5,6 +5,7 @@ there and intact are kept, so a rerun fetches nothing. mnist1d needs no files: t
 writes only the manifest. Without a network it stops with one line naming the files and
 the ways on; a corrupt or truncated file is rejected in one line and never reaches prepare.
 """
+
 from __future__ import annotations
 
 import argparse

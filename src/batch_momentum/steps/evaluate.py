@@ -6,6 +6,7 @@ accuracy per split, the sharpness measures and the gradient noise) and <landscap
 the training loss along a filter-normalized random direction. A diverged run keeps its
 status; its measures are written as null.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,10 +22,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="batch_momentum evaluate", description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--data", required=True, help="prepared data file, e.g. data/prepared/mnist1d.pt")
-    ap.add_argument("--cell", required=True, help="the trained cell's folder, e.g. results/cells/bs8_lam0.9 (one "
-                                                  "seed<s>/ per seed of grid.seed)")
+    ap.add_argument(
+        "--cell",
+        required=True,
+        help="the trained cell's folder, e.g. results/cells/bs8_lam0.9 (one seed<s>/ per seed of grid.seed)",
+    )
     ap.add_argument("--out", required=True, help="folder of the cell's metrics, e.g. results/metrics/bs8_lam0.9")
-    ap.add_argument("--landscape", required=True, help="folder of its 1-D loss curves, e.g. results/landscape/bs8_lam0.9")
+    ap.add_argument(
+        "--landscape", required=True, help="folder of its 1-D loss curves, e.g. results/landscape/bs8_lam0.9"
+    )
     args = ap.parse_args(argv)
     params = config.load(args.params)
     device, blob = prepared.load_on_device(args.data, params, params.train.threads)
@@ -33,6 +39,8 @@ def main(argv=None) -> int:
         metrics, curve = evaluate_run(run_dir, params, blob, device)
         files.write_json(Path(args.landscape) / f"seed{seed}.json", curve, indent=None)
         out = files.write_json(Path(args.out) / f"seed{seed}.json", metrics)
-        print(f"{metrics['cell']}: status {metrics['status']}, train acc {metrics['train_acc']:.4f}, "
-              f"val acc {metrics['val_acc']:.4f}, test acc {metrics['test_acc']:.4f} -> {out}")
+        print(
+            f"{metrics['cell']}: status {metrics['status']}, train acc {metrics['train_acc']:.4f}, "
+            f"val acc {metrics['val_acc']:.4f}, test acc {metrics['test_acc']:.4f} -> {out}"
+        )
     return 0

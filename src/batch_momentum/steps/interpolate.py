@@ -3,6 +3,7 @@
 theta(alpha) = alpha * theta_large + (1 - alpha) * theta_small for alpha in [-1, 2]
 (Keskar et al. 2017, Figure 3), for every seed of one lambda (batch_momentum.measures.interpolation).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,9 @@ def main(argv=None) -> int:
     params = config.load(args.params)
     device, blob = prepared.load_on_device(args.data, params, params.train.threads)
     for seed in params.grid.seed:
-        result = interpolate_pair(params, blob, Path(args.small) / f"seed{seed}", Path(args.large) / f"seed{seed}",
-                                  device)
+        result = interpolate_pair(
+            params, blob, Path(args.small) / f"seed{seed}", Path(args.large) / f"seed{seed}", device
+        )
         out = files.write_json(Path(args.out) / f"seed{seed}.json", result, indent=None)
         print(f"interpolated {result['small']} -> {result['large']} at {len(result['alpha'])} points -> {out}")
     return 0

@@ -6,6 +6,7 @@ minima, finite-sum losses where only minibatches move away from a critical point
 check that m^t equals the weighted sum of all earlier gradients. Settings: params.yaml
 `momentum:` (config.Momentum). Output: one JSON file of critical.records.CriticalResult.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -4,6 +4,7 @@ The file holds float32 inputs and int64 labels for three disjoint splits (train,
 test) plus a small meta dict (batch_momentum.data). mnist1d is generated here; the real
 datasets are read from the download step's folder (--raw), their files checked again.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,9 +13,8 @@ import time
 import torch
 
 from batch_momentum import config
-from batch_momentum.data import prepared
+from batch_momentum.data import prepared, raw
 from batch_momentum.io import files
-from batch_momentum.data import raw
 
 
 def main(argv=None) -> int:

@@ -4,6 +4,7 @@ Reads only the aggregated tables, the analyze step's lecture table and the outpu
 timing, interpolate and momentum steps (batch_momentum.report.page); the figures are also
 saved as PNG under --figures.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,9 @@ def main(argv=None) -> int:
     params = config.load(args.params)
     tables = Path(args.tables)  # each table is read (and checked whole, one line if not) by build
     timing = read_timing(args.timing)
-    interpolation = [read_json(Path(args.interpolation_dir) / f"{pair}.json") for pair in config.interpolation_pairs(params)]
+    interpolation = [
+        read_json(Path(args.interpolation_dir) / f"{pair}.json") for pair in config.interpolation_pairs(params)
+    ]
     momentum = records.read(Path(args.momentum))
     lecture = read_json(Path(args.lecture))
     html = render(build(params, tables, Path(args.figures), lecture, timing, interpolation, momentum))

@@ -3,6 +3,7 @@
 One exclusive job (batch_momentum.measures.timing) under params' timing section; one CSV row
 per batch size (batch_momentum.io.tables.TIMING).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,9 +27,16 @@ def main(argv=None) -> int:
     tm = params.timing
     device, blob = prepared.load_on_device(args.data, params, tm.threads)
     t0 = time.perf_counter()
-    rows = timing.run_timing(lambda: models.build(params, blob["meta"]), blob["x_train"], blob["y_train"], tm,
-                             lr=params.train.lr, momentum=0.0, device=device, log=lambda line: print(line, flush=True))
+    rows = timing.run_timing(
+        lambda: models.build(params, blob["meta"]),
+        blob["x_train"],
+        blob["y_train"],
+        tm,
+        lr=params.train.lr,
+        momentum=0.0,
+        device=device,
+        log=lambda line: print(line, flush=True),
+    )
     tables.write_timing(rows, args.out)
-    print(f"timing on {timing_device(rows[0])} "
-          f"took {time.perf_counter() - t0:.1f} s -> {args.out}")
+    print(f"timing on {timing_device(rows[0])} took {time.perf_counter() - t0:.1f} s -> {args.out}")
     return 0

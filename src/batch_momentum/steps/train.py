@@ -5,6 +5,7 @@ With --protocol equal_acc, Keskar's protocol: every candidate eta of params' equ
 x every seed in one stack; the chosen eta's runs, candidates.csv and choice.json
 (batch_momentum.training.equal_acc).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,11 +23,18 @@ def main(argv=None) -> int:
     ap.add_argument("--data", required=True, help="prepared data file, e.g. data/prepared/mnist1d.pt")
     ap.add_argument("--batch-size", type=int, required=True)
     ap.add_argument("--momentum", type=float, required=True)
-    ap.add_argument("--protocol", choices=("equal_epochs", "equal_acc"), default="equal_epochs",
-                    help="equal_epochs: the grid cell under params' train section (the default); equal_acc: "
-                         "Keskar's protocol under params' equal_acc section")
-    ap.add_argument("--out", required=True, help="the cell's folder, e.g. results/cells/bs8_lam0.9; "
-                                                 "each seed of grid.seed gets seed<s>/ under it")
+    ap.add_argument(
+        "--protocol",
+        choices=("equal_epochs", "equal_acc"),
+        default="equal_epochs",
+        help="equal_epochs: the grid cell under params' train section (the default); equal_acc: "
+        "Keskar's protocol under params' equal_acc section",
+    )
+    ap.add_argument(
+        "--out",
+        required=True,
+        help="the cell's folder, e.g. results/cells/bs8_lam0.9; each seed of grid.seed gets seed<s>/ under it",
+    )
     args = ap.parse_args(argv)
     params = config.load(args.params)
     config.check_cell(params, args.batch_size, args.momentum, args.protocol)
@@ -35,10 +43,14 @@ def main(argv=None) -> int:
         equal_acc.train_equal_acc(params, blob, args.batch_size, args.momentum, device, Path(args.out))
         return 0
     seeds = params.grid.seed
-    print(f"cell bs{args.batch_size} lam{args.momentum}, seeds {list(seeds)} stacked, on {device} "
-          f"(lr {config.learning_rate(params.train, args.batch_size):g}, rule {params.train.lr_rule})", flush=True)
-    trained = loop.train_cell(params, blob, args.batch_size, args.momentum, seeds, device,
-                              log=lambda s: print(s, flush=True))
+    print(
+        f"cell bs{args.batch_size} lam{args.momentum}, seeds {list(seeds)} stacked, on {device} "
+        f"(lr {config.learning_rate(params.train, args.batch_size):g}, rule {params.train.lr_rule})",
+        flush=True,
+    )
+    trained = loop.train_cell(
+        params, blob, args.batch_size, args.momentum, seeds, device, log=lambda s: print(s, flush=True)
+    )
     for seed, result in zip(seeds, trained):
         result["summary"]["protocol"] = "equal_epochs"
         runs.write_run(Path(args.out) / f"seed{seed}", result, params)

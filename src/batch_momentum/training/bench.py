@@ -30,6 +30,7 @@ Conv layers of one example's forward pass; at the machine's peak rate (a 2048 x 
 float32 matmul with the same threads, or on the GPU) it cannot take less than
 bound_s = 6 * MACs * N / peak.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,8 +71,9 @@ def forward_macs(model: nn.Module, input_shape) -> int:
         else:
             total += out.numel() * (mod.in_channels // mod.groups) * math.prod(mod.kernel_size)
 
-    hooks = [m.register_forward_hook(count) for m in model.modules()
-             if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
+    hooks = [
+        m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))
+    ]
     try:
         with torch.no_grad():
             model(torch.zeros(1, *input_shape))
@@ -94,14 +96,18 @@ def peak_gflops(n: int = 2048, repeats: int = 5, device: torch.device = CPU) -> 
         a @ b
         devices.sync(device)
         times.append(time.perf_counter() - t0)
-    return 2 * n ** 3 / statistics.median(times) / 1e9
+    return 2 * n**3 / statistics.median(times) / 1e9
 
 
 def cell_params(params: config.Params, lr: float, epochs: int, cuda_graph: str = "never") -> config.Params:
     """params for one batch size of the bench: this lr for every loop, 1 warm-up + `epochs` epochs,
     no early stop; eager updates unless `cuda_graph` is auto."""
-    return replace(params, train=replace(params.train, lr=lr, lr_rule="constant", max_epochs=epochs + 1,
-                                         target_train_acc=None, cuda_graph=cuda_graph))
+    return replace(
+        params,
+        train=replace(
+            params.train, lr=lr, lr_rule="constant", max_epochs=epochs + 1, target_train_acc=None, cuda_graph=cuda_graph
+        ),
+    )
 
 
 def project_epoch_s(p: config.Params, blob: dict, b: int, lam: float, seeds: list) -> float | None:
@@ -115,8 +121,9 @@ def project_epoch_s(p: config.Params, blob: dict, b: int, lam: float, seeds: lis
     return statistics.median(t1 - t0 for t0, t1 in zip(wall[1:], wall[2:]))
 
 
-def project_times(params: config.Params, blob: dict, b: int, lam: float, seeds: list, epochs: int,
-                  log) -> tuple[config.Params, dict]:
+def project_times(
+    params: config.Params, blob: dict, b: int, lam: float, seeds: list, epochs: int, log
+) -> tuple[config.Params, dict]:
     """The project's loop at B: (the cell's params, {"stacked": epoch s per model, "alone": epoch s,
     "graph": epoch s per model with CUDA graphs, NaN off CUDA}), at params' lr for B, halved while a
     seed diverges."""
@@ -132,12 +139,15 @@ def project_times(params: config.Params, blob: dict, b: int, lam: float, seeds: 
             return p, dict(stacked=stacked / len(seeds), alone=alone, graph=graph / len(seeds))
         log(f"B={b}: the project's loop diverged at lr {lr:g}, lambda {lam}; timing at lr {lr / 2:g}")
         lr /= 2
-    raise ValueError(f"bench: the project's loop diverges at B={b}, lambda {lam} even at lr {lr * 2:g}; "
-                     f"check the data and model, or bench a smaller --momentum")
+    raise ValueError(
+        f"bench: the project's loop diverges at B={b}, lambda {lam} even at lr {lr * 2:g}; "
+        f"check the data and model, or bench a smaller --momentum"
+    )
 
 
-def examples_epoch_s(p: config.Params, blob: dict, b: int, lam: float, seed: int,
-                     cap: int = EXAMPLES_CAP) -> tuple[float, bool]:
+def examples_epoch_s(
+    p: config.Params, blob: dict, b: int, lam: float, seed: int, cap: int = EXAMPLES_CAP
+) -> tuple[float, bool]:
     """Median epoch time of the PyTorch-examples loop after a warm-up epoch; True when each
     epoch was timed on its first `cap` updates and scaled to ceil(N/B)."""
     device = blob["x_train"].device
@@ -173,38 +183,63 @@ def _examples_epochs(model, opt, loader, device, timed: int, updates: int, epoch
     return times
 
 
-def bench(params: config.Params, blob: dict, batch_sizes, epochs: int, momentum: float,
-          cap: int = EXAMPLES_CAP, log=print) -> list[dict]:
+def bench(
+    params: config.Params, blob: dict, batch_sizes, epochs: int, momentum: float, cap: int = EXAMPLES_CAP, log=print
+) -> list[dict]:
     """One row of T.BENCH per batch size; times in seconds. Runs on blob's device (the CPU with torch's
     current threads, or a GPU)."""
     n = len(blob["y_train"])
     bad = [b for b in batch_sizes if not 1 <= b <= n]
     if bad or epochs < 1:
-        raise ValueError(f"bench needs batch sizes in 1..{n} (prepared.n_train) and --epochs >= 1; "
-                         f"got batch sizes {list(batch_sizes)}, epochs {epochs}")
+        raise ValueError(
+            f"bench needs batch sizes in 1..{n} (prepared.n_train) and --epochs >= 1; "
+            f"got batch sizes {list(batch_sizes)}, epochs {epochs}"
+        )
     seeds = list(params.grid.seed)
     device = blob["x_train"].device
     macs = forward_macs(models.build(params, blob["meta"]), blob["meta"]["input_shape"])
     peak = peak_gflops(device=device)
     bound = 6 * macs * n / (peak * 1e9)  # seconds per epoch at peak
-    shared = {T.STACKED_MODELS: len(seeds), T.EPOCHS: epochs, T.N_TRAIN: n, T.MACS_PER_EXAMPLE: macs,
-              T.PEAK_GFLOPS: peak, T.MOMENTUM: momentum, T.DEVICE: device.type, T.DEVICE_NAME: devices.name(device),
-              T.THREADS: torch.get_num_threads(), T.TORCH_VERSION: str(torch.__version__)}
-    log(f"{shared[T.DEVICE_NAME]}, {shared[T.THREADS]} thread(s), torch {shared[T.TORCH_VERSION]}; peak {peak:.1f} "
+    shared = {
+        T.STACKED_MODELS: len(seeds),
+        T.EPOCHS: epochs,
+        T.N_TRAIN: n,
+        T.MACS_PER_EXAMPLE: macs,
+        T.PEAK_GFLOPS: peak,
+        T.MOMENTUM: momentum,
+        T.DEVICE: device.type,
+        T.DEVICE_NAME: devices.name(device),
+        T.THREADS: torch.get_num_threads(),
+        T.TORCH_VERSION: str(torch.__version__),
+    }
+    log(
+        f"{shared[T.DEVICE_NAME]}, {shared[T.THREADS]} thread(s), torch {shared[T.TORCH_VERSION]}; peak {peak:.1f} "
         f"GFLOP/s ({8192 if device.type == 'cuda' else 2048}^2 float32 matmul); {macs} MACs/example, N={n}: bound "
         f"{bound * 1e3:.3g} ms/epoch; S={len(seeds)} stacked, lambda={momentum}, {epochs} timed epoch(s) after "
-        f"1 warm-up")
-    log(f"{'B':>6} {'upd/ep':>6} {'lr':>7} | {'epoch ms: stacked/S':>19} {'alone':>8} {'examples':>9} "
+        f"1 warm-up"
+    )
+    log(
+        f"{'B':>6} {'upd/ep':>6} {'lr':>7} | {'epoch ms: stacked/S':>19} {'alone':>8} {'examples':>9} "
         f"{'graph/S':>8} | {'ex/stk':>6} {'ex/alone':>8} {'stk/grph':>8} | {'bound ms':>8} {'stk/bnd':>7} "
-        f"{'alone/bnd':>9} {'ex/bnd':>7} {'grph/bnd':>8}")
+        f"{'alone/bnd':>9} {'ex/bnd':>7} {'grph/bnd':>8}"
+    )
     rows = []
     for b in sorted(set(batch_sizes)):
         p, t = project_times(params, blob, b, momentum, seeds, epochs, log)
         t["examples"], scaled = examples_epoch_s(p, blob, b, momentum, seeds[0], cap)
-        row = {**shared, T.BATCH_SIZE: b, T.UPDATES_PER_EPOCH: math.ceil(n / b), T.EXAMPLES_SCALED: scaled,
-               T.LR: p.train.lr, T.BOUND_S: bound, T.EXAMPLES_OVER_STACKED: t["examples"] / t["stacked"],
-               T.EXAMPLES_OVER_ALONE: t["examples"] / t["alone"], T.STACKED_OVER_GRAPH: t["stacked"] / t["graph"],
-               **{EPOCH_S[k]: v for k, v in t.items()}, **{OVER_BOUND[k]: v / bound for k, v in t.items()}}
+        row = {
+            **shared,
+            T.BATCH_SIZE: b,
+            T.UPDATES_PER_EPOCH: math.ceil(n / b),
+            T.EXAMPLES_SCALED: scaled,
+            T.LR: p.train.lr,
+            T.BOUND_S: bound,
+            T.EXAMPLES_OVER_STACKED: t["examples"] / t["stacked"],
+            T.EXAMPLES_OVER_ALONE: t["examples"] / t["alone"],
+            T.STACKED_OVER_GRAPH: t["stacked"] / t["graph"],
+            **{EPOCH_S[k]: v for k, v in t.items()},
+            **{OVER_BOUND[k]: v / bound for k, v in t.items()},
+        }
         rows.append({c: row[c] for c in T.BENCH.columns})
         log(describe(row))
     if any(r[T.EXAMPLES_SCALED] for r in rows):
@@ -215,11 +250,13 @@ def bench(params: config.Params, blob: dict, batch_sizes, epochs: int, momentum:
 def describe(row: dict) -> str:
     """One bench row in a line of the log, under the header that bench() writes (times in ms)."""
     ms = {k: row[EPOCH_S[k]] * 1e3 for k in LOOPS}
-    return (f"{row[T.BATCH_SIZE]:>6} {row[T.UPDATES_PER_EPOCH]:>6} {row[T.LR]:>7.4g} | {ms['stacked']:>19.1f} "
-            f"{ms['alone']:>8.1f} {ms['examples']:>8.1f}{'*' if row[T.EXAMPLES_SCALED] else ' '} {ms['graph']:>8.1f} | "
-            f"{row[T.EXAMPLES_OVER_STACKED]:>6.2f} {row[T.EXAMPLES_OVER_ALONE]:>8.2f} "
-            f"{row[T.STACKED_OVER_GRAPH]:>8.2f} | {row[T.BOUND_S] * 1e3:>8.3g} "
-            + " ".join(f"{row[OVER_BOUND[k]]:>{w}.1f}" for k, w in zip(LOOPS, (7, 9, 7, 8))))
+    return (
+        f"{row[T.BATCH_SIZE]:>6} {row[T.UPDATES_PER_EPOCH]:>6} {row[T.LR]:>7.4g} | {ms['stacked']:>19.1f} "
+        f"{ms['alone']:>8.1f} {ms['examples']:>8.1f}{'*' if row[T.EXAMPLES_SCALED] else ' '} {ms['graph']:>8.1f} | "
+        f"{row[T.EXAMPLES_OVER_STACKED]:>6.2f} {row[T.EXAMPLES_OVER_ALONE]:>8.2f} "
+        f"{row[T.STACKED_OVER_GRAPH]:>8.2f} | {row[T.BOUND_S] * 1e3:>8.3g} "
+        + " ".join(f"{row[OVER_BOUND[k]]:>{w}.1f}" for k, w in zip(LOOPS, (7, 9, 7, 8)))
+    )
 
 
 def main(argv=None) -> int:
@@ -229,8 +266,12 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-sizes", type=int, nargs="+", help="default: params' timing.batch_sizes")
     ap.add_argument("--epochs", type=int, default=3, help="timed epochs per loop and batch size, after one warm-up")
     ap.add_argument("--momentum", type=float, default=0.9, help="lambda of every loop")
-    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
-                    help="where every loop runs (default cpu; cuda adds the CUDA-graph loop)")
+    ap.add_argument(
+        "--device",
+        default="cpu",
+        choices=("cpu", "cuda", "auto"),
+        help="where every loop runs (default cpu; cuda adds the CUDA-graph loop)",
+    )
     ap.add_argument("--out", default="results/bench/bench.csv")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()

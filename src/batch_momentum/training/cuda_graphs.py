@@ -21,11 +21,12 @@ Capture needs a few warm-up updates first (on a side stream, as the CUDA graphs 
 PyTorch ask); they would move the weights, so the state is saved before and restored after
 them: training is the same sequence of updates as the eager path's.
 """
+
 from __future__ import annotations
 
 import torch
 
-WARMUP = 3        # eager updates before a capture (lazy initialisation of cuBLAS and the allocator)
+WARMUP = 3  # eager updates before a capture (lazy initialisation of cuBLAS and the allocator)
 MAX_BATCH = 1024  # train.cuda_graph auto: graphs on CUDA for batch sizes up to this
 
 
@@ -107,9 +108,11 @@ class Graphed(Eager):
             replay = self.backend.capture(update)  # recording runs nothing: the state stays as restored
         except RuntimeError as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise CaptureError(f"could not capture a CUDA graph of the update at batch shape {tuple(idx.shape)} "
-                               f"({first}); set train.cuda_graph: never in params.yaml to train with eager "
-                               f"updates") from None
+            raise CaptureError(
+                f"could not capture a CUDA graph of the update at batch shape {tuple(idx.shape)} "
+                f"({first}); set train.cuda_graph: never in params.yaml to train with eager "
+                f"updates"
+            ) from None
         return static, replay
 
     def prepare(self, perms: torch.Tensor, batch_size: int) -> None:
@@ -119,7 +122,7 @@ class Graphed(Eager):
         epochs after each shrink of the stack look slower at small batch sizes only."""
         n = perms.shape[1]
         for lo in (0, (n - 1) // batch_size * batch_size):
-            self._graph(perms[:, lo:lo + batch_size])
+            self._graph(perms[:, lo : lo + batch_size])
 
     def _graph(self, idx: torch.Tensor):
         """(static index buffer, replay) of the graph for idx's shape, captured if there is none yet."""
@@ -146,4 +149,3 @@ def uses_graphs(mode: str, device: torch.device, batch_size: int) -> bool:
 
 def updater(opt, x: torch.Tensor, y: torch.Tensor, device: torch.device, mode: str, batch_size: int) -> Eager:
     return (Graphed if uses_graphs(mode, device, batch_size) else Eager)(opt, x, y)
-

@@ -1,4 +1,5 @@
 """The device a step runs on, its name as results record it, and CPU threads."""
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,7 @@
 """Keskar et al.'s protocol: per (B, lambda), every candidate eta x every seed trained to the
 training-accuracy target in one stacked network, and the choice of eta by validation accuracy
 among the candidates whose every seed reached it (params' equal_acc section)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,13 +31,21 @@ def choose_lr(candidates: list[dict]) -> dict:
     qualified = [lr for lr, rows in by_lr.items() if all(r[T.REACHED_TARGET] for r in rows)]
     if qualified:
         lr = max(qualified, key=lambda v: (mean(v, T.VAL_ACC), -v))
-        return dict(lr=lr, reached=True, why=f"best mean validation accuracy ({mean(lr, T.VAL_ACC):.4f}) of the "
-                                             f"{len(qualified)} of {len(by_lr)} eta whose every seed reached the "
-                                             f"target")
+        return dict(
+            lr=lr,
+            reached=True,
+            why=f"best mean validation accuracy ({mean(lr, T.VAL_ACC):.4f}) of the "
+            f"{len(qualified)} of {len(by_lr)} eta whose every seed reached the "
+            f"target",
+        )
     lr = max(by_lr, key=lambda v: (at_target(v), mean(v, T.TRAIN_ACC), -v))
-    return dict(lr=lr, reached=False, why=f"no eta of {sorted(by_lr)} brought every seed to the target; kept the "
-                                          f"closest ({at_target(lr)} of {len(by_lr[lr])} seeds at the target, mean "
-                                          f"training accuracy {mean(lr, T.TRAIN_ACC):.4f})")
+    return dict(
+        lr=lr,
+        reached=False,
+        why=f"no eta of {sorted(by_lr)} brought every seed to the target; kept the "
+        f"closest ({at_target(lr)} of {len(by_lr[lr])} seeds at the target, mean "
+        f"training accuracy {mean(lr, T.TRAIN_ACC):.4f})",
+    )
 
 
 def train_equal_acc(params: config.Params, blob: dict, batch_size: int, momentum: float, device, out: Path) -> None:
@@ -45,11 +54,22 @@ def train_equal_acc(params: config.Params, blob: dict, batch_size: int, momentum
     ea, seeds = params.equal_acc, list(params.grid.seed)
     lrs = ea.lrs(batch_size, momentum)
     members = [(lr, s) for lr in lrs for s in seeds]
-    print(f"equal accuracy: B={batch_size}, lambda={momentum}, eta {lrs} x seeds {seeds} = {len(members)} models "
-          f"stacked, target {ea.target_train_acc} within {ea.max_epochs} epochs, on {device}", flush=True)
-    trained = loop.train_cell(params, blob, batch_size, momentum, [s for _, s in members], device,
-                              log=lambda s: print(s, flush=True), lrs=[lr for lr, _ in members],
-                              budget=loop.Budget(ea.max_epochs, ea.target_train_acc, ea.patience))
+    print(
+        f"equal accuracy: B={batch_size}, lambda={momentum}, eta {lrs} x seeds {seeds} = {len(members)} models "
+        f"stacked, target {ea.target_train_acc} within {ea.max_epochs} epochs, on {device}",
+        flush=True,
+    )
+    trained = loop.train_cell(
+        params,
+        blob,
+        batch_size,
+        momentum,
+        [s for _, s in members],
+        device,
+        log=lambda s: print(s, flush=True),
+        lrs=[lr for lr, _ in members],
+        budget=loop.Budget(ea.max_epochs, ea.target_train_acc, ea.patience),
+    )
     for r in trained:
         last = r["curve"][-1]
         r["summary"].update({T.PROTOCOL: "equal_acc", T.TRAIN_ACC: last[T.TRAIN_ACC], T.VAL_ACC: last[T.VAL_ACC]})

@@ -8,6 +8,7 @@ nn.Module loop). After every epoch each seed's curve gets a row, and `stop_reaso
 whether it stops (status.Status): diverged, at the target, out of budget (ok or did not
 train), or stalled. A stopped seed leaves the stack; the others go on.
 """
+
 from __future__ import annotations
 
 import math
@@ -75,20 +76,31 @@ def stop_reason(curve: list[dict], epoch: int, budget: Budget) -> tuple[Status, 
     p = budget.patience
     if p and epoch >= p and stalled([r[T.TRAIN_ACC] for r in curve], p):
         best = max(r[T.TRAIN_ACC] for r in curve)
-        return Status.STALLED, (f"training accuracy gained less than {STALL_GAIN} in the last {p} epochs "
-                                f"(best {best:.4f} in epoch {epoch})")
+        return Status.STALLED, (
+            f"training accuracy gained less than {STALL_GAIN} in the last {p} epochs (best {best:.4f} in epoch {epoch})"
+        )
     return None
 
 
-def record(net: StackedNet, blob: dict, runs: list[SeedRun], active: list[int], epoch: int, updates: int,
-           wall_s: float) -> None:
+def record(
+    net: StackedNet, blob: dict, runs: list[SeedRun], active: list[int], epoch: int, updates: int, wall_s: float
+) -> None:
     """Append a curve row (T.CURVE_ROW) to every active seed: loss and accuracy on the training and
     the validation split, all seeds in one pass per split, read back to the host once per split."""
     tl, ta = (t.tolist() for t in loss_and_accuracy(net.forward, blob["x_train"], blob["y_train"]))  # S floats each
     vl, va = (t.tolist() for t in loss_and_accuracy(net.forward, blob["x_val"], blob["y_val"]))
     for r, i in enumerate(active):
-        runs[i].curve.append({T.EPOCH: epoch, T.UPDATES: updates, T.WALL_S: wall_s, T.TRAIN_LOSS: tl[r],
-                              T.TRAIN_ACC: ta[r], T.VAL_LOSS: vl[r], T.VAL_ACC: va[r]})
+        runs[i].curve.append(
+            {
+                T.EPOCH: epoch,
+                T.UPDATES: updates,
+                T.WALL_S: wall_s,
+                T.TRAIN_LOSS: tl[r],
+                T.TRAIN_ACC: ta[r],
+                T.VAL_LOSS: vl[r],
+                T.VAL_ACC: va[r],
+            }
+        )
 
 
 def train_epoch(step, shuffles, active: list[int], n: int, batch_size: int, device: torch.device) -> float:
@@ -99,13 +111,14 @@ def train_epoch(step, shuffles, active: list[int], n: int, batch_size: int, devi
     devices.sync(device)
     t0 = time.perf_counter()
     for lo in range(0, n, batch_size):
-        step(perms[:, lo:lo + batch_size])  # (S, b): each seed's own batch
+        step(perms[:, lo : lo + batch_size])  # (S, b): each seed's own batch
     devices.sync(device)
     return time.perf_counter() - t0
 
 
-def stop_finished(runs: list[SeedRun], active: list[int], epoch: int, budget: Budget, net: StackedNet,
-                  log) -> list[int]:
+def stop_finished(
+    runs: list[SeedRun], active: list[int], epoch: int, budget: Budget, net: StackedNet, log
+) -> list[int]:
     """Stop every active seed that stop_reason stops after `epoch`, keeping its status, reason and
     final weights; returns the rows of the stack (positions in `active`) that go on."""
     several_lrs = len({r.lr for r in runs}) > 1
@@ -122,21 +135,44 @@ def stop_finished(runs: list[SeedRun], active: list[int], epoch: int, budget: Bu
     return keep
 
 
-def summary(run: SeedRun, lr_rule: str, batch_size: int, momentum: float, budget: Budget, updates_per_epoch: int,
-            shared: dict) -> dict:
+def summary(
+    run: SeedRun, lr_rule: str, batch_size: int, momentum: float, budget: Budget, updates_per_epoch: int, shared: dict
+) -> dict:
     """The run's train.json: its settings, how it ended and what it cost; `shared` holds what every run
     of the stack has in common (T.STACKED_MODELS, T.UPDATE_PATH, T.WHERE, T.N_PARAMS)."""
     last = run.curve[-1]
     reached = budget.target is not None and run.status == Status.OK and last[T.TRAIN_ACC] >= budget.target
-    return {T.BATCH_SIZE: batch_size, T.MOMENTUM: momentum, T.SEED: run.seed, T.LR: run.lr, T.LR_RULE: lr_rule,
-            T.STATUS: run.status.value, T.REASON: run.reason, T.EPOCHS: last[T.EPOCH], T.UPDATES: last[T.UPDATES],
-            T.UPDATES_PER_EPOCH: updates_per_epoch, T.TRAIN_WALL_S: last[T.WALL_S],
-            T.EPOCH_WALL_S: last[T.WALL_S] / max(last[T.EPOCH], 1), **shared, T.REACHED_TARGET: reached,
-            T.EPOCHS_TO_TARGET: last[T.EPOCH] if reached else None}
+    return {
+        T.BATCH_SIZE: batch_size,
+        T.MOMENTUM: momentum,
+        T.SEED: run.seed,
+        T.LR: run.lr,
+        T.LR_RULE: lr_rule,
+        T.STATUS: run.status.value,
+        T.REASON: run.reason,
+        T.EPOCHS: last[T.EPOCH],
+        T.UPDATES: last[T.UPDATES],
+        T.UPDATES_PER_EPOCH: updates_per_epoch,
+        T.TRAIN_WALL_S: last[T.WALL_S],
+        T.EPOCH_WALL_S: last[T.WALL_S] / max(last[T.EPOCH], 1),
+        **shared,
+        T.REACHED_TARGET: reached,
+        T.EPOCHS_TO_TARGET: last[T.EPOCH] if reached else None,
+    }
 
 
-def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: float, seeds, device: torch.device,
-               log=print, *, lrs=None, budget: Budget | None = None) -> list[dict]:
+def train_cell(
+    params: config.Params,
+    blob: dict,
+    batch_size: int,
+    momentum: float,
+    seeds,
+    device: torch.device,
+    log=print,
+    *,
+    lrs=None,
+    budget: Budget | None = None,
+) -> list[dict]:
     """Train the seeds of one cell together; one {"state", "init_state", "curve", "summary"} per seed.
 
     Models are trained as one stacked network, one per entry of `seeds` (a seed may repeat when
@@ -171,14 +207,29 @@ def train_cell(params: config.Params, blob: dict, batch_size: int, momentum: flo
             if not active:
                 break
             step.keep(keep)
-    shared = {T.STACKED_MODELS: len(runs), T.UPDATE_PATH: step.name, **run_metadata(device),
-              T.N_PARAMS: models.n_params(inits[0])}
-    return [{"state": r.state, "init_state": {k: v.detach().cpu().clone() for k, v in init.state_dict().items()},
-             "curve": r.curve, "summary": summary(r, tr.lr_rule, batch_size, momentum, budget, per_epoch, shared)}
-            for r, init in zip(runs, inits)]
+    shared = {
+        T.STACKED_MODELS: len(runs),
+        T.UPDATE_PATH: step.name,
+        **run_metadata(device),
+        T.N_PARAMS: models.n_params(inits[0]),
+    }
+    return [
+        {
+            "state": r.state,
+            "init_state": {k: v.detach().cpu().clone() for k, v in init.state_dict().items()},
+            "curve": r.curve,
+            "summary": summary(r, tr.lr_rule, batch_size, momentum, budget, per_epoch, shared),
+        }
+        for r, init in zip(runs, inits)
+    ]
 
 
 def run_metadata(device: torch.device) -> dict:
     """What every result records about where it ran and which code made it (T.WHERE)."""
-    return {T.DEVICE: str(device), T.DEVICE_NAME: devices.name(device), T.THREADS: torch.get_num_threads(),
-            T.TORCH_VERSION: str(torch.__version__), **provenance.code_version()}
+    return {
+        T.DEVICE: str(device),
+        T.DEVICE_NAME: devices.name(device),
+        T.THREADS: torch.get_num_threads(),
+        T.TORCH_VERSION: str(torch.__version__),
+        **provenance.code_version(),
+    }

@@ -1,4 +1,5 @@
 """The models of the grid: small enough to train many cells on a laptop CPU."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -66,8 +67,9 @@ def build(params: Params, meta: dict) -> nn.Module:
 
 
 @torch.no_grad()
-def loss_and_accuracy(logits: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-                      chunk: int | None = EVAL_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+def loss_and_accuracy(
+    logits: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor, chunk: int | None = EVAL_CHUNK
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean cross-entropy and accuracy over a whole split (x, y) of S models at once, `chunk` examples
     per forward pass (None: the whole split in one). logits(x[lo:hi]) is (S, b, classes): a stacked
     network's forward, or one model's logits with unsqueeze(0). Returns two (S,) float64 tensors on
@@ -78,7 +80,7 @@ def loss_and_accuracy(logits: Callable[[torch.Tensor], torch.Tensor], x: torch.T
     chunk = chunk or n
     loss = correct = 0
     for lo in range(0, n, chunk):
-        out, yb = logits(x[lo:lo + chunk]), y[lo:lo + chunk]  # (S, b, classes), (b,)
+        out, yb = logits(x[lo : lo + chunk]), y[lo : lo + chunk]  # (S, b, classes), (b,)
         # (S,): one 2-D call per model, deterministic on CUDA (nll_loss2d's mean over (S, C, b) uses atomics)
         means = torch.stack([F.cross_entropy(o, yb) for o in out])
         loss = loss + means.double() * len(yb)

@@ -7,6 +7,7 @@ every earlier gradient. torch.optim.SGD keeps v <- mu*v + g, p <- p - lr*v inste
 a constant learning rate the two agree (m = -lr*v, lambda = mu) and differ only when eta
 changes during training, because the lecture's m already carries the old eta.
 """
+
 from __future__ import annotations
 
 import torch
@@ -52,6 +53,7 @@ class LectureMomentum(torch.optim.Optimizer):
                 if "m" not in self.state[p]:
                     self.state[p]["m"] = torch.zeros_like(p)
             if ps:
-                momentum_update_(ps, [p.grad for p in ps], [self.state[p]["m"] for p in ps],
-                                 group["lr"], group["momentum"])
+                momentum_update_(
+                    ps, [p.grad for p in ps], [self.state[p]["m"] for p in ps], group["lr"], group["momentum"]
+                )
         return loss

@@ -9,6 +9,7 @@ Shapes: inputs (S, B, *input_shape), logits (S, B, classes).
 Linear:  y_s = x_s W_s^T + b_s          one torch.baddbmm over the S copies
 Conv:    the S copies as groups=S of one convolution over (B, S*C, ...) channels
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,8 +28,10 @@ def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
         if isinstance(mod, nn.Sequential):
             continue
         if not isinstance(mod, SUPPORTED):
-            raise TypeError(f"stacked training supports {', '.join(t.__name__ for t in SUPPORTED)} inside "
-                            f"nn.Sequential; got {type(mod).__name__} at {prefix!r}")
+            raise TypeError(
+                f"stacked training supports {', '.join(t.__name__ for t in SUPPORTED)} inside "
+                f"nn.Sequential; got {type(mod).__name__} at {prefix!r}"
+            )
         out.append((prefix, mod))
     return out
 
@@ -44,8 +47,7 @@ class StackedNet:
         if any(len(list(m.buffers())) for m in models):
             raise TypeError("stacked training needs models without buffers (no batch norm)")
         states = [m.state_dict() for m in models]
-        self.params = [torch.stack([s[k].detach() for s in states]).to(device).requires_grad_()
-                       for k in self.keys]
+        self.params = [torch.stack([s[k].detach() for s in states]).to(device).requires_grad_() for k in self.keys]
         self.index = {k: i for i, k in enumerate(self.keys)}
 
     @property
@@ -55,7 +57,7 @@ class StackedNet:
     def forward(self, x: torch.Tensor, params: list[torch.Tensor] | None = None) -> torch.Tensor:
         """x: (S, B, *input_shape), or (B, *input_shape) shared by all S; returns (S, B, classes)."""
         ps = self.params if params is None else params
-        get = (lambda pre, n: ps[self.index[f"{pre}.{n}"]])
+        get = lambda pre, n: ps[self.index[f"{pre}.{n}"]]
         s = ps[0].shape[0]
         if x.dim() == len(self.input_shape) + 1:  # one input for all S: a view, no copy
             x = x.unsqueeze(0).expand(s, *x.shape)
@@ -74,8 +76,15 @@ class StackedNet:
                 batch = x.shape[1]
                 xs = x.transpose(0, 1).reshape(batch, s * x.shape[2], *x.shape[3:])
                 conv = F.conv1d if isinstance(mod, nn.Conv1d) else F.conv2d
-                y = conv(xs, w.reshape(-1, *w.shape[2:]), b.reshape(-1), stride=mod.stride, padding=mod.padding,
-                         dilation=mod.dilation, groups=s)
+                y = conv(
+                    xs,
+                    w.reshape(-1, *w.shape[2:]),
+                    b.reshape(-1),
+                    stride=mod.stride,
+                    padding=mod.padding,
+                    dilation=mod.dilation,
+                    groups=s,
+                )
                 x = y.reshape(batch, s, w.shape[1], *y.shape[2:]).transpose(0, 1)
         return x
 
@@ -110,13 +119,17 @@ class DenseTrainer:
     def supports(net: StackedNet) -> bool:
         kinds = [type(m) for _, m in net.layers]
         return all(k in (nn.Linear, nn.ReLU, nn.Flatten) for k in kinds) and (
-            len(net.input_shape) == 1 or kinds[0] is nn.Flatten)
+            len(net.input_shape) == 1 or kinds[0] is nn.Flatten
+        )
 
     def __init__(self, net: StackedNet, lr, momentum: float):
         self.net, self.lr, self.lam = net, _per_model(lr, net), momentum
         self.linear = [prefix for prefix, m in net.layers if isinstance(m, nn.Linear)]
-        self.relu_after = [i + 1 < len(net.layers) and isinstance(net.layers[i + 1][1], nn.ReLU)
-                           for i, (_, m) in enumerate(net.layers) if isinstance(m, nn.Linear)]
+        self.relu_after = [
+            i + 1 < len(net.layers) and isinstance(net.layers[i + 1][1], nn.ReLU)
+            for i, (_, m) in enumerate(net.layers)
+            if isinstance(m, nn.Linear)
+        ]
         self.m = [torch.zeros_like(p) for p in net.params]
         self._refresh()
         self.classes = torch.arange(self.b[-1].shape[1], device=self.b[-1].device)  # the output layer's classes

@@ -1,6 +1,7 @@
 """A run's status, one of Status, and the rules that decide it: it diverged, it stalled short of a
 target, or it used its budget without training. Decided by the training loop (this module has no
 torch: the report quotes the thresholds in its text)."""
+
 from __future__ import annotations
 
 from enum import Enum
@@ -20,11 +21,12 @@ class Status(str, Enum):
     def __format__(self, spec: str) -> str:
         return format(self.value, spec)
 
+
 # A mean cross-entropy above this has blown up (chance level is ln(classes), 2.3 for 10 classes):
 # the run is "diverged" even while its loss is still a finite number.
 DIVERGED_LOSS = 1e3
 STALL_GAIN = 0.005  # a run "stalls" when `patience` epochs add less than this to its best training accuracy
-NO_GAIN = 0.05      # a run "did not train" when its final training accuracy is within this of its initial one
+NO_GAIN = 0.05  # a run "did not train" when its final training accuracy is within this of its initial one
 
 
 def did_not_train(curve: list[dict]) -> str | None:
@@ -35,15 +37,19 @@ def did_not_train(curve: list[dict]) -> str | None:
     or fell back, as a too large step does)."""
     first, last = curve[0], curve[-1]
     if last["train_acc"] <= first["train_acc"] + NO_GAIN:
-        return (f"training accuracy {last['train_acc']:.3f} after {int(last['epoch'])} epochs, "
-                f"{first['train_acc']:.3f} at the start")
+        return (
+            f"training accuracy {last['train_acc']:.3f} after {int(last['epoch'])} epochs, "
+            f"{first['train_acc']:.3f} at the start"
+        )
     losses = [r["train_loss"] for r in curve[1:]]
     if len(losses) >= 4:
         half = len(losses) // 2
         early, late = min(losses[:half]), min(losses[half:])
         if not late < early:
-            return (f"no progress in the second half of its {len(losses)} epochs (lowest training loss {late:.3g} "
-                    f"there, {early:.3g} before)")
+            return (
+                f"no progress in the second half of its {len(losses)} epochs (lowest training loss {late:.3g} "
+                f"there, {early:.3g} before)"
+            )
     return None
 
 

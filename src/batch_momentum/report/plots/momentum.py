@@ -4,18 +4,19 @@ Every function takes the momentum step's records (critical.records.CriticalResul
 a matplotlib Figure, λ coloured with the report's palette (style.lam_colors); nothing is saved
 or shown here. Each line is labelled with its λ ("λ = 0.9 ..."), so a test can find it.
 """
+
 from __future__ import annotations
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from batch_momentum.analysis.momentum import end_1d  # noqa: E402
-from batch_momentum.critical.records import CriticalResult, FiniteCell  # noqa: E402
-from batch_momentum.critical.surfaces import f1, f2  # noqa: E402
-from batch_momentum.report.plots.style import batch_axis, lam_colors  # noqa: E402
+from batch_momentum.analysis.momentum import end_1d
+from batch_momentum.critical.records import CriticalResult, FiniteCell
+from batch_momentum.critical.surfaces import f1, f2
+from batch_momentum.report.plots.style import batch_axis, lam_colors
 
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p"]
 CASE_TITLES = {"saddle": "started on the 2-D saddle", "minimum": "started in the shallow 1-D minimum"}
@@ -42,8 +43,11 @@ def plot_surface_1d(result: CriticalResult):
         ax.annotate(p.name, (x, p.value), textcoords="offset points", xytext=(0, dy), ha="center", fontsize=8)
         ax2.axhline(x, color="0.7", lw=0.6, ls=":")
     ax.set_ylim(-4.6, 2.5)
-    ax.set(xlabel="x", ylabel="f(x)  (curves offset by 0.12 per λ)",
-           title="1-D surface: GD stalls at the flat saddle, momentum rolls on")
+    ax.set(
+        xlabel="x",
+        ylabel="f(x)  (curves offset by 0.12 per λ)",
+        title="1-D surface: GD stalls at the flat saddle, momentum rolls on",
+    )
     ax.legend(fontsize=7, loc="lower left")
     ax2.set_xscale("symlog", linthresh=10)
     ax2.set(xlim=(0, result.config.steps_1d + 1), xlabel="step t", ylabel="x^t")
@@ -58,8 +62,9 @@ def plot_surface_2d(result: CriticalResult, show_noisy: bool = True):
     col = lam_colors(result.lambdas)
     fig, ax = plt.subplots(figsize=(7, 5.5))
     gx, gy = np.meshgrid(np.linspace(-1.6, 1.6, 300), np.linspace(-1.2, 1.2, 240))
-    cs = ax.contour(gx, gy, f2(np.stack([gx, gy], axis=-1)), levels=np.linspace(0.0, 1.2, 16), cmap="Greys",
-                    linewidths=0.7)
+    cs = ax.contour(
+        gx, gy, f2(np.stack([gx, gy], axis=-1)), levels=np.linspace(0.0, 1.2, 16), cmap="Greys", linewidths=0.7
+    )
     ax.clabel(cs, cs.levels[::3], fontsize=6)
     for xv in (-s2.escape_radius, s2.escape_radius):
         ax.axvline(xv, color="tab:red", lw=0.7, ls=":")
@@ -69,8 +74,14 @@ def plot_surface_2d(result: CriticalResult, show_noisy: bool = True):
         tr = np.asarray(r.offset.trajectory)  # (steps + 1, 2)
         lw = 1.0 + 1.5 * (len(runs) - 1 - k) / max(1, len(runs) - 1)  # thicker below: paths overlap
         step = r.offset.first_escape_step
-        ax.plot(tr[:, 0], tr[:, 1], "-", lw=lw, color=c,
-                label=f"λ = {r.momentum:g}: escapes at step {step if step is not None else '—'}")
+        ax.plot(
+            tr[:, 0],
+            tr[:, 1],
+            "-",
+            lw=lw,
+            color=c,
+            label=f"λ = {r.momentum:g}: escapes at step {step if step is not None else '—'}",
+        )
         if show_noisy and r.noisy:
             trn = np.asarray(r.noisy[0].trajectory)
             ax.plot(trn[:, 0], trn[:, 1], "--", lw=0.9, color=c, alpha=0.8)

@@ -1,17 +1,17 @@
 """The gradient-noise figure: how close a batch gradient is to the full gradient, and its
 noise-to-signal ratio, against the batch size (matplotlib, Agg). Drawn from a tidy frame
 (noise_frame, see style); returns a Figure."""
+
 from __future__ import annotations
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from batch_momentum.io import tables as T  # noqa: E402
-from batch_momentum.report.plots.style import (  # noqa: E402
-    LINE, MARKS, PANEL, Y, batch_axis, draw, measure_scale, points)
+from batch_momentum.io import tables as T
+from batch_momentum.report.plots.style import LINE, MARKS, PANEL, Y, batch_axis, draw, measure_scale, points
 
 COSINE, NSR = "cosine", "nsr"  # the panels
 FINAL, INIT, SAMPLED = "final", "init", "sampled"  # the marks of the cosine panel
@@ -35,8 +35,10 @@ def noise_frame(cells: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"plot_noise_vs_batch: the cell table lacks columns {missing}")
     expected = {T.NOISE_FINAL.cosine_expected, T.NOISE_INIT.cosine_expected} <= set(cells.columns)
     final, init = T.NOISE_FINAL, T.NOISE_INIT
-    lines = {FINAL: final.cosine_expected if expected else final.cosine,
-             INIT: init.cosine_expected if expected else init.cosine}
+    lines = {
+        FINAL: final.cosine_expected if expected else final.cosine,
+        INIT: init.cosine_expected if expected else init.cosine,
+    }
     if expected:
         lines[SAMPLED] = final.cosine
     means = cells.groupby([T.MOMENTUM, T.BATCH_SIZE], as_index=False).mean(numeric_only=True)

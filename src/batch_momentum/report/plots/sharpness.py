@@ -9,24 +9,37 @@
   plot_interpolations and plot_directions_by_lambda (the equal-accuracy runs, one panel per λ).
 λ and B in their report-wide colours (style).
 """
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-from batch_momentum.analysis.stats import at_target  # noqa: E402
-from batch_momentum.io import tables as T  # noqa: E402
-from batch_momentum.report.plots.style import (  # noqa: E402
-    PANEL, RUN, SHORT, Y, batch_axis, batch_color, draw, facets, lam_color, legend_below, measure_scale, points,
-    summary)
-from batch_momentum.training.status import Status  # noqa: E402
+from batch_momentum.analysis.stats import at_target
+from batch_momentum.io import tables as T
+from batch_momentum.report.plots.style import (
+    PANEL,
+    RUN,
+    SHORT,
+    Y,
+    batch_axis,
+    batch_color,
+    draw,
+    facets,
+    lam_color,
+    legend_below,
+    measure_scale,
+    points,
+    summary,
+)
+from batch_momentum.training.status import Status
 
 SPLIT_LINES = (("train", "-"), ("test", "--"))  # train solid, test dashed; other splits dotted
 

@@ -5,6 +5,7 @@ a run that does not count is drawn, a batch-size axis ticked at the grid's sizes
 A figure is drawn from a tidy frame, one row per point: its position (X, Y), its λ and B
 (T.MOMENTUM, T.BATCH_SIZE), its panel (PANEL) and its mark (MARK: how it is drawn, see MARKS).
 The frame is built by a small function beside each figure, and that is what the tests check."""
+
 from __future__ import annotations
 
 import math
@@ -12,12 +13,12 @@ import math
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import FixedLocator, NullLocator
 
-from batch_momentum.io import tables as T  # noqa: E402
+from batch_momentum.io import tables as T
 
 # ----------------------------------------------------------------------------- palettes: the value alone
 LOG2_B = (0.0, 13.0)  # log2 B over which the batch colours run: B = 1 to 8192 (larger B take the last)
@@ -86,8 +87,15 @@ def legend_below(fig, axes, ncol: int = 6) -> None:
         for h, label in zip(*ax.get_legend_handles_labels()):
             seen.setdefault(label, h)
     if seen:
-        fig.legend(list(seen.values()), list(seen.keys()), loc="lower center", ncol=min(ncol, len(seen)),
-                   fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.02))
+        fig.legend(
+            list(seen.values()),
+            list(seen.keys()),
+            loc="lower center",
+            ncol=min(ncol, len(seen)),
+            fontsize=8,
+            frameon=False,
+            bbox_to_anchor=(0.5, -0.02),
+        )
         fig.tight_layout(rect=(0, 0.08, 1, 1))
     else:
         fig.tight_layout()
@@ -109,8 +117,17 @@ HUES = {T.MOMENTUM: ("λ", lam_color), T.BATCH_SIZE: ("B", batch_color)}
 def points(df: pd.DataFrame, y: str, panel, mark, x=None) -> pd.DataFrame:
     """df's rows as points: Y = df[y], X = B (or `x`), with their λ, B, PANEL = panel and MARK = mark (each
     a value or one per row); a row whose mark is missing (None, NaN) is left out."""
-    frame = pd.DataFrame({PANEL: panel, T.MOMENTUM: df[T.MOMENTUM], T.BATCH_SIZE: df[T.BATCH_SIZE],
-                          X: df[T.BATCH_SIZE] if x is None else x, Y: df[y], MARK: mark}, index=df.index)
+    frame = pd.DataFrame(
+        {
+            PANEL: panel,
+            T.MOMENTUM: df[T.MOMENTUM],
+            T.BATCH_SIZE: df[T.BATCH_SIZE],
+            X: df[T.BATCH_SIZE] if x is None else x,
+            Y: df[y],
+            MARK: mark,
+        },
+        index=df.index,
+    )
     return frame.dropna(subset=[MARK]).reset_index(drop=True)
 
 
@@ -132,5 +149,11 @@ def draw(ax, frame: pd.DataFrame, hue: str = T.MOMENTUM, marks: dict = MARKS) ->
             if len(rows) or mark == LINE:  # an empty line still names its colour in the legend
                 style = dict(style)
                 fmt, label = style.pop("fmt"), style.pop("label", "_nolegend_").format(var=var, value=value)
-                ax.plot(rows[X].to_numpy(dtype=float), rows[Y].to_numpy(dtype=float), fmt, color=color(value),
-                        label=label, **style)
+                ax.plot(
+                    rows[X].to_numpy(dtype=float),
+                    rows[Y].to_numpy(dtype=float),
+                    fmt,
+                    color=color(value),
+                    label=label,
+                    **style,
+                )

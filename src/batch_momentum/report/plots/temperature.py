@@ -1,21 +1,21 @@
 """The noise-temperature view of the trained runs: each measure against g = ηN/(B(1−λ)), and
 against the final training loss (matplotlib, Agg). Colour = λ (style.lam_color), marker = B,
 hollow = short of the target; drawn from a tidy frame (see style). Each function returns a Figure."""
+
 from __future__ import annotations
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
 
-from batch_momentum.analysis.stats import at_target  # noqa: E402
-from batch_momentum.io import tables as T  # noqa: E402
-from batch_momentum.report.plots.style import (  # noqa: E402
-    MARK, PANEL, RUN, SHORT, X, Y, lam_color, measure_scale, points)
-from batch_momentum.training.status import Status  # noqa: E402
+from batch_momentum.analysis.stats import at_target
+from batch_momentum.io import tables as T
+from batch_momentum.report.plots.style import MARK, PANEL, RUN, SHORT, X, Y, lam_color, measure_scale, points
+from batch_momentum.training.status import Status
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p"]
 AGAINST = "against"  # the x column of a point of plot_temperature_views
@@ -37,8 +37,14 @@ def _scatter(ax, frame: pd.DataFrame, markers: dict, edge=None, **style) -> None
     """The frame's points per (λ, B, mark): colour λ (edge `edge` where given), marker B, hollow when SHORT."""
     for (lam, b, mark), rows in frame.groupby([T.MOMENTUM, T.BATCH_SIZE, MARK]):
         color = lam_color(lam)
-        ax.scatter(rows[X], rows[Y], marker=markers[b], facecolors="none" if mark == SHORT else color,
-                   edgecolors=edge or color, **style)
+        ax.scatter(
+            rows[X],
+            rows[Y],
+            marker=markers[b],
+            facecolors="none" if mark == SHORT else color,
+            edgecolors=edge or color,
+            **style,
+        )
 
 
 def plot_vs_temperature(df, y: str, ylabel: str | None = None, x: str = T.TEMPERATURE, stats: dict | None = None):

@@ -2,18 +2,19 @@
 
 Each function returns a matplotlib Figure; the caller saves or embeds it.
 """
+
 from __future__ import annotations
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from batch_momentum.analysis.formats import timing_device  # noqa: E402
-from batch_momentum.io import tables as T  # noqa: E402
-from batch_momentum.report.plots.style import batch_axis  # noqa: E402
+from batch_momentum.analysis.formats import timing_device
+from batch_momentum.io import tables as T
+from batch_momentum.report.plots.style import batch_axis
 
 
 def _finish_log_log(fig, ax, d: pd.DataFrame, ylabel: str, title: str):
@@ -36,9 +37,16 @@ def _draw_update(ax, d: pd.DataFrame) -> None:
     ax.fill_between(b, d[T.SEQUENTIAL_MIN_S], d[T.SEQUENTIAL_MAX_S], color="C3", alpha=0.2, linewidth=0)
     ext = d[T.SEQUENTIAL_EXTRAPOLATED].to_numpy(dtype=bool)  # booleans: tables.read_timing
     if ext.any():
-        ax.plot(b[ext], d[T.SEQUENTIAL_MEDIAN_S].to_numpy()[ext], "s", markerfacecolor="white",
-                markeredgecolor="C3", markersize=8, linestyle="none",
-                label="sequential, extrapolated from a subset")
+        ax.plot(
+            b[ext],
+            d[T.SEQUENTIAL_MEDIAN_S].to_numpy()[ext],
+            "s",
+            markerfacecolor="white",
+            markeredgecolor="C3",
+            markersize=8,
+            linestyle="none",
+            label="sequential, extrapolated from a subset",
+        )
 
 
 def _draw_epoch(ax, d: pd.DataFrame) -> None:

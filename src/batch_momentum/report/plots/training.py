@@ -2,20 +2,38 @@
 accuracy (the grid), and the small vs large batch at equal training accuracy (the protocol).
 Each figure is drawn from a tidy frame (*_frame, see style) and returned as a matplotlib Figure;
 the caller saves or embeds it."""
+
 from __future__ import annotations
 
 import matplotlib
 
 matplotlib.use("Agg")
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from batch_momentum.analysis.stats import counted  # noqa: E402
-from batch_momentum.io import tables as T  # noqa: E402
-from batch_momentum.report.plots.style import (  # noqa: E402
-    FAILED, LINE, MARK, MARKS, NEVER, PANEL, RUN, SHORT, X, Y, batch_axis, batch_color, draw, facets,
-    legend_below, measure_scale, points, summary)
-from batch_momentum.training.status import Status  # noqa: E402
+from batch_momentum.analysis.stats import counted
+from batch_momentum.io import tables as T
+from batch_momentum.report.plots.style import (
+    FAILED,
+    LINE,
+    MARK,
+    MARKS,
+    NEVER,
+    PANEL,
+    RUN,
+    SHORT,
+    X,
+    Y,
+    batch_axis,
+    batch_color,
+    draw,
+    facets,
+    legend_below,
+    measure_scale,
+    points,
+    summary,
+)
+from batch_momentum.training.status import Status
 
 OK = Status.OK.value
 SPLIT_TITLES = {T.TRAIN_ACC: "train accuracy after the budget", T.TEST_ACC: "test accuracy after the budget"}
@@ -49,8 +67,16 @@ def curves_frame(curves: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """The lines of plot_curves: one row per run and epoch, PANEL = λ, X = epoch, Y = training accuracy,
     with the run's B, cell and status (a run missing from the table counts as ok)."""
     status = curves[T.CELL].map(table.set_index(T.CELL)[T.STATUS]).fillna(OK)
-    return pd.DataFrame({PANEL: curves[T.MOMENTUM], T.CELL: curves[T.CELL], T.BATCH_SIZE: curves[T.BATCH_SIZE],
-                         X: curves[T.EPOCH], Y: curves[T.TRAIN_ACC], T.STATUS: status})
+    return pd.DataFrame(
+        {
+            PANEL: curves[T.MOMENTUM],
+            T.CELL: curves[T.CELL],
+            T.BATCH_SIZE: curves[T.BATCH_SIZE],
+            X: curves[T.EPOCH],
+            Y: curves[T.TRAIN_ACC],
+            T.STATUS: status,
+        }
+    )
 
 
 def plot_curves(curves: pd.DataFrame, table: pd.DataFrame):
@@ -62,8 +88,14 @@ def plot_curves(curves: pd.DataFrame, table: pd.DataFrame):
     for ax, lam in zip(axes, lams):
         at = frame[frame[PANEL] == lam]
         for (b, failed, _), run in at.groupby([T.BATCH_SIZE, at[T.STATUS] != OK, T.CELL]):  # per B, solid first
-            ax.plot(run[X], run[Y], "--" if failed else "-", color=batch_color(b), lw=1.0 if failed else 1.2,
-                    label=f"B = {b}")
+            ax.plot(
+                run[X],
+                run[Y],
+                "--" if failed else "-",
+                color=batch_color(b),
+                lw=1.0 if failed else 1.2,
+                label=f"B = {b}",
+            )
         ax.set_title(f"λ = {lam:g}", fontsize=10)
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.3)
@@ -125,8 +157,10 @@ def plot_equal_runs(equal: pd.DataFrame, measures: list[tuple[str, str]], sizes:
     runs that did not reach the target are hollow and left out of the mean. Positive measures get log axes."""
     frame = equal_runs_frame(equal, [col for col, _ in measures], sizes)
     lams = sorted(equal[T.MOMENTUM].unique())
-    marks = {RUN: dict(MARKS[RUN], ms=4.5, alpha=1.0, label="{var} = {value:g}"),
-             SHORT: dict(MARKS[SHORT], label="short of the target (left out)")}
+    marks = {
+        RUN: dict(MARKS[RUN], ms=4.5, alpha=1.0, label="{var} = {value:g}"),
+        SHORT: dict(MARKS[SHORT], label="short of the target (left out)"),
+    }
     fig, axes = facets(len(measures), width=3.2, height=3.4)
     for ax, (col, label) in zip(axes, measures):
         at = frame[frame[PANEL] == col]

@@ -2,6 +2,7 @@
 
 Its text is the findings of analysis.momentum, the same sentences the lecture rows give as evidence.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -14,11 +15,19 @@ from batch_momentum.report.sections.common import html_table
 
 def outcomes_table(r: CriticalResult) -> pd.DataFrame:
     """One row per λ: which of the 1-D and 2-D runs escaped, and how."""
-    return pd.DataFrame([{"λ": s.momentum, "1-D: ends nearest": s.nearest_1d,
-                          "1-D: reached deep minimum": s.reached_deep_min_1d,
-                          "2-D offset: escape step": s.escape_step_2d,
-                          "2-D on manifold: max |x|": s.on_manifold_max_abs_x,
-                          "2-D noisy: share escaped": s.noisy_escaped_2d} for s in r.summary])
+    return pd.DataFrame(
+        [
+            {
+                "λ": s.momentum,
+                "1-D: ends nearest": s.nearest_1d,
+                "1-D: reached deep minimum": s.reached_deep_min_1d,
+                "2-D offset: escape step": s.escape_step_2d,
+                "2-D on manifold: max |x|": s.on_manifold_max_abs_x,
+                "2-D noisy: share escaped": s.noisy_escaped_2d,
+            }
+            for s in r.summary
+        ]
+    )
 
 
 def fractions_table(r: CriticalResult) -> pd.DataFrame:
@@ -36,18 +45,29 @@ def momentum_section(result: CriticalResult | dict) -> dict:
     """The section (id, title, text, html, figures) from the momentum step's records (or its parsed JSON)."""
     r = as_result(result)
     figs = [
-        dict(name="momentum_1d", fig=momentum_plots.plot_surface_1d(r),
-             caption="Gradient descent with the lecture's momentum on a 1-D surface with a flat saddle (x = 0), a "
-                     "shallow minimum (x = 1), a small hill (x = 1.5) and a deeper minimum (x = 3); one run per λ."),
-        dict(name="momentum_2d", fig=momentum_plots.plot_surface_2d(r),
-             caption="A 2-D saddle between two minima: from a tiny offset off its stable manifold (solid) and from "
-                     "the manifold itself with noisy gradients (dashed); one run per λ."),
-        dict(name="momentum_escape", fig=momentum_plots.plot_escape_fraction(r),
-             caption="Minibatch SGD started at a critical point of a finite-sum loss: the fraction of seeds that "
-                     "escape, and how fast, against batch size; the largest B is the full batch."),
+        dict(
+            name="momentum_1d",
+            fig=momentum_plots.plot_surface_1d(r),
+            caption="Gradient descent with the lecture's momentum on a 1-D surface with a flat saddle (x = 0), a "
+            "shallow minimum (x = 1), a small hill (x = 1.5) and a deeper minimum (x = 3); one run per λ.",
+        ),
+        dict(
+            name="momentum_2d",
+            fig=momentum_plots.plot_surface_2d(r),
+            caption="A 2-D saddle between two minima: from a tiny offset off its stable manifold (solid) and from "
+            "the manifold itself with noisy gradients (dashed); one run per λ.",
+        ),
+        dict(
+            name="momentum_escape",
+            fig=momentum_plots.plot_escape_fraction(r),
+            caption="Minibatch SGD started at a critical point of a finite-sum loss: the fraction of seeds that "
+            "escape, and how fast, against batch size; the largest B is the full batch.",
+        ),
     ]
-    html = ("<p>Which runs escaped:</p>" + html_table(outcomes_table(r))
-            + f"<p>Finite sums: share of {r.finite_sum.seeds} seeds that escaped, by case and λ (rows) and batch "
-              "size:</p>" + html_table(fractions_table(r), "{:.2f}"))
-    return dict(id="momentum", title="Momentum and critical points", text=findings(r).text(), html=html,
-                figures=figs)
+    html = (
+        "<p>Which runs escaped:</p>"
+        + html_table(outcomes_table(r))
+        + f"<p>Finite sums: share of {r.finite_sum.seeds} seeds that escaped, by case and λ (rows) and batch "
+        "size:</p>" + html_table(fractions_table(r), "{:.2f}")
+    )
+    return dict(id="momentum", title="Momentum and critical points", text=findings(r).text(), html=html, figures=figs)
