@@ -5,7 +5,7 @@
 #
 #   bash scripts/gpu_check.sh OUT [tests] [bench] [default] [mnist]     (no part named: all four)
 #
-#   tests    tests/test_gpu.py and test_graphs.py: CUDA-graph updates against eager ones,
+#   tests    tests/test_gpu.py and test_cuda_graphs.py: CUDA-graph updates against eager ones,
 #            CUDA against CPU, the device recorded                          -> gpu_check.log
 #   bench    python -m batch_momentum bench --device cuda at B = 1, 16, 256, 4000: eager vs
 #            CUDA graph with the default seeds stacked, vs the PyTorch-examples loop -> bench_cuda.csv
@@ -71,7 +71,7 @@ fresh() {  # a copy of the pipeline's files (not its outputs) in $tmp/$1; cd the
 for part in $parts; do
   case $part in
     tests)
-      step tests 180 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_graphs.py
+      step tests 180 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_cuda_graphs.py
       ;;
     bench)
       step bench 240 "$PY" -m batch_momentum bench --device cuda --batch-sizes 1 16 256 4000 --epochs 3 \

@@ -8,7 +8,7 @@ import yaml
 from torch import nn
 
 from batch_momentum import cli, config
-from batch_momentum.data import prepared as data
+from batch_momentum.data import prepared
 from batch_momentum.io import tables as T
 from batch_momentum.training import bench, models
 from conftest import tiny_full, tiny_with
@@ -89,7 +89,7 @@ def test_tiny_run_writes_one_consistent_row_per_batch_size(tmp_path, one_thread)
 
 def test_examples_loop_scales_a_long_epoch(tiny_params, one_thread):
     p = config.validate(tiny_params)
-    blob = data.prepare(p.data)
+    blob = prepared.prepare(p.data)
     p = bench.cell_params(p, 0.01, epochs=1)
     t_scaled, scaled = bench.examples_epoch_s(p, blob, 1, 0.9, 1, cap=50)  # 50 of 200 updates, x4
     torch.use_deterministic_algorithms(True, warn_only=True)  # as train_cell leaves it
@@ -101,7 +101,7 @@ def test_examples_loop_scales_a_long_epoch(tiny_params, one_thread):
 
 def test_a_diverging_lr_is_halved_until_the_project_loop_trains(one_thread):
     p = tiny_with(train={"lr": 2.0})  # B=1, lambda 0.9: the loss blows up (> status.DIVERGED_LOSS) in the first epoch
-    blob = data.prepare(p.data)
+    blob = prepared.prepare(p.data)
     lines = []
     cell, t = bench.project_times(p, blob, 1, 0.9, [1, 2], epochs=1, log=lines.append)
     halvings = len(lines)

@@ -220,3 +220,10 @@ def test_a_real_dataset_split_larger_than_its_official_set_stops_before_any_job(
             info.value
         )
         assert "allowed" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_cell_outside_the_grid_is_refused(tiny_params):
+    p = config.validate(tiny_params)
+    with pytest.raises(config.ParamsError, match="not in the grid"):
+        config.check_cell(p, 16, 0.9)
+    config.check_cell(p, 8, 0.9)

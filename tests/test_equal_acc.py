@@ -6,7 +6,7 @@ import itertools
 import pytest
 import torch
 
-from batch_momentum.data import prepared as data
+from batch_momentum.data import prepared
 from batch_momentum.io import files, runs
 from batch_momentum.io import tables as T
 from batch_momentum.training import equal_acc
@@ -51,7 +51,7 @@ def test_train_equal_acc_writes_the_candidates_the_choice_and_the_chosen_runs(tm
     # n_train 200, B = 100: 2 updates per epoch; eta = step * (1 - lambda) = 1.0 and 0.25 (the better first, so
     # that writing the other eta's runs too would overwrite the chosen ones); seeds 1 and 2
     p = tiny_with(equal_acc=dict(max_epochs=6, target_train_acc=target, patience=3, step_large=[2.0, 0.5]))
-    blob = data.prepare(p.data)
+    blob = prepared.prepare(p.data)
     equal_acc.train_equal_acc(p, blob, 100, 0.5, CPU, tmp_path)
     lrs, seeds = [1.0, 0.25], [1, 2]
 

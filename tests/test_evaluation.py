@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from batch_momentum.data import prepared as data
+from batch_momentum.data import prepared
 from batch_momentum.io import runs
 from batch_momentum.io import tables as T
 from batch_momentum.measures import evaluation
@@ -27,7 +27,7 @@ def trained_run(cells, params, blob, batch_size: int, momentum: float, seed: int
 @pytest.fixture(scope="module")
 def tiny():
     p = tiny_with(train=dict(max_epochs=15, target_train_acc=0.35, lr=0.1))
-    return p, data.prepare(p.data)
+    return p, prepared.prepare(p.data)
 
 
 def test_every_measure_is_written_under_its_column(tmp_path, tiny):
@@ -69,7 +69,7 @@ def test_every_measure_is_written_under_its_column(tmp_path, tiny):
 
 def test_a_diverged_run_gets_its_accuracy_per_split_and_no_measures(tmp_path):
     p = tiny_with(train=dict(lr=1e6, max_epochs=2))
-    blob = data.prepare(p.data)
+    blob = prepared.prepare(p.data)
     run_dir = trained_run(tmp_path, p, blob, 8, 0.9)
     metrics, curve = evaluation.evaluate_run(run_dir, p, blob, CPU)
     summary = runs.load_run(run_dir, p, blob["meta"], CPU)[2]
@@ -92,3 +92,15 @@ def test_noise_measures_are_keyed_by_the_columns_asked_for(tiny):
     b = large[T.NOISE_FINAL.b_simple]
     assert b == small[T.NOISE_INIT.b_simple]  # the same weights and examples
     assert large[T.NOISE_FINAL.cosine_expected] == pytest.approx(1 / math.sqrt(1 + b * (1 / 150 - 1 / 200)))
+
+
+def test_diverged_run_evaluates_to_null_accuracy_not_class_zero(tmp_path):
+    p = tiny_with(train={"lr": 1e6, "max_epochs": 5})
+    blob = prepared.prepare(p.data)
+    res = loop.train_cell(p, blob, 8, 0.9, [1], torch.device("cpu"), log=lambda s: None)
+    runs.write_run(tmp_path, res[0], p)
+    model, _, summary = runs.load_run(tmp_path, p, blob["meta"], torch.device("cpu"))
+    metrics = evaluation.evaluate_cell(model, blob)
+    assert summary["status"] == "diverged"
+    for split in prepared.SPLITS:
+        assert not (metrics[f"{split}_acc"] == metrics[f"{split}_acc"])  # NaN: NaN logits have no accuracy

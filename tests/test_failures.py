@@ -10,9 +10,8 @@ import torch
 import yaml
 
 from batch_momentum import cli, config
-from batch_momentum.data import prepared as data
-from batch_momentum.training import loop as train
-from batch_momentum.training import status
+from batch_momentum.data import prepared
+from batch_momentum.training import loop, status
 from conftest import tiny_full, tiny_with
 
 CELL = ["--batch-size", "8", "--momentum", "0"]
@@ -75,7 +74,7 @@ def test_truncated_prepared_data_is_one_line(cell, capsys, tmp_path):
 
 def test_prepared_data_with_another_feature_count_is_one_line(cell, capsys, tmp_path):
     blob = torch.load(cell / "mnist1d.pt", weights_only=True)
-    for split in data.SPLITS:  # 39 features where the model was trained on 40
+    for split in prepared.SPLITS:  # 39 features where the model was trained on 40
         blob[f"x_{split}"] = blob[f"x_{split}"][:, :39].clone()
     blob["meta"]["input_shape"] = [39]
     torch.save(blob, tmp_path / "mnist1d.pt")
@@ -131,7 +130,7 @@ def test_a_curve_cut_at_a_row_boundary_is_refused_against_the_summary(cell, tmp_
 
 def test_a_finite_blow_up_of_the_loss_is_diverged_not_ok():
     p = tiny_with(train={"max_epochs": 3})
-    res = train.train_cell(p, data.prepare(p.data), 8, 0.9, [1], torch.device("cpu"), log=lambda s: None, lrs=[1.0])
+    res = loop.train_cell(p, prepared.prepare(p.data), 8, 0.9, [1], torch.device("cpu"), log=lambda s: None, lrs=[1.0])
     s = res[0]["summary"]
     loss = res[0]["curve"][-1]["train_loss"]
     assert status.DIVERGED_LOSS < loss < float("inf")  # finite, about 1e6

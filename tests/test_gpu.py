@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from batch_momentum import config
-from batch_momentum.data import prepared as data
+from batch_momentum.data import prepared
 from batch_momentum.training import device as devices
-from batch_momentum.training import loop as train
+from batch_momentum.training import loop
 from conftest import tiny_with
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -39,10 +39,10 @@ def test_cuda_graph_updates_are_the_eager_updates(name, hidden, batch_size, epoc
     others go on (the stack shrinks and is captured again); one eta per model."""
     devices.setup("cuda", None)
     p = _cell(name, hidden, max_epochs=epochs, target_train_acc=0.6)
-    blob = data.to_device(data.prepare(p.data), CUDA)
+    blob = prepared.to_device(prepared.prepare(p.data), CUDA)
     # B = 1 at these etas stays finite (at 0.1 two seeds diverge, and a blowing-up run checks little)
     kw = dict(lrs=[0.02, 0.05, 0.05] if batch_size == 1 else [0.05, 0.1, 0.1], **QUIET)
-    eager = train.train_cell(
+    eager = loop.train_cell(
         dataclasses.replace(p, train=dataclasses.replace(p.train, cuda_graph="never")),
         blob,
         batch_size,
@@ -51,7 +51,7 @@ def test_cuda_graph_updates_are_the_eager_updates(name, hidden, batch_size, epoc
         CUDA,
         **kw,
     )
-    graphed = train.train_cell(p, blob, batch_size, 0.5, [1, 2, 3], CUDA, **kw)
+    graphed = loop.train_cell(p, blob, batch_size, 0.5, [1, 2, 3], CUDA, **kw)
     for e, g in zip(eager, graphed):
         assert e["summary"]["status"] != "diverged"
         assert e["summary"]["update_path"] == "eager" and g["summary"]["update_path"] == "cuda graph"
@@ -70,9 +70,9 @@ def test_training_on_cuda_agrees_with_the_cpu(name, hidden):
     (convolutions in full float32, not TF32: device.full_float32)."""
     devices.setup("cuda", None)
     p = _cell(name, hidden, max_epochs=3, target_train_acc=None)
-    blob = data.prepare(p.data)
-    cpu = train.train_cell(p, blob, 8, 0.9, [1, 2], torch.device("cpu"), **QUIET)
-    gpu = train.train_cell(p, data.to_device(blob, CUDA), 8, 0.9, [1, 2], CUDA, **QUIET)
+    blob = prepared.prepare(p.data)
+    cpu = loop.train_cell(p, blob, 8, 0.9, [1, 2], torch.device("cpu"), **QUIET)
+    gpu = loop.train_cell(p, prepared.to_device(blob, CUDA), 8, 0.9, [1, 2], CUDA, **QUIET)
     for c, g in zip(cpu, gpu):
         _close(g["curve"], c["curve"], rtol=1e-3)
         assert g["summary"]["device"].startswith("cuda") and c["summary"]["device"] == "cpu"
@@ -81,6 +81,6 @@ def test_training_on_cuda_agrees_with_the_cpu(name, hidden):
 def test_auto_picks_cuda_and_the_data_lives_there(tmp_path):
     p = tiny_with(train=dict(device="auto"))
     path = tmp_path / "mnist1d.pt"
-    torch.save(data.prepare(p.data), path)
-    device, blob = data.load_on_device(path, p, None)
+    torch.save(prepared.prepare(p.data), path)
+    device, blob = prepared.load_on_device(path, p, None)
     assert device.type == "cuda" and blob["x_train"].is_cuda and blob["y_val"].is_cuda

@@ -4,7 +4,7 @@ reached the training-accuracy target, with its end points the runs' own numbers.
 import pytest
 import torch
 
-from batch_momentum.data import prepared as data
+from batch_momentum.data import prepared
 from batch_momentum.io import runs
 from batch_momentum.io import tables as T
 from batch_momentum.measures import evaluation
@@ -20,7 +20,7 @@ def cells(tmp_path_factory):
     """Runs of B = 8 and B = 100 that reach training accuracy 0.35, and one of B = 100 stopped short of it."""
     root = tmp_path_factory.mktemp("cells")
     p = tiny_with(train=dict(max_epochs=15, target_train_acc=0.35, lr=0.1))
-    blob = data.prepare(p.data)
+    blob = prepared.prepare(p.data)
     small, large = trained_run(root, p, blob, 8, 0.5), trained_run(root, p, blob, 100, 0.5)
     short = trained_run(
         root / "short", tiny_with(train=dict(max_epochs=1, target_train_acc=0.35, lr=0.1)), blob, 100, 0.5

@@ -356,20 +356,20 @@ def test_same_time_holds_up_to_the_first_batch_size_beyond_twice_the_base():
 
 
 def test_analyze_writes_the_table_as_data_and_the_report_renders_it(tmp_path):
-    from batch_momentum.analysis import findings as analyze
+    from batch_momentum.analysis import findings
     from batch_momentum.io import files
 
     t = cells({0.0: 0.99, 0.9: 0.95}, {0.0: 0.40, 0.9: 0.70}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
     p = params()
     p = dataclasses.replace(p, sharpness=dataclasses.replace(p.sharpness, epsilons=(5e-4,)))  # the collapse view
     equal = equal_runs({0.0: 0.8, 0.9: 0.8}, {0.0: 0.7, 0.9: 0.7})  # names the first ε
-    result = analyze.analyze(p, t, equal, candidates_for(equal), timing_frame(), momentum_result())
+    result = findings.analyze(p, t, equal, candidates_for(equal), timing_frame(), momentum_result())
     assert set(result["verdicts"]) == set(lecture.VERDICTS)
     opt = next(r for r in result["rows"] if r["aspect"] == "Optimization")
     assert opt["verdict"] == "holds" and opt["scope"] == ""
     assert [r["momentum"] for r in opt["per_lambda"]] == [0.0, 0.9]
     assert opt["cells"] and set(opt["cells"]) <= set(t.cell)  # the runs the comparison used
-    assert analyze.collapse_measures(p)[-1].column == "sharpness_full_eps0.0005"
+    assert findings.collapse_measures(p)[-1].column == "sharpness_full_eps0.0005"
     trained = [c["column"] for c in result["collapse"] if c["runs"] == "grid, trained"]
     assert trained == ["test_acc", "train_acc"]  # the table has no sharpness
     assert {c["runs"] for c in result["collapse"]} <= {

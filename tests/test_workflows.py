@@ -12,8 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from batch_momentum import config
-from batch_momentum import pipeline as stages
+from batch_momentum import config, pipeline
 from conftest import REPO, load_yaml, make_repo_copy, run, tiny_full, tool_env
 
 pytestmark = pytest.mark.e2e
@@ -259,8 +258,8 @@ def test_dvc_repro_runs_the_same_grid_keeps_outputs_on_bad_params_and_runs_an_ex
         assert res.returncode != 0 and "failed to reproduce 'check'" in res.stderr + res.stdout
         assert "error: params.yaml: " in res.stdout + res.stderr
         after = _files_and_times(root)
-        assert {p: t for p, t in after.items() if p != stages.CHECKED} == {
-            p: t for p, t in before.items() if p != stages.CHECKED
+        assert {p: t for p, t in after.items() if p != pipeline.CHECKED} == {
+            p: t for p, t in before.items() if p != pipeline.CHECKED
         }  # every other output in place, untouched
     (root / "params.yaml").write_text(good)
     res = run(["dvc", "repro"], root)
@@ -413,9 +412,9 @@ def test_dvc_yaml_is_what_the_stage_table_generates():
 def test_snakemake_rules_and_dvc_stages_agree_on_inputs_outputs_params_and_code(tmp_path):
     root = make_repo_copy(tmp_path, params=tiny_full(), git=True)
     # DVC's check stage has no rule (the Snakefile validates when read); every other stage depends on it
-    dvc_only = {s.name for s in stages.STAGES if s.dvc_only}
+    dvc_only = {s.name for s in pipeline.STAGES if s.dvc_only}
     by_cmd = {
-        s["cmd"]: dict(s, deps=[d for d in s["deps"] if d != stages.CHECKED])
+        s["cmd"]: dict(s, deps=[d for d in s["deps"] if d != pipeline.CHECKED])
         for s in _dvc_stages(root)
         if s["name"] not in dvc_only
     }
@@ -425,7 +424,7 @@ def test_snakemake_rules_and_dvc_stages_agree_on_inputs_outputs_params_and_code(
     for rule, cmd, inputs, outputs in jobs:
         stage = by_cmd[cmd]
         assert stage["name"].split("@")[0] == rule
-        assert stage["params"] == stages.param_keys(params, rule)  # download.${data.dataset} resolved
+        assert stage["params"] == pipeline.param_keys(params, rule)  # download.${data.dataset} resolved
         # every file Snakemake reads is a dependency in DVC (itself or inside a folder DVC tracks), and back
         assert all(_covered(i, stage["deps"]) for i in inputs), (rule, inputs, stage["deps"])
         assert all(any(_covered(i, [d]) for i in inputs) for d in stage["deps"]), (rule, stage["deps"], inputs)

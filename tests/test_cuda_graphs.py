@@ -13,9 +13,8 @@ import torch
 import yaml
 
 from batch_momentum import config
-from batch_momentum.data import prepared as data
-from batch_momentum.training import cuda_graphs as graphs
-from batch_momentum.training import loop as train
+from batch_momentum.data import prepared
+from batch_momentum.training import cuda_graphs, loop
 from batch_momentum.training.stacked import StackedNet, trainer
 from conftest import tiny_full, tiny_with
 
@@ -46,7 +45,7 @@ class Rerun:
 
 def graph_with(monkeypatch, backend):
     """From here on, train_cell replays graphs through `backend` whatever the device."""
-    monkeypatch.setattr(graphs, "updater", lambda opt, x, y, *args: graphs.Graphed(opt, x, y, backend))
+    monkeypatch.setattr(cuda_graphs, "updater", lambda opt, x, y, *args: cuda_graphs.Graphed(opt, x, y, backend))
 
 
 @pytest.mark.parametrize("name,hidden", [("mlp", [32]), ("cnn", [4])])
@@ -55,12 +54,12 @@ def test_graphed_updates_are_the_eager_updates(name, hidden, monkeypatch):
     eta per model, and seeds that stop at the target while the others go on (a recapture)."""
     p = tiny_with(train=dict(max_epochs=25, target_train_acc=0.6))
     p = dataclasses.replace(p, model=config.Model(name, tuple(hidden), ()))
-    blob = data.prepare(p.data)
+    blob = prepared.prepare(p.data)
     kw = dict(lrs=[0.05, 0.1, 0.1], **QUIET)
-    eager = train.train_cell(p, blob, 16, 0.5, [1, 2, 3], CPU, **kw)
+    eager = loop.train_cell(p, blob, 16, 0.5, [1, 2, 3], CPU, **kw)
     backend = Rerun()
     graph_with(monkeypatch, backend)
-    graphed = train.train_cell(p, blob, 16, 0.5, [1, 2, 3], CPU, **kw)
+    graphed = loop.train_cell(p, blob, 16, 0.5, [1, 2, 3], CPU, **kw)
     epochs = [r["summary"]["epochs"] for r in eager]
     assert len(set(epochs)) > 1, epochs  # the stack shrank at least once
     strip = lambda curve: [{k: v for k, v in row.items() if k != "wall_s"} for row in curve]  # noqa: E731
@@ -79,11 +78,11 @@ def test_warm_up_before_a_capture_leaves_no_trace(monkeypatch):
     """The warm-up runs WARMUP real updates; the state after the first graphed update must be
     that of one eager update from the same start."""
     p = tiny_with(train=dict(max_epochs=1, target_train_acc=None))
-    blob = data.prepare(p.data)
-    eager = train.train_cell(p, blob, 200, 0.9, [1], CPU, **QUIET)  # full batch: one update per epoch
+    blob = prepared.prepare(p.data)
+    eager = loop.train_cell(p, blob, 200, 0.9, [1], CPU, **QUIET)  # full batch: one update per epoch
     rerun = Rerun()
     graph_with(monkeypatch, rerun)
-    graphed = train.train_cell(p, blob, 200, 0.9, [1], CPU, **QUIET)
+    graphed = loop.train_cell(p, blob, 200, 0.9, [1], CPU, **QUIET)
     assert rerun.warmups == 1 and rerun.replays == 1
     for key in eager[0]["state"]:
         assert torch.equal(graphed[0]["state"][key], eager[0]["state"][key])
@@ -92,15 +91,15 @@ def test_warm_up_before_a_capture_leaves_no_trace(monkeypatch):
 def test_auto_is_eager_on_the_cpu_and_never_is_eager_everywhere():
     p = tiny_with(train=dict(max_epochs=1))
     assert p.train.cuda_graph == "auto"
-    blob = data.prepare(p.data)
-    res = train.train_cell(p, blob, 50, 0.0, [1], CPU, **QUIET)
+    blob = prepared.prepare(p.data)
+    res = loop.train_cell(p, blob, 50, 0.0, [1], CPU, **QUIET)
     assert res[0]["summary"]["update_path"] == "eager"
     cuda = torch.device("cuda")
-    assert type(graphs.updater(None, None, None, cuda, "never", 8)) is graphs.Eager
-    assert type(graphs.updater(None, None, None, cuda, "auto", 8)) is graphs.Graphed
+    assert type(cuda_graphs.updater(None, None, None, cuda, "never", 8)) is cuda_graphs.Eager
+    assert type(cuda_graphs.updater(None, None, None, cuda, "auto", 8)) is cuda_graphs.Graphed
     # beyond MAX_BATCH an update is arithmetic, not launches: eager, without a graph's memory
-    assert type(graphs.updater(None, None, None, cuda, "auto", graphs.MAX_BATCH)) is graphs.Graphed
-    assert type(graphs.updater(None, None, None, cuda, "auto", graphs.MAX_BATCH + 1)) is graphs.Eager
+    assert type(cuda_graphs.updater(None, None, None, cuda, "auto", cuda_graphs.MAX_BATCH)) is cuda_graphs.Graphed
+    assert type(cuda_graphs.updater(None, None, None, cuda, "auto", cuda_graphs.MAX_BATCH + 1)) is cuda_graphs.Eager
 
 
 class Uncapturable(Rerun):
@@ -114,10 +113,10 @@ def test_a_failed_capture_stops_the_run_in_one_line_naming_the_way_on(monkeypatc
     """Not an eager fallback in the same process: after a failed capture PyTorch's allocator is not
     reliably usable. CaptureError is a ValueError, which every step prints as one line."""
     p = tiny_with(train=dict(max_epochs=2, target_train_acc=None))
-    blob = data.prepare(p.data)
+    blob = prepared.prepare(p.data)
     graph_with(monkeypatch, Uncapturable())
-    with pytest.raises(graphs.CaptureError) as info:
-        train.train_cell(p, blob, 16, 0.9, [1, 2], CPU, **QUIET)
+    with pytest.raises(cuda_graphs.CaptureError) as info:
+        loop.train_cell(p, blob, 16, 0.9, [1, 2], CPU, **QUIET)
     msg = str(info.value)
     assert isinstance(info.value, ValueError) and "\n" not in msg
     assert "operation not permitted when stream is capturing" in msg and "(2, 16)" in msg
@@ -135,11 +134,11 @@ class FailingWarmUp(Rerun):
 
 def test_a_failed_warm_up_leaves_the_weights_as_they_were():
     p = tiny_with(train=dict(max_epochs=1, target_train_acc=None))
-    blob = data.prepare(p.data)
-    net = StackedNet(train.init_models(p, blob["meta"], [1, 2]), blob["meta"]["input_shape"])
+    blob = prepared.prepare(p.data)
+    net = StackedNet(loop.init_models(p, blob["meta"], [1, 2]), blob["meta"]["input_shape"])
     opt = trainer(net, 0.05, 0.9)
     before = [t.detach().clone() for t in net.params]
-    step = graphs.Graphed(opt, blob["x_train"], blob["y_train"], FailingWarmUp())
+    step = cuda_graphs.Graphed(opt, blob["x_train"], blob["y_train"], FailingWarmUp())
     with pytest.raises(RuntimeError, match="out of memory"):
         step(torch.zeros(2, 16, dtype=torch.long))
     assert all(torch.equal(a, b) for a, b in zip(net.params, before))
@@ -191,10 +190,10 @@ def test_captures_happen_before_the_clock_starts(monkeypatch):
             return time.perf_counter() + hours[0]
 
     p = tiny_with(train=dict(max_epochs=25, target_train_acc=0.6))
-    blob = data.prepare(p.data)
+    blob = prepared.prepare(p.data)
     backend = SlowRerun()
     graph_with(monkeypatch, backend)
-    monkeypatch.setattr(train, "time", Clock)
-    res = train.train_cell(p, blob, 16, 0.5, [1, 2, 3], CPU, lrs=[0.05, 0.1, 0.1], **QUIET)
+    monkeypatch.setattr(loop, "time", Clock)
+    res = loop.train_cell(p, blob, 16, 0.5, [1, 2, 3], CPU, lrs=[0.05, 0.1, 0.1], **QUIET)
     assert backend.captures == 6 and hours[0] == 6 * 3600.0
     assert max(r["curve"][-1]["wall_s"] for r in res) < 3600.0

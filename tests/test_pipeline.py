@@ -4,13 +4,13 @@ from pathlib import Path
 
 import yaml
 
-from batch_momentum import pipeline as stages
+from batch_momentum import pipeline
 
-PACKAGE = Path(stages.__file__).parent
+PACKAGE = Path(pipeline.__file__).parent
 
 
 def test_code_deps_are_the_import_closure():
-    train = stages.code("train")
+    train = pipeline.code("train")
     for module in (
         "steps/train",
         "training/loop",
@@ -26,9 +26,9 @@ def test_code_deps_are_the_import_closure():
         assert f"src/batch_momentum/{package}__init__.py" in train, package
     assert "src/batch_momentum/report/page.py" not in train
     assert "src/batch_momentum/config/params.schema.yaml" in train
-    report = stages.code("report")
+    report = pipeline.code("report")
     assert "src/batch_momentum/report/templates/report.html.j2" in report  # the page's template
-    assert all((PACKAGE.parents[1] / p).exists() for s in stages.STAGES for p in stages.code(s.name))
+    assert all((PACKAGE.parents[1] / p).exists() for s in pipeline.STAGES for p in pipeline.code(s.name))
 
 
 def test_the_import_scan_follows_every_form_of_import(tmp_path, monkeypatch):
@@ -52,15 +52,15 @@ def test_the_import_scan_follows_every_form_of_import(tmp_path, monkeypatch):
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
-    monkeypatch.setattr(stages, "PACKAGE", tmp_path)
-    assert stages.imports("steps.go") == {"lib", "lib.a", "lib.b", "lib.c"}
-    assert stages.imports("lib") == {"lib.d"} and stages.imports("lib.a") == {"lib", "lib.e"}
-    closure = stages.import_closure("steps.go")
+    monkeypatch.setattr(pipeline, "PACKAGE", tmp_path)
+    assert pipeline.imports("steps.go") == {"lib", "lib.a", "lib.b", "lib.c"}
+    assert pipeline.imports("lib") == {"lib.d"} and pipeline.imports("lib.a") == {"lib", "lib.e"}
+    closure = pipeline.import_closure("steps.go")
     assert closure == {"", "steps", "steps.go", "lib", "lib.a", "lib.b", "lib.c", "lib.d", "lib.e", "lib.f", "other"}
 
 
 def _package_modules() -> list[str]:
-    root = stages.PACKAGE
+    root = pipeline.PACKAGE
     return sorted(
         ".".join(p.relative_to(root).with_suffix("").parts).removesuffix("__init__").rstrip(".")
         for p in root.rglob("*.py")
@@ -76,7 +76,7 @@ def _layering_violations() -> list[tuple[str, list[str]]]:
     for module in modules:
         if module in ("cli", "__main__"):
             continue
-        found = stages.imports(module) & (steps - {module})
+        found = pipeline.imports(module) & (steps - {module})
         if found:
             out.append((module, sorted(found)))
     return out
@@ -84,7 +84,7 @@ def _layering_violations() -> list[tuple[str, list[str]]]:
 
 def test_the_library_never_imports_a_step_and_no_step_imports_another():
     steps = [m for m in _package_modules() if m.startswith("steps.")]
-    assert sorted(s.module for s in stages.STAGES if s.name != "train_equal" and s.name != "evaluate_equal") == steps
+    assert sorted(s.module for s in pipeline.STAGES if s.name != "train_equal" and s.name != "evaluate_equal") == steps
     assert _layering_violations() == []
 
 
@@ -98,34 +98,34 @@ def test_the_layering_check_can_fail(tmp_path, monkeypatch):
     }.items():
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text(text)
-    monkeypatch.setattr(stages, "PACKAGE", tmp_path)
+    monkeypatch.setattr(pipeline, "PACKAGE", tmp_path)
     assert _layering_violations() == [("lib.helper", ["steps.run"]), ("steps.other", ["steps.run"])]
 
 
 def test_tracked_params_follow_the_table(default_params):
     sh = default_params.sharpness
-    t = stages.tracked(default_params, "interpolate")
+    t = pipeline.tracked(default_params, "interpolate")
     assert t == {"sharpness.interpolation_points": sh.interpolation_points}
-    eq = stages.tracked(default_params, "train_equal")
+    eq = pipeline.tracked(default_params, "train_equal")
     assert eq["equal_acc"]["batch_size"] == list(default_params.equal_acc.batch_size) and "train.lr" not in eq
-    train = stages.tracked(default_params, "train")
+    train = pipeline.tracked(default_params, "train")
     assert set(train) == {"data", "model", "train", "grid.seed"}
     assert train["grid.seed"] == list(default_params.grid.seed) and train["model"]["hidden"] == [256, 256]  # plain
 
 
 def test_generated_dvc_yaml_has_every_stage_with_its_params():
-    doc = yaml.safe_load(stages.dvc_yaml())["stages"]
-    assert list(doc) == [s.name for s in stages.STAGES]
+    doc = yaml.safe_load(pipeline.dvc_yaml())["stages"]
+    assert list(doc) == [s.name for s in pipeline.STAGES]
     assert doc["train"]["matrix"] == {"bs": "${grid.batch_size}", "lam": "${grid.momentum}"}
     assert doc["analyze"]["metrics"] == [{"reports/lecture.json": {"cache": False}}]
     assert doc["evaluate"]["params"] == ["sharpness", "noise"]
 
 
 def test_every_dvc_stage_waits_for_the_check_of_the_whole_params_file():
-    doc = yaml.safe_load(stages.dvc_yaml())["stages"]
+    doc = yaml.safe_load(pipeline.dvc_yaml())["stages"]
     assert list(doc)[0] == "check" and doc["check"]["params"] == [{"params.yaml": None}]  # every key
-    assert doc["check"]["outs"] == [{stages.CHECKED: {"cache": False}}]
-    assert all(stages.CHECKED in s["deps"] for name, s in doc.items() if name != "check")
+    assert doc["check"]["outs"] == [{pipeline.CHECKED: {"cache": False}}]
+    assert all(pipeline.CHECKED in s["deps"] for name, s in doc.items() if name != "check")
 
 
 def test_the_steps_that_only_read_tables_start_without_torch():
@@ -147,18 +147,18 @@ def test_jobs_ask_for_a_gpu_only_when_train_device_is_one(tmp_path, monkeypatch)
 
     import torch
 
-    assert stages.gpus("cuda") == 1 and stages.gpus("cpu") == 0
+    assert pipeline.gpus("cuda") == 1 and pipeline.gpus("cpu") == 0
     # auto: where no GPU driver is loaded, 0 without importing torch (it would cost every
     # snakemake call about a second) ...
-    monkeypatch.setattr(stages, "GPU_DRIVERS", (str(tmp_path / "no-driver"),))
-    assert stages.gpus("auto") == 0
+    monkeypatch.setattr(pipeline, "GPU_DRIVERS", (str(tmp_path / "no-driver"),))
+    assert pipeline.gpus("auto") == 0
     code = (
-        "import sys; from batch_momentum import pipeline as stages; stages.GPU_DRIVERS = ('/nonexistent',); "
-        "n = stages.gpus('auto'); sys.exit(f'{n} torch' if 'torch' in sys.modules else 0)"
+        "import sys; from batch_momentum import pipeline; pipeline.GPU_DRIVERS = ('/nonexistent',); "
+        "n = pipeline.gpus('auto'); sys.exit(f'{n} torch' if 'torch' in sys.modules else 0)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     # ... and where one is, what torch says
     (tmp_path / "driver").write_text("NVRM version: 0\n")
-    monkeypatch.setattr(stages, "GPU_DRIVERS", (str(tmp_path / "driver"),))
-    assert stages.gpus("auto") == int(torch.cuda.is_available())
+    monkeypatch.setattr(pipeline, "GPU_DRIVERS", (str(tmp_path / "driver"),))
+    assert pipeline.gpus("auto") == int(torch.cuda.is_available())

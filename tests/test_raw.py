@@ -9,8 +9,7 @@ import torch
 import yaml
 
 from batch_momentum import config
-from batch_momentum.data import prepared as data
-from batch_momentum.data import raw
+from batch_momentum.data import prepared, raw
 from batch_momentum.training import models
 from batch_momentum.training.stacked import StackedNet
 from conftest import REPO, tiny_full, tool_env
@@ -46,7 +45,7 @@ def test_mnist_from_a_mirror_is_verified_cached_and_split(tmp_path):
     raw.fetch("mnist", source(dead_url(), md5s), out, log=seen.append)
     assert len(seen) == 4 and all("already in" in m for m in seen)
     d = config.Data(dataset="mnist", n_train=200, n_val=50, n_test=100, seed=0)
-    blob = data.prepare(d, raw.read("mnist", out, md5s))
+    blob = prepared.prepare(d, raw.read("mnist", out, md5s))
     assert blob["x_train"].shape == (200, 1, 28, 28) and blob["x_test"].shape == (100, 1, 28, 28)
     assert blob["meta"]["input_shape"] == [1, 28, 28] and "std" in blob["meta"]["normalization"]
     assert abs(blob["x_train"].mean().item()) < 1e-4 and abs(blob["x_train"].std().item() - 1) < 1e-2
@@ -54,7 +53,7 @@ def test_mnist_from_a_mirror_is_verified_cached_and_split(tmp_path):
     assert len(rows) == 250  # train and validation are disjoint draws
     too_many = config.Data(dataset="mnist", n_train=280, n_val=50, n_test=100, seed=0)
     with pytest.raises(ValueError, match="hold 300 training and 120 test examples"):
-        data.prepare(too_many, raw.read("mnist", out, md5s))
+        prepared.prepare(too_many, raw.read("mnist", out, md5s))
 
 
 def test_a_corrupt_file_is_rejected_in_one_line_and_never_kept(tmp_path):
@@ -121,7 +120,7 @@ def test_fashion_mnist_from_a_local_folder_and_cifar10_from_a_mirror(tmp_path):
     images = raw.read("cifar10", tmp_path / "raw/cifar10", cmd5)
     assert images["x_train"].shape == (200, 3, 32, 32) and images["y_test"].shape == (60,)
     d = config.Data(dataset="cifar10", n_train=150, n_val=50, n_test=60, seed=1)
-    blob = data.prepare(d, images)
+    blob = prepared.prepare(d, images)
     assert blob["x_val"].shape == (50, 3, 32, 32) and len(blob["meta"]["normalization"].split("[")) == 3
 
 
