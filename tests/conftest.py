@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -75,3 +76,23 @@ def make_repo_copy(dest: Path, params: dict | None = None, git: bool = False) ->
         ):
             run(cmd, dest)
     return dest
+
+
+def curve_frame(loss, acc, cell="bs8_lam0.9/seed1", b=8, lam=0.9, seed=1, per_epoch=500):
+    """A run's curve as aggregate reads it: one row per epoch with its key, updates and wall time;
+    the validation accuracy 0.1 below the training accuracy."""
+    n = len(loss)
+    return pd.DataFrame(
+        dict(
+            cell=cell,
+            batch_size=b,
+            momentum=lam,
+            seed=seed,
+            epoch=range(n),
+            updates=[per_epoch * e for e in range(n)],
+            wall_s=[0.5 * e for e in range(n)],
+            train_loss=loss,
+            train_acc=acc,
+            val_acc=[a - 0.1 for a in acc],
+        )
+    )

@@ -3,7 +3,6 @@ aggregate) and the time to accuracy read off the curves, on files written here w
 
 import math
 
-import pandas as pd
 import pytest
 
 from batch_momentum import config
@@ -11,30 +10,12 @@ from batch_momentum.analysis import aggregate
 from batch_momentum.analysis.aggregate import time_to_accuracy
 from batch_momentum.io import files
 from batch_momentum.io import tables as T
-from conftest import tiny_with
-
-
-def curve(loss, acc, cell="bs8_lam0.9/seed1", b=8, lam=0.9, seed=1, per_epoch=500):
-    n = len(loss)
-    return pd.DataFrame(
-        dict(
-            cell=cell,
-            batch_size=b,
-            momentum=lam,
-            seed=seed,
-            epoch=range(n),
-            updates=[per_epoch * e for e in range(n)],
-            wall_s=[0.5 * e for e in range(n)],
-            train_loss=loss,
-            train_acc=acc,
-            val_acc=[a - 0.1 for a in acc],
-        )
-    )
+from conftest import curve_frame, tiny_with
 
 
 def test_time_to_accuracy_is_the_first_epoch_at_the_level():
     acc = [0.1, 0.4, 0.55, 0.5, 0.92, 0.95]
-    c = curve([1.0] * 6, acc)
+    c = curve_frame([1.0] * 6, acc)
     t = time_to_accuracy(c, [0.5, 0.9, 0.99])
     by = t.set_index("level")
     assert by.loc[0.5, "epochs"] == 2 and by.loc[0.5, "updates"] == 1000 and by.loc[0.5, "wall_s"] == 1.0

@@ -1,31 +1,12 @@
 """batch_momentum.training.status: the "did not train" rule on curves whose answer is known, and the
 status the training loop gives a run that used its budget and one that reached its target."""
 
-import pandas as pd
 import torch
 
 from batch_momentum.data import prepared
 from batch_momentum.training import loop
 from batch_momentum.training.status import Status, did_not_train, stalled
-from conftest import tiny_with
-
-
-def curve(loss, acc, cell="bs8_lam0.9/seed1", b=8, lam=0.9, seed=1, per_epoch=500):
-    n = len(loss)
-    return pd.DataFrame(
-        dict(
-            cell=cell,
-            batch_size=b,
-            momentum=lam,
-            seed=seed,
-            epoch=range(n),
-            updates=[per_epoch * e for e in range(n)],
-            wall_s=[0.5 * e for e in range(n)],
-            train_loss=loss,
-            train_acc=acc,
-            val_acc=[a - 0.1 for a in acc],
-        )
-    )
+from conftest import curve_frame, tiny_with
 
 
 def rows(frame):
@@ -35,11 +16,11 @@ def rows(frame):
 def test_a_run_that_learns_steadily_trained():
     loss = [2.3 * 0.8**e for e in range(11)]
     acc = [0.1 + 0.08 * e for e in range(11)]
-    assert did_not_train(rows(curve(loss, acc))) is None
+    assert did_not_train(rows(curve_frame(loss, acc))) is None
 
 
 def test_a_run_at_chance_did_not_train():
-    why = did_not_train(rows(curve([2.30, 2.29, 2.31, 2.30, 2.29], [0.10, 0.11, 0.12, 0.10, 0.13])))
+    why = did_not_train(rows(curve_frame([2.30, 2.29, 2.31, 2.30, 2.29], [0.10, 0.11, 0.12, 0.10, 0.13])))
     assert why and "training accuracy 0.130 after 4 epochs, 0.100 at the start" in why
 
 
@@ -47,7 +28,7 @@ def test_a_run_stuck_after_its_first_epoch_did_not_train():
     # the loss drops once, then wanders above that: a too large step (B = 8, λ = 0.9, η = 0.05)
     loss = [2.30, 1.65, 1.66, 2.04, 2.09, 1.84, 1.95, 1.87, 2.08, 1.89, 1.75]
     acc = [0.10, 0.34, 0.38, 0.30, 0.25, 0.34, 0.27, 0.29, 0.28, 0.31, 0.34]
-    why = did_not_train(rows(curve(loss, acc)))
+    why = did_not_train(rows(curve_frame(loss, acc)))
     assert (
         why and "no progress in the second half of its 10 epochs (lowest training loss 1.75 there, 1.65 before)" in why
     )

@@ -272,106 +272,122 @@ def time_to_level(tta: pd.DataFrame, sizes: tuple[int, int]) -> str:
     )
 
 
+def comparison_row(
+    aspect: str, section: str, sides: tuple[str, str], per_lam: list[dict], fmt, evidence: str, label: str = ""
+) -> dict:
+    """A row of the table from per-λ comparisons (compare): what each side measured, the verdict
+    over the λ (summarize), and the evidence."""
+    return dict(
+        aspect=aspect,
+        section=section,
+        small=sides[0],
+        large=sides[1],
+        measured_small=label + measured(per_lam, "small", fmt),
+        measured_large=label + measured(per_lam, "large", fmt),
+        verdict=summarize(per_lam),
+        per_lambda=per_lam,
+        evidence=evidence,
+    )
+
+
+def gradient_row(table: pd.DataFrame, sizes: tuple[int, int]) -> dict:
+    """Gradient: noisy for small batches, stable for large ones (the grid's smallest vs largest B)."""
+    cos = compare(table, T.NOISE_FINAL.cosine_expected, "larger", sizes)
+    g = "{:.3f}".format
+    return comparison_row(
+        "Gradient",
+        "noise",
+        ("Noisy", "Stable"),
+        cos,
+        g,
+        "expected cosine between a batch gradient of B examples drawn from the training set and "
+        "the full gradient (1 = the exact direction; lower = noisier), from the gradient noise "
+        "scale at each run's final weights, the grid's smallest vs largest B, per λ: " + describe(cos, g),
+    )
+
+
+def optimization_row(table: pd.DataFrame, sizes: tuple[int, int], params, tta: pd.DataFrame | None) -> dict:
+    """Optimization: the small batch trains better under one epoch budget."""
+    tr = params.train
+    opt = compare(table, T.TRAIN_ACC, "smaller", sizes)
+    return comparison_row(
+        "Optimization",
+        "optimization",
+        ("Better", "Worse"),
+        opt,
+        pct,
+        f"final training accuracy after the same budget of {tr.max_epochs} epochs at "
+        f"η = {tr.lr:g} (the lecture's MNIST and CIFAR-10 curves; a run stops early "
+        f"at {tr.target_train_acc}), per λ; runs that diverged or did not train are "
+        f"counted, not averaged: " + describe(opt, pct) + ". " + (time_to_level(tta, sizes) if tta is not None else ""),
+    )
+
+
+def generalization_row(equal: pd.DataFrame, candidates: pd.DataFrame, params) -> dict:
+    """Generalization: test accuracy of the equal-accuracy runs, small against large batch."""
+    ea = params.equal_acc
+    protocol = (
+        f"Keskar et al.'s protocol: B={ea.batch_size[0]} and B={ea.batch_size[1]} each trained until "
+        f"the training accuracy reaches {ea.target_train_acc} (at most {ea.max_epochs} epochs), η per "
+        f"batch size and λ chosen by validation accuracy among candidates whose every seed reached it "
+        f"({_choices(candidates)})"
+    )
+    gen = compare(equal, T.TEST_ACC, "smaller", ea.batch_size, reached_only=True)
+    return comparison_row(
+        "Generalization",
+        "generalization",
+        ("Better", "Worse"),
+        gen,
+        pct,
+        f"test accuracy at equal training accuracy. {protocol}. Per λ: " + describe(gen, pct),
+    )
+
+
+def sharpness_row(equal: pd.DataFrame, params) -> dict:
+    """Sharp vs flat minima: every sharpness measure of the equal-accuracy runs, large over small;
+    per λ the verdict over the measures (combine)."""
+    sizes = params.equal_acc.batch_size
+    per_measure = {
+        m.label: compare(equal, m.column, "larger", sizes, ratio=True, reached_only=True)
+        for m in sharpness_measures(params)
+    }  # compare: a missing column is all NaN
+    sharp = []
+    for k in range(equal[T.MOMENTUM].nunique()):
+        first = next(iter(per_measure.values()))[k]
+        sharp.append(
+            dict(
+                first,
+                verdict=combine([rows[k]["verdict"] for rows in per_measure.values()]),
+                measures={label: rows[k]["verdict"] for label, rows in per_measure.items()},
+            )
+        )
+    row = comparison_row(
+        "Sharp vs flat minima",
+        "sharpness",
+        ("Flat minimum", "Sharp minimum"),
+        per_measure.get(TOP_EIGENVALUE.label, []),
+        num,
+        "every sharpness measure of the training loss at the final weights, at equal training "
+        "accuracy (the runs of the Generalization row); ratio large/small of geometric means "
+        "over seeds, and per λ the verdict over the measures (holds when every measure holds). "
+        + " ".join(f"{label}: {describe(r, num, ratio=True)}." for label, r in per_measure.items()),
+        label="top eigenvalue ",
+    )
+    return dict(row, verdict=summarize(sharp), per_lambda=sharp)
+
+
 def batch_rows(
     table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFrame, params, tta: pd.DataFrame | None = None
 ) -> list[dict]:
     """The rows about batch size that the training runs answer: gradient noise and optimization from the
     grid (the same epoch budget), generalization and sharpness from the equal-accuracy protocol."""
-    grid_sizes = (int(table[T.BATCH_SIZE].min()), int(table[T.BATCH_SIZE].max()))
-    ea = params.equal_acc
-    rows = []
-    cos = compare(table, T.NOISE_FINAL.cosine_expected, "larger", grid_sizes)
-    g = "{:.3f}".format
-    rows.append(
-        dict(
-            aspect="Gradient",
-            section="noise",
-            small="Noisy",
-            large="Stable",
-            measured_small=measured(cos, "small", g),
-            measured_large=measured(cos, "large", g),
-            verdict=summarize(cos),
-            per_lambda=cos,
-            evidence="expected cosine between a batch gradient of B examples drawn from the training set and "
-            "the full gradient (1 = the exact direction; lower = noisier), from the gradient noise "
-            "scale at each run's final weights, the grid's smallest vs largest B, per λ: " + describe(cos, g),
-        )
-    )
-
-    opt = compare(table, T.TRAIN_ACC, "smaller", grid_sizes)
-    rows.append(
-        dict(
-            aspect="Optimization",
-            section="optimization",
-            small="Better",
-            large="Worse",
-            measured_small=measured(opt, "small", pct),
-            measured_large=measured(opt, "large", pct),
-            verdict=summarize(opt),
-            per_lambda=opt,
-            evidence=f"final training accuracy after the same budget of {params.train.max_epochs} epochs at "
-            f"η = {params.train.lr:g} (the lecture's MNIST and CIFAR-10 curves; a run stops early "
-            f"at {params.train.target_train_acc}), per λ; runs that diverged or did not train are "
-            f"counted, not averaged: "
-            + describe(opt, pct)
-            + ". "
-            + (time_to_level(tta, grid_sizes) if tta is not None else ""),
-        )
-    )
-
-    protocol = (
-        f"Keskar et al.'s protocol: B={ea.batch_size[0]} and B={ea.batch_size[1]} each trained until the "
-        f"training accuracy reaches {ea.target_train_acc} (at most {ea.max_epochs} epochs), η per batch size "
-        f"and λ chosen by validation accuracy among candidates whose every seed reached it ({_choices(candidates)})"
-    )
-    gen = compare(equal, T.TEST_ACC, "smaller", ea.batch_size, reached_only=True)
-    rows.append(
-        dict(
-            aspect="Generalization",
-            section="generalization",
-            small="Better",
-            large="Worse",
-            measured_small=measured(gen, "small", pct),
-            measured_large=measured(gen, "large", pct),
-            verdict=summarize(gen),
-            per_lambda=gen,
-            evidence=f"test accuracy at equal training accuracy. {protocol}. Per λ: " + describe(gen, pct),
-        )
-    )
-
-    per_measure = {
-        label: compare(equal, col, "larger", ea.batch_size, ratio=True, reached_only=True)
-        for col, label in sharpness_measures(params)
-    }  # compare: a missing column is all NaN
-    sharp = []
-    for k in range(equal[T.MOMENTUM].nunique()):
-        verdicts = [rows_[k]["verdict"] for rows_ in per_measure.values()]
-        first = next(iter(per_measure.values()))[k]
-        sharp.append(
-            dict(
-                first,
-                verdict=combine(verdicts),
-                measures={label: rows_[k]["verdict"] for label, rows_ in per_measure.items()},
-            )
-        )
-    top = per_measure.get(TOP_EIGENVALUE.label, [])
-    rows.append(
-        dict(
-            aspect="Sharp vs flat minima",
-            section="sharpness",
-            small="Flat minimum",
-            large="Sharp minimum",
-            measured_small="top eigenvalue " + measured(top, "small", num),
-            measured_large="top eigenvalue " + measured(top, "large", num),
-            verdict=summarize(sharp),
-            per_lambda=sharp,
-            evidence="every sharpness measure of the training loss at the final weights, at equal training "
-            "accuracy (the runs of the Generalization row); ratio large/small of geometric means over "
-            "seeds, and per λ the verdict over the measures (holds when every measure holds). "
-            + " ".join(f"{label}: {describe(r, num, ratio=True)}." for label, r in per_measure.items()),
-        )
-    )
-    return rows
+    sizes = (int(table[T.BATCH_SIZE].min()), int(table[T.BATCH_SIZE].max()))
+    return [
+        gradient_row(table, sizes),
+        optimization_row(table, sizes, params, tta),
+        generalization_row(equal, candidates, params),
+        sharpness_row(equal, params),
+    ]
 
 
 KESKAR_F1 = dict(

@@ -7,18 +7,17 @@ equal_directions.csv and candidates.csv for the equal-accuracy protocol; time_to
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from batch_momentum import config
 from batch_momentum.analysis import aggregate
 from batch_momentum.io.tables import CELLS, STATUS
+from batch_momentum.steps import parser
 from batch_momentum.training.status import Status
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="batch_momentum aggregate", description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default="params.yaml")
+    ap = parser(__doc__)
     ap.add_argument("--results", default="results", help="the folder holding cells/, metrics/ and landscape/")
     ap.add_argument("--out-dir", default="reports/tables")
     args = ap.parse_args(argv)

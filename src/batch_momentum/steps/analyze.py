@@ -6,7 +6,6 @@ DVC tracks it as metrics, so `dvc metrics show` and `dvc metrics diff` show ever
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
@@ -14,11 +13,11 @@ import pandas as pd
 from batch_momentum import config
 from batch_momentum.analysis.findings import analyze, read_inputs
 from batch_momentum.io import files
+from batch_momentum.steps import parser
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="batch_momentum analyze", description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default="params.yaml")
+    ap = parser(__doc__)
     ap.add_argument("--tables", default="reports/tables")
     ap.add_argument("--timing", required=True, help="timing CSV of the timing step")
     ap.add_argument("--momentum", required=True, help="JSON of the momentum step")

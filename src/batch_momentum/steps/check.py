@@ -11,17 +11,15 @@ Snakemake needs no such step: the Snakefile validates the params when it is read
 
 from __future__ import annotations
 
-import argparse
-
 from batch_momentum import config
 from batch_momentum.io import files
+from batch_momentum.steps import parser
 
 CONTENT = "params valid\n"  # never changes: see above
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="batch_momentum check", description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default="params.yaml")
+    ap = parser(__doc__)
     ap.add_argument("--out", required=True, help="the marker file the other stages depend on")
     args = ap.parse_args(argv)
     config.load(args.params)

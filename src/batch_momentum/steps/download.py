@@ -8,16 +8,15 @@ the ways on; a corrupt or truncated file is rejected in one line and never reach
 
 from __future__ import annotations
 
-import argparse
 import time
 
 from batch_momentum import config
 from batch_momentum.data import raw
+from batch_momentum.steps import parser
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="batch_momentum download", description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default="params.yaml")
+    ap = parser(__doc__)
     ap.add_argument("--out", required=True, help="the dataset's folder, e.g. data/raw/mnist")
     args = ap.parse_args(argv)
     params = config.load(args.params)

@@ -9,18 +9,17 @@ status; its measures are written as null.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from batch_momentum import config
 from batch_momentum.data import prepared
 from batch_momentum.io import files
 from batch_momentum.measures.evaluation import evaluate_run
+from batch_momentum.steps import parser
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="batch_momentum evaluate", description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default="params.yaml")
+    ap = parser(__doc__)
     ap.add_argument("--data", required=True, help="prepared data file, e.g. data/prepared/mnist1d.pt")
     ap.add_argument(
         "--cell",

@@ -6,18 +6,17 @@ theta(alpha) = alpha * theta_large + (1 - alpha) * theta_small for alpha in [-1,
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from batch_momentum import config
 from batch_momentum.data import prepared
 from batch_momentum.io import files
 from batch_momentum.measures.interpolation import interpolate_pair
+from batch_momentum.steps import parser
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="batch_momentum interpolate", description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default="params.yaml")
+    ap = parser(__doc__)
     ap.add_argument("--data", required=True)
     ap.add_argument("--small", required=True, help="the small-batch cell's folder, e.g. results/cells/bs8_lam0.9")
     ap.add_argument("--large", required=True, help="the large-batch cell's folder")

@@ -9,15 +9,14 @@ check that m^t equals the weighted sum of all earlier gradients. Settings: param
 
 from __future__ import annotations
 
-import argparse
 import time
 
 from batch_momentum import config
+from batch_momentum.steps import parser
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="batch_momentum momentum", description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default="params.yaml")
+    ap = parser(__doc__)
     ap.add_argument("--out", required=True, help="e.g. results/momentum/critical.json")
     args = ap.parse_args(argv)
     params = config.load(args.params)

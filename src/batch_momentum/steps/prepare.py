@@ -7,7 +7,6 @@ datasets are read from the download step's folder (--raw), their files checked a
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
@@ -15,11 +14,11 @@ import torch
 from batch_momentum import config
 from batch_momentum.data import prepared, raw
 from batch_momentum.io import files
+from batch_momentum.steps import parser
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="batch_momentum prepare", description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default="params.yaml")
+    ap = parser(__doc__)
     ap.add_argument("--raw", required=True, help="the download step's folder, e.g. data/raw/mnist1d")
     ap.add_argument("--out", required=True, help="where to write the tensors, e.g. data/prepared/mnist1d.pt")
     args = ap.parse_args(argv)

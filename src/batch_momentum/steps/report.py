@@ -7,7 +7,6 @@ saved as PNG under --figures.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from batch_momentum import config
@@ -15,11 +14,11 @@ from batch_momentum.critical import records
 from batch_momentum.io import files
 from batch_momentum.io.tables import read_timing
 from batch_momentum.report.page import build, read_json, render
+from batch_momentum.steps import parser
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="batch_momentum report", description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default="params.yaml")
+    ap = parser(__doc__)
     ap.add_argument("--tables", default="reports/tables")
     ap.add_argument("--figures", default="reports/figures")
     ap.add_argument("--timing", required=True, help="timing CSV of the timing step")

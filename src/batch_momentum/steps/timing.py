@@ -6,7 +6,6 @@ per batch size (batch_momentum.io.tables.TIMING).
 
 from __future__ import annotations
 
-import argparse
 import time
 
 from batch_momentum import config
@@ -14,12 +13,12 @@ from batch_momentum.analysis.formats import timing_device
 from batch_momentum.data import prepared
 from batch_momentum.io import tables
 from batch_momentum.measures import timing
+from batch_momentum.steps import parser
 from batch_momentum.training import models
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="batch_momentum timing", description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default="params.yaml")
+    ap = parser(__doc__)
     ap.add_argument("--data", required=True, help="prepared data file, e.g. data/prepared/mnist1d.pt")
     ap.add_argument("--out", required=True, help="timing CSV, e.g. results/timing/timing.csv")
     args = ap.parse_args(argv)

@@ -8,18 +8,17 @@ x every seed in one stack; the chosen eta's runs, candidates.csv and choice.json
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from batch_momentum import config
 from batch_momentum.data import prepared
 from batch_momentum.io import runs
+from batch_momentum.steps import parser
 from batch_momentum.training import equal_acc, loop
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="batch_momentum train", description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default="params.yaml")
+    ap = parser(__doc__)
     ap.add_argument("--data", required=True, help="prepared data file, e.g. data/prepared/mnist1d.pt")
     ap.add_argument("--batch-size", type=int, required=True)
     ap.add_argument("--momentum", type=float, required=True)
