@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from batch_momentum.config.sections import Params, Train
 from batch_momentum.config.validation import ParamsError
+from batch_momentum.io.tables import EQUAL_EPOCHS
 
 
 # Names render a grid value as DVC renders `${item.x}` in a path: str() of the YAML value (0 stays 0).
@@ -60,12 +61,12 @@ def equal_runs(params: Params) -> list[Run]:  # every seed of equal_cells
     return [Run(c.batch_size, c.momentum, s) for c in equal_cells(params) for s in params.grid.seed]
 
 
-def check_cell(params: Params, batch_size: int, momentum: float, protocol: str = "equal_epochs") -> None:
+def check_cell(params: Params, batch_size: int, momentum: float, protocol: str = EQUAL_EPOCHS) -> None:
     """A cell on a step's command line is the grid's (equal_epochs) or equal_acc's at a grid λ (equal_acc)."""
     g = params.grid
     sizes, where = (
         (g.batch_size, "grid.batch_size")
-        if protocol == "equal_epochs"
+        if protocol == EQUAL_EPOCHS
         else (params.equal_acc.batch_size, "equal_acc.batch_size")
     )
     if batch_size not in sizes or momentum not in [float(m) for m in g.momentum]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from batch_momentum import config
 from batch_momentum.data import prepared
 from batch_momentum.io import runs
+from batch_momentum.io import tables as T
 from batch_momentum.steps import parser
 from batch_momentum.training import equal_acc, loop
 
@@ -24,8 +25,8 @@ def main(argv=None) -> int:
     ap.add_argument("--momentum", type=float, required=True)
     ap.add_argument(
         "--protocol",
-        choices=("equal_epochs", "equal_acc"),
-        default="equal_epochs",
+        choices=(T.EQUAL_EPOCHS, T.EQUAL_ACC),
+        default=T.EQUAL_EPOCHS,
         help="equal_epochs: the grid cell under params' train section (the default); equal_acc: "
         "Keskar's protocol under params' equal_acc section",
     )
@@ -38,7 +39,7 @@ def main(argv=None) -> int:
     params = config.load(args.params)
     config.check_cell(params, args.batch_size, args.momentum, args.protocol)
     device, blob = prepared.load_on_device(args.data, params, params.train.threads)
-    if args.protocol == "equal_acc":
+    if args.protocol == T.EQUAL_ACC:
         equal_acc.train_equal_acc(params, blob, args.batch_size, args.momentum, device, Path(args.out))
         return 0
     seeds = params.grid.seed
@@ -51,7 +52,7 @@ def main(argv=None) -> int:
         params, blob, args.batch_size, args.momentum, seeds, device, log=lambda s: print(s, flush=True)
     )
     for seed, result in zip(seeds, trained):
-        result["summary"]["protocol"] = "equal_epochs"
+        result["summary"][T.PROTOCOL] = T.EQUAL_EPOCHS
         runs.write_run(Path(args.out) / f"seed{seed}", result, params)
     print(f"{len(seeds)} seeds in {trained[0]['summary']['train_wall_s']:.1f} s of training -> {args.out}")
     return 0

@@ -72,7 +72,7 @@ def train_equal_acc(params: config.Params, blob: dict, batch_size: int, momentum
     )
     for r in trained:
         last = r["curve"][-1]
-        r["summary"].update({T.PROTOCOL: "equal_acc", T.TRAIN_ACC: last[T.TRAIN_ACC], T.VAL_ACC: last[T.VAL_ACC]})
+        r["summary"].update({T.PROTOCOL: T.EQUAL_ACC, T.TRAIN_ACC: last[T.TRAIN_ACC], T.VAL_ACC: last[T.VAL_ACC]})
     rows = [{c: r["summary"][c] for c in T.CELL_CANDIDATES.columns} for r in trained]
     choice = choose_lr(rows)
     for r in trained:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from batch_momentum.io import tables as T
+
 
 class Status(str, Enum):
     """How a run ended; the value is what the files and tables hold ("ok", "diverged", ...)."""
@@ -35,13 +37,10 @@ def did_not_train(curve: list[dict]) -> str | None:
     initial one (it stayed at about chance), or it made no progress in the second half of its
     epochs (the lowest training loss there is not below the lowest of the first half: it got stuck
     or fell back, as a too large step does)."""
-    first, last = curve[0], curve[-1]
-    if last["train_acc"] <= first["train_acc"] + NO_GAIN:
-        return (
-            f"training accuracy {last['train_acc']:.3f} after {int(last['epoch'])} epochs, "
-            f"{first['train_acc']:.3f} at the start"
-        )
-    losses = [r["train_loss"] for r in curve[1:]]
+    first, last = curve[0][T.TRAIN_ACC], curve[-1][T.TRAIN_ACC]
+    if last <= first + NO_GAIN:
+        return f"training accuracy {last:.3f} after {int(curve[-1][T.EPOCH])} epochs, {first:.3f} at the start"
+    losses = [r[T.TRAIN_LOSS] for r in curve[1:]]
     if len(losses) >= 4:
         half = len(losses) // 2
         early, late = min(losses[:half]), min(losses[half:])
