@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,9 +247,16 @@ def imports(module: str) -> set[str]:
     functions, in every form: `import batch_momentum.a.b`, `from batch_momentum.a import b` (b a module
     or a name in a), `from batch_momentum import a`, and the relative `from . import b`, `from ..a import b`."""
     path = module_file(module)
-    is_package = path.name == "__init__.py"
-    here = module.split(".") if module else []
-    package = here if is_package else here[:-1]
+    return {m for m in _targets(path, path.stat().st_mtime_ns, module) if module_file(m) is not None}
+
+
+@functools.cache
+def _targets(path: Path, mtime_ns: int, module: str) -> frozenset[str]:
+    """What `imports` finds in one file, each import's module and each imported name as a possible
+    submodule. Cached by file and modification time: every stage's closure reads the same files, and
+    the Snakefile asks for all of them at start-up."""
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    package = package if module else []
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
@@ -262,12 +270,9 @@ def imports(module: str) -> set[str]:
                 target = node.module.partition(".")[2]
             else:
                 continue
-            found.add(target)
-            for alias in node.names:  # `from pkg import mod`: the name may be a module of pkg
-                sub = f"{target}.{alias.name}" if target else alias.name
-                if module_file(sub) is not None:
-                    found.add(sub)
-    return {m for m in found if module_file(m) is not None}
+            found.add(target)  # `from pkg import name`: name may be a module of pkg
+            found.update(f"{target}.{a.name}" if target else a.name for a in node.names)
+    return frozenset(found)
 
 
 def import_closure(module: str) -> set[str]:

@@ -4,7 +4,7 @@ metrics, so `dvc metrics show` and `dvc metrics diff` show every verdict.
 
 lecture.json:
   rows:     one per claim: aspect, the lecture's two sides (small, large), what was
-            measured on each side, verdict (one of lecture.VERDICTS) and its scope, the
+            measured on each side, verdict (one of analysis.verdicts.Verdict) and its scope, the
             evidence in words, the per-λ comparisons behind it (means and 95% intervals over
             seeds, the difference or ratio with its interval, the verdict it gives, the runs
             left out) and the runs they used;

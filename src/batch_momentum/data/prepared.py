@@ -97,7 +97,7 @@ def split_real(images: dict[str, np.ndarray], d: config.Data) -> dict:
 
 def prepare(d: config.Data, images: dict[str, np.ndarray] | None = None) -> dict:
     """The dataset params' data section names: mnist1d generated here, a real one split from
-    `images`, its official sets as batch_momentum.raw.read returns them."""
+    `images`, its official sets as batch_momentum.data.raw.read returns them."""
     if d.dataset == "mnist1d":
         return make_mnist1d(d.n_train, d.n_val, d.n_test, d.seed)
     if images is None:

@@ -28,7 +28,7 @@ def sharpness_measures(model, x, y, cfg: config.Sharpness, seed: int) -> dict:
     (T.sharpness_columns) of the model's training loss on (x, y), at its weights."""
     from batch_momentum.measures import hessian, sharpness
 
-    with hessian.eval_mode(model):
+    with models.eval_mode(model):
         # one flat-parameter loss and one random subspace A for every measure (A: 0.2 s to draw)
         f, theta = hessian.loss_function(model, x, y)
         top = hessian.top_eigenvalue_fn(f, theta, tol=cfg.hessian_tol, max_iter=cfg.hessian_max_iter, seed=seed)

@@ -22,30 +22,20 @@ is < tol after at least 10 samples.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from batch_momentum.training.models import eval_mode
+
 Fn = Callable[[torch.Tensor], torch.Tensor]  # flat θ (n,) -> scalar loss
 
 
 # ----------------------------------------------------------------------------- helpers
-@contextlib.contextmanager
-def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
-    """Put `model` in eval mode for the block, restoring its previous mode after."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
-
-
 def flat_params(model: torch.nn.Module) -> torch.Tensor:
     """A detached copy of all parameters as one flat vector (n,), in named_parameters order."""
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).clone()

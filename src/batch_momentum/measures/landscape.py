@@ -1,4 +1,4 @@
-"""One-dimensional views of the loss landscape (arrays only; plots in plots_sharpness).
+"""One-dimensional views of the loss landscape (arrays only; the figures are in report/plots/sharpness.py).
 
 * Linear interpolation between two solutions (Goodfellow et al. 2015; Keskar et al. 2017,
   "On Large-Batch Training ...", Figure 3): θ(α) = α·θ_b + (1−α)·θ_a, a = small-batch,
@@ -20,8 +20,7 @@ import torch
 from torch.func import functional_call
 
 from batch_momentum.io import tables as T
-from batch_momentum.measures.hessian import eval_mode
-from batch_momentum.training.models import loss_and_accuracy
+from batch_momentum.training.models import eval_mode, loss_and_accuracy
 
 
 def _evaluate(

@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from scipy.optimize import Bounds, minimize
 
-from batch_momentum.measures.hessian import Fn, eval_mode, loss_function
+from batch_momentum.measures.hessian import Fn, loss_function
+from batch_momentum.training.models import eval_mode
 
 START_FRACTION = 0.1  # y₀ lies in START_FRACTION × box
 

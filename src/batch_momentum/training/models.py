@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -66,6 +67,17 @@ def build(params: Params, meta: dict) -> nn.Module:
     return make_model(m.name, tuple(meta["input_shape"]), meta["n_classes"], m.hidden, m.head)
 
 
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put `model` in eval mode for the block, restoring its previous mode after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def loss_and_accuracy(
     logits: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor, chunk: int | None = EVAL_CHUNK
@@ -90,10 +102,6 @@ def loss_and_accuracy(
 
 def model_loss_and_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """loss_and_accuracy of one model in eval mode (its mode restored after), read back to the host."""
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         loss, acc = loss_and_accuracy(lambda xb: model(xb).unsqueeze(0), x, y)
-    finally:
-        model.train(was_training)
     return loss.item(), acc.item()  # CPU-GPU sync point
