@@ -14,6 +14,7 @@ class Verdict(str, Enum):
     HOLDS = "holds"
     PARTLY = "partly holds"
     DOES_NOT_HOLD = "does not hold"
+    NO_DIFFERENCE = "no difference"
     INCONCLUSIVE = "inconclusive"
     NOT_MEASURED = "not measured"
 
@@ -25,6 +26,7 @@ class Verdict(str, Enum):
 
 
 HOLDS, PARTLY, DOES_NOT_HOLD = Verdict.HOLDS, Verdict.PARTLY, Verdict.DOES_NOT_HOLD
+NO_DIFFERENCE = Verdict.NO_DIFFERENCE
 INCONCLUSIVE, NOT_MEASURED = Verdict.INCONCLUSIVE, Verdict.NOT_MEASURED
 VERDICTS = tuple(Verdict)
 

@@ -187,3 +187,12 @@ def trace(
     with eval_mode(model):
         f, theta = loss_function(model, x, y)
         return trace_fn(f, theta, n_samples=n_samples, tol=tol, seed=seed)
+
+
+def stability_threshold(lr, momentum):
+    """2(1 + λ)/η: the largest curvature at which gradient descent with heavy-ball momentum
+    (m = λ·m − η·g, θ = θ + m, 0 <= λ < 1) is stable. On f = h·θ²/2 the update is
+    θ' = θ + λ(θ − θ_prev) − η·h·θ, whose characteristic roots z² − (1 + λ − ηh)·z + λ = 0 lie inside the
+    unit circle iff 0 < ηh < 2(1 + λ). Above it, training cannot stay in a region this sharp (Cohen et al.
+    2021, the edge of stability). Works on floats and on arrays or columns alike."""
+    return 2.0 * (1.0 + momentum) / lr
