@@ -133,7 +133,7 @@ def test_overlay_lays_an_override_over_the_base(raw):
     assert merged["grid"] == tiny["grid"] and merged["momentum"] == raw["momentum"]
     assert merged["train"]["lr_rule"] == raw["train"]["lr_rule"] and merged["train"]["max_epochs"] == 3
     assert raw == load_yaml(REPO / "params.yaml")  # the base is not changed
-    with pytest.raises(config.ParamsError, match="missing key download, momentum, report; add it"):
+    with pytest.raises(config.ParamsError, match="missing key download, momentum, report, verdict; add it"):
         config.validate(tiny)  # an override alone is partial: lay it over params.yaml first
 
 
@@ -154,9 +154,19 @@ def test_cells_runs_and_names(tiny_params):
 
 def test_learning_rate_rules(default_params):
     tr = dataclasses.replace(default_params.train, lr=0.1, base_batch_size=32)
-    assert config.learning_rate(dataclasses.replace(tr, lr_rule="constant"), 128) == 0.1
-    assert math.isclose(config.learning_rate(dataclasses.replace(tr, lr_rule="linear"), 128), 0.4)
-    assert math.isclose(config.learning_rate(dataclasses.replace(tr, lr_rule="sqrt"), 128), 0.2)
+    tr = dataclasses.replace(tr, lr_momentum="constant")
+    assert config.learning_rate(dataclasses.replace(tr, lr_rule="constant"), 128, 0.9) == 0.1
+    assert math.isclose(config.learning_rate(dataclasses.replace(tr, lr_rule="linear"), 128, 0.5), 0.4)
+    assert math.isclose(config.learning_rate(dataclasses.replace(tr, lr_rule="sqrt"), 128, 0), 0.2)
+
+
+def test_learning_rate_per_momentum_keeps_the_step(default_params):
+    """lr_momentum step: eta = lr*(1-lambda), so a steady gradient g moves theta by lr*g per update at every
+    lambda (the geometric sum eta*g*(1 + lambda + lambda^2 + ...) = eta*g/(1-lambda))."""
+    tr = dataclasses.replace(default_params.train, lr=0.05, lr_rule="constant", lr_momentum="step")
+    for lam, eta in ((0, 0.05), (0.5, 0.025), (0.9, 0.005)):
+        got = config.learning_rate(tr, 8, lam)
+        assert math.isclose(got, eta) and math.isclose(got / (1 - lam), 0.05)
 
 
 def test_missing_and_broken_files(tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import t as t_dist
 
 from batch_momentum import config
 from batch_momentum.analysis import lecture
@@ -146,11 +147,12 @@ def test_diverged_runs_are_counted_and_left_out_of_the_means():
     r = row(table_rows(t), "Optimization")
     lam9 = r["per_lambda"][1]
     assert lam9["small"]["n"] == 0 and lam9["failed"]["small"] == {"diverged": 3}
-    assert lam9["verdict"] == "inconclusive" and (r["verdict"], r["scope"]) == (
-        "partly holds",
-        "(λ=0: holds, λ=0.9: inconclusive)",
+    assert lam9["verdict"] == "not measured" and (r["verdict"], r["scope"]) == (
+        "holds",
+        "(λ=0: holds, λ=0.9: not measured)",
     )
-    assert "B=8 none (3 diverged left out)" in r["evidence"]
+    assert lam9["reason"] == "B=8 at λ=0.9 has 0 usable run(s) (3 diverged)"
+    assert "B=8 none (3 diverged left out)" in r["evidence"] and "not measured (B=8 at λ=0.9 has 0" in r["evidence"]
 
 
 def test_generalization_and_sharpness_use_only_runs_at_the_target():
@@ -206,9 +208,9 @@ def test_timing_rows_from_the_timing_step():
     assert par["verdict"] == "does not hold" and "30.0×" in par["evidence"]
     ep = row(rows, "Time for one epoch")
     assert ep["verdict"] == "holds" and "2.1×" in ep["evidence"]
-    timing.loc[1, "parallel_median_s"] = 1.5e-3
+    timing.loc[1, "parallel_median_s"] = 1.2e-3  # within verdict.margin_ratio = 1.25 of B=8's time
     par = row(table_rows(t, timing), "Speed for one update (with parallel computing)")
-    assert par["verdict"] == "holds"
+    assert par["verdict"] == "holds" and par["margin_text"] == "times within 1.25× are the same"
 
 
 @functools.cache
@@ -302,8 +304,9 @@ def test_all_diverged_cells_give_no_verdict_from_training():
     t = cells({0.0: 0.9, 0.9: 0.9}, {0.0: 0.4, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
     t["status"] = "diverged"
     rows = table_rows(t)
-    assert row(rows, "Optimization")["verdict"] == "inconclusive"
+    assert row(rows, "Optimization")["verdict"] == "not measured"
     assert row(rows, "Optimization")["per_lambda"][0]["failed"]["small"] == {"diverged": 3}
+    assert "has 0 usable run(s) (3 diverged)" in row(rows, "Optimization")["per_lambda"][0]["reason"]
     assert row(rows, "Time for one epoch")["verdict"] == "holds"  # from the timing step, which trains nothing
 
 
@@ -311,8 +314,10 @@ def test_one_batch_size_compares_nothing():
     t = cells({0.0: 0.99, 0.9: 0.9}, {0.0: 0.99, 0.9: 0.9}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7})
     t = t[t.batch_size == 8]
     rows = table_rows(t)
-    for aspect in ("Speed for one update (with parallel computing)", "Time for one epoch", "Optimization"):
+    for aspect in ("Speed for one update (with parallel computing)", "Time for one epoch"):
         assert row(rows, aspect)["verdict"] == "inconclusive", aspect
+    assert row(rows, "Optimization")["verdict"] == "not measured"
+    assert row(rows, "Optimization")["per_lambda"][0]["reason"] == "one batch size only (B=8): nothing to compare"
     timing = pd.DataFrame(
         dict(
             device="cpu",
@@ -333,7 +338,7 @@ def test_one_batch_size_compares_nothing():
     assert row(rows, "Speed for one update (with parallel computing)")["verdict"] == "inconclusive"
 
 
-def test_same_time_holds_up_to_the_first_batch_size_beyond_twice_the_base():
+def test_same_time_holds_up_to_the_first_batch_size_beyond_the_margin():
     timing = pd.DataFrame(
         dict(
             device="cpu",
@@ -343,7 +348,7 @@ def test_same_time_holds_up_to_the_first_batch_size_beyond_twice_the_base():
             n_train=4000,
             batch_size=[1, 8, 32, 128, 512],
             updates_per_epoch=[4000, 500, 125, 32, 8],
-            parallel_median_s=[1e-3, 1.5e-3, 3e-3, 1.8e-3, 9e-3],
+            parallel_median_s=[1e-3, 1.2e-3, 1.5e-3, 1.1e-3, 9e-3],
             sequential_median_s=[1e-3, 8e-3, 32e-3, 128e-3, 512e-3],
             sequential_extrapolated=False,
             epoch_measured_s=np.nan,
@@ -352,7 +357,7 @@ def test_same_time_holds_up_to_the_first_batch_size_beyond_twice_the_base():
     )
     t = cells({0.0: 0.9, 0.9: 0.9}, {0.0: 0.4, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
     par = row(table_rows(t, timing), "Speed for one update (with parallel computing)")
-    assert "within 2× of B=1 up to B=8" in par["evidence"]  # B=32 is 3×; B=128's 1.8× does not extend it
+    assert "within 1.25× of B=1 up to B=8" in par["evidence"]  # B=32 is 1.5×; B=128's 1.1× does not extend it
 
 
 def test_analyze_writes_the_table_as_data_and_the_report_renders_it(tmp_path):
@@ -388,9 +393,9 @@ def test_analyze_writes_the_table_as_data_and_the_report_renders_it(tmp_path):
     assert back == json.loads(json.dumps(result))
 
 
-def test_no_equal_accuracy_run_measured_gives_inconclusive_rows_not_a_crash():
+def test_no_equal_accuracy_run_measured_gives_not_measured_rows_not_a_crash():
     """evaluate writes the sharpness columns only for runs with status ok: when no equal-accuracy run
-    is ok, the table has none of them, and the rows must say inconclusive."""
+    is ok, the table has none of them, and the rows must say not measured, with the reason."""
     equal = equal_runs({0.0: 0.8, 0.9: 0.8}, {0.0: 0.7, 0.9: 0.7})
     equal = equal.drop(columns=[c for c in equal.columns if c.startswith(("hessian", "sharpness"))])
     equal["status"] = "stalled"
@@ -398,8 +403,9 @@ def test_no_equal_accuracy_run_measured_gives_inconclusive_rows_not_a_crash():
     rows = table_rows(t, equal=equal)
     for aspect in ("Generalization", "Sharp vs flat minima"):
         r = row(rows, aspect)
-        assert r["verdict"] == "inconclusive", (aspect, r["verdict"])
+        assert r["verdict"] == "not measured", (aspect, r["verdict"])
         assert all(p["small"]["n"] == p["large"]["n"] == 0 for p in r["per_lambda"])
+        assert all("0 usable run(s) (3 stalled)" in p["reason"] for p in r["per_lambda"])
 
 
 def _leaves(node):
@@ -412,3 +418,75 @@ def _leaves(node):
             yield from _leaves(v)
     else:
         yield node
+
+
+def _paired_frame(small, large, lam=0.0, sizes=(8, 512)):
+    """A run table with the given per-seed test accuracies of both sides (seed k = the k-th value)."""
+    rows = [
+        dict(
+            cell=f"bs{b}_lam{lam}/seed{k + 1}",
+            batch_size=b,
+            momentum=lam,
+            seed=k + 1,
+            status="ok",
+            reached_target=True,
+            test_acc=v,
+            lr=0.05 if b == sizes[0] else 2.0,
+        )
+        for b, values in zip(sizes, (small, large))
+        for k, v in enumerate(values)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_compare_pairs_seeds_and_reports_what_pairing_gains():
+    # seeds differ by ±5 points, which both sides share; the large batch is 1.5 points behind at every seed
+    base = np.array([0.60, 0.70, 0.65, 0.55, 0.75, 0.62, 0.68, 0.58])
+    jit = np.array([0.002, -0.002, 0.001, -0.001, 0.0, 0.002, -0.002, 0.0])
+    t = _paired_frame(base, base - 0.015 + jit)
+    (r,) = lecture.compare(t, "test_acc", "smaller", (8, 512), margin=0.01)
+    assert r["paired"] and r["difference"]["n_pairs"] == 8 and r["correlation"] > 0.99
+    assert r["difference"]["diff"] == pytest.approx(-0.015)
+    paired_width = r["difference"]["hi"] - r["difference"]["lo"]
+    assert paired_width < 0.01 < r["unpaired"]["hi"] - r["unpaired"]["lo"]  # unpaired: the seeds' spread
+    assert r["verdict"] == "holds" and r["seeds_needed"] is None
+    sd = np.std(jit, ddof=1)
+    assert r["detectable"] == pytest.approx((t_dist.ppf(0.975, 7) + t_dist.ppf(0.8, 7)) * sd / np.sqrt(8))
+
+
+def test_compare_says_no_difference_and_what_an_inconclusive_row_needs():
+    base = np.array([0.60, 0.70, 0.65, 0.55, 0.75, 0.62, 0.68, 0.58])
+    small_jit = np.array([0.002, -0.002, 0.001, -0.001, 0.0, 0.002, -0.002, 0.0])
+    (same,) = lecture.compare(_paired_frame(base, base + small_jit), "test_acc", "smaller", (8, 512), margin=0.01)
+    assert same["verdict"] == "no difference" and same["seeds_needed"] is None
+    noisy = np.array([0.03, -0.04, 0.02, -0.01, 0.05, -0.03, 0.0, -0.02])  # sd 3 points around −0.25
+    (wide,) = lecture.compare(_paired_frame(base, base + noisy), "test_acc", "smaller", (8, 512), margin=0.01)
+    assert wide["verdict"] == "inconclusive" and wide["seeds_needed"] > 8
+    assert "seeds would decide" in lecture.describe([wide], lecture.pct)
+
+
+def test_sharpness_ratio_is_paired_on_logs():
+    small = np.array([1.0, 2.0, 0.5, 1.5])
+    (r,) = lecture.compare(
+        _paired_frame(small, 1.1 * small).rename(columns={"test_acc": "hessian_top"}),
+        "hessian_top",
+        "larger",
+        (8, 512),
+        margin=1.25,
+        ratio=True,
+    )
+    assert r["ratio"]["ratio"] == pytest.approx(1.1) and r["ratio"]["lo"] == pytest.approx(1.1)
+    assert r["verdict"] == "no difference"  # 1.1 lies inside [1/1.25, 1.25]: real, but too small to matter
+    assert r["unpaired"]["hi"] > 2  # unpaired, the seeds' twofold spread hides it
+
+
+def test_edge_of_stability_per_side():
+    # η = 2 at λ = 0.5: threshold 2(1.5)/2 = 1.5; the large batch's eigenvalue 1.45 sits at the edge, the small
+    # batch's (η = 0.05: threshold 60) far below it
+    t = _paired_frame([0.8] * 3, [0.8] * 3, lam=0.5)
+    t["hessian_top"] = np.where(t.batch_size == 512, 1.45, 1.2)
+    (e,) = lecture.edge_of_stability(t, (8, 512))
+    assert e["large"]["threshold"] == pytest.approx(1.5) and e["large"]["edge_ratio"] == pytest.approx(1.45 / 1.5)
+    assert e["large"]["at_edge"] and not e["small"]["at_edge"] and e["small"]["threshold"] == pytest.approx(60)
+    text = lecture.edge_text([e])
+    assert "sits at its edge at λ = 0.5" in text and "Cohen et al. 2021" in text

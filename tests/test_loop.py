@@ -33,7 +33,7 @@ def train_alone(p, blob, batch_size, lam, seed, epochs, lr=None):
     """The usual loop: one nn.Module, LectureMomentum, the same init seed and shuffle seed."""
     torch.manual_seed(seed)
     model = models.build(p, blob["meta"])
-    lr = config.learning_rate(p.train, batch_size) if lr is None else lr
+    lr = config.learning_rate(p.train, batch_size, lam) if lr is None else lr
     opt = LectureMomentum(model.parameters(), lr=lr, momentum=lam)
     shuffle = torch.Generator().manual_seed(10_000 + seed)
     x, y = blob["x_train"], blob["y_train"]

@@ -1,7 +1,11 @@
 """The lecture's momentum rule: closed-form cases and agreement with torch.optim.SGD."""
 
+import math
+
+import pytest
 import torch
 
+from batch_momentum import config
 from batch_momentum.training.optim import LectureMomentum, momentum_step
 
 
@@ -60,3 +64,22 @@ def test_matches_torch_sgd_with_a_constant_learning_rate():
     assert torch.allclose(ours, theirs, atol=1e-12)
     plain = _train(torch.optim.SGD, dict(lr=0.05, momentum=0.0))
     assert not torch.allclose(ours, plain, atol=1e-6)  # momentum really changes the path
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.5, 0.9])
+def test_momentum_on_a_quadratic_is_stable_below_2_1_plus_lambda_over_eta(lam):
+    """f(θ) = ½ θᵀ H θ with H = diag(h): heavy-ball momentum is stable iff η·h < 2(1 + λ) for every h
+    (config.stability_threshold). Just below the threshold the loss shrinks; just above it grows."""
+    lr = 0.1
+    edge = config.stability_threshold(lr, lam)
+    assert edge == pytest.approx(2 * (1 + lam) / lr)
+    for top, stable in ((0.95 * edge, True), (1.05 * edge, False)):
+        h = torch.tensor([0.1, 1.0, top], dtype=torch.float64)
+        theta = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+        opt = LectureMomentum([theta], lr=lr, momentum=lam)
+        for _ in range(3000):
+            opt.zero_grad()
+            (0.5 * (h * theta**2).sum()).backward()
+            opt.step()
+        size = float(theta.detach().abs().max())
+        assert (size < 1e-3) if stable else (size > 1e3 or not math.isfinite(size)), (lam, top, size)

@@ -1,8 +1,11 @@
 """Tests of batch_momentum.stats on cell tables whose answer is known: y an exact function of g, or not of g."""
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import t as t_dist
 
 from batch_momentum.analysis import stats, verdicts
 from batch_momentum.analysis.stats import collapse_stats
@@ -135,3 +138,39 @@ def test_combine():
     assert verdicts.combine(["does not hold", "inconclusive"]) == "does not hold"
     assert verdicts.combine(["inconclusive", "inconclusive", "not measured"]) == "inconclusive"
     assert verdicts.combine([]) == "not measured"
+
+
+def test_paired_interval_is_the_t_interval_of_the_differences():
+    a = [0.70, 0.60, 0.80, 0.65]
+    b = [0.72, 0.61, 0.83, 0.66]  # b − a = 0.02, 0.01, 0.03, 0.01: mean 0.0175, sd 0.00957
+    p = stats.paired_interval(a, b)
+    d = np.array(b) - np.array(a)
+    half = t_dist.ppf(0.975, 3) * d.std(ddof=1) / 2
+    assert p["diff"] == pytest.approx(0.0175) and p["lo"] == pytest.approx(0.0175 - half)
+    assert p["correlation"] == pytest.approx(np.corrcoef(a, b)[0, 1]) and p["correlation"] > 0.99
+    # the seeds' common part cancels: Welch's unpaired interval is ten times wider
+    w = stats.difference_interval(a, b)
+    assert (w["hi"] - w["lo"]) > 10 * (p["hi"] - p["lo"])
+    # a pair with a missing side drops out
+    assert stats.paired_interval([*a, np.nan], [*b, 0.9])["n"] == 4
+
+
+def test_detectable_difference_tends_to_the_normal_formula():
+    # with many degrees of freedom: (z_0.975 + z_0.8)·se = (1.95996 + 0.84162)·se
+    assert stats.detectable(1.0, 1e6) == pytest.approx(1.95996 + 0.84162, rel=1e-4)
+    assert stats.detectable(0.5, 7) == pytest.approx(0.5 * (t_dist.ppf(0.975, 7) + t_dist.ppf(0.8, 7)))
+    assert math.isnan(stats.detectable(float("nan"), 3))
+
+
+def test_seeds_needed_is_the_first_n_that_decides():
+    # true difference 0, sd 1, margin 1: equivalence needs (t_{.975,n-1} + t_{.8,n-1})/√n < 1; in the normal
+    # limit n > (1.96 + 0.84)² = 7.85, with t quantiles a little more
+    n = stats.seeds_needed(0.0, 1.0, 1.0, paired=True)
+    q = lambda k: t_dist.ppf(0.975, k - 1) + t_dist.ppf(0.8, k - 1)  # noqa: E731
+    assert q(n) / math.sqrt(n) < 1 <= q(n - 1) / math.sqrt(n - 1) and 8 <= n <= 12
+    # a difference of 2 sd is detected with fewer seeds; unpaired sides have twice the degrees of freedom
+    assert stats.seeds_needed(2.0, 1.0, 1.0, paired=True) < n
+    assert stats.seeds_needed(0.0, 1.0, 1.0, paired=False) <= n
+    assert stats.seeds_needed(0.5, 1.0, 1.0, paired=True) > n  # the hardest case: halfway to the margin
+    assert stats.seeds_needed(0.5, 100.0, 1.0, paired=True, most=50) is None
+    assert stats.seeds_needed(0.0, 0.0, 1.0, paired=True) == 2

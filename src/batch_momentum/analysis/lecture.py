@@ -12,15 +12,38 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from batch_momentum import config
 from batch_momentum.analysis import stats
 from batch_momentum.analysis.formats import missing as _nan
 from batch_momentum.analysis.formats import num, pct, secs, timing_device
 from batch_momentum.analysis.momentum import momentum_rows
-from batch_momentum.analysis.verdicts import INCONCLUSIVE, VERDICTS, combine, verdict, yes
+from batch_momentum.analysis.verdicts import INCONCLUSIVE, NOT_MEASURED, VERDICTS, combine, verdict, yes
 from batch_momentum.io import tables as T
 from batch_momentum.training.status import Status
 
-SAME = 2.0  # "same time": within this factor
+
+def _side(runs: pd.DataFrame, column: str, reached_only: bool) -> tuple[pd.Series, dict[str, int]]:
+    """The usable values of one side by seed (status ok, a finite value and, with reached_only, at the
+    target), and the other runs counted by why they are left out."""
+    good = (stats.counted(runs) if reached_only else runs[T.STATUS] == Status.OK) & runs[column].notna()
+    failed = {str(k): int(v) for k, v in runs[~good][T.STATUS].value_counts().items()}
+    if reached_only:  # ok but short of the target
+        failed.pop(Status.OK.value, None)
+        short = int(((runs[T.STATUS] == Status.OK) & ~stats.at_target(runs)).sum())
+        if short:
+            failed["short of the target"] = short
+    used = runs[good]
+    return pd.Series(used[column].to_numpy(dtype=float), index=used[T.SEED].to_numpy()), failed
+
+
+def _not_measured(lam: float, sides: dict, failed: dict, sizes: tuple[int, int]) -> str:
+    """Why a comparison has no answer: the side(s) with fewer than two usable runs, and what became of them."""
+    parts = []
+    for side, b in zip(("small", "large"), sizes):
+        if len(sides[side]) < 2:
+            why = ", ".join(f"{n} {k}" for k, n in failed[side].items()) or "no runs"
+            parts.append(f"B={b} at λ={lam:g} has {len(sides[side])} usable run(s) ({why})")
+    return "; ".join(parts)
 
 
 def compare(
@@ -28,54 +51,85 @@ def compare(
     column: str,
     claim: str,
     sizes: tuple[int, int],
+    margin: float,
     ratio: bool = False,
     reached_only: bool = False,
+    power: float = stats.POWER,
 ) -> list[dict]:
     """Per λ, the runs of the small and the large batch size (sizes) compared on `column`.
 
     Each side: the mean over its seeds with a 95% Student-t interval (stats.mean_interval), from the
     runs with status ok (and, with reached_only, that reached the training-accuracy target); the other
     runs are counted per side (`failed`: diverged, stalled, or short of the target), never averaged in.
-    Then the difference large − small with Welch's interval, or with ratio=True the ratio of geometric
-    means large/small with its interval, and the verdict that interval gives the claim (stats.verdict:
-    "larger" = the lecture says the large batch has the higher value).
+    Seed k of both sides starts from the same initial weights (training.loop.init_models seeds each
+    model by its seed alone), so the comparison is paired: the difference large − small per seed (with
+    ratio=True the difference of logs, carried back as a ratio large/small), its mean and Student-t
+    interval over the seeds both sides have (stats.paired_interval), and the verdict that interval gives
+    the claim at the margin (verdicts.verdict: "larger" = the lecture says the large batch has the higher
+    value; margin in points, or a factor > 1 for ratios). Each λ also gets Welch's unpaired interval (what
+    the pairing gains), the correlation of the sides, the smallest difference this run detects with the
+    given power, and when inconclusive the seeds a verdict would need. A side with fewer than two usable
+    runs gives "not measured" with the reason.
     """
     small_b, large_b = sizes
     if column not in table:  # no run finished with finite weights: the measure was never taken
         table = table.assign(**{column: np.nan})
+    log_margin = float(np.log(margin)) if ratio else float(margin)
     out = []
     for lam in sorted(table[T.MOMENTUM].unique()):
         sub = table[table[T.MOMENTUM] == lam]
         sides, failed, cells = {}, {}, []
         for side, b in (("small", small_b), ("large", large_b)):
             runs = sub[sub[T.BATCH_SIZE] == b]
-            good = (stats.counted(runs) if reached_only else runs[T.STATUS] == Status.OK) & runs[column].notna()
-            sides[side] = runs[good][column].to_numpy(dtype=float)
-            failed[side] = {str(k): int(v) for k, v in runs[~good][T.STATUS].value_counts().items()}
-            if reached_only:  # ok but short of the target
-                failed[side].pop(Status.OK.value, None)
-                short = int(((runs[T.STATUS] == Status.OK) & ~stats.at_target(runs)).sum())
-                if short:
-                    failed[side]["short of the target"] = short
-            cells += sorted(runs[good][T.CELL])
+            sides[side], failed[side] = _side(runs, column, reached_only)
+            cells += sorted(runs[runs[T.SEED].isin(sides[side].index)][T.CELL])
         a, b = sides["small"], sides["large"]
         row = dict(
             momentum=float(lam),
             b_small=int(small_b),
             b_large=int(large_b),
-            small=stats.mean_interval(a),
-            large=stats.mean_interval(b),
+            small=stats.mean_interval(a.to_numpy()),
+            large=stats.mean_interval(b.to_numpy()),
             failed=failed,
             cells=cells,
+            margin=float(margin),
+            paired=True,
+            reason="",
         )
-        if ratio:
-            r = stats.ratio_interval(a, b)
-            row["ratio"] = r
-            lo, hi = (np.log(r["lo"]), np.log(r["hi"])) if r["lo"] > 0 else (np.nan, np.nan)
+        seeds = sorted(set(a.index) & set(b.index))
+        to = (lambda v: np.log(v)) if ratio else (lambda v: v)
+        back = (lambda v: float(np.exp(v))) if ratio else float
+        pair = stats.paired_interval(to(a[seeds].to_numpy()), to(b[seeds].to_numpy()))
+        welch = stats.difference_interval(to(a.to_numpy()), to(b.to_numpy()))
+        lo, hi = pair["lo"], pair["hi"]
+        key = "ratio" if ratio else "diff"
+        row["ratio" if ratio else "difference"] = {
+            "n_pairs": pair["n"],
+            key: back(pair["diff"]),
+            "lo": back(lo),
+            "hi": back(hi),
+        }
+        row["unpaired"] = {key: back(welch["diff"]), "lo": back(welch["lo"]), "hi": back(welch["hi"])}
+        row["correlation"] = pair["correlation"]
+        n = pair["n"]
+        d = stats.detectable(pair["sd"] / np.sqrt(n), n - 1, power=power) if n >= 2 else float("nan")
+        row["detectable"] = back(d)
+        if small_b == large_b:
+            row["verdict"] = NOT_MEASURED
+            row["reason"] = f"one batch size only (B={small_b}): nothing to compare"
+        elif len(a) < 2 or len(b) < 2:
+            row["verdict"] = NOT_MEASURED
+            row["reason"] = _not_measured(float(lam), sides, failed, sizes)
+        elif n < 2:
+            row["verdict"] = INCONCLUSIVE
+            row["reason"] = f"fewer than two seeds usable on both sides at λ={lam:g}"
         else:
-            row["difference"] = r = stats.difference_interval(a, b)
-            lo, hi = r["lo"], r["hi"]
-        row["verdict"] = verdict(lo, hi, claim)
+            row["verdict"] = verdict(lo, hi, claim, margin=log_margin)
+        row["seeds_needed"] = (
+            stats.seeds_needed(pair["diff"], pair["sd"], log_margin, paired=True, power=power)
+            if row["verdict"] == INCONCLUSIVE and n >= 2
+            else None
+        )
         out.append(row)
     return out
 
@@ -93,8 +147,11 @@ def _failed(f: dict) -> str:
 
 
 def describe(per_lam: list[dict], fmt, ratio: bool = False) -> str:
-    """Per λ in words: each side's mean [95% interval] over seeds, the runs left out, the difference or
-    ratio with its interval, and the verdict with the number of seeds behind it."""
+    """Per λ in words: each side's mean [95% interval] over seeds, the runs left out, the paired difference
+    or ratio with its interval (and Welch's unpaired one), the correlation of the sides, the margin, the
+    smallest difference the run detects, and the verdict with the seeds behind it (and those a verdict
+    would need, when inconclusive)."""
+    shown = (lambda v: f"{v:.3g}×") if ratio else fmt
     parts = []
     for r in per_lam:
         text = (
@@ -103,12 +160,19 @@ def describe(per_lam: list[dict], fmt, ratio: bool = False) -> str:
             + f" vs B={r['b_large']} {_interval(r['large'], fmt)}"
             + (f" ({_failed(r['failed']['large'])} left out)" if r["failed"]["large"] else "")
         )
-        d = r["ratio"] if ratio else r["difference"]
+        d, key = (r["ratio"], "ratio") if ratio else (r["difference"], "diff")
         if not _nan(d["lo"]):
-            key = "ratio" if ratio else "diff"
-            shown = (lambda v: f"{v:.3g}×") if ratio else fmt
-            text += f"; {'ratio' if ratio else 'difference'} {shown(d[key])} [{shown(d['lo'])}, {shown(d['hi'])}]"
-        text += f": {r['verdict']} (n = {r['small']['n']} vs {r['large']['n']} seeds)"
+            u = r["unpaired"]
+            text += (
+                f"; paired {'ratio' if ratio else 'difference'} {shown(d[key])} [{shown(d['lo'])}, {shown(d['hi'])}]"
+                + (f" (unpaired [{shown(u['lo'])}, {shown(u['hi'])}]" if not _nan(u["lo"]) else " (")
+                + (f", correlation {r['correlation']:.2f})" if not _nan(r["correlation"]) else ")")
+                + f", margin {shown(r['margin'])}, detectable {shown(r['detectable'])}"
+            )
+        text += f": {r['verdict']}"
+        text += f" ({r['reason']})" if r["reason"] else f" (n = {r['small']['n']} vs {r['large']['n']} seeds)"
+        if r.get("seeds_needed"):
+            text += f"; about {r['seeds_needed']} seeds would decide"
         parts.append(text)
     return "; ".join(parts)
 
@@ -127,7 +191,9 @@ def measured(per_lam: list[dict], side: str, fmt) -> str:
     return "; ".join(f"λ={r['momentum']:g}: {_interval(r[side], fmt)}" for r in per_lam)
 
 
-def _timing_rows(timing: pd.DataFrame, small_b: int, large_b: int) -> list[dict]:
+def _timing_rows(timing: pd.DataFrame, small_b: int, large_b: int, same: float) -> list[dict]:
+    """The three timing rows from the timing step's medians; `same` (verdict.margin_ratio) is the factor
+    within which two times count as the same."""
     dev = timing_device(timing)
     t = timing.set_index(T.BATCH_SIZE).sort_index()
     sb = small_b if small_b in t.index else int(t.index.min())
@@ -154,7 +220,7 @@ def _timing_rows(timing: pd.DataFrame, small_b: int, large_b: int) -> list[dict]
     base = t[T.PARALLEL_MEDIAN_S].iloc[0]
     same_up_to = int(t.index.min())
     for b, v in t[T.PARALLEL_MEDIAN_S].sort_index().items():  # up to the first batch size beyond the limit
-        if v > SAME * base:
+        if v > same * base:
             break
         same_up_to = int(b)
     extrap = " (extrapolated from fewer examples)" if bool(t.at[lb, T.SEQUENTIAL_EXTRAPOLATED]) else ""
@@ -165,7 +231,7 @@ def _timing_rows(timing: pd.DataFrame, small_b: int, large_b: int) -> list[dict]
             large="Slower",
             measured_small=secs(seq_s),
             measured_large=secs(seq_l),
-            verdict=yes(seq_l > SAME * seq_s),
+            verdict=yes(seq_l > same * seq_s),
             evidence=f"timing step on {dev}: one update with the batch's examples processed one after another "
             f"takes {seq_l / seq_s:.0f}× longer at B={lb}{extrap} than at B={sb}",
         )
@@ -178,10 +244,10 @@ def _timing_rows(timing: pd.DataFrame, small_b: int, large_b: int) -> list[dict]
             large="Same (not too large)",
             measured_small=secs(par_s),
             measured_large=secs(par_l),
-            verdict=yes(ratio <= SAME),
+            verdict=yes(ratio <= same),
             evidence=f"timing step on {dev}: one update with the whole batch in one call takes {ratio:.1f}× "
-            f"as long at B={lb} as at B={sb} ('same' = within {SAME:g}×); the time stays within "
-            f"{SAME:g}× of B={int(t.index.min())} up to B={same_up_to}",
+            f"as long at B={lb} as at B={sb} ('same' = within {same:g}×); the time stays within "
+            f"{same:g}× of B={int(t.index.min())} up to B={same_up_to}",
         )
     )
     ep = t[T.EPOCH_MEASURED_S].where(t[T.EPOCH_MEASURED_S].notna(), t[T.EPOCH_ESTIMATED_S])
@@ -273,7 +339,14 @@ def time_to_level(tta: pd.DataFrame, sizes: tuple[int, int]) -> str:
 
 
 def comparison_row(
-    aspect: str, section: str, sides: tuple[str, str], per_lam: list[dict], fmt, evidence: str, label: str = ""
+    aspect: str,
+    section: str,
+    sides: tuple[str, str],
+    per_lam: list[dict],
+    fmt,
+    evidence: str,
+    label: str = "",
+    margin_text: str = "",
 ) -> dict:
     """A row of the table from per-λ comparisons (compare): what each side measured, the verdict
     over the λ (summarize), and the evidence."""
@@ -287,12 +360,21 @@ def comparison_row(
         verdict=summarize(per_lam),
         per_lambda=per_lam,
         evidence=evidence,
+        margin_text=margin_text,
     )
 
 
-def gradient_row(table: pd.DataFrame, sizes: tuple[int, int]) -> dict:
+def eta_text(tr) -> str:
+    """The grid's η in words: one η, or η per λ under lr_momentum "step"."""
+    if tr.lr_momentum == "step":
+        return f"η = {tr.lr:g}·(1 − λ) (the same step η/(1 − λ) = {tr.lr:g} at every λ)"
+    return f"η = {tr.lr:g} at every λ"
+
+
+def gradient_row(table: pd.DataFrame, sizes: tuple[int, int], params) -> dict:
     """Gradient: noisy for small batches, stable for large ones (the grid's smallest vs largest B)."""
-    cos = compare(table, T.NOISE_FINAL.cosine_expected, "larger", sizes)
+    v = params.verdict
+    cos = compare(table, T.NOISE_FINAL.cosine_expected, "larger", sizes, v.margin_cosine, power=v.power)
     g = "{:.3f}".format
     return comparison_row(
         "Gradient",
@@ -303,13 +385,15 @@ def gradient_row(table: pd.DataFrame, sizes: tuple[int, int]) -> dict:
         "expected cosine between a batch gradient of B examples drawn from the training set and "
         "the full gradient (1 = the exact direction; lower = noisier), from the gradient noise "
         "scale at each run's final weights, the grid's smallest vs largest B, per λ: " + describe(cos, g),
+        margin_text=f"a cosine difference within ±{v.margin_cosine:g} is no difference",
     )
 
 
 def optimization_row(table: pd.DataFrame, sizes: tuple[int, int], params, tta: pd.DataFrame | None) -> dict:
     """Optimization: the small batch trains better under one epoch budget."""
     tr = params.train
-    opt = compare(table, T.TRAIN_ACC, "smaller", sizes)
+    v = params.verdict
+    opt = compare(table, T.TRAIN_ACC, "smaller", sizes, v.margin_accuracy, power=v.power)
     return comparison_row(
         "Optimization",
         "optimization",
@@ -317,9 +401,10 @@ def optimization_row(table: pd.DataFrame, sizes: tuple[int, int], params, tta: p
         opt,
         pct,
         f"final training accuracy after the same budget of {tr.max_epochs} epochs at "
-        f"η = {tr.lr:g} (the lecture's MNIST and CIFAR-10 curves; a run stops early "
+        f"{eta_text(tr)} (the lecture's MNIST and CIFAR-10 curves; a run stops early "
         f"at {tr.target_train_acc}), per λ; runs that diverged or did not train are "
         f"counted, not averaged: " + describe(opt, pct) + ". " + (time_to_level(tta, sizes) if tta is not None else ""),
+        margin_text=f"a difference within ±{100 * v.margin_accuracy:g} points is no difference",
     )
 
 
@@ -332,7 +417,8 @@ def generalization_row(equal: pd.DataFrame, candidates: pd.DataFrame, params) ->
         f"batch size and λ chosen by validation accuracy among candidates whose every seed reached it "
         f"({_choices(candidates)})"
     )
-    gen = compare(equal, T.TEST_ACC, "smaller", ea.batch_size, reached_only=True)
+    v = params.verdict
+    gen = compare(equal, T.TEST_ACC, "smaller", ea.batch_size, v.margin_accuracy, reached_only=True, power=v.power)
     return comparison_row(
         "Generalization",
         "generalization",
@@ -340,6 +426,69 @@ def generalization_row(equal: pd.DataFrame, candidates: pd.DataFrame, params) ->
         gen,
         pct,
         f"test accuracy at equal training accuracy. {protocol}. Per λ: " + describe(gen, pct),
+        margin_text=f"a difference within ±{100 * v.margin_accuracy:g} points is no difference",
+    )
+
+
+EDGE = 0.8  # a run "sits at its edge of stability" when its top eigenvalue is at least this share of 2(1+λ)/η
+
+
+def edge_of_stability(equal: pd.DataFrame, sizes: tuple[int, int]) -> list[dict]:
+    """Per λ and side, over the runs at the target: η, the threshold 2(1 + λ)/η, the median top Hessian
+    eigenvalue and the median of eigenvalue / threshold (T.EDGE_RATIO), and whether the side sits at its
+    edge of stability (median ratio >= EDGE): then its sharpness is set by its η (Cohen et al. 2021, "Gradient
+    descent on neural networks typically occurs at the edge of stability"), not by its batch size alone."""
+    out = []
+    if T.HESSIAN_TOP not in equal:
+        return out
+    for lam in sorted(equal[T.MOMENTUM].unique()):
+        row = {"momentum": float(lam)}
+        for side, b in zip(("small", "large"), sizes):
+            runs = equal[(equal[T.MOMENTUM] == lam) & (equal[T.BATCH_SIZE] == b)]
+            runs = runs[stats.counted(runs) & runs[T.HESSIAN_TOP].notna()]
+            if not len(runs):
+                row[side] = None
+                continue
+            lr = float(runs[T.LR].median())
+            ratio = float((runs[T.HESSIAN_TOP] / config.stability_threshold(runs[T.LR], lam)).median())
+            row[side] = dict(
+                batch_size=int(b),
+                lr=lr,
+                threshold=float(config.stability_threshold(lr, lam)),
+                top=float(runs[T.HESSIAN_TOP].median()),
+                edge_ratio=ratio,
+                at_edge=bool(ratio >= EDGE),
+            )
+        out.append(row)
+    return out
+
+
+def edge_text(edges: list[dict]) -> str:
+    """The edge of stability in words, per λ and side."""
+    parts = []
+    for e in edges:
+        sides = [
+            f"B={s['batch_size']} at η = {s['lr']:g}: top eigenvalue {s['top']:.3g} vs 2(1+λ)/η = {s['threshold']:.3g} "
+            f"({s['edge_ratio']:.0%}{', at the edge' if s['at_edge'] else ''})"
+            for s in (e["small"], e["large"])
+            if s
+        ]
+        if sides:
+            parts.append(f"λ={e['momentum']:g}: " + ", ".join(sides))
+    if not parts:
+        return ""
+    pinned = [e["momentum"] for e in edges if e["large"] and e["large"]["at_edge"]]
+    return (
+        "Edge of stability (gradient descent with momentum is stable only where the top eigenvalue is below "
+        "2(1+λ)/η; Cohen et al. 2021 find full-batch training sits at that edge): "
+        + "; ".join(parts)
+        + ". "
+        + (
+            f"The large batch sits at its edge at λ = {', '.join(f'{m:g}' for m in pinned)}: its sharpness is "
+            f"set by its tuned η, so tuning η per batch size can close the sharpness gap by itself."
+            if pinned
+            else f"No large-batch run reaches {EDGE:.0%} of its threshold: its η does not pin its sharpness."
+        )
     )
 
 
@@ -348,7 +497,16 @@ def sharpness_row(equal: pd.DataFrame, params) -> dict:
     per λ the verdict over the measures (combine)."""
     sizes = params.equal_acc.batch_size
     per_measure = {
-        m.label: compare(equal, m.column, "larger", sizes, ratio=True, reached_only=True)
+        m.label: compare(
+            equal,
+            m.column,
+            "larger",
+            sizes,
+            params.verdict.margin_ratio,
+            ratio=True,
+            reached_only=True,
+            power=params.verdict.power,
+        )
         for m in sharpness_measures(params)
     }  # compare: a missing column is all NaN
     sharp = []
@@ -361,6 +519,9 @@ def sharpness_row(equal: pd.DataFrame, params) -> dict:
                 measures={label: rows[k]["verdict"] for label, rows in per_measure.items()},
             )
         )
+    edges = edge_of_stability(equal, sizes)
+    for entry, edge in zip(sharp, edges):
+        entry["edge"] = edge
     row = comparison_row(
         "Sharp vs flat minima",
         "sharpness",
@@ -370,10 +531,12 @@ def sharpness_row(equal: pd.DataFrame, params) -> dict:
         "every sharpness measure of the training loss at the final weights, at equal training "
         "accuracy (the runs of the Generalization row); ratio large/small of geometric means "
         "over seeds, and per λ the verdict over the measures (holds when every measure holds). "
-        + " ".join(f"{label}: {describe(r, num, ratio=True)}." for label, r in per_measure.items()),
+        + " ".join(f"{label}: {describe(r, num, ratio=True)}." for label, r in per_measure.items())
+        + (" " + edge_text(edges) if edges else ""),
         label="top eigenvalue ",
+        margin_text=f"a ratio within ×/÷{params.verdict.margin_ratio:g} is no difference",
     )
-    return dict(row, verdict=summarize(sharp), per_lambda=sharp)
+    return dict(row, verdict=summarize(sharp), per_lambda=sharp, edge_of_stability=edges)
 
 
 def batch_rows(
@@ -383,7 +546,7 @@ def batch_rows(
     grid (the same epoch budget), generalization and sharpness from the equal-accuracy protocol."""
     sizes = (int(table[T.BATCH_SIZE].min()), int(table[T.BATCH_SIZE].max()))
     return [
-        gradient_row(table, sizes),
+        gradient_row(table, sizes, params),
         optimization_row(table, sizes, params, tta),
         generalization_row(equal, candidates, params),
         sharpness_row(equal, params),
@@ -461,7 +624,11 @@ def lecture_table(
     (`equal`, `candidates`), the timing step's rows and the momentum step's result; params is the
     config.Params of the run."""
     small_b, large_b = int(table[T.BATCH_SIZE].min()), int(table[T.BATCH_SIZE].max())
-    rows = [dict(r, section="timing") for r in _timing_rows(timing, small_b, large_b)]
+    same = params.verdict.margin_ratio
+    rows = [
+        dict(r, section="timing", margin_text=f"times within {same:g}× are the same")
+        for r in _timing_rows(timing, small_b, large_b, same)
+    ]
     rows += batch_rows(table, equal, candidates, params, tta)
     rows += [dict(r, section="momentum") for r in momentum_rows(momentum)]
     for r in rows:  # (verdict, scope) from summarize, a bare verdict elsewhere

@@ -36,17 +36,23 @@ def yes(holds: bool) -> Verdict:
     return HOLDS if holds else DOES_NOT_HOLD
 
 
-def verdict(lo: float, hi: float, claim: str, same: float | None = None) -> Verdict:
+def verdict(lo: float, hi: float, claim: str, margin: float | None = None, same: float | None = None) -> Verdict:
     """The verdict that an interval [lo, hi] of a difference (large minus small) gives a claim.
 
+    With a margin m > 0, the smallest difference that matters, an interval wholly inside [-m, m] is
+    "no difference": both one-sided tests reject a difference of m or more (an equivalence test, two
+    one-sided tests, each at half the interval's error rate). That comes first: a difference that is real
+    but smaller than what matters is no difference for the lecture's claim. Otherwise:
     claim "larger": the large side is claimed higher (holds when lo > 0, does not hold when hi < 0);
     claim "smaller": the large side is claimed lower (holds when hi < 0, does not hold when lo > 0);
     claim "same" with `same` = s for a ratio: holds when the whole interval lies in [1/s, s], does not
     hold when it lies wholly outside it. Otherwise, or with a NaN end, inconclusive. For ratios pass
-    log(lo), log(hi) with "larger"/"smaller", or the ratio's ends themselves with "same".
+    log(lo), log(hi) and log(margin) with "larger"/"smaller", or the ratio's ends themselves with "same".
     """
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return INCONCLUSIVE
+    if claim in ("larger", "smaller") and margin is not None and margin > 0 and -margin <= lo and hi <= margin:
+        return NO_DIFFERENCE
     if claim == "larger":
         return HOLDS if lo > 0 else DOES_NOT_HOLD if hi < 0 else INCONCLUSIVE
     if claim == "smaller":
@@ -71,4 +77,6 @@ def combine(verdicts) -> Verdict:
         return vs[0]
     if HOLDS in vs or PARTLY in vs:
         return PARTLY
-    return DOES_NOT_HOLD if DOES_NOT_HOLD in vs else INCONCLUSIVE
+    if DOES_NOT_HOLD in vs:
+        return DOES_NOT_HOLD
+    return NO_DIFFERENCE if NO_DIFFERENCE in vs else INCONCLUSIVE

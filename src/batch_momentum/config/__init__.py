@@ -16,6 +16,7 @@ from batch_momentum.config.grid import (
     learning_rate,
     noise_temperature,
     runs,
+    stability_threshold,
 )
 from batch_momentum.config.sections import (
     FILES,
@@ -34,6 +35,7 @@ from batch_momentum.config.sections import (
     Sharpness,
     Timing,
     Train,
+    Verdict,
 )
 from batch_momentum.config.validation import ParamsError, load, overlay, schema, validate
 
@@ -48,6 +50,7 @@ __all__ = [
     "learning_rate",
     "noise_temperature",
     "runs",
+    "stability_threshold",
     "FILES",
     "OFFICIAL",
     "REAL",
@@ -64,6 +67,7 @@ __all__ = [
     "Sharpness",
     "Timing",
     "Train",
+    "Verdict",
     "ParamsError",
     "load",
     "overlay",

@@ -80,14 +80,27 @@ def check_cell(params: Params, batch_size: int, momentum: float, protocol: str =
 LR_RULES = {"constant": lambda ratio: 1.0, "linear": lambda ratio: ratio, "sqrt": math.sqrt}  # factor of B/B0
 
 
-def learning_rate(train: Train, batch_size: int) -> float:
-    """eta for a batch size under the lr rule: constant, linear (eta*B/B0) or sqrt (eta*sqrt(B/B0))."""
-    return float(train.lr) * LR_RULES[train.lr_rule](batch_size / train.base_batch_size)
+def learning_rate(train: Train, batch_size: int, momentum: float) -> float:
+    """eta for a cell: lr under the batch-size rule (constant, linear eta*B/B0 or sqrt eta*sqrt(B/B0)),
+    times (1 - lambda) under lr_momentum "step", so that the step eta/(1 - lambda) that momentum takes in
+    a steady gradient is the same at every lambda (else lambda = 0.9 moves ten times as far per update)."""
+    eta = float(train.lr) * LR_RULES[train.lr_rule](batch_size / train.base_batch_size)
+    return eta * (1.0 - float(momentum)) if train.lr_momentum == "step" else eta
 
 
 def noise_temperature(lr, n_train, batch_size, momentum):
     """SGD noise temperature g = eta*N / (B*(1-lambda)) (Smith & Le 2018), for numbers or numpy arrays."""
     return lr * n_train / (batch_size * (1.0 - momentum))
+
+
+def stability_threshold(lr, momentum):
+    """2(1 + λ)/η: the largest curvature at which gradient descent with heavy-ball momentum
+    (m = λ·m − η·g, θ = θ + m, 0 <= λ < 1) is stable. On f = h·θ²/2 the update is
+    θ' = θ + λ(θ − θ_prev) − η·h·θ, whose characteristic roots z² − (1 + λ − ηh)·z + λ = 0 lie inside the
+    unit circle iff 0 < ηh < 2(1 + λ). Above it, training cannot stay in a region this sharp (Cohen et al.
+    2021, "Gradient descent on neural networks typically occurs at the edge of stability"). Numbers or
+    numpy arrays and pandas columns alike."""
+    return 2.0 * (1.0 + momentum) / lr
 
 
 def interpolation_pairs(params: Params) -> list[str]:

@@ -55,6 +55,9 @@ class Train:
 
     lr: float  # eta at base_batch_size (parameter units per gradient unit)
     lr_rule: str  # constant | linear (eta*B/B0) | sqrt (eta*sqrt(B/B0))
+    lr_momentum: (
+        str  # step: eta*(1-lambda), the same step eta/(1-lambda) at every lambda | constant: eta at every lambda
+    )
     base_batch_size: int  # B0 of the linear and sqrt rules (examples)
     max_epochs: int  # epoch budget, the same for every cell
     target_train_acc: float | None  # stop a seed once its training accuracy reaches this; None: never
@@ -165,6 +168,16 @@ class Report:
 
 
 @dataclass(frozen=True)
+class Verdict:
+    """verdict: the smallest differences that matter, set before any run, and the power asked of seed counts."""
+
+    margin_accuracy: float  # accuracy (fraction: 0.01 = 1 point)
+    margin_cosine: float  # the expected cosine of a batch gradient with the full gradient
+    margin_ratio: float  # factor > 1 for ratios of sharpness and of times
+    power: float  # the chance that a run with the seeds the report asks for decides
+
+
+@dataclass(frozen=True)
 class Params:
     """Every setting of the pipeline, validated: one frozen dataclass per section of params.yaml."""
 
@@ -179,6 +192,7 @@ class Params:
     timing: Timing
     momentum: Momentum
     report: Report
+    verdict: Verdict
 
     def as_dict(self) -> dict:
         """The plain dict params.yaml holds (lists, not tuples): for YAML, torch.save, dotted keys."""

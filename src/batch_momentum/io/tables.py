@@ -163,6 +163,8 @@ class NoiseColumns:
 
 NOISE_INIT, NOISE_FINAL = NoiseColumns(INIT), NoiseColumns(FINAL)
 TEMPERATURE = "temperature"  # g = ηN/(B(1−λ)), added by aggregate
+STABILITY_THRESHOLD = "stability_threshold"  # 2(1+λ)/η, the edge of stability of the run's η, added by aggregate
+EDGE_RATIO = "edge_ratio"  # top Hessian eigenvalue / stability threshold (1 = at the edge), added by aggregate
 
 # ----------------------------------------------------------------------------- curves and 1-D curves
 EPOCH = "epoch"
@@ -236,8 +238,12 @@ class Schema:
 
 AGGREGATE = "rerun the aggregate step"
 # reports/tables/<name>.csv
-CELLS = Schema("cells", (*RUN_KEY, *SUMMARY, *SPLIT_METRICS, TEMPERATURE), AGGREGATE)
-EQUAL = Schema("equal", (*RUN_KEY, *SUMMARY, CHOSEN_LR, LR_CANDIDATES, *SPLIT_METRICS, TEMPERATURE), AGGREGATE)
+CELLS = Schema("cells", (*RUN_KEY, *SUMMARY, *SPLIT_METRICS, TEMPERATURE, STABILITY_THRESHOLD), AGGREGATE)
+EQUAL = Schema(
+    "equal",
+    (*RUN_KEY, *SUMMARY, CHOSEN_LR, LR_CANDIDATES, *SPLIT_METRICS, TEMPERATURE, STABILITY_THRESHOLD),
+    AGGREGATE,
+)
 CURVES = Schema("curves", (*RUN_KEY, *CURVE_ROW), AGGREGATE)
 EQUAL_CURVES = Schema("equal_curves", CURVES.columns, AGGREGATE)
 DIRECTIONS = Schema("directions", (*RUN_KEY, *DIRECTION_ROW), AGGREGATE)

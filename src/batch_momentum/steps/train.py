@@ -45,7 +45,8 @@ def main(argv=None) -> int:
     seeds = params.grid.seed
     print(
         f"cell bs{args.batch_size} lam{args.momentum}, seeds {list(seeds)} stacked, on {device} "
-        f"(lr {config.learning_rate(params.train, args.batch_size):g}, rule {params.train.lr_rule})",
+        f"(lr {config.learning_rate(params.train, args.batch_size, args.momentum):g}, "
+        f"rules {params.train.lr_rule} and {params.train.lr_momentum})",
         flush=True,
     )
     trained = loop.train_cell(

@@ -127,7 +127,7 @@ def project_times(
     """The project's loop at B: (the cell's params, {"stacked": epoch s per model, "alone": epoch s,
     "graph": epoch s per model with CUDA graphs, NaN off CUDA}), at params' lr for B, halved while a
     seed diverges."""
-    lr0 = lr = config.learning_rate(params.train, b)
+    lr0 = lr = config.learning_rate(params.train, b, lam)
     while lr >= lr0 / 1000:
         p = cell_params(params, lr, epochs)
         stacked = project_epoch_s(p, blob, b, lam, seeds)

@@ -184,7 +184,7 @@ def train_cell(
     tr = params.train
     budget = budget or Budget(tr.max_epochs, tr.target_train_acc)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    lrs = [config.learning_rate(tr, batch_size)] * len(seeds) if lrs is None else [float(v) for v in lrs]
+    lrs = [config.learning_rate(tr, batch_size, momentum)] * len(seeds) if lrs is None else [float(v) for v in lrs]
     runs = [SeedRun(int(s), lr) for s, lr in zip(seeds, lrs)]
     inits = init_models(params, blob["meta"], [r.seed for r in runs])
     net = StackedNet(inits, blob["meta"]["input_shape"], device)
