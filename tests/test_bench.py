@@ -100,7 +100,8 @@ def test_examples_loop_scales_a_long_epoch(tiny_params, one_thread):
 
 
 def test_a_diverging_lr_is_halved_until_the_project_loop_trains(one_thread):
-    p = tiny_with(train={"lr": 2.0})  # B=1, lambda 0.9: the loss blows up (> status.DIVERGED_LOSS) in the first epoch
+    # B=1, lambda 0.9, eta 2 at every lambda: the loss blows up (> status.DIVERGED_LOSS) in the first epoch
+    p = tiny_with(train={"lr": 2.0, "lr_momentum": "constant"})
     blob = prepared.prepare(p.data)
     lines = []
     cell, t = bench.project_times(p, blob, 1, 0.9, [1, 2], epochs=1, log=lines.append)

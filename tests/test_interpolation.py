@@ -19,11 +19,15 @@ CPU = torch.device("cpu")
 def cells(tmp_path_factory):
     """Runs of B = 8 and B = 100 that reach training accuracy 0.35, and one of B = 100 stopped short of it."""
     root = tmp_path_factory.mktemp("cells")
-    p = tiny_with(train=dict(max_epochs=15, target_train_acc=0.35, lr=0.1))
+    p = tiny_with(train=dict(max_epochs=15, target_train_acc=0.35, lr=0.1, lr_momentum="constant"))
     blob = prepared.prepare(p.data)
     small, large = trained_run(root, p, blob, 8, 0.5), trained_run(root, p, blob, 100, 0.5)
     short = trained_run(
-        root / "short", tiny_with(train=dict(max_epochs=1, target_train_acc=0.35, lr=0.1)), blob, 100, 0.5
+        root / "short",
+        tiny_with(train=dict(max_epochs=1, target_train_acc=0.35, lr=0.1, lr_momentum="constant")),
+        blob,
+        100,
+        0.5,
     )
     return p, blob, small, large, short
 

@@ -105,7 +105,10 @@ def test_the_layering_check_can_fail(tmp_path, monkeypatch):
 def test_tracked_params_follow_the_table(default_params):
     sh = default_params.sharpness
     t = pipeline.tracked(default_params, "interpolate")
-    assert t == {"sharpness.interpolation_points": sh.interpolation_points}
+    assert t == {
+        "equal_acc.seed": list(default_params.equal_acc.seed),
+        "sharpness.interpolation_points": sh.interpolation_points,
+    }
     eq = pipeline.tracked(default_params, "train_equal")
     assert eq["equal_acc"]["batch_size"] == list(default_params.equal_acc.batch_size) and "train.lr" not in eq
     train = pipeline.tracked(default_params, "train")
@@ -118,7 +121,8 @@ def test_generated_dvc_yaml_has_every_stage_with_its_params():
     assert list(doc) == [s.name for s in pipeline.STAGES]
     assert doc["train"]["matrix"] == {"bs": "${grid.batch_size}", "lam": "${grid.momentum}"}
     assert doc["analyze"]["metrics"] == [{"reports/lecture.json": {"cache": False}}]
-    assert doc["evaluate"]["params"] == ["sharpness", "noise"]
+    assert doc["evaluate"]["params"] == ["grid.seed", "sharpness", "noise"]
+    assert doc["evaluate_equal"]["params"] == ["equal_acc.seed", "sharpness", "noise"]
 
 
 def test_every_dvc_stage_waits_for_the_check_of_the_whole_params_file():

@@ -104,7 +104,7 @@ STAGES = (
             f"--landscape results/landscape/{CELL}",
         ),
         deps=(DATA, f"results/cells/{CELL}"),
-        params=("sharpness", "noise"),
+        params=("grid.seed", "sharpness", "noise"),
         matrix=GRID,
         metrics=(f"results/metrics/{CELL}",),
         outs=((f"results/landscape/{CELL}", False),),
@@ -126,7 +126,7 @@ STAGES = (
             f"--out results/equal/{CELL}",
         ),
         deps=(DATA,),
-        params=("data", "model", "train.device", "train.threads", "grid.seed", "equal_acc"),
+        params=("data", "model", "train.device", "train.threads", "equal_acc"),
         matrix=EQUAL,
         outs=((f"results/equal/{CELL}", True),),
     ),
@@ -135,11 +135,11 @@ STAGES = (
         "steps.evaluate",
         _cmd(
             "evaluate",
-            f"--data {DATA} --cell results/equal/{CELL} --out results/equal_metrics/{CELL} "
+            f"--data {DATA} --cell results/equal/{CELL} --protocol equal_acc --out results/equal_metrics/{CELL} "
             f"--landscape results/equal_landscape/{CELL}",
         ),
         deps=(DATA, f"results/equal/{CELL}"),
-        params=("sharpness", "noise"),
+        params=("equal_acc.seed", "sharpness", "noise"),
         matrix=EQUAL,
         metrics=(f"results/equal_metrics/{CELL}",),
         outs=((f"results/equal_landscape/{CELL}", False),),
@@ -152,7 +152,7 @@ STAGES = (
             f"--data {DATA} --small {SMALL_EQ} --large {LARGE_EQ} --out results/interpolation/lam${{item.lam}}",
         ),
         deps=(DATA, SMALL_EQ, LARGE_EQ),
-        params=("sharpness.interpolation_points",),
+        params=("equal_acc.seed", "sharpness.interpolation_points"),
         matrix={"lam": "${grid.momentum}"},
         outs=(("results/interpolation/lam${item.lam}", False),),
     ),
@@ -194,7 +194,7 @@ STAGES = (
             "results/timing/timing.csv",
             "results/momentum/critical.json",
         ),
-        params=("train.target_train_acc", "sharpness.epsilons", "equal_acc"),
+        params=("train.target_train_acc", "train.lr_momentum", "sharpness.epsilons", "equal_acc", "verdict"),
         metrics=("reports/lecture.json",),
     ),
     Stage(
@@ -213,7 +213,7 @@ STAGES = (
             "results/momentum/critical.json",
             "reports/lecture.json",
         ),
-        params=("data", "model", "train", "grid", "sharpness", "noise", "timing", "momentum", "report"),
+        params=("data", "model", "train", "grid", "sharpness", "noise", "timing", "momentum", "report", "verdict"),
         outs=(("reports/index.html", False), ("reports/figures", False)),
     ),
 )

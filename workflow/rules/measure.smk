@@ -27,11 +27,11 @@ rule timing:
 rule interpolate:
     input:
         data=DATA,
-        small=expand(f"results/equal/bs{SMALL}_lam{{{{lam}}}}/seed{{seed}}/model.pt", seed=SEEDS),
-        large=expand(f"results/equal/bs{LARGE}_lam{{{{lam}}}}/seed{{seed}}/model.pt", seed=SEEDS),
+        small=expand(f"results/equal/bs{SMALL}_lam{{{{lam}}}}/seed{{seed}}/model.pt", seed=EQUAL_SEEDS),
+        large=expand(f"results/equal/bs{LARGE}_lam{{{{lam}}}}/seed{{seed}}/model.pt", seed=EQUAL_SEEDS),
         code=code("interpolate"),
     output:
-        expand("results/interpolation/lam{{lam}}/seed{seed}.json", seed=SEEDS),
+        expand("results/interpolation/lam{{lam}}/seed{seed}.json", seed=EQUAL_SEEDS),
     params:
         tracked=tracked(P, "interpolate"),
         small=lambda wildcards, input: str(Path(input.small[0]).parents[1]),

@@ -98,9 +98,9 @@ rule train_equal:
         data=DATA,
         code=code("train_equal"),
     output:
-        model=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/model.pt", seed=SEEDS),
-        curve=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/curve.csv", seed=SEEDS),
-        summary=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/train.json", seed=SEEDS),
+        model=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/model.pt", seed=EQUAL_SEEDS),
+        curve=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/curve.csv", seed=EQUAL_SEEDS),
+        summary=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/train.json", seed=EQUAL_SEEDS),
         candidates="results/equal/bs{bs}_lam{lam}/candidates.csv",
         choice="results/equal/bs{bs}_lam{lam}/choice.json",
     params:
@@ -121,12 +121,12 @@ rule train_equal:
 rule evaluate_equal:
     input:
         data=DATA,
-        model=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/model.pt", seed=SEEDS),
-        summary=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/train.json", seed=SEEDS),
+        model=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/model.pt", seed=EQUAL_SEEDS),
+        summary=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/train.json", seed=EQUAL_SEEDS),
         code=code("evaluate_equal"),
     output:
-        metrics=expand("results/equal_metrics/bs{{bs}}_lam{{lam}}/seed{seed}.json", seed=SEEDS),
-        landscape=expand("results/equal_landscape/bs{{bs}}_lam{{lam}}/seed{seed}.json", seed=SEEDS),
+        metrics=expand("results/equal_metrics/bs{{bs}}_lam{{lam}}/seed{seed}.json", seed=EQUAL_SEEDS),
+        landscape=expand("results/equal_landscape/bs{{bs}}_lam{{lam}}/seed{seed}.json", seed=EQUAL_SEEDS),
     params:
         tracked=tracked(P, "evaluate_equal"),
         cell=lambda wildcards, input: str(Path(input.model[0]).parents[1]),
@@ -140,5 +140,5 @@ rule evaluate_equal:
     benchmark:
         "benchmarks/evaluate_equal/bs{bs}_lam{lam}.tsv"
     shell:
-        "python -m batch_momentum evaluate --params {PARAMS} --data {input.data} --cell {params.cell}"
+        "python -m batch_momentum evaluate --params {PARAMS} --data {input.data} --cell {params.cell} --protocol equal_acc"
         " --out {params.out} --landscape {params.landscape} > {log} 2>&1"

@@ -85,9 +85,17 @@ def analyze(
                 "threads": int(table[T.THREADS].max()),
                 "timing": timing_device(timing),
             },
-            "interval": "95% Student-t interval of the mean over seeds; differences with Welch's interval; ratios of "
-            "geometric means with the Welch interval of the mean logs; a verdict holds or fails only when "
-            "the whole interval is on one side (batch_momentum.analysis.verdicts.verdict)",
+            "interval": "95% Student-t interval over seeds; seed k of the small and the large batch starts from the "
+            "same weights, so differences are paired (the mean of per-seed differences, ratios as the mean of "
+            "per-seed log ratios carried back), with Welch's unpaired interval beside them; a verdict holds or "
+            "fails only when the whole interval is on one side of zero, and says no difference when it lies "
+            "wholly within the row's margin (two one-sided tests; batch_momentum.analysis.verdicts.verdict)",
+            "margins": {
+                "accuracy": params.verdict.margin_accuracy,
+                "cosine": params.verdict.margin_cosine,
+                "ratio": params.verdict.margin_ratio,
+                "power": params.verdict.power,
+            },
             "rows": rows,
             "keskar": keskar_table(equal, params),
             "collapse": collapse(table, equal, params),

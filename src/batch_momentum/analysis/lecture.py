@@ -605,7 +605,7 @@ def keskar_table(equal: pd.DataFrame, params) -> dict:
             f"here: {params.data.dataset} ({params.data.n_train} training examples), "
             f"{params.model.name} {list(params.model.hidden)}, SGD with the lecture's momentum at the "
             f"grid's λ, B = {ea.batch_size[0]} vs {ea.batch_size[1]}, trained to {ea.target_train_acc} "
-            f"training accuracy, {len(params.grid.seed)} seeds; Keskar: {published['setting']}, Adam, "
+            f"training accuracy, {len(params.equal_acc.seed)} seeds; Keskar: {published['setting']}, Adam, "
             f"SB = 256 vs LB = 10%"
         ),
     )

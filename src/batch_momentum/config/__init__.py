@@ -16,6 +16,7 @@ from batch_momentum.config.grid import (
     learning_rate,
     noise_temperature,
     runs,
+    seeds,
     stability_threshold,
 )
 from batch_momentum.config.sections import (
@@ -50,6 +51,7 @@ __all__ = [
     "learning_rate",
     "noise_temperature",
     "runs",
+    "seeds",
     "stability_threshold",
     "FILES",
     "OFFICIAL",

@@ -57,8 +57,13 @@ def equal_cells(params: Params) -> list[Cell]:
     return [Cell(b, m) for b in params.equal_acc.batch_size for m in params.grid.momentum]
 
 
-def equal_runs(params: Params) -> list[Run]:  # every seed of equal_cells
-    return [Run(c.batch_size, c.momentum, s) for c in equal_cells(params) for s in params.grid.seed]
+def equal_runs(params: Params) -> list[Run]:  # every seed of equal_acc.seed in every equal_cells
+    return [Run(c.batch_size, c.momentum, s) for c in equal_cells(params) for s in params.equal_acc.seed]
+
+
+def seeds(params: Params, protocol: str = EQUAL_EPOCHS) -> tuple[int, ...]:
+    """The seeds a cell of a protocol trains together: grid.seed (equal_epochs) or equal_acc.seed."""
+    return params.grid.seed if protocol == EQUAL_EPOCHS else params.equal_acc.seed
 
 
 def check_cell(params: Params, batch_size: int, momentum: float, protocol: str = EQUAL_EPOCHS) -> None:
@@ -105,4 +110,4 @@ def stability_threshold(lr, momentum):
 
 def interpolation_pairs(params: Params) -> list[str]:
     """Names of the small-vs-large interpolation files, lam<λ>/seed<s>: one job per λ, a file per seed."""
-    return [f"lam{lam}/seed{s}" for lam in params.grid.momentum for s in params.grid.seed]
+    return [f"lam{lam}/seed{s}" for lam in params.grid.momentum for s in params.equal_acc.seed]

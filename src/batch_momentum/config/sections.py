@@ -87,6 +87,7 @@ class EqualAcc:
     patience: int  # ... or stops as "stalled" once this many epochs add < 0.005 to it
     step_small: tuple[float, ...]  # candidate steps eta/(1-lambda) of the small batch: eta = step*(1-lambda)
     step_large: tuple[float, ...]  # and of the large batch
+    seed: tuple[int, ...]  # the protocol's seeds, trained together: its verdicts need more than the grid's
 
     def lrs(self, batch_size: int, momentum: float) -> list[float]:
         """The candidate eta of a batch size at a momentum (rounded to 12 significant digits)."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from batch_momentum import config
 from batch_momentum.data import prepared
 from batch_momentum.io import files
+from batch_momentum.io import tables as T
 from batch_momentum.measures.evaluation import evaluate_run
 from batch_momentum.steps import parser
 
@@ -24,7 +25,13 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--cell",
         required=True,
-        help="the trained cell's folder, e.g. results/cells/bs8_lam0.9 (one seed<s>/ per seed of grid.seed)",
+        help="the trained cell's folder, e.g. results/cells/bs8_lam0.9 (one seed<s>/ per seed of the protocol)",
+    )
+    ap.add_argument(
+        "--protocol",
+        choices=(T.EQUAL_EPOCHS, T.EQUAL_ACC),
+        default=T.EQUAL_EPOCHS,
+        help="whose seeds the cell holds: grid.seed (equal_epochs, the default) or equal_acc.seed (equal_acc)",
     )
     ap.add_argument("--out", required=True, help="folder of the cell's metrics, e.g. results/metrics/bs8_lam0.9")
     ap.add_argument(
@@ -33,7 +40,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     params = config.load(args.params)
     device, blob = prepared.load_on_device(args.data, params, params.train.threads)
-    for seed in params.grid.seed:
+    for seed in config.seeds(params, args.protocol):
         run_dir = Path(args.cell) / f"seed{seed}"
         metrics, curve = evaluate_run(run_dir, params, blob, device)
         files.write_json(Path(args.landscape) / f"seed{seed}.json", curve, indent=None)

@@ -20,11 +20,11 @@ def main(argv=None) -> int:
     ap.add_argument("--data", required=True)
     ap.add_argument("--small", required=True, help="the small-batch cell's folder, e.g. results/cells/bs8_lam0.9")
     ap.add_argument("--large", required=True, help="the large-batch cell's folder")
-    ap.add_argument("--out", required=True, help="a folder: one seed<s>.json per seed of grid.seed")
+    ap.add_argument("--out", required=True, help="a folder: one seed<s>.json per seed of equal_acc.seed")
     args = ap.parse_args(argv)
     params = config.load(args.params)
     device, blob = prepared.load_on_device(args.data, params, params.train.threads)
-    for seed in params.grid.seed:
+    for seed in params.equal_acc.seed:
         result = interpolate_pair(
             params, blob, Path(args.small) / f"seed{seed}", Path(args.large) / f"seed{seed}", device
         )

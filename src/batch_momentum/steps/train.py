@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--out",
         required=True,
-        help="the cell's folder, e.g. results/cells/bs8_lam0.9; each seed of grid.seed gets seed<s>/ under it",
+        help="the cell's folder, e.g. results/cells/bs8_lam0.9; each seed of grid.seed (equal_acc.seed) gets seed<s>/",
     )
     args = ap.parse_args(argv)
     params = config.load(args.params)

@@ -51,7 +51,7 @@ def choose_lr(candidates: list[dict]) -> dict:
 def train_equal_acc(params: config.Params, blob: dict, batch_size: int, momentum: float, device, out: Path) -> None:
     """Every candidate eta x every seed in one stacked network; the chosen eta's runs go to out/seed<s>/,
     one row per candidate run to out/candidates.csv, the choice to out/choice.json."""
-    ea, seeds = params.equal_acc, list(params.grid.seed)
+    ea, seeds = params.equal_acc, list(params.equal_acc.seed)
     lrs = ea.lrs(batch_size, momentum)
     members = [(lr, s) for lr in lrs for s in seeds]
     print(
