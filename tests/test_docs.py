@@ -109,7 +109,9 @@ def parse_only(call) -> str | None:
             rc = call()
         except _Parsed:
             return None
-        except SystemExit as exc:
+        except SystemExit as exc:  # --help exits 0 once it parsed; an error exits 2
+            if exc.code == 0:
+                return None
             return f"exit {exc.code}: {err.getvalue().strip()[-300:]}"
     return f"no arguments were parsed (returned {rc}): {err.getvalue().strip()[-300:]}"
 
@@ -223,8 +225,9 @@ def repo_copy(dest: Path) -> Path:
     return root
 
 
-def all_errors(docs: dict[str, str], root: Path) -> dict[str, str]:
-    """Every command of every doc (name -> text) checked; 'doc: command' -> what is wrong."""
+def all_errors(docs: dict[str, str]) -> tuple[dict[str, str], dict[tuple, str]]:
+    """Every command of every doc (name -> text) but snakemake's checked: 'doc: command' -> what is
+    wrong; and the snakemake commands (argv -> the doc naming it), to be dry-run."""
     errors, snakemake = {}, {}
     for name, text in docs.items():
         for block in shell_blocks(text):
@@ -240,7 +243,13 @@ def all_errors(docs: dict[str, str], root: Path) -> dict[str, str]:
                 err = check(cmd)
                 if err:
                     errors[f"{name}: {shlex.join(cmd)}"] = err
+    return errors, snakemake
+
+
+def dry_run_errors(snakemake: dict[tuple, str], root: Path) -> dict[str, str]:
+    """Each distinct snakemake command dry-run in `root`: 'doc: command' -> its error."""
     found = snakemake_errors([list(c) for c in snakemake], root)
+    errors = {}
     for cmd, err in found.items():
         names = {n for c, n in snakemake.items() if shlex.join(["snakemake", *c[1:]]) == cmd}
         errors[f"{', '.join(sorted(names))}: {cmd}"] = err
@@ -251,35 +260,71 @@ def _docs() -> dict[str, str]:
     return {str(p.relative_to(REPO)): p.read_text() for p in DOCS}
 
 
-def test_every_command_in_the_readme_and_docs_runs_or_parses(tmp_path):
+def _report(errors: dict[str, str]) -> str:
+    return "\n\n".join(f"{k}\n  {v}" for k, v in errors.items())
+
+
+def test_every_command_in_the_readme_and_docs_parses():
     docs = _docs()
     n = sum(len(commands(b)) for t in docs.values() for b in shell_blocks(t))
     assert n >= 25, f"only {n} commands found: is the fence parsing broken?"
-    errors = all_errors(docs, repo_copy(tmp_path))
-    assert not errors, "\n\n".join(f"{k}\n  {v}" for k, v in errors.items())
+    errors, snakemake = all_errors(docs)
+    assert len(snakemake) >= 4, snakemake
+    assert not errors, _report(errors)
 
 
-def test_a_planted_bad_command_of_each_kind_is_caught(tmp_path):
-    """The checker must fail on each of these (and pass the good line beside them)."""
-    bad = [
-        "snakemake --cores all --configfile params.yaml configs/nosuch.yaml",
-        "snakemake --cores all --no-such-option",
-        "dvc repro --no-such-flag",
-        "dvc repro no_such_stage",
-        "dvc exp run -S 'grid.no_such_key=[1]'",
-        "python -m batch_momentum train --no-such-option 1",
-        "python -m batch_momentum no_such_step",
-        "batch-momentum stages --no-such",
-        "bash scripts/no_such.sh",
-        "python scripts/offline_wheels.py --no-such",
-        'python -c "print(("',
-        "make all",
-    ]
-    good = "snakemake --cores all --configfile params.yaml tests/tiny.yaml"
-    text = "\n".join(f"```bash\n{c}\n```\n" for c in [*bad, good])
-    errors = all_errors({"planted.md": text}, repo_copy(tmp_path))
-    caught = {key.split(": ", 1)[1] for key in errors}
-    assert caught == {shlex.join(c) for b in bad for c in commands(b)}, errors
+@pytest.mark.e2e
+def test_every_snakemake_command_in_the_readme_and_docs_dry_runs(tmp_path):
+    """A dry run each (half a minute or more on a busy two-core machine, so e2e)."""
+    _, snakemake = all_errors(_docs())
+    errors = dry_run_errors(snakemake, repo_copy(tmp_path))
+    assert not errors, _report(errors)
+
+
+BAD = [
+    "dvc repro --no-such-flag",
+    "dvc repro no_such_stage",
+    "dvc exp run -S 'grid.no_such_key=[1]'",
+    "python -m batch_momentum train --no-such-option 1",
+    "python -m batch_momentum no_such_step",
+    "batch-momentum stages --no-such",
+    "bash scripts/no_such.sh",
+    "python scripts/offline_wheels.py --no-such",
+    'python -c "print(("',
+    "make all",
+]
+GOOD = [
+    "dvc repro check",
+    "python -m batch_momentum train --data d.pt --batch-size 8 --momentum 0.9 --out o",
+    "python -m batch_momentum evaluate --help",
+    "bash scripts/setup.sh",
+]
+BAD_SNAKEMAKE = [
+    "snakemake --cores all --configfile params.yaml configs/nosuch.yaml",
+    "snakemake --cores all --no-such-option",
+]
+GOOD_SNAKEMAKE = ["snakemake --cores all --configfile params.yaml tests/tiny.yaml"]
+
+
+def _planted(lines: list[str]) -> str:
+    return "\n".join(f"```bash\n{c}\n```\n" for c in lines)
+
+
+def _caught(errors: dict[str, str]) -> set[str]:
+    return {key.split(": ", 1)[1] for key in errors}
+
+
+def test_a_planted_bad_command_of_each_kind_is_caught():
+    """The checker must fail on each of these and pass the good ones beside them."""
+    errors, _ = all_errors({"planted.md": _planted(BAD + GOOD)})
+    assert _caught(errors) == {shlex.join(c) for b in BAD for c in commands(b)}, errors
+
+
+@pytest.mark.e2e
+def test_a_planted_bad_snakemake_command_is_caught(tmp_path):
+    _, snakemake = all_errors({"planted.md": _planted(BAD_SNAKEMAKE + GOOD_SNAKEMAKE)})
+    errors = dry_run_errors(snakemake, repo_copy(tmp_path))
+    assert _caught(errors) == set(BAD_SNAKEMAKE), errors
 
 
 def test_commands_are_split_as_the_shell_splits_them():
