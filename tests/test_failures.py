@@ -1,6 +1,6 @@
-"""The README's table "When something goes wrong": each thing a user can do wrong, and the
-one line (or the recorded status) they get instead of a traceback. The steps run through
-their real command (`python -m batch_momentum <step>`, in this process) on the tiny grid."""
+"""The failure table of docs/troubleshooting.md ("When something goes wrong"): each thing a user
+can do wrong, and the one line (or the recorded status) they get instead of a traceback. The steps
+run through their real command (`python -m batch_momentum <step>`, in this process) on the tiny grid."""
 
 import os
 import shutil
@@ -205,20 +205,20 @@ def test_a_step_killed_while_writing_leaves_no_file_under_the_final_name(tmp_pat
     assert [p.name for p in out.parent.iterdir()] == [f".model.pt.tmp{proc.pid}"]  # only the temporary name
 
 
-def test_every_test_the_readme_failure_table_names_exists():
-    """The table's last column names tests as `file.py::test_name` (later ones of the same file as
-    `::test_name`); each must be a test function in that file."""
+def test_every_test_the_failure_table_names_exists():
+    """The table in docs/troubleshooting.md names tests in its last column as `file.py::test_name`
+    (later ones of the same file as `::test_name`); each must be a test function in that file."""
     import ast
     import re
 
     from conftest import REPO
 
-    text = (REPO / "README.md").read_text()
+    text = (REPO / "docs" / "troubleshooting.md").read_text()
     table = text.split("## When something goes wrong", 1)[1].split("\n## ", 1)[0]
     named = []
-    for row in table.splitlines()[4:]:
+    for row in table.splitlines():
         cells = row.split("|")
-        if len(cells) < 4:
+        if len(cells) < 4 or not row.startswith("| "):
             continue
         current = None
         for ref in re.findall(r"`([\w./]*::\w+|\w+\.py)`", cells[-2]):
@@ -232,4 +232,4 @@ def test_every_test_the_readme_failure_table_names_exists():
         if file not in defined:
             tree = ast.parse((REPO / "tests" / file).read_text())
             defined[file] = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
-        assert name in defined[file], f"README names {file}::{name}, which does not exist"
+        assert name in defined[file], f"docs/troubleshooting.md names {file}::{name}, which does not exist"

@@ -122,7 +122,8 @@ def test_a_killed_run_resumes_with_only_unfinished_jobs_and_the_same_tables(tmp_
     locked = run(["snakemake", "--cores", "2", TARGET], root, check=False)
     assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
     run(["snakemake", "--unlock"], root)
-    run(["snakemake", "--cores", "2", TARGET], root)  # the README's command; the default profile reruns incomplete jobs
+    # docs/troubleshooting.md's command; the default profile reruns incomplete jobs
+    run(["snakemake", "--cores", "2", TARGET], root)
     after = _outputs(root)
     kept = {p for p in before if p not in unfinished}
     assert kept and all(after[p] == before[p] for p in kept), [p for p in kept if after[p] != before[p]]
@@ -150,9 +151,9 @@ def _dvc_locked_stages(root: Path) -> set[str]:
 
 
 def test_a_killed_dvc_repro_resumes_and_gives_the_same_tables(tmp_path, reference):
-    """SIGKILL to `dvc repro` and its stage mid-grid; the README's answer is to run it again: the
-    stages recorded in dvc.lock are not run again (their files keep their times), the stage that
-    was running is redone, and the tables are those of an uninterrupted run."""
+    """SIGKILL to `dvc repro` and its stage mid-grid; docs/troubleshooting.md's answer is to run it
+    again: the stages recorded in dvc.lock are not run again (their files keep their times), the
+    stage that was running is redone, and the tables are those of an uninterrupted run."""
     root = make_repo_copy(tmp_path, params=tiny_full(), git=True)
     log_path = tmp_path / "killed.log"
     log = open(log_path, "w")
@@ -190,7 +191,7 @@ def test_a_killed_dvc_repro_resumes_and_gives_the_same_tables(tmp_path, referenc
     for path in before:  # whole under its final name (temporary names, then a rename)
         _whole(root / path)
 
-    res = run(["dvc", "repro", "aggregate"], root)  # the README's answer: run it again
+    res = run(["dvc", "repro", "aggregate"], root)  # docs/troubleshooting.md's answer: run it again
     again = re.findall(r"Running stage '([^']+)'", res.stdout)
     assert interrupted in again and not finished & set(again), (interrupted, finished, again)
     after = _outputs(root)

@@ -341,7 +341,7 @@ def test_invalid_params_stop_snakemake_before_any_job(tmp_path):
 
 
 def test_snakemake_lint_leaves_only_the_documented_lints():
-    # The README explains the two lints left: rules name no conda env or container, because the
+    # docs/troubleshooting.md explains the two lints left: rules name no conda env or container, because the
     # steps run in the project's own virtual environment; and their commands name the params
     # file as the global PARAMS, which is not a setting and so not a rule param.
     # snakemake --lint exits 1 when it finds lints, so the exit code alone cannot tell them from a
