@@ -490,3 +490,16 @@ def test_edge_of_stability_per_side():
     assert e["large"]["at_edge"] and not e["small"]["at_edge"] and e["small"]["threshold"] == pytest.approx(60)
     text = lecture.edge_text([e])
     assert "sits at its edge at λ = 0.5" in text and "Cohen et al. 2021" in text
+
+
+def test_precision_is_the_half_width_against_the_margin():
+    base = np.array([0.60, 0.70, 0.65, 0.55])
+    tight = lecture.compare(
+        _paired_frame(base, base + [0.001, -0.001, 0.002, 0.0]), "test_acc", "smaller", (8, 512), 0.01
+    )
+    wide = lecture.compare(
+        _paired_frame(base, base + [0.03, -0.04, 0.02, -0.01]), "test_acc", "smaller", (8, 512), 0.01
+    )
+    assert tight[0]["precise"] and tight[0]["half_width"] < 0.01
+    assert not wide[0]["precise"] and wide[0]["half_width"] > 0.01
+    assert "interval wider than the margin" in lecture.describe(wide, lecture.pct)

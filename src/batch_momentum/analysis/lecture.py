@@ -111,6 +111,10 @@ def compare(
         }
         row["unpaired"] = {key: back(welch["diff"]), "lo": back(welch["lo"]), "hi": back(welch["hi"])}
         row["correlation"] = pair["correlation"]
+        # the precision asked of the default run: a half-width no wider than the margin (±1 point, ×/÷1.25)
+        half = (hi - lo) / 2 if np.isfinite(lo) and np.isfinite(hi) else float("nan")
+        row["half_width"] = back(half)
+        row["precise"] = bool(np.isfinite(half) and half <= log_margin)
         n = pair["n"]
         d = stats.detectable(pair["sd"] / np.sqrt(n), n - 1, power=power) if n >= 2 else float("nan")
         row["detectable"] = back(d)
@@ -168,6 +172,7 @@ def describe(per_lam: list[dict], fmt, ratio: bool = False) -> str:
                 + (f" (unpaired [{shown(u['lo'])}, {shown(u['hi'])}]" if not _nan(u["lo"]) else " (")
                 + (f", correlation {r['correlation']:.2f})" if not _nan(r["correlation"]) else ")")
                 + f", margin {shown(r['margin'])}, detectable {shown(r['detectable'])}"
+                + ("" if r.get("precise", True) else ", interval wider than the margin")
             )
         text += f": {r['verdict']}"
         text += f" ({r['reason']})" if r["reason"] else f" (n = {r['small']['n']} vs {r['large']['n']} seeds)"
