@@ -32,6 +32,7 @@ from batch_momentum.report.plots.style import (
 from batch_momentum.training.status import Status
 
 OK = Status.OK.value
+LINESTYLES = {RUN: "-", FAILED: "--"}  # a curve of a run that did not train or diverged: dashed
 SPLIT_TITLES = {T.TRAIN_ACC: "train accuracy after the budget", T.TEST_ACC: "test accuracy after the budget"}
 
 
@@ -78,7 +79,7 @@ def plot_curves(curves: pd.DataFrame, table: pd.DataFrame):
         so.Plot(named(frame), x=X, y=Y, color=NAMES[T.BATCH_SIZE], linestyle=MARK, group=T.CELL)
         .add(so.Line(linewidth=1.2))
         .facet(col=PANEL, wrap=4)
-        .scale(color=palette(frame, T.BATCH_SIZE), linestyle={RUN: "-", FAILED: "--"})
+        .scale(color=palette(frame, T.BATCH_SIZE), linestyle=LINESTYLES)
         .label(x="epoch", y="training accuracy", linestyle="", title=lambda v: f"λ = {float(v):g}")
     )
     return draw(plot, (4.0 * min(frame[PANEL].nunique(), 4) + 1.5, 3.4))
