@@ -79,19 +79,23 @@ def plot_sharpness_vs_batch(df: pd.DataFrame, column: str, ylabel: str, logy: bo
     return fig
 
 
-def plot_interpolation(curve: Mapping[str, list], title: str = "") -> Figure:
-    """Keskar et al. 2017 Figure 3: loss (left axis, blue) and accuracy (right axis, red)
-    along α; train solid, test dashed (other splits dotted). curve: output of
-    landscape.interpolate ({"alpha", "<split>_loss", "<split>_acc"})."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+def interpolation_axes(ax, curve: Mapping[str, list]):
+    """Keskar et al. 2017 Figure 3 on ax: loss (ax, blue) and accuracy (a twin axis, red, returned) along α
+    per split of the curve, train solid, test dashed, other splits dotted."""
     ax2 = ax.twinx()
-    splits = [k[: -len("_loss")] for k in curve if k.endswith("_loss")]
-    for s in splits:
+    for s in [k[: -len("_loss")] for k in curve if k.endswith("_loss")]:
         ls = dict(SPLIT_LINES).get(s, ":")
         ax.plot(curve[T.ALPHA], curve[T.loss_column(s)], ls, color="tab:blue", label=f"{s} loss")
         if T.acc_column(s) in curve:
             ax2.plot(curve[T.ALPHA], curve[T.acc_column(s)], ls, color="tab:red", label=f"{s} accuracy")
-    ax.set_xlabel("α  (0: small batch, 1: large batch)")
+    ax.set_xlabel("α (0: small batch, 1: large batch)")
+    return ax2
+
+
+def plot_interpolation(curve: Mapping[str, list], title: str = "") -> Figure:
+    """One interpolation (landscape.interpolate's {"alpha", "<split>_loss", "<split>_acc"}), linear axes."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax2 = interpolation_axes(ax, curve)
     ax.set_ylabel("cross-entropy", color="tab:blue")
     ax2.set_ylabel("accuracy", color="tab:red")
     ax.set_title(title)
@@ -191,16 +195,10 @@ def plot_interpolations(curves: list[Mapping[str, list]]) -> Figure:
     n = max(len(curves), 1)
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n + 0.6, 3.6), squeeze=False)
     for ax, c in zip(axes[0], curves):
-        ax2 = ax.twinx()
-        for split, ls in SPLIT_LINES:
-            if T.loss_column(split) in c:
-                ax.plot(c[T.ALPHA], c[T.loss_column(split)], ls, color="tab:blue", label=f"{split} loss")
-            if T.acc_column(split) in c:
-                ax2.plot(c[T.ALPHA], c[T.acc_column(split)], ls, color="tab:red", label=f"{split} accuracy")
+        ax2 = interpolation_axes(ax, c)
         ax.set_yscale("log")
         for a in (0, 1):
             ax.axvline(a, color="0.6", lw=0.8)
-        ax.set_xlabel("α (0: small batch, 1: large batch)")
         ax.set_title(f"λ = {c[T.MOMENTUM]:g}, seed {c[T.SEED]}", fontsize=10)
         ax2.set_ylim(0, 1.02)
     axes[0][0].set_ylabel("cross-entropy (log)", color="tab:blue")
