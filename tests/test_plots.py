@@ -18,6 +18,7 @@ from batch_momentum.report.plots.style import FAILED, LINE, MARK, PANEL, RUN, SH
 from batch_momentum.training.status import Status
 
 LAMS, SIZES, SEEDS = (0.0, 0.5, 0.9), (8, 512), (1, 2, 3)
+pytestmark = pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")  # seaborn 0.13.2 on pandas 3
 MEASURES = [(T.HESSIAN_TOP, "top Hessian eigenvalue"), (T.HESSIAN_TRACE, "Hessian trace")]
 
 

@@ -10,6 +10,7 @@ is built by a function beside it (*_frame), and that frame is what the tests che
 from __future__ import annotations
 
 import math
+import warnings
 
 import matplotlib
 
@@ -21,6 +22,10 @@ import seaborn.objects as so
 from matplotlib.figure import Figure
 
 from batch_momentum.io import tables as T
+
+# seaborn 0.13.2 passes pandas.concat's copy= keyword, which pandas 3 deprecates: one line per figure in
+# every log, about seaborn's code, not ours
+warnings.filterwarnings("ignore", message="The copy keyword is deprecated", module="seaborn")
 
 # ----------------------------------------------------------------------------- palettes: the value alone
 LOG2_B = (0.0, 13.0)  # log2 B over which the batch colours run: B = 1 to 8192 (larger B take the last)
