@@ -107,9 +107,9 @@ def test_a_row_with_per_lambda_numbers_shows_one_chip_per_lambda_and_side():
 def test_without_the_margin_fields_a_missing_side_says_which_runs_were_left_out():
     view = page.lecture_rows(rows(extra=False))
     opt = next(r for r in view if r["aspect"] == "Optimization")
-    assert opt["chips_large"][2]["title"] == "8 did not train left out"
+    assert opt["chips_large"][2]["title"] == "8 did not train (left out)"
     assert "margin" not in opt["detail"]["columns"] and "seeds needed" not in opt["detail"]["columns"]
-    assert "margin_text" not in opt
+    assert "margin_text" not in opt and opt["detail"]["rows"][2]["left out"] == "large: 8 did not train"
 
 
 def test_every_verdict_has_its_own_colour_and_the_detail_has_the_margin_work():
@@ -170,6 +170,7 @@ all.forEach(d => d.querySelector("summary").click());  // as a reader opens them
 const after = all.map(d => d.getBoundingClientRect().height);
 document.getElementById("probe").textContent = JSON.stringify({
   closed, open: table.getBoundingClientRect().height, window: [innerWidth, innerHeight],
+  scroll_width: document.documentElement.scrollWidth,
   opened: all.map(d => d.open), before, after, rows: table.querySelectorAll("tr.claim").length});
 </script></body>"""
 
@@ -202,3 +203,4 @@ def test_the_lecture_table_fits_two_window_heights_and_every_detail_opens(tmp_pa
     assert len(found["opened"]) == 11 and all(found["opened"]), found
     assert all(a > b + 20 for b, a in zip(found["before"], found["after"])), found  # each shows its content
     assert found["open"] > 3 * found["closed"]  # the intervals, cells and prose live in the details
+    assert found["scroll_width"] <= width  # an opened detail wraps instead of widening the page

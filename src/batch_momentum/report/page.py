@@ -136,10 +136,15 @@ def _interval(m: dict, fmt) -> str:
     return f"{fmt(m['mean'])}{span} (n = {m['n']})"
 
 
+def _failed(p: dict, side: str) -> str:
+    """The runs of a side left out of its numbers, by status: "2 did not train"."""
+    return ", ".join(f"{n} {k}" for k, n in (p.get("failed") or {}).get(side, {}).items())
+
+
 def _left_out(p: dict, side: str) -> str:
     """Why a side has no (or fewer) runs: the analysis' reason when it gives one, else the runs left out."""
-    failed = ", ".join(f"{n} {k}" for k, n in (p.get("failed") or {}).get(side, {}).items())
-    return p.get("reason") or (f"{failed} left out" if failed else "")
+    failed = _failed(p, side)
+    return p.get("reason") or (f"{failed} (left out)" if failed else "")
 
 
 def chips(row: dict, side: str) -> list[dict]:
@@ -197,9 +202,7 @@ def per_lambda_rows(row: dict) -> list[dict]:
                 else ("yes" if paired else "no") + ("" if missing(corr) else f" (r = {corr:.2f})"),
                 "verdict": str(p.get("verdict", "")),
                 "css": VERDICT_CSS.get(p.get("verdict"), "none"),
-                "left out": "; ".join(
-                    f"{side}: {why}" for side in ("small", "large") if (why := _left_out(dict(p, reason=""), side))
-                ),
+                "left out": "; ".join(f"{side}: {why}" for side in ("small", "large") if (why := _failed(p, side))),
                 "reason": p.get("reason", ""),
                 "measures": "; ".join(f"{k}: {v}" for k, v in (p.get("measures") or {}).items()),
             }
@@ -213,7 +216,7 @@ def lecture_rows(rows: list[dict]) -> list[dict]:
     out = []
     for r in rows:
         per = per_lambda_rows(r)
-        columns = [k for k in (per[0] if per else {}) if k not in ("css", "reason")]
+        columns = [k for k in (per[0] if per else {}) if k not in ("css", "reason", "measures")]
         columns = [k for k in columns if any(p[k] for p in per)]  # the columns this row has values for
         out.append(
             dict(
@@ -223,7 +226,11 @@ def lecture_rows(rows: list[dict]) -> list[dict]:
                 chips_small=chips(r, "small"),
                 chips_large=chips(r, "large"),
                 lambdas=[dict(text=f"λ={p['λ']}", title=p["verdict"], css=p["css"]) for p in per] if r["scope"] else [],
-                detail=dict(columns=columns, rows=per),
+                detail=dict(
+                    columns=columns,
+                    rows=per,
+                    notes=[f"λ={p['λ']}, per measure: {p['measures']}" for p in per if p["measures"]],
+                ),
             )
         )
     return out
