@@ -26,7 +26,6 @@ from matplotlib.figure import Figure
 
 from batch_momentum.analysis.stats import at_target, counted
 from batch_momentum.io import tables as T
-from batch_momentum.measures.hessian import stability_threshold
 from batch_momentum.report.plots.style import (
     FAILED,
     FILLS,
@@ -150,6 +149,8 @@ def stability_frame(equal: pd.DataFrame, sizes: tuple[int, int]) -> pd.DataFrame
     X = its stability threshold 2(1+λ)/η (measures.hessian.stability_threshold), Y = its top Hessian
     eigenvalue; SIDE = "small"/"large" with its B; RUN when it counts (ok, at the target), SHORT when ok but
     short of it, FAILED otherwise; and RATIO = Y/X (1: at the edge of stability)."""
+    from batch_momentum.measures.hessian import stability_threshold  # here: that module imports torch (~1 s)
+
     runs = equal[equal[T.BATCH_SIZE].isin(sizes) & np.isfinite(equal[T.HESSIAN_TOP].astype(float))]
     x = stability_threshold(runs[T.LR].astype(float), runs[T.MOMENTUM].astype(float))
     marks = np.where(counted(runs), RUN, np.where(runs[T.STATUS] == Status.OK.value, SHORT, FAILED))
