@@ -45,7 +45,7 @@ def per_lambda(verdicts, ratio=False, extra=True, missing_large=()):
             p["difference"] = {"diff": -0.02, "lo": -0.03, "hi": -0.01}
         if extra:
             p.update(margin=0.01, detectable=0.008, seeds_needed=12 if v == "inconclusive" else None, paired=True)
-            p.update(correlation=0.62, reason="B = 8 did not train at λ = 0.9" if gone else "")
+            p.update(correlation=0.62, reason="B = 512 did not train at λ = 0.9" if gone else "")
         out.append(p)
     return out
 
@@ -96,7 +96,7 @@ def test_a_row_with_per_lambda_numbers_shows_one_chip_per_lambda_and_side():
     assert opt["chips_small"][0]["title"] == "71.0% [70.0%, 72.0%] (n = 8)"  # the interval on hover
     missing = opt["chips_large"][2]
     assert missing["text"] == "λ=0.9: not measured" and missing["css"] == "missing"
-    assert missing["title"] == "B = 8 did not train at λ = 0.9"  # the analysis' reason
+    assert missing["title"] == "B = 512 did not train at λ = 0.9"  # the analysis' reason
     assert opt["headline"] == "training accuracy"
     sharp = next(r for r in view if r["aspect"] == "Sharp vs flat minima")
     assert sharp["chips_large"][0]["text"] == "λ=0: 0.69" and sharp["headline"] == "top Hessian eigenvalue"
@@ -123,6 +123,8 @@ def test_every_verdict_has_its_own_colour_and_the_detail_has_the_margin_work():
     first = detail["rows"][0]
     assert first["large / small"] == "×1.3 [1.1, 1.5]" and first["margin"] == "×0.01" and first["seeds needed"] == "12"
     assert first["paired"] == "yes (r = 0.62)"
+    gone = view["Optimization"]["detail"]["rows"][2]
+    assert gone["left out"] == "large: 8 did not train; B = 512 did not train at λ = 0.9"  # the reason, in the row
     gen = view["Generalization"]["detail"]["rows"][0]
     assert gen["large − small"] == "-2.0% [-3.0%, -1.0%]" and gen["margin"] == "1.0%" and gen["seeds needed"] == ""
 

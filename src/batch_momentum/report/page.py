@@ -202,8 +202,10 @@ def per_lambda_rows(row: dict) -> list[dict]:
                 else ("yes" if paired else "no") + ("" if missing(corr) else f" (r = {corr:.2f})"),
                 "verdict": str(p.get("verdict", "")),
                 "css": VERDICT_CSS.get(p.get("verdict"), "none"),
-                "left out": "; ".join(f"{side}: {why}" for side in ("small", "large") if (why := _failed(p, side))),
-                "reason": p.get("reason", ""),
+                "left out": "; ".join(
+                    [f"{side}: {why}" for side in ("small", "large") if (why := _failed(p, side))]
+                    + ([p["reason"]] if p.get("reason") else [])
+                ),
                 "measures": "; ".join(f"{k}: {v}" for k, v in (p.get("measures") or {}).items()),
             }
         )
@@ -216,7 +218,7 @@ def lecture_rows(rows: list[dict]) -> list[dict]:
     out = []
     for r in rows:
         per = per_lambda_rows(r)
-        columns = [k for k in (per[0] if per else {}) if k not in ("css", "reason", "measures")]
+        columns = [k for k in (per[0] if per else {}) if k not in ("css", "measures")]
         columns = [k for k in columns if any(p[k] for p in per)]  # the columns this row has values for
         out.append(
             dict(

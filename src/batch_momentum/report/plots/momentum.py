@@ -20,7 +20,7 @@ from batch_momentum.analysis.momentum import end_1d
 from batch_momentum.critical.records import CriticalResult
 from batch_momentum.critical.surfaces import f1, f2
 from batch_momentum.io import tables as T
-from batch_momentum.report.plots.style import NAMES, batch_scale, draw, lam_colors, named, palette
+from batch_momentum.report.plots.style import NAMES, draw, lam_colors, named, palette
 
 CASE = "case"
 CASE_TITLES = {"saddle": "started on the 2-D saddle", "minimum": "started in the shallow 1-D minimum"}
@@ -130,7 +130,7 @@ def plot_escape_fraction(result: CriticalResult):
         .pair(y=[FRACTION, STEP])
         .facet(col=CASE, order=list(dict.fromkeys(frame[CASE])))
         .add(so.Line(marker="o"))
-        .scale(x=batch_scale(fs.batch_sizes), y1="log", color=palette(frame, T.MOMENTUM))
+        .scale(color=palette(frame, T.MOMENTUM))
         .limit(y0=(-0.05, 1.05))
         .label(
             x=f"batch size B (N = {fs.n}: full batch, never escapes)",
@@ -138,6 +138,8 @@ def plot_escape_fraction(result: CriticalResult):
             y1="median escape step (escaped seeds)",
         )
     )
-    fig = draw(plot, (5.2 * len(fs.cases) + 1.2, 6.5))
+    fig = draw(plot, (5.2 * len(fs.cases) + 1.2, 6.5), batch=fs.batch_sizes)
+    for ax in fig.axes[len(fs.cases) :]:  # the second row: median steps
+        ax.set_yscale("log")
     fig.suptitle("Critical point of L = mean of l_n, but not of each l_n: only minibatches move", fontsize=11)
     return fig

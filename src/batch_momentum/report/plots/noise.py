@@ -13,7 +13,6 @@ from batch_momentum.report.plots.style import (
     PANEL,
     X,
     Y,
-    batch_scale,
     draw,
     measure_scale,
     named,
@@ -60,10 +59,10 @@ def plot_noise_vs_batch(cells: pd.DataFrame):
         .add(so.Dot(fill=False, pointsize=9), data=frame[frame[MARK] == SAMPLED], marker=MARK)
         .facet(col=PANEL, order=[COSINE, NSR])
         .share(y=False)
-        .scale(x=batch_scale(frame[X]), color=palette(frame, T.MOMENTUM), linestyle=LINESTYLES)
+        .scale(color=palette(frame, T.MOMENTUM), linestyle=LINESTYLES)
         .label(x="batch size B", y="", linestyle="", marker="")
     )
-    fig = draw(plot, (11, 4.2))
+    fig = draw(plot, (11, 4.2), batch=frame[X])
     fig.axes[0].set_ylim(-0.05, 1.05)
     fig.axes[1].set_yscale(measure_scale(frame[frame[PANEL] == NSR][Y]))
     return fig

@@ -36,7 +36,6 @@ from batch_momentum.report.plots.style import (
     SHORT,
     X,
     Y,
-    batch_scale,
     draw,
     measure_scale,
     named,
@@ -70,10 +69,10 @@ def plot_sharpness_vs_batch(df: pd.DataFrame, column: str, ylabel: str, logy: bo
         so.Plot(named(g), x=T.BATCH_SIZE, y="mean", ymin="min", ymax="max", color=NAMES[T.MOMENTUM])
         .add(so.Line(marker="o"))
         .add(so.Band())
-        .scale(x=batch_scale(g[T.BATCH_SIZE]), color=palette(g, T.MOMENTUM))
+        .scale(color=palette(g, T.MOMENTUM))
         .label(x="batch size B", y=ylabel)
     )
-    fig = draw(plot, (6, 4))
+    fig = draw(plot, (6, 4), batch=g[T.BATCH_SIZE])
     fig.axes[0].set_yscale(measure_scale(g[["min", "max"]], column) if logy is None else ("log" if logy else "linear"))
     return fig
 
@@ -135,8 +134,12 @@ def plot_sharpness_grid(df: pd.DataFrame, measures: list[tuple[str, str]]) -> Fi
     every value is positive."""
     cols = [col for col, _ in measures]
     frame = sharpness_grid_frame(df, cols)
-    plot = runs_and_line(frame).facet(col=PANEL, order=cols, wrap=4).share(y=False).scale(x=batch_scale(frame[X]))
-    fig = draw(plot.label(x="batch size B", y="", title=dict(measures).get), (3.6 * min(len(cols), 4) + 1.5, 3.3))
+    plot = runs_and_line(frame).facet(col=PANEL, order=cols, wrap=4).share(y=False)
+    fig = draw(
+        plot.label(x="batch size B", y="", title=dict(measures).get),
+        (3.6 * min(len(cols), 4) + 1.5, 3.3),
+        batch=frame[X],
+    )
     panel_scales(fig, frame, cols)
     return fig
 
@@ -177,10 +180,10 @@ def plot_stability(equal: pd.DataFrame, sizes: tuple[int, int]) -> Figure:
     plot = (
         so.Plot(frame, x=X, y=Y, color=NAMES[T.MOMENTUM], marker=SIDE, fill=MARK)
         .add(so.Dot(pointsize=7, alpha=0.9))
-        .scale(x="log", y="log", color=palette(frame, T.MOMENTUM), marker=["o", "s"], fill=FILLS)
+        .scale(color=palette(frame, T.MOMENTUM), marker=["o", "s"], fill=FILLS)
         .label(x="stability threshold 2(1+λ)/η", y="top Hessian eigenvalue", marker="", fill="")
     )
-    fig = draw(plot, (6.4, 4.6))
+    fig = draw(plot, (6.4, 4.6), logx=True, logy=True)
     ax = fig.axes[0]
     ends = frame[[X, Y]].to_numpy(dtype=float).ravel()
     lo, hi = (ends.min() / 1.5, ends.max() * 1.5) if len(frame) else (0.1, 10.0)
@@ -223,7 +226,7 @@ def plot_directions_by_lambda(directions: pd.DataFrame, sizes: tuple[int, int], 
         so.Plot(named(d), x=T.T, y=T.LOSS, color=NAMES[T.BATCH_SIZE])
         .add(so.Line())
         .facet(col=T.MOMENTUM, wrap=4)
-        .scale(y="log", color=palette(d, T.BATCH_SIZE))
+        .scale(color=palette(d, T.BATCH_SIZE))
         .label(x="t (θ + t·d)", y="training loss (log)", title=lambda v: f"λ = {float(v):g}, seed {seed}")
     )
-    return draw(plot, (3.8 * min(max(d[T.MOMENTUM].nunique(), 1), 4) + 1.2, 3.2))
+    return draw(plot, (3.8 * min(max(d[T.MOMENTUM].nunique(), 1), 4) + 1.2, 3.2), logy=True)

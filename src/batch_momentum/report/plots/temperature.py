@@ -25,7 +25,7 @@ def scatter(frame: pd.DataFrame) -> so.Plot:
     return (
         so.Plot(named(frame), x=X, y=Y, color=NAMES[T.MOMENTUM], marker=NAMES[T.BATCH_SIZE], fill=MARK)
         .add(so.Dot(pointsize=6, alpha=0.85))
-        .scale(x="log", color=palette(frame, T.MOMENTUM), marker=markers, fill=FILLS)
+        .scale(color=palette(frame, T.MOMENTUM), marker=markers, fill=FILLS)
         .label(fill="")
     )
 
@@ -43,7 +43,7 @@ def plot_vs_temperature(df, y: str, ylabel: str | None = None, x: str = T.TEMPER
     Works on the trained grid and on the finite-sum cells (escape_fraction)."""
     title = f"{ylabel or y} against the noise temperature" + (f"\n{stats.get('interpretation', '')}" if stats else "")
     plot = scatter(vs_temperature_frame(df, y, x)).label(x="noise temperature g = ηN / (B(1 − λ))", y=ylabel or y)
-    return draw(plot.label(title=title), (7, 4.5))
+    return draw(plot.label(title=title), (7, 4.5), logx=True)
 
 
 def temperature_frame(df: pd.DataFrame, columns) -> pd.DataFrame:
@@ -65,7 +65,7 @@ def plot_temperature_views(df, measures: list[tuple[str, str]]):
     titles = {**dict(measures), **X_LABELS}
     plot = scatter(frame).facet(col=PANEL, row=AGAINST, order={"col": cols, "row": list(X_LABELS)})
     plot = plot.share(x="row", y="col").label(x="", y="", title=lambda v: titles.get(v, v))
-    fig = draw(plot, (3.6 * len(cols) + 1.5, 6.4))
+    fig = draw(plot, (3.6 * len(cols) + 1.5, 6.4), logx=True)
     for ax, (against, col) in zip(fig.axes, [(a, c) for a in X_LABELS for c in cols]):
         ax.set_yscale(scale_of(frame[(frame[PANEL] == col) & (frame[AGAINST] == against)][Y], col))
     return fig

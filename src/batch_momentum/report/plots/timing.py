@@ -9,7 +9,7 @@ import seaborn.objects as so
 
 from batch_momentum.analysis.formats import timing_device
 from batch_momentum.io import tables as T
-from batch_momentum.report.plots.style import MARK, PANEL, RUN, X, Y, batch_scale, draw
+from batch_momentum.report.plots.style import MARK, PANEL, RUN, X, Y, draw
 
 UPDATE, EPOCH = "time for one update (s)", "time for one epoch (s)"  # the panels
 WAY, LO, HI = "way", "lo", "hi"  # how it was timed; the min-max band over repeats
@@ -54,10 +54,10 @@ def plot_timing(df: pd.DataFrame, panels=(UPDATE, EPOCH), title: str = ""):
         .add(so.Dot(pointsize=11, fill=False), data=frame[frame[MARK] == EXTRAPOLATED], marker=MARK)
         .facet(col=PANEL, order=list(panels))
         .share(y=False)
-        .scale(x=batch_scale(frame[X]), y="log", color=COLORS)
+        .scale(color=COLORS)
         .label(x="batch size B", y="", color="", marker="", title=lambda p: p + (n_train if p == EPOCH else ""))
     )
-    fig = draw(plot, (5.5 * len(panels) + 3, 4.2))
+    fig = draw(plot, (5.5 * len(panels) + 3, 4.2), batch=frame[X], logy=True)
     fig.suptitle(title or timing_device(df), fontsize=10)
     return fig
 

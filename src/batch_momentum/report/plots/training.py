@@ -20,7 +20,6 @@ from batch_momentum.report.plots.style import (
     SHORT,
     X,
     Y,
-    batch_scale,
     draw,
     named,
     palette,
@@ -49,8 +48,10 @@ def plot_final_accuracy(table: pd.DataFrame):
     """Training and test accuracy after the epoch budget against B, one line per λ (mean over the runs
     with status ok); every run a dot, runs that did not train crosses."""
     frame = final_accuracy_frame(table)
-    plot = runs_and_line(frame).facet(col=PANEL, order=list(SPLIT_TITLES)).scale(x=batch_scale(frame[X]))
-    return draw(plot.label(x="batch size B (log scale)", y="accuracy", title=SPLIT_TITLES.get), (10, 3.8))
+    plot = runs_and_line(frame).facet(col=PANEL, order=list(SPLIT_TITLES))
+    return draw(
+        plot.label(x="batch size B (log scale)", y="accuracy", title=SPLIT_TITLES.get), (10, 3.8), batch=frame[X]
+    )
 
 
 def curves_frame(curves: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
@@ -107,8 +108,8 @@ def plot_time_to_accuracy(tta: pd.DataFrame):
     frame = time_to_accuracy_frame(tta)
     panels = list(frame[PANEL].unique())
     plot = runs_and_line(frame, dots=so.Dot(pointsize=8)).facet(col=PANEL, order=panels, wrap=4)
-    plot = plot.scale(x=batch_scale(frame[X]), y="log").label(x="batch size B", y="seconds to reach it (log)")
-    return draw(plot, (4.0 * min(len(panels), 4) + 1.5, 3.4 * -(-len(panels) // 4)))
+    plot = plot.label(x="batch size B", y="seconds to reach it (log)")
+    return draw(plot, (4.0 * min(len(panels), 4) + 1.5, 3.4 * -(-len(panels) // 4)), batch=frame[X], logy=True)
 
 
 def equal_runs_frame(equal: pd.DataFrame, columns, sizes: tuple[int, int]) -> pd.DataFrame:
