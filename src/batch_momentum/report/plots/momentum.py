@@ -17,12 +17,12 @@ import pandas as pd
 import seaborn.objects as so
 
 from batch_momentum.analysis.momentum import end_1d
-from batch_momentum.critical.records import CriticalResult
+from batch_momentum.critical.records import CriticalResult, cells_frame
 from batch_momentum.critical.surfaces import f1, f2
 from batch_momentum.io import tables as T
 from batch_momentum.report.plots.style import NAMES, draw, lam_colors, named, palette
 
-CASE = "case"
+CASE = "title"
 CASE_TITLES = {"saddle": "started on the 2-D saddle", "minimum": "started in the shallow 1-D minimum"}
 
 
@@ -103,20 +103,12 @@ FRACTION, STEP = "escape_fraction", "median_escape_step"  # the two rows of plot
 
 
 def escape_frame(result: CriticalResult) -> pd.DataFrame:
-    """One row per finite-sum cell (case, λ, B): the fraction of seeds that escaped and the median step of
-    escape among those that did (NaN: none), with the case's title, step budget and η."""
+    """One row per finite-sum cell (records.cells_frame: case, λ, B, escape_fraction, median_escape_step
+    (NaN: no seed escaped), ...), CASE its title with the case's step budget and η."""
     fs = result.finite_sum
-    cases = {fc.case: fc for fc in fs.cases}
-    return pd.DataFrame(
-        {
-            CASE: CASE_TITLES.get(c.case, c.case) + f" ({cases[c.case].steps} steps, η = {cases[c.case].lr:g})",
-            T.MOMENTUM: c.momentum,
-            T.BATCH_SIZE: c.batch_size,
-            FRACTION: c.escape_fraction,
-            STEP: np.nan if c.median_escape_step is None else c.median_escape_step,
-        }
-        for c in fs.cells
-    ).sort_values([T.MOMENTUM, T.BATCH_SIZE], kind="stable")
+    titles = {fc.case: CASE_TITLES.get(fc.case, fc.case) + f" ({fc.steps} steps, η = {fc.lr:g})" for fc in fs.cases}
+    frame = cells_frame(fs.cells).astype({STEP: float})
+    return frame.assign(**{CASE: frame["case"].map(titles)}).sort_values([T.MOMENTUM, T.BATCH_SIZE], kind="stable")
 
 
 def plot_escape_fraction(result: CriticalResult):
