@@ -247,33 +247,37 @@ def test_2d_figure_draws_each_lambdas_offset_and_noisy_run(result):
     plt.close(fig)
 
 
-def test_escape_figure_plots_each_case_and_lambda_against_batch_size(result):
-    fig = pc.plot_escape_fraction(result)
+def test_escape_frame_holds_each_case_lambda_and_batch_size(result):
     fs = result.finite_sum
-    cell = {(c.case, c.momentum, c.batch_size): c for c in fs.cells}
-    sizes = sorted(fs.batch_sizes)
-    colors = lam_colors(result.lambdas)
-    top, bottom = fig.axes[: len(fs.cases)], fig.axes[len(fs.cases) :]  # row by row: fractions, then steps
-    for fc, ax, ax2 in zip(fs.cases, top, bottom):
-        assert ax.get_title() == pc.CASE_TITLES[fc.case]
-        for lam in result.lambdas:
-            frac, steps = _line(ax, f"λ = {lam:g}"), _line(ax2, f"λ = {lam:g}")
-            assert list(frac.get_xdata()) == sizes == list(steps.get_xdata())
-            assert list(frac.get_ydata()) == [cell[fc.case, lam, b].escape_fraction for b in sizes]
-            med = [cell[fc.case, lam, b].median_escape_step for b in sizes]
-            np.testing.assert_array_equal(steps.get_ydata(), [np.nan if m is None else m for m in med])
-            assert _color(frac) == to_rgba(colors[lam])
+    frame = pc.escape_frame(result)
+    assert len(frame) == len(fs.cells)
+    titles = list(dict.fromkeys(frame[pc.CASE]))
+    assert [t.split(" (")[0] for t in titles] == [pc.CASE_TITLES[fc.case] for fc in fs.cases]  # finite_sum.cases order
+    for fc, title in zip(fs.cases, titles):
+        assert f"{fc.steps} steps, η = {fc.lr:g}" in title
+    at = frame.set_index([pc.CASE, "momentum", "batch_size"])
+    for c in fs.cells:
+        title = next(t for t in titles if t.startswith(pc.CASE_TITLES[c.case]))
+        assert at.loc[(title, c.momentum, c.batch_size), pc.FRACTION] == c.escape_fraction
+        step = at.loc[(title, c.momentum, c.batch_size), pc.STEP]
+        assert np.isnan(step) if c.median_escape_step is None else step == c.median_escape_step
+    fig = pc.plot_escape_fraction(result)
+    colors = {to_rgba(c)[:3] for c in lam_colors(result.lambdas).values()}
+    assert {to_rgba(line.get_color())[:3] for ax in fig.axes for line in ax.get_lines()} == colors
     plt.close(fig)
 
 
 def test_escape_fraction_against_temperature_draws_every_cell(result):
     for case in ("minimum", "saddle"):
         cells = records.cells_frame(c for c in result.finite_sum.cells if c.case == case)
+        frame = pt.vs_temperature_frame(cells, "escape_fraction")
+        np.testing.assert_allclose(
+            sorted(zip(frame.x, frame.y)), sorted(zip(cells.temperature, cells.escape_fraction)), rtol=1e-12
+        )
         fig = pt.plot_vs_temperature(
             cells, "escape_fraction", "escape fraction", stats=collapse_stats(cells, y="escape_fraction")
         )
-        drawn = np.concatenate([dots.get_offsets() for dots in fig.axes[0].collections])
-        assert sorted(map(tuple, drawn)) == sorted(zip(cells.temperature, cells.escape_fraction))
+        assert collapse_stats(cells, y="escape_fraction")["interpretation"] in fig.axes[0].get_title()
         plt.close(fig)
 
 

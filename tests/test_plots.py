@@ -1,5 +1,5 @@
-"""The report's figures: the data behind each (its tidy frame, a few drawn values), one colour per λ
-and per B in every figure, hollow or crossed runs that do not count, and when an axis is logarithmic.
+"""The report's figures: the tidy frame behind each (which runs, which values, which mark), the page's one
+colour per λ and per B, hollow or crossed runs that do not count, and when an axis is logarithmic.
 Made-up tables with the io.tables column names; no pipeline run."""
 
 from pathlib import Path
@@ -12,11 +12,13 @@ from matplotlib.colors import to_rgba
 
 from batch_momentum import config
 from batch_momentum.io import tables as T
+from batch_momentum.measures.hessian import stability_threshold
 from batch_momentum.report.plots import noise, sharpness, style, temperature, training
-from batch_momentum.report.plots.style import LINE, MARK, PANEL, X, Y, batch_color, lam_color
+from batch_momentum.report.plots.style import FAILED, LINE, MARK, PANEL, RUN, SHORT, X, Y, batch_color, lam_color
 from batch_momentum.training.status import Status
 
 LAMS, SIZES, SEEDS = (0.0, 0.5, 0.9), (8, 512), (1, 2, 3)
+pytestmark = pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")  # seaborn 0.13.2 on pandas 3
 MEASURES = [(T.HESSIAN_TOP, "top Hessian eigenvalue"), (T.HESSIAN_TRACE, "Hessian trace")]
 
 
@@ -59,21 +61,28 @@ def grid() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def labelled(ax, label: str):
-    (line,) = [line for line in ax.get_lines() if line.get_label() == label]
-    return line
-
-
-def hollow(ax):
-    return [line for line in ax.get_lines() if line.get_markerfacecolor() == "none"]
+def drawn_colors(fig) -> set:
+    """The RGB colours of every line and dot drawn in the figure's axes (not the legend)."""
+    out = set()
+    for ax in fig.axes:
+        out |= {rgb(line.get_color()) for line in ax.get_lines()}
+        for c in ax.collections:
+            out |= {tuple(v[:3]) for v in np.concatenate([c.get_facecolors(), c.get_edgecolors()])}
+    return out
 
 
 def rgb(c) -> tuple:
     return to_rgba(tuple(c) if not isinstance(c, str) else c)[:3]
 
 
-def same(a, b) -> bool:
-    return rgb(a) == rgb(b)
+def scales(fig) -> list[str]:
+    """Each axes' y scale as the reader sees it, from its transform (seaborn's own scales are "function"):
+    "log" when 1, 10, 100 lie equally spaced."""
+    out = []
+    for ax in fig.axes:
+        v = ax.yaxis.get_transform().transform(np.array([1.0, 10.0, 100.0]))
+        out.append("log" if np.isclose(v[1] - v[0], v[2] - v[1]) else "linear")
+    return out
 
 
 # ----------------------------------------------------------------------------- style
@@ -84,6 +93,16 @@ def test_a_value_has_one_colour_whatever_the_other_values():
     assert len({lam_color(v) for v in (0, 0.5, 0.9, 0.95, 0.99)}) == 5
     assert len({batch_color(b) for b in (1, 8, 32, 128, 512, 4000)}) == 6
     assert lam_color(1.0) == lam_color(2.0) and batch_color(2**20) == batch_color(2**13)  # clipped, no error
+
+
+def test_the_palette_seaborn_gets_is_keyed_by_the_value_as_the_legend_names_it():
+    t = style.named(grid())
+    assert list(t["λ"].unique()) == ["0", "0.5", "0.9"] and list(t["B"].unique()) == ["8", "512"]
+    lam = style.palette(t, T.MOMENTUM)
+    assert lam.order == ["0", "0.5", "0.9"] and lam.values["0.5"] == lam_color(0.5)
+    b = style.palette(t[t[T.BATCH_SIZE] == 512], T.BATCH_SIZE)
+    assert b.values == {"512": batch_color(512)}  # the value's colour, whichever other values the figure has
+    assert style.MARKERS[style.FAILED] == "x" and not style.FILLS[SHORT] and style.FILLS[RUN]  # crossed, hollow
 
 
 @pytest.mark.parametrize(
@@ -114,16 +133,14 @@ def test_final_accuracy_lines_are_the_means_of_the_runs_that_trained():
         line = frame[(frame[MARK] == LINE) & (frame[PANEL] == split)].set_index([T.MOMENTUM, T.BATCH_SIZE])[Y]
         expected = ok.groupby([T.MOMENTUM, T.BATCH_SIZE])[split].mean()
         pd.testing.assert_series_equal(line.sort_index(), expected, check_names=False)
-    assert (frame[MARK] == style.RUN).sum() == 2 * len(ok)
-    failed = frame[frame[MARK] == style.FAILED].set_index(PANEL)[Y]
+    assert (frame[MARK] == RUN).sum() == 2 * len(ok)
+    failed = frame[frame[MARK] == FAILED].set_index(PANEL)[Y]
     assert failed.to_dict() == {T.TRAIN_ACC: t.loc[0, T.TRAIN_ACC], T.TEST_ACC: t.loc[0, T.TEST_ACC]}
+    assert (frame[X] == frame[T.BATCH_SIZE]).all()
 
-    train_ax, _ = training.plot_final_accuracy(t).axes
-    line = labelled(train_ax, "λ = 0.5")
-    np.testing.assert_allclose(line.get_ydata(), ok[ok[T.MOMENTUM] == 0.5].groupby(T.BATCH_SIZE)[T.TRAIN_ACC].mean())
-    assert same(line.get_color(), lam_color(0.5))
-    (cross,) = [line for line in train_ax.get_lines() if line.get_marker() == "x"]
-    assert list(cross.get_ydata()) == [t.loc[0, T.TRAIN_ACC]] and same(cross.get_color(), lam_color(0.0))
+    fig = training.plot_final_accuracy(t)
+    assert [ax.get_title() for ax in fig.axes] == list(training.SPLIT_TITLES.values())
+    assert drawn_colors(fig) <= {rgb(lam_color(lam)) for lam in LAMS} | {(1.0, 1.0, 1.0)}  # the page's λ colours
 
 
 def curves_of(t: pd.DataFrame) -> pd.DataFrame:
@@ -143,16 +160,17 @@ def curves_of(t: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def test_curves_are_coloured_by_batch_size_and_dashed_when_the_run_did_not_train():
+def test_curves_are_one_line_per_run_by_batch_size_and_dashed_when_the_run_did_not_train():
     t = grid()
     t.loc[0, T.STATUS] = Status.DID_NOT_TRAIN.value
     frame = training.curves_frame(curves_of(t), t.iloc[:-1])  # the last run is missing from the table: ok
-    assert frame[frame[T.CELL] == t.loc[0, T.CELL]][T.STATUS].eq(Status.DID_NOT_TRAIN.value).all()
-    assert frame[T.STATUS].eq(Status.OK.value).sum() == 3 * (len(t) - 1)
-    first = training.plot_curves(curves_of(t), t).axes[0]  # λ = 0
-    (dashed,) = [line for line in first.get_lines() if line.get_linestyle() == "--"]
-    assert same(dashed.get_color(), batch_color(8)) and list(dashed.get_ydata()) == [0.0, 0.1, 0.2]
-    assert {rgb(line.get_color()) for line in first.get_lines()} == {rgb(batch_color(8)), rgb(batch_color(512))}
+    first = frame[frame[T.CELL] == t.loc[0, T.CELL]]
+    assert first[MARK].eq(FAILED).all() and list(first[Y]) == [0.0, 0.1, 0.2] and first[PANEL].eq(0.0).all()
+    assert frame[MARK].eq(RUN).sum() == 3 * (len(t) - 1) and frame[T.STATUS].eq(Status.OK.value).sum() == 3 * 17
+    fig = training.plot_curves(curves_of(t), t)
+    assert [ax.get_title() for ax in fig.axes] == ["λ = 0", "λ = 0.5", "λ = 0.9"]
+    assert training.LINESTYLES == {RUN: "-", FAILED: "--"}  # the run that did not train: dashed
+    assert drawn_colors(fig) == {rgb(batch_color(b)) for b in SIZES}
 
 
 def test_time_to_accuracy_is_the_median_over_seeds_and_never_reached_sits_on_top():
@@ -177,18 +195,14 @@ def test_time_to_accuracy_is_the_median_over_seeds_and_never_reached_sits_on_top
     tta.loc[level & (tta[T.BATCH_SIZE] == 512), T.WALL_S] = np.nan  # no seed of B = 512 reaches 90%
     tta.loc[level & (tta[T.MOMENTUM] == 0.9) & (tta[T.SEED] == 3), T.WALL_S] = np.nan  # the median of seeds 1, 2
     frame = training.time_to_accuracy_frame(tta)
-    assert list(frame[PANEL].unique()) == [
-        "50% validation accuracy",
-        "90% validation accuracy",
-        "50% training accuracy",
-        "90% training accuracy",
-    ]
+    titles = ["50% validation accuracy", "90% validation accuracy", "50% training accuracy", "90% training accuracy"]
+    assert list(frame[PANEL].unique()) == titles
     at = frame[frame[PANEL] == "90% training accuracy"].set_index([MARK, T.MOMENTUM, T.BATCH_SIZE])[Y]
     assert at[(LINE, 0.9, 8)] == 1.5 and at[(LINE, 0.0, 8)] == 2.0 and np.isnan(at[(LINE, 0.0, 512)])
     assert at[(style.NEVER, 0.0, 512)] == at[(style.NEVER, 0.9, 512)] == 2 * tta[T.WALL_S].max()
-    axes = training.plot_time_to_accuracy(tta).axes
-    triangles = [line for line in axes[3].get_lines() if line.get_marker() == "^"]
-    assert len(triangles) == 2 and all(line.get_markerfacecolor() == "none" for line in triangles)
+    assert set(frame[MARK]) == {LINE, style.NEVER} and not style.FILLS[style.NEVER]  # hollow triangles
+    fig = training.plot_time_to_accuracy(tta)
+    assert [ax.get_title() for ax in fig.axes] == titles and set(scales(fig)) == {"log"}
 
 
 def test_equal_runs_put_small_left_and_large_right_and_short_runs_hollow_out_of_the_mean():
@@ -198,18 +212,15 @@ def test_equal_runs_put_small_left_and_large_right_and_short_runs_hollow_out_of_
     runs = frame[frame[MARK] != LINE]
     assert sorted(runs[X].unique()) == pytest.approx([-0.18, 0.18, 0.82, 1.18, 1.82, 2.18])
     assert (runs[X] < runs[T.MOMENTUM].map(LAMS.index)).eq(runs[T.BATCH_SIZE] == 8).all()
-    short = frame[frame[MARK] == style.SHORT]
+    short = frame[frame[MARK] == SHORT]
     assert list(short[Y]) == [e.loc[0, T.TEST_ACC], e.loc[0, T.HESSIAN_TOP]]
     mean = frame[(frame[MARK] == LINE) & (frame[PANEL] == T.TEST_ACC)].set_index([T.MOMENTUM, T.BATCH_SIZE])[Y]
     assert mean[(0.0, 8)] == pytest.approx(e.loc[1:2, T.TEST_ACC].mean())
 
-    axes = training.plot_equal_runs(e, [(T.TEST_ACC, "test accuracy")] + MEASURES, SIZES).axes
-    assert [ax.get_yscale() for ax in axes] == ["linear", "log", "linear"]  # accuracy, positive, negative trace
-    (dot,) = hollow(axes[0])
-    assert list(dot.get_ydata()) == [e.loc[0, T.TEST_ACC]] and same(dot.get_color(), batch_color(8))
-    bars = [line for line in axes[0].get_lines() if len(line.get_xdata()) == 2]
-    bar = next(line for line in bars if line.get_xdata()[0] == pytest.approx(-0.3))
-    assert list(bar.get_ydata()) == [mean[(0.0, 8)]] * 2 and same(bar.get_color(), batch_color(8))
+    fig = training.plot_equal_runs(e, [(T.TEST_ACC, "test accuracy")] + MEASURES, SIZES)
+    assert scales(fig) == ["linear", "log", "linear"]  # accuracy, positive, negative trace
+    assert [ax.get_title() for ax in fig.axes] == ["test accuracy", "top Hessian eigenvalue", "Hessian trace"]
+    assert drawn_colors(fig) <= {rgb(batch_color(b)) for b in SIZES} | {(1.0, 1.0, 1.0)}
 
 
 # ----------------------------------------------------------------------------- sharpness
@@ -221,13 +232,45 @@ def test_sharpness_grid_means_the_ok_runs_and_draws_those_short_of_the_target_ho
     mean = frame[frame[MARK] == LINE].set_index([T.MOMENTUM, T.BATCH_SIZE])[Y]
     assert mean[(0.0, 8)] == pytest.approx((t.loc[0, T.HESSIAN_TOP] + t.loc[2, T.HESSIAN_TOP]) / 2)
     assert len(frame[frame[MARK] != LINE]) == len(t) - 1
-    axes = sharpness.plot_sharpness_grid(t, MEASURES).axes
-    assert [ax.get_yscale() for ax in axes] == ["log", "linear"]
-    (dot,) = hollow(axes[0])
-    assert list(dot.get_ydata()) == [t.loc[0, T.HESSIAN_TOP]] and same(dot.get_color(), lam_color(0.0))
+    assert list(frame[frame[MARK] == SHORT][Y]) == [t.loc[0, T.HESSIAN_TOP]]
+    assert scales(sharpness.plot_sharpness_grid(t, MEASURES)) == ["log", "linear"]
 
 
-def test_directions_are_coloured_by_batch_size():
+def test_sharpness_vs_batch_is_the_mean_and_range_over_seeds_of_the_finite_values():
+    t = grid()
+    t.loc[0, T.HESSIAN_TOP] = np.inf  # λ = 0, B = 8, seed 1: a diverged value, left out
+    g = sharpness.sharpness_summary(t, T.HESSIAN_TOP).set_index([T.MOMENTUM, T.BATCH_SIZE])
+    assert g.loc[(0.0, 8)].tolist() == [20.0, 16.0, 24.0]  # seeds 2 and 3: 8·2 and 8·3; mean, min, max
+    assert g.loc[(0.9, 512), "max"] == pytest.approx(512 * 1.9 * 3)
+    assert scales(sharpness.plot_sharpness_vs_batch(t, T.HESSIAN_TOP, "top")) == ["log"]
+    with pytest.raises(ValueError, match="lacks columns"):
+        sharpness.sharpness_summary(t.drop(columns=[T.HESSIAN_TOP]), T.HESSIAN_TOP)
+
+
+def test_stability_frame_puts_each_run_at_its_threshold_and_marks_those_that_do_not_count():
+    e = grid()
+    e[T.LR] = np.where(e[T.BATCH_SIZE] == 8, 0.1, 2.0)  # η per batch size, as the protocol tunes it
+    e[T.HESSIAN_TOP] = stability_threshold(e[T.LR], e[T.MOMENTUM]) * np.where(e[T.BATCH_SIZE] == 8, 0.25, 1.0)
+    e.loc[0, T.REACHED_TARGET] = False  # λ = 0, B = 8, seed 1: short of the target, hollow
+    e.loc[1, T.STATUS] = Status.DID_NOT_TRAIN.value
+    e.loc[2, T.HESSIAN_TOP] = np.nan  # no eigenvalue: no dot
+    frame = sharpness.stability_frame(e, SIZES)
+    assert len(frame) == len(e) - 1
+    large = frame[frame[T.BATCH_SIZE] == 512]
+    np.testing.assert_allclose(large[X], 2 * (1 + large[T.MOMENTUM]) / 2.0)  # 2(1+λ)/η, η = 2: 1, 1.5, 1.9
+    np.testing.assert_allclose(large[Y], large[X])  # at the edge of stability
+    assert set(frame[sharpness.SIDE]) == {"small B = 8", "large B = 512"}
+    by_mark = frame.groupby(MARK).size().to_dict()
+    assert by_mark == {RUN: len(e) - 3, SHORT: 1, FAILED: 1}
+    np.testing.assert_allclose(frame[frame[MARK] == RUN].groupby(T.BATCH_SIZE)[sharpness.RATIO].median(), [0.25, 1])
+    assert "large B = 512: λ=0: 1.00, λ=0.5: 1.00, λ=0.9: 1.00" in sharpness.edge_text(frame)
+    fig = sharpness.plot_stability(e, SIZES)
+    assert fig.axes[0].get_xlabel() == "stability threshold 2(1+λ)/η"
+    (diagonal,) = [line for line in fig.axes[0].get_lines() if line.get_label().startswith("y = x")]
+    assert list(diagonal.get_xdata()) == list(diagonal.get_ydata())
+
+
+def test_directions_are_the_two_sizes_of_one_seed_coloured_by_batch_size():
     d = pd.DataFrame(
         [
             {T.BATCH_SIZE: b, T.MOMENTUM: lam, T.SEED: s, T.T: x, T.LOSS: b + x**2}
@@ -237,37 +280,38 @@ def test_directions_are_coloured_by_batch_size():
             for x in (-1.0, 0.0, 1.0)
         ]
     )
-    ax = sharpness.plot_directions_by_lambda(d, SIZES, 2).axes[0]
-    assert [line.get_label() for line in ax.get_lines()] == ["B = 8", "B = 512"]  # only the two sizes
-    large = ax.get_lines()[1]
-    assert same(large.get_color(), batch_color(512)) and list(large.get_ydata()) == [513, 512, 513]
+    frame = sharpness.directions_frame(d, SIZES, 2)
+    assert set(frame[T.BATCH_SIZE]) == set(SIZES) and set(frame[T.SEED]) == {2} and len(frame) == 3 * 2 * 3
+    fig = sharpness.plot_directions_by_lambda(d, SIZES, 2)
+    assert [ax.get_title() for ax in fig.axes] == [f"λ = {lam:g}, seed 2" for lam in LAMS]
+    assert drawn_colors(fig) == {rgb(batch_color(8)), rgb(batch_color(512))}
 
 
 # ----------------------------------------------------------------------------- noise
 def test_noise_frame_means_per_lambda_and_batch_with_the_sampled_cosine_beside_the_expected():
     t = grid()
-    frame = noise.noise_frame(t).set_index([MARK, T.MOMENTUM, T.BATCH_SIZE])[Y]
+    frame = noise.noise_frame(t).set_index([PANEL, MARK, T.MOMENTUM, T.BATCH_SIZE])[Y]
     mean = t.groupby([T.MOMENTUM, T.BATCH_SIZE]).mean(numeric_only=True)
-    assert frame[(noise.FINAL, 0.5, 8)] == pytest.approx(mean.loc[(0.5, 8), T.NOISE_FINAL.cosine_expected])
-    assert frame[(noise.SAMPLED, 0.5, 8)] == pytest.approx(mean.loc[(0.5, 8), T.NOISE_FINAL.cosine])
-    assert frame[(noise.NSR, 0.9, 512)] == pytest.approx(mean.loc[(0.9, 512), T.NOISE_FINAL.nsr])
+    assert frame[(noise.COSINE, noise.FINAL, 0.5, 8)] == pytest.approx(
+        mean.loc[(0.5, 8), T.NOISE_FINAL.cosine_expected]
+    )
+    assert frame[(noise.COSINE, noise.SAMPLED, 0.5, 8)] == pytest.approx(mean.loc[(0.5, 8), T.NOISE_FINAL.cosine])
+    assert frame[(noise.NSR, noise.FINAL, 0.9, 512)] == pytest.approx(mean.loc[(0.9, 512), T.NOISE_FINAL.nsr])
     sampled_only = noise.noise_frame(t.drop(columns=[T.NOISE_FINAL.cosine_expected]))
     assert noise.SAMPLED not in set(sampled_only[MARK])
-    assert sampled_only[sampled_only[MARK] == noise.FINAL][Y].max() == pytest.approx(mean[T.NOISE_FINAL.cosine].max())
+    cos = sampled_only[(sampled_only[MARK] == noise.FINAL) & (sampled_only[PANEL] == noise.COSINE)]
+    assert cos[Y].max() == pytest.approx(mean[T.NOISE_FINAL.cosine].max())
     with pytest.raises(ValueError, match=T.NOISE_FINAL.nsr):
         noise.noise_frame(t.drop(columns=[T.NOISE_FINAL.nsr]))
 
 
-def test_noise_figure_colours_lambda_and_logs_a_positive_ratio_only():
+def test_noise_figure_logs_a_positive_ratio_only():
     t = grid()
-    ax_c, ax_n = noise.plot_noise_vs_batch(t).axes
-    assert same(labelled(ax_c, "λ = 0.5, final").get_color(), lam_color(0.5))
-    np.testing.assert_allclose(
-        labelled(ax_n, "λ = 0.9").get_ydata(), t[t[T.MOMENTUM] == 0.9].groupby(T.BATCH_SIZE)[T.NOISE_FINAL.nsr].mean()
-    )
-    assert ax_n.get_yscale() == "log"
+    fig = noise.plot_noise_vs_batch(t)
+    assert [ax.get_title() for ax in fig.axes] == [noise.COSINE, noise.NSR] and scales(fig)[1] == "log"
+    assert fig.axes[0].get_ylim() == (-0.05, 1.05)
     t[T.NOISE_FINAL.nsr] = 0.0
-    assert noise.plot_noise_vs_batch(t).axes[1].get_yscale() == "linear"
+    assert scales(noise.plot_noise_vs_batch(t))[1] == "linear"
 
 
 # ----------------------------------------------------------------------------- temperature
@@ -280,15 +324,14 @@ def test_temperature_views_plot_the_ok_runs_against_g_and_the_loss_hollow_when_s
     assert len(frame) == 2 * (2 * (len(t) - 1) - 1)  # two x per point; the missing eigenvalue left out
     by_g = frame[frame[temperature.AGAINST] == T.TEMPERATURE]
     np.testing.assert_allclose(by_g[X], 200.0 / (by_g[T.BATCH_SIZE] * (1 - by_g[T.MOMENTUM])))  # g of grid()
-    assert len(frame[frame[MARK] == style.SHORT]) == 4
-
-    axes = temperature.plot_temperature_views(t, [(T.TEST_ACC, "test"), (T.HESSIAN_TOP, "top")]).axes
-    assert [ax.get_yscale() for ax in axes] == ["linear", "log", "linear", "log"]
-    for ax in axes:
-        faces = [c for c in ax.collections if len(c.get_facecolors()) == 0]
-        assert len(faces) == 1 and same(faces[0].get_edgecolors()[0], lam_color(0.0))
-        filled = {rgb(c.get_facecolors()[0]) for c in ax.collections if len(c.get_facecolors())}
-        assert filled == {rgb(lam_color(lam)) for lam in LAMS}
+    by_loss = frame[frame[temperature.AGAINST] == T.TRAIN_LOSS]
+    ok = t[t[T.STATUS] == Status.OK.value]
+    assert sorted(by_loss[by_loss[PANEL] == T.TEST_ACC][X]) == sorted(ok[T.TRAIN_LOSS])  # each run's final loss
+    short = frame[frame[MARK] == SHORT]
+    assert len(short) == 4 and (short[T.MOMENTUM] == 0.0).all() and (short[T.BATCH_SIZE] == 8).all()
+    fig = temperature.plot_temperature_views(t, [(T.TEST_ACC, "test"), (T.HESSIAN_TOP, "top")])
+    assert scales(fig) == ["linear", "log", "linear", "log"]
+    assert [ax.get_title() for ax in fig.axes][:2] == ["test | noise temperature g", "top | noise temperature g"]
 
 
 def test_vs_temperature_on_the_finite_sum_cells():
@@ -304,21 +347,26 @@ def test_vs_temperature_on_the_finite_sum_cells():
             for b in (1, 4, 32)
         ]
     )
-    ax = temperature.plot_vs_temperature(cells, "escape_fraction").axes[0]
-    assert sum(len(c.get_offsets()) for c in ax.collections) == 4  # NaN rows left out
-    assert {rgb(c.get_facecolors()[0]) for c in ax.collections} == {rgb(lam_color(0.0)), rgb(lam_color(0.9))}
+    frame = temperature.vs_temperature_frame(cells, "escape_fraction")
+    assert len(frame) == 4 and sorted(frame[Y]) == [0.25, 0.25, 1.0, 1.0]  # NaN rows left out
+    np.testing.assert_allclose(frame[X], 1.0 / (frame[T.BATCH_SIZE] * (1 - frame[T.MOMENTUM])))
+    fig = temperature.plot_vs_temperature(cells, "escape_fraction")
+    assert drawn_colors(fig) <= {rgb(lam_color(0.0)), rgb(lam_color(0.9)), (1.0, 1.0, 1.0)}
 
 
 def test_a_lambda_has_one_colour_in_every_figure_whichever_lambdas_it_shows():
     t = grid()
     fewer = t[t[T.MOMENTUM] != 0.0]
-    accuracy = labelled(training.plot_final_accuracy(t).axes[0], "λ = 0.5").get_color()
-    sharp = labelled(sharpness.plot_sharpness_grid(fewer, MEASURES).axes[0], "λ = 0.5").get_color()
-    cosine = labelled(noise.plot_noise_vs_batch(fewer).axes[0], "λ = 0.5, final").get_color()
-    vs_batch = labelled(
-        sharpness.plot_sharpness_vs_batch(fewer, T.HESSIAN_TOP, "top").axes[0], "momentum λ = 0.5"
-    ).get_color()
-    assert same(accuracy, sharp) and same(sharp, cosine) and same(cosine, vs_batch)
+    page = {rgb(lam_color(lam)) for lam in (0.5, 0.9)} | {(1.0, 1.0, 1.0)}  # white: the dots' edges
+    for fig in (
+        training.plot_final_accuracy(fewer),
+        sharpness.plot_sharpness_grid(fewer, MEASURES),
+        noise.plot_noise_vs_batch(fewer),
+        sharpness.plot_sharpness_vs_batch(fewer, T.HESSIAN_TOP, "top"),
+        temperature.plot_temperature_views(fewer, MEASURES),
+    ):
+        drawn = drawn_colors(fig)
+        assert rgb(lam_color(0.5)) in drawn and drawn <= page, drawn - page
 
 
 # ----------------------------------------------------------------------------- sections

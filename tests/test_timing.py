@@ -107,19 +107,28 @@ def test_read_csv_errors(tmp_path):
         tables.read_timing(empty)
 
 
-def test_the_timing_figures_draw_the_rows_medians_against_batch_size(rows):
+def test_the_timing_frame_holds_each_ways_medians_against_batch_size(rows):
     df = pd.DataFrame(rows)
+    frame = plots_timing.timing_frame(df)
+    at = frame.set_index([plots_timing.WAY, plots_timing.X])
+    for way, col in ((plots_timing.PARALLEL, "parallel_median_s"), (plots_timing.SEQUENTIAL, "sequential_median_s")):
+        assert list(at.loc[way, plots_timing.Y]) == list(df[col]) and list(at.loc[way].index) == [1, 8, 200]
+    assert list(at.loc[plots_timing.PARALLEL, plots_timing.LO]) == list(df.parallel_min_s)
+    extrapolated = frame[frame[plots_timing.MARK] == plots_timing.EXTRAPOLATED]  # only B = 200: beyond sequential_cap
+    assert list(extrapolated[plots_timing.X]) == [200] and set(extrapolated[plots_timing.WAY]) == {
+        plots_timing.SEQUENTIAL
+    }
+    assert list(at.loc[plots_timing.ESTIMATED, plots_timing.Y]) == list(df.epoch_estimated_s)
+    measured = df.epoch_measured_s.dropna()
+    assert list(at.loc[plots_timing.MEASURED, plots_timing.Y]) == list(measured)  # not measured: left out
     fig = plots_timing.plot_time_per_update(df)
-    ax = fig.axes[0]
-    lines = {line.get_label(): line for line in ax.get_lines()}
-    parallel, sequential = lines["parallel (one call per batch)"], lines["sequential (one example at a time)"]
-    assert list(parallel.get_xdata()) == [1, 8, 200] and list(parallel.get_ydata()) == list(df.parallel_median_s)
-    assert list(sequential.get_ydata()) == list(df.sequential_median_s)
-    hollow = lines["sequential, extrapolated from a subset"]  # only B = 200 is beyond sequential_cap = 16
-    assert list(hollow.get_xdata()) == [200] and ax.get_yscale() == "log"
-    assert df["device_name"].iloc[0] in ax.get_title()
+    assert df["device_name"].iloc[0] in fig.get_suptitle() and [ax.get_title() for ax in fig.axes] == [
+        plots_timing.UPDATE
+    ]
     matplotlib.pyplot.close(fig)
-    fig = plots_timing.plot_time_per_epoch(df)
-    estimate = fig.axes[0].get_lines()[0]
-    assert list(estimate.get_ydata()) == list(df.epoch_estimated_s)
+    fig = plots_timing.plot_timing(df)
+    assert [ax.get_title() for ax in fig.axes] == [
+        plots_timing.UPDATE,
+        f"{plots_timing.EPOCH} (N = {df.n_train.iloc[0]})",
+    ]
     matplotlib.pyplot.close(fig)

@@ -21,7 +21,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from batch_momentum import config
-from batch_momentum.analysis.formats import secs
+from batch_momentum.analysis.formats import missing, num, pct, secs
 from batch_momentum.analysis.lecture import TEST_ACCURACY, TOP_EIGENVALUE, TRACE, TRAIN_ACCURACY, sharpness_measures
 from batch_momentum.analysis.verdicts import Verdict
 from batch_momentum.io import (
@@ -102,7 +102,181 @@ def settings_lines(params: config.Params, table: pd.DataFrame) -> list[str]:
     ]
 
 
-VERDICT_CSS = {Verdict.HOLDS: "ok", Verdict.NOT_MEASURED: "todo"}  # every other verdict: "mixed"
+# ---------------------------------------------------------------- the lecture's table at a glance
+VERDICT_CSS = {  # a badge colour per verdict
+    Verdict.HOLDS: "holds",
+    Verdict.PARTLY: "partly",
+    Verdict.DOES_NOT_HOLD: "fails",
+    Verdict.NO_DIFFERENCE: "same",
+    Verdict.INCONCLUSIVE: "open",
+    Verdict.NOT_MEASURED: "none",
+}
+HEADLINES = {  # per section of a row with per-λ numbers: what one number per side is, and its format
+    "noise": ("cosine with the full gradient", "{:.3f}".format),
+    "optimization": ("training accuracy", pct),
+    "generalization": ("test accuracy", pct),
+    "sharpness": ("top Hessian eigenvalue", num),
+}
+SAYS = {  # a verdict in a sentence: (one claim, several claims)
+    Verdict.HOLDS: ("holds", "hold"),
+    Verdict.PARTLY: ("partly holds", "partly hold"),
+    Verdict.DOES_NOT_HOLD: ("does not hold", "do not hold"),
+    Verdict.NO_DIFFERENCE: ("shows no difference", "show no difference"),
+    Verdict.INCONCLUSIVE: ("is inconclusive", "are inconclusive"),
+    Verdict.NOT_MEASURED: ("was not measured", "were not measured"),
+}
+
+
+def _interval(m: dict, fmt) -> str:
+    """mean [lo, hi] (n seeds) of one side; "not measured" without runs."""
+    if not m or not m.get("n"):
+        return "not measured"
+    lo, hi = m.get("lo"), m.get("hi")
+    span = "" if missing(lo) or missing(hi) else f" [{fmt(lo)}, {fmt(hi)}]"
+    return f"{fmt(m['mean'])}{span} (n = {m['n']})"
+
+
+def _failed(p: dict, side: str) -> str:
+    """The runs of a side left out of its numbers, by status: "2 did not train"."""
+    return ", ".join(f"{n} {k}" for k, n in (p.get("failed") or {}).get(side, {}).items())
+
+
+def _left_out(p: dict, side: str) -> str:
+    """Why a side has no (or fewer) runs: the analysis' reason when it gives one, else the runs left out."""
+    failed = _failed(p, side)
+    return p.get("reason") or (f"{failed} (left out)" if failed else "")
+
+
+def chips(row: dict, side: str) -> list[dict]:
+    """One side's headline numbers: per λ its mean (title: the interval) where the row has per-λ numbers,
+    "not measured" with the reason where a side has none; else the row's measured text as one chip."""
+    per = row.get("per_lambda") or []
+    if not per:
+        return [dict(text=row.get(f"measured_{side}", ""), title="", css="")]
+    _, fmt = HEADLINES.get(row["section"], ("", num))
+    out = []
+    for p in per:
+        m, lam = p.get(side) or {}, f"λ={p['momentum']:g}"
+        if m.get("n"):
+            out.append(dict(text=f"{lam}: {fmt(m['mean'])}", title=_interval(m, fmt), css=""))
+        else:
+            out.append(dict(text=f"{lam}: not measured", title=_left_out(p, side), css="missing"))
+    return out
+
+
+def _change(p: dict, fmt) -> str:
+    """The difference large − small or the ratio large/small with its interval."""
+    if "ratio" in p:
+        r = p["ratio"]
+        if missing(r.get("ratio")):
+            return "n/a"
+        return f"×{r['ratio']:.3g}" + ("" if missing(r.get("lo")) else f" [{r['lo']:.3g}, {r['hi']:.3g}]")
+    d = p.get("difference") or {}
+    if missing(d.get("diff")):
+        return "n/a"
+    return fmt(d["diff"]) + ("" if missing(d.get("lo")) else f" [{fmt(d['lo'])}, {fmt(d['hi'])}]")
+
+
+def per_lambda_rows(row: dict) -> list[dict]:
+    """The per-λ detail of a row, in words: each side's interval, the change, the margin, the smallest
+    change this run could detect, the seeds a decision would need, the pairing and the verdict."""
+    _, fmt = HEADLINES.get(row["section"], ("", num))
+    out = []
+    for p in row.get("per_lambda") or []:
+        ratio = "ratio" in p
+        size = (lambda v: f"×{v:.3g}") if ratio else fmt
+        paired = p.get("paired")
+        corr = p.get("correlation")
+        out.append(
+            {
+                "λ": f"{p['momentum']:g}",
+                "B": f"{p.get('b_small', '')} vs {p.get('b_large', '')}",
+                "small": _interval(p.get("small"), fmt),
+                "large": _interval(p.get("large"), fmt),
+                "large / small" if ratio else "large − small": _change(p, fmt),
+                "margin": "" if missing(p.get("margin")) else size(p["margin"]),
+                "detectable": "" if missing(p.get("detectable")) else size(p["detectable"]),
+                "seeds needed": "" if p.get("seeds_needed") is None else str(p["seeds_needed"]),
+                "paired": ""
+                if paired is None
+                else ("yes" if paired else "no") + ("" if missing(corr) else f" (r = {corr:.2f})"),
+                "verdict": str(p.get("verdict", "")),
+                "css": VERDICT_CSS.get(p.get("verdict"), "none"),
+                "left out": "; ".join(
+                    [f"{side}: {why}" for side in ("small", "large") if (why := _failed(p, side))]
+                    + ([p["reason"]] if p.get("reason") else [])
+                ),
+                "measures": "; ".join(f"{k}: {v}" for k, v in (p.get("measures") or {}).items()),
+            }
+        )
+    return out
+
+
+def lecture_rows(rows: list[dict]) -> list[dict]:
+    """The rows as the page shows them: the claim, one headline per side (chips), the verdict's badge
+    colour, per-λ badges where the λ disagree, and the detail under the row."""
+    out = []
+    for r in rows:
+        per = per_lambda_rows(r)
+        columns = [k for k in (per[0] if per else {}) if k not in ("css", "measures")]
+        columns = [k for k in columns if any(p[k] for p in per)]  # the columns this row has values for
+        out.append(
+            dict(
+                r,
+                css=VERDICT_CSS.get(r["verdict"], "none"),
+                headline=HEADLINES.get(r["section"], ("", None))[0] if r.get("per_lambda") else "",
+                chips_small=chips(r, "small"),
+                chips_large=chips(r, "large"),
+                lambdas=[dict(text=f"λ={p['λ']}", title=p["verdict"], css=p["css"]) for p in per] if r["scope"] else [],
+                detail=dict(
+                    columns=columns,
+                    rows=per,
+                    notes=[f"λ={p['λ']}, per measure: {p['measures']}" for p in per if p["measures"]],
+                ),
+            )
+        )
+    return out
+
+
+def _names(rows: list[dict]) -> str:
+    return ", ".join(r["aspect"] for r in rows)
+
+
+def summary_text(rows: list[dict]) -> list[str]:
+    """Two or three sentences on what this run found, from the rows: how many claims got each verdict,
+    which did not hold as the lecture says, and which are undecided (with the seeds that would decide)."""
+    by = {v: [r for r in rows if r["verdict"] == v] for v in Verdict}
+    counts = [f"{len(rs)} {SAYS[v][len(rs) > 1]}" for v, rs in by.items() if rs]
+    lines = (
+        [
+            f"Of the lecture's {len(rows)} claims, on this run {', '.join(counts[:-1])}"
+            + (" and " if len(counts) > 1 else "")
+            + f"{counts[-1]}."
+        ]
+        if rows
+        else []
+    )
+    against = [
+        f"{r['aspect']} ({r['verdict']}{' ' + r['scope'] if r['scope'] and r['verdict'] == Verdict.PARTLY else ''})"
+        for v in (Verdict.DOES_NOT_HOLD, Verdict.PARTLY, Verdict.NO_DIFFERENCE)
+        for r in by[v]
+    ]
+    if against:
+        lines.append("Not as the lecture says: " + "; ".join(against) + ".")
+    open_ = []
+    for r in by[Verdict.INCONCLUSIVE]:
+        need = [p.get("seeds_needed") for p in r.get("per_lambda") or [] if p.get("seeds_needed")]
+        open_.append(r["aspect"] + (f" (about {max(need)} seeds would decide)" if need else ""))
+    if open_ or by[Verdict.NOT_MEASURED]:
+        lines.append(
+            "Undecided: "
+            + "; ".join(
+                ([f"inconclusive, the intervals too wide to decide: {', '.join(open_)}"] if open_ else [])
+                + ([f"not measured: {_names(by[Verdict.NOT_MEASURED])}"] if by[Verdict.NOT_MEASURED] else [])
+            )
+            + "."
+        )
+    return lines
 
 
 def _embed(sections: list[dict], figures_dir: Path) -> None:
@@ -175,7 +349,8 @@ def build(
         settings=settings_lines(params, table),
         sections=sections,
         contents=contents,
-        lecture=[{**r, "css": VERDICT_CSS.get(r["verdict"], "mixed")} for r in lecture["rows"]],
+        lecture=lecture_rows(lecture["rows"]),
+        summary=summary_text(lecture["rows"]),
         device=lecture["device"],
         verdicts=", ".join(lecture["verdicts"]),
         interval=lecture["interval"],

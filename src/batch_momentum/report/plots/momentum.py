@@ -1,8 +1,9 @@
 """Figures of the critical-point experiments (batch_momentum.critical).
 
-Every function takes the momentum step's records (critical.records.CriticalResult) and returns
-a matplotlib Figure, λ coloured with the report's palette (style.lam_colors); nothing is saved
-or shown here. Each line is labelled with its λ ("λ = 0.9 ..."), so a test can find it.
+Every function takes the momentum step's records (critical.records.CriticalResult) and returns a Figure,
+λ coloured with the report's palette (style.lam_colors); nothing is saved or shown here. The surfaces
+(contours, trajectories) are matplotlib, each line labelled with its λ; the escape fractions are a
+seaborn mapping of escape_frame.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import seaborn.objects as so
 
 from batch_momentum.analysis.momentum import end_1d
-from batch_momentum.critical.records import CriticalResult, FiniteCell
+from batch_momentum.critical.records import CriticalResult, cells_frame
 from batch_momentum.critical.surfaces import f1, f2
-from batch_momentum.report.plots.style import batch_axis, lam_colors
+from batch_momentum.io import tables as T
+from batch_momentum.report.plots.style import NAMES, draw, lam_colors, named, palette
 
-_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p"]
+CASE = "title"
 CASE_TITLES = {"saddle": "started on the 2-D saddle", "minimum": "started in the shallow 1-D minimum"}
 
 
@@ -95,34 +99,39 @@ def plot_surface_2d(result: CriticalResult, show_noisy: bool = True):
     return fig
 
 
-def _series(cells: list[FiniteCell]) -> tuple[list[int], list[float], list[float]]:
-    """One (case, λ)'s cells sorted by batch size: batch sizes, escape fractions, median escape steps (NaN: none)."""
-    cells = sorted(cells, key=lambda c: c.batch_size)
-    med = [np.nan if c.median_escape_step is None else c.median_escape_step for c in cells]
-    return [c.batch_size for c in cells], [c.escape_fraction for c in cells], med
+FRACTION, STEP = "escape_fraction", "median_escape_step"  # the two rows of plot_escape_fraction
+
+
+def escape_frame(result: CriticalResult) -> pd.DataFrame:
+    """One row per finite-sum cell (records.cells_frame: case, λ, B, escape_fraction, median_escape_step
+    (NaN: no seed escaped), ...), CASE its title with the case's step budget and η."""
+    fs = result.finite_sum
+    titles = {fc.case: CASE_TITLES.get(fc.case, fc.case) + f" ({fc.steps} steps, η = {fc.lr:g})" for fc in fs.cases}
+    frame = cells_frame(fs.cells).astype({STEP: float})
+    return frame.assign(**{CASE: frame["case"].map(titles)}).sort_values([T.MOMENTUM, T.BATCH_SIZE], kind="stable")
 
 
 def plot_escape_fraction(result: CriticalResult):
-    """Finite-sum cases started at a critical point of the mean loss: top, the fraction of seeds
-    that escape against batch size; bottom, the median step of escape among those that did.
-    One column per case (in the order of finite_sum.cases), one line per λ."""
+    """Finite-sum cases started at a critical point of the mean loss: top, the fraction of seeds that escape
+    against B; bottom, the median step of escape among those that did (log). One column per case (in the
+    order of finite_sum.cases), one line per λ."""
     fs = result.finite_sum
-    col = lam_colors(result.lambdas)
-    fig, axes = plt.subplots(2, len(fs.cases), figsize=(5.2 * len(fs.cases), 6.5), squeeze=False, sharex=True)
-    for j, fc in enumerate(fs.cases):
-        ax, ax2 = axes[0, j], axes[1, j]
-        for k, lam in enumerate(sorted(result.lambdas)):
-            b, frac, med = _series([c for c in fs.cells if c.case == fc.case and c.momentum == lam])
-            kw = dict(marker=_MARKERS[k % len(_MARKERS)], color=col[lam], label=f"λ = {lam:g}")
-            ax.plot(b, frac, **kw)
-            ax2.plot(b, med, **kw)
-        ax.set_ylim(-0.05, 1.05)
-        ax.set_ylabel(f"fraction of {fs.seeds} seeds that escape\nwithin {fc.steps} steps (η = {fc.lr:g})")
-        ax.set_title(CASE_TITLES.get(fc.case, fc.case), fontsize=10)
-        ax.legend(fontsize=7)
-        ax2.set_yscale("log")
-        ax2.set_ylabel("median escape step (escaped seeds)")
-        batch_axis(ax2, fs.batch_sizes, label=f"batch size B (N = {fs.n}: full batch, never escapes)")
+    frame = escape_frame(result)
+    plot = (
+        so.Plot(named(frame), x=T.BATCH_SIZE, color=NAMES[T.MOMENTUM])
+        .pair(y=[FRACTION, STEP])
+        .facet(col=CASE, order=list(dict.fromkeys(frame[CASE])))
+        .add(so.Line(marker="o"))
+        .scale(color=palette(frame, T.MOMENTUM))
+        .limit(y0=(-0.05, 1.05))
+        .label(
+            x=f"batch size B (N = {fs.n}: full batch, never escapes)",
+            y0=f"fraction of {fs.seeds} seeds that escape",
+            y1="median escape step (escaped seeds)",
+        )
+    )
+    fig = draw(plot, (5.2 * len(fs.cases) + 1.2, 6.5), batch=fs.batch_sizes)
+    for ax in fig.axes[len(fs.cases) :]:  # the second row: median steps
+        ax.set_yscale("log")
     fig.suptitle("Critical point of L = mean of l_n, but not of each l_n: only minibatches move", fontsize=11)
-    fig.tight_layout()
     return fig

@@ -1,26 +1,28 @@
-"""The gradient-noise figure: how close a batch gradient is to the full gradient, and its
-noise-to-signal ratio, against the batch size (matplotlib, Agg). Drawn from a tidy frame
-(noise_frame, see style); returns a Figure."""
+"""The gradient-noise figure: how close a batch gradient is to the full gradient, and its noise-to-signal
+ratio, against the batch size: a seaborn mapping of noise_frame (see style); returns a Figure."""
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
+import seaborn.objects as so
 
 from batch_momentum.io import tables as T
-from batch_momentum.report.plots.style import LINE, MARKS, PANEL, Y, batch_axis, draw, measure_scale, points
+from batch_momentum.report.plots.style import (
+    MARK,
+    NAMES,
+    PANEL,
+    X,
+    Y,
+    draw,
+    measure_scale,
+    named,
+    palette,
+    points,
+)
 
-COSINE, NSR = "cosine", "nsr"  # the panels
-FINAL, INIT, SAMPLED = "final", "init", "sampled"  # the marks of the cosine panel
-COSINE_MARKS = {
-    FINAL: dict(fmt="o-", label="λ = {value:g}, final"),
-    INIT: dict(fmt="x--", alpha=0.6, label="λ = {value:g}, init"),
-    SAMPLED: dict(fmt="o", mfc="none", ms=9, label="λ = {value:g}, final, sampled on the subset"),
-}
-NSR_MARKS = {NSR: dict(MARKS[LINE], fmt="o-")}
+COSINE, NSR = "cos(batch gradient, full gradient)", "noise-to-signal B_simple / B"  # the panels
+FINAL, INIT, SAMPLED = "final weights", "initial weights", "final, sampled on the subset"  # the marks
+LINESTYLES = {FINAL: "-", INIT: "--"}
 
 
 def noise_frame(cells: pd.DataFrame) -> pd.DataFrame:
@@ -43,27 +45,24 @@ def noise_frame(cells: pd.DataFrame) -> pd.DataFrame:
         lines[SAMPLED] = final.cosine
     means = cells.groupby([T.MOMENTUM, T.BATCH_SIZE], as_index=False).mean(numeric_only=True)
     cosines = [points(means, col, COSINE, mark) for mark, col in lines.items()]
-    return pd.concat([*cosines, points(means, final.nsr, NSR, NSR)], ignore_index=True)
+    return pd.concat([*cosines, points(means, final.nsr, NSR, FINAL)], ignore_index=True)
 
 
 def plot_noise_vs_batch(cells: pd.DataFrame):
-    """Gradient noise vs batch size, one colour per momentum (noise_frame), log x. Left: the cosine with
-    the full gradient, final weights solid, initial dashed, sampled on the subset hollow. Right: the
-    noise-to-signal ratio, log y where every value is positive."""
-    frame = noise_frame(cells)
-    fig, (ax_c, ax_n) = plt.subplots(1, 2, figsize=(10, 4.2))
-    draw(ax_c, frame[frame[PANEL] == COSINE], marks=COSINE_MARKS)
-    ax_c.set_ylim(-0.05, 1.05)
-    ax_c.set_ylabel("cos(batch gradient, full gradient)")
-    ax_c.set_title("Batch gradient vs full gradient", fontsize=10)
-    nsr = frame[frame[PANEL] == NSR]
-    draw(ax_n, nsr, marks=NSR_MARKS)
-    ax_n.set_yscale(measure_scale(nsr[Y]))
-    ax_n.set_ylabel("noise-to-signal B_simple / B (final weights)")
-    ax_n.set_title("Noise-to-signal ratio of a batch gradient", fontsize=10)
-    for ax in (ax_c, ax_n):
-        batch_axis(ax, frame[T.BATCH_SIZE], "batch size B")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+    """Gradient noise vs batch size, one colour per λ, log x. Left: the cosine with the full gradient, final
+    weights solid, initial dashed, sampled on the subset hollow. Right: the noise-to-signal ratio, log y
+    where every value is positive."""
+    frame = named(noise_frame(cells))
+    plot = (
+        so.Plot(frame, x=X, y=Y, color=NAMES[T.MOMENTUM])
+        .add(so.Line(marker="o", pointsize=4), data=frame[frame[MARK] != SAMPLED], linestyle=MARK)
+        .add(so.Dot(fill=False, pointsize=9), data=frame[frame[MARK] == SAMPLED], marker=MARK)
+        .facet(col=PANEL, order=[COSINE, NSR])
+        .share(y=False)
+        .scale(color=palette(frame, T.MOMENTUM), linestyle=LINESTYLES)
+        .label(x="batch size B", y="", linestyle="", marker="")
+    )
+    fig = draw(plot, (11, 4.2), batch=frame[X])
+    fig.axes[0].set_ylim(-0.05, 1.05)
+    fig.axes[1].set_yscale(measure_scale(frame[frame[PANEL] == NSR][Y]))
     return fig

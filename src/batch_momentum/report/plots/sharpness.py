@@ -1,13 +1,14 @@
 """Figures for sharpness, interpolation and 1-D landscape curves (return Figures; no I/O).
 
-* plot_sharpness_vs_batch: a sharpness measure (ε-sharpness, Keskar et al. 2017 Metric
-  2.1; top Hessian eigenvalue; Hessian trace) against batch size, one line per momentum.
-* plot_interpolation: Keskar et al. 2017 Figure 3 — loss (left axis) and accuracy (right
-  axis) along θ(α) = α·θ_LB + (1−α)·θ_SB, train solid, test dashed.
-* plot_direction_curves: f(θ + t·d) along filter-normalized directions (Li et al. 2018).
-* the report's figures: plot_sharpness_grid (every measure of the grid, from sharpness_grid_frame),
-  plot_interpolations and plot_directions_by_lambda (the equal-accuracy runs, one panel per λ).
-λ and B in their report-wide colours (style).
+* plot_sharpness_vs_batch: a sharpness measure (ε-sharpness, Keskar et al. 2017 Metric 2.1; top Hessian
+  eigenvalue; Hessian trace) against batch size, one line per λ with its min-max band over seeds.
+* plot_sharpness_grid: every measure of the grid (sharpness_grid_frame), one panel per measure.
+* plot_stability: the top eigenvalue of each equal-accuracy run against its learning rate's stability
+  threshold 2(1+λ)/η (stability_frame; Cohen et al. 2021, the edge of stability).
+* plot_directions_by_lambda: loss along a filter-normalized direction (Li et al. 2018), per λ.
+These are seaborn mappings of tidy frames (see style). Twin-axis figures stay matplotlib:
+plot_interpolation(s) (Keskar et al. 2017 Figure 3: loss left, accuracy right, along
+θ(α) = α·θ_LB + (1−α)·θ_SB) and plot_direction_curves (an overlay of given curves).
 """
 
 from __future__ import annotations
@@ -20,23 +21,28 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn.objects as so
 from matplotlib.figure import Figure
 
-from batch_momentum.analysis.stats import at_target
+from batch_momentum.analysis.stats import at_target, counted
 from batch_momentum.io import tables as T
 from batch_momentum.report.plots.style import (
+    FAILED,
+    FILLS,
+    MARK,
+    NAMES,
     PANEL,
     RUN,
     SHORT,
+    X,
     Y,
-    batch_axis,
-    batch_color,
     draw,
-    facets,
-    lam_color,
-    legend_below,
     measure_scale,
+    named,
+    palette,
+    panel_scales,
     points,
+    runs_and_line,
     summary,
 )
 from batch_momentum.training.status import Status
@@ -55,39 +61,39 @@ def sharpness_summary(df: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def plot_sharpness_vs_batch(df: pd.DataFrame, column: str, ylabel: str, logy: bool | None = None) -> Figure:
-    """One line per momentum: mean of `column` over seeds vs batch_size (log x axis),
-    band = min..max over seeds. df: one row per cell (batch_size, momentum, seed, column);
-    rows with a missing or non-finite value (diverged cells) are left out.
-    logy: None = log y axis when every value is > 0 (style.measure_scale)."""
+    """One line per λ: the mean of `column` over seeds against B (log x axis), band = min..max over seeds
+    (sharpness_summary: non-finite values, from diverged cells, left out). logy: None = log y axis when
+    every value is > 0 (style.measure_scale)."""
     g = sharpness_summary(df, column)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for lam, at in g.groupby(T.MOMENTUM):
-        bs = at[T.BATCH_SIZE].to_numpy(dtype=float)
-        ax.plot(bs, at["mean"], marker="o", color=lam_color(lam), label=f"momentum λ = {lam:g}")
-        ax.fill_between(bs, at["min"], at["max"], color=lam_color(lam), alpha=0.2, linewidth=0)
-    batch_axis(ax, g[T.BATCH_SIZE], "batch size")
-    ax.set_yscale(measure_scale(g[["min", "max"]], column) if logy is None else ("log" if logy else "linear"))
-    ax.set_ylabel(ylabel)
-    ax.grid(True, alpha=0.3)
-    if len(g):
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    plot = (
+        so.Plot(named(g), x=T.BATCH_SIZE, y="mean", ymin="min", ymax="max", color=NAMES[T.MOMENTUM])
+        .add(so.Line(marker="o"))
+        .add(so.Band())
+        .scale(color=palette(g, T.MOMENTUM))
+        .label(x="batch size B", y=ylabel)
+    )
+    fig = draw(plot, (6, 4), batch=g[T.BATCH_SIZE])
+    fig.axes[0].set_yscale(measure_scale(g[["min", "max"]], column) if logy is None else ("log" if logy else "linear"))
     return fig
 
 
-def plot_interpolation(curve: Mapping[str, list], title: str = "") -> Figure:
-    """Keskar et al. 2017 Figure 3: loss (left axis, blue) and accuracy (right axis, red)
-    along α; train solid, test dashed (other splits dotted). curve: output of
-    landscape.interpolate ({"alpha", "<split>_loss", "<split>_acc"})."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+def interpolation_axes(ax, curve: Mapping[str, list]):
+    """Keskar et al. 2017 Figure 3 on ax: loss (ax, blue) and accuracy (a twin axis, red, returned) along α
+    per split of the curve, train solid, test dashed, other splits dotted."""
     ax2 = ax.twinx()
-    splits = [k[: -len("_loss")] for k in curve if k.endswith("_loss")]
-    for s in splits:
+    for s in [k[: -len("_loss")] for k in curve if k.endswith("_loss")]:
         ls = dict(SPLIT_LINES).get(s, ":")
         ax.plot(curve[T.ALPHA], curve[T.loss_column(s)], ls, color="tab:blue", label=f"{s} loss")
         if T.acc_column(s) in curve:
             ax2.plot(curve[T.ALPHA], curve[T.acc_column(s)], ls, color="tab:red", label=f"{s} accuracy")
-    ax.set_xlabel("α  (0: small batch, 1: large batch)")
+    ax.set_xlabel("α (0: small batch, 1: large batch)")
+    return ax2
+
+
+def plot_interpolation(curve: Mapping[str, list], title: str = "") -> Figure:
+    """One interpolation (landscape.interpolate's {"alpha", "<split>_loss", "<split>_acc"}), linear axes."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax2 = interpolation_axes(ax, curve)
     ax.set_ylabel("cross-entropy", color="tab:blue")
     ax2.set_ylabel("accuracy", color="tab:red")
     ax.set_title(title)
@@ -122,63 +128,105 @@ def sharpness_grid_frame(df: pd.DataFrame, columns) -> pd.DataFrame:
 
 
 def plot_sharpness_grid(df: pd.DataFrame, measures: list[tuple[str, str]]) -> Figure:
-    """Every sharpness measure of the grid's runs against B, one panel per measure, one line per λ
-    through the runs with status ok (mean); runs at the training-accuracy target filled, runs that
-    stopped short of it hollow: their "sharpness" describes where the budget left them, not a minimum.
-    Log y axes where every value is positive."""
-    frame = sharpness_grid_frame(df, [col for col, _ in measures])
-    fig, axes = facets(len(measures), width=3.6, height=3.3)
-    for ax, (col, label) in zip(axes, measures):
-        at = frame[frame[PANEL] == col]
-        draw(ax, at)
-        batch_axis(ax, df[T.BATCH_SIZE], "batch size B")
-        ax.set_yscale(measure_scale(at[Y], col))
-        ax.set_title(label, fontsize=9)
-        ax.grid(True, which="both", alpha=0.3)
-    legend_below(fig, axes)
+    """Every sharpness measure of the grid's runs against B, one panel per measure, one line per λ through
+    the runs with status ok (mean); runs at the training-accuracy target filled, runs that stopped short of
+    it hollow: their "sharpness" describes where the budget left them, not a minimum. Log y axes where
+    every value is positive."""
+    cols = [col for col, _ in measures]
+    frame = sharpness_grid_frame(df, cols)
+    plot = runs_and_line(frame).facet(col=PANEL, order=cols, wrap=4).share(y=False)
+    fig = draw(
+        plot.label(x="batch size B", y="", title=dict(measures).get),
+        (3.6 * min(len(cols), 4) + 1.5, 3.3),
+        batch=frame[X],
+    )
+    panel_scales(fig, frame, cols)
+    return fig
+
+
+SIDE, RATIO = "side", "ratio"  # the columns stability_frame adds
+
+
+def stability_frame(equal: pd.DataFrame, sizes: tuple[int, int]) -> pd.DataFrame:
+    """The points of plot_stability: every equal-accuracy run of the two sizes with a top eigenvalue, at
+    X = its stability threshold 2(1+λ)/η (measures.hessian.stability_threshold), Y = its top Hessian
+    eigenvalue; SIDE = "small"/"large" with its B; RUN when it counts (ok, at the target), SHORT when ok but
+    short of it, FAILED otherwise; and RATIO = Y/X (1: at the edge of stability)."""
+    from batch_momentum.measures.hessian import stability_threshold  # here: that module imports torch (~1 s)
+
+    runs = equal[equal[T.BATCH_SIZE].isin(sizes) & np.isfinite(equal[T.HESSIAN_TOP].astype(float))]
+    x = stability_threshold(runs[T.LR].astype(float), runs[T.MOMENTUM].astype(float))
+    marks = np.where(counted(runs), RUN, np.where(runs[T.STATUS] == Status.OK.value, SHORT, FAILED))
+    frame = points(runs, T.HESSIAN_TOP, T.HESSIAN_TOP, marks, x=x)
+    side = frame[T.BATCH_SIZE].map({sizes[0]: "small", sizes[1]: "large"})
+    return frame.assign(**{SIDE: side + " B = " + frame[T.BATCH_SIZE].astype(str), RATIO: frame[Y] / frame[X]})
+
+
+def edge_text(frame: pd.DataFrame) -> str:
+    """Per side and λ, the median over the runs that count of eigenvalue / threshold, in words."""
+    done = frame[frame[MARK] == RUN]
+    med = done.groupby([SIDE, T.MOMENTUM], sort=False)[RATIO].median()
+    return "; ".join(
+        f"{side}: " + ", ".join(f"λ={lam:g}: {med[side][lam]:.2f}" for lam in sorted(med[side].index))
+        for side in dict.fromkeys(done[SIDE])
+    )
+
+
+def plot_stability(equal: pd.DataFrame, sizes: tuple[int, int]) -> Figure:
+    """Sharpness against the stability threshold: each equal-accuracy run's top Hessian eigenvalue against
+    2(1+λ)/η, log axes, colour λ (the page's palette), marker the batch size, hollow when the run does not
+    count, and the line y = x: a run on it sits at its learning rate's edge of stability."""
+    frame = named(stability_frame(equal, sizes))
+    plot = (
+        so.Plot(frame, x=X, y=Y, color=NAMES[T.MOMENTUM], marker=SIDE, fill=MARK)
+        .add(so.Dot(pointsize=7, alpha=0.9))
+        .scale(color=palette(frame, T.MOMENTUM), marker=["o", "s"], fill=FILLS)
+        .label(x="stability threshold 2(1+λ)/η", y="top Hessian eigenvalue", marker="", fill="")
+    )
+    fig = draw(plot, (6.4, 4.6), logx=True, logy=True)
+    ax = fig.axes[0]
+    ends = frame[[X, Y]].to_numpy(dtype=float).ravel()
+    lo, hi = (ends.min() / 1.5, ends.max() * 1.5) if len(frame) else (0.1, 10.0)
+    ax.plot([lo, hi], [lo, hi], "--", color="0.4", lw=1, label="y = x: the edge of stability")
+    ax.legend(loc="upper left", fontsize=8)
     return fig
 
 
 def plot_interpolations(curves: list[Mapping[str, list]]) -> Figure:
     """Keskar et al. 2017 Figure 3, one panel per λ: loss (log axis, blue) and accuracy (red) along
-    θ(α) = α·θ_LB + (1−α)·θ_SB between runs of one seed, train solid, test dashed."""
+    θ(α) = α·θ_LB + (1−α)·θ_SB between runs of one seed, train solid, test dashed (twin axes: matplotlib)."""
     curves = [c for c in curves if c.get(T.ALPHA)]
-    fig, axes = facets(max(len(curves), 1), width=4.2, height=3.4)
-    twins = []
-    for ax, c in zip(axes, curves):
-        ax2 = ax.twinx()
-        twins.append(ax2)
-        for split, ls in SPLIT_LINES:
-            if T.loss_column(split) in c:
-                ax.plot(c[T.ALPHA], c[T.loss_column(split)], ls, color="tab:blue", label=f"{split} loss")
-            if T.acc_column(split) in c:
-                ax2.plot(c[T.ALPHA], c[T.acc_column(split)], ls, color="tab:red", label=f"{split} accuracy")
+    n = max(len(curves), 1)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n + 0.6, 3.6), squeeze=False)
+    for ax, c in zip(axes[0], curves):
+        ax2 = interpolation_axes(ax, c)
         ax.set_yscale("log")
-        ax.axvline(0, color="0.6", lw=0.8)
-        ax.axvline(1, color="0.6", lw=0.8)
-        ax.set_xlabel("α (0: small batch, 1: large batch)")
+        for a in (0, 1):
+            ax.axvline(a, color="0.6", lw=0.8)
         ax.set_title(f"λ = {c[T.MOMENTUM]:g}, seed {c[T.SEED]}", fontsize=10)
         ax2.set_ylim(0, 1.02)
-    axes[0].set_ylabel("cross-entropy (log)", color="tab:blue")
-    if twins:
-        twins[-1].set_ylabel("accuracy", color="tab:red")
-    legend_below(fig, axes + twins)
+    axes[0][0].set_ylabel("cross-entropy (log)", color="tab:blue")
+    lines = [line for ax in fig.axes for line in ax.get_lines() if not line.get_label().startswith("_")]
+    labels = dict(zip([line.get_label() for line in lines], lines))  # one entry per label
+    fig.legend(labels.values(), labels.keys(), loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
+
+
+def directions_frame(directions: pd.DataFrame, sizes: tuple[int, int], seed: int) -> pd.DataFrame:
+    """The lines of plot_directions_by_lambda: the rows (λ, B, t, loss) of the two sizes and one seed."""
+    return directions[(directions[T.SEED] == seed) & directions[T.BATCH_SIZE].isin(sizes)]
 
 
 def plot_directions_by_lambda(directions: pd.DataFrame, sizes: tuple[int, int], seed: int) -> Figure:
-    """Training loss along a filter-normalized random direction (Li et al. 2018) through the final
-    weights of the small and the large batch (in their colours), one panel per λ, one seed; log loss axis."""
-    d = directions[(directions[T.SEED] == seed) & directions[T.BATCH_SIZE].isin(sizes)]
-    lams = sorted(directions[T.MOMENTUM].unique())
-    fig, axes = facets(max(len(lams), 1), width=3.8, height=3.2, sharey=True)
-    for ax, lam in zip(axes, lams):
-        for b, run in d[d[T.MOMENTUM] == lam].groupby(T.BATCH_SIZE):
-            ax.plot(run[T.T], run[T.LOSS], color=batch_color(b), label=f"B = {b}")
-        ax.set_yscale("log")
-        ax.set_xlabel("t (θ + t·d)")
-        ax.set_title(f"λ = {lam:g}, seed {seed}", fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("training loss (log)")
-    legend_below(fig, axes)
-    return fig
+    """Training loss along a filter-normalized random direction (Li et al. 2018) through the final weights
+    of the small and the large batch (colour B), one panel per λ, one seed; log loss axis."""
+    d = directions_frame(directions, sizes, seed)
+    plot = (
+        so.Plot(named(d), x=T.T, y=T.LOSS, color=NAMES[T.BATCH_SIZE])
+        .add(so.Line())
+        .facet(col=T.MOMENTUM, wrap=4)
+        .scale(color=palette(d, T.BATCH_SIZE))
+        .label(x="t (θ + t·d)", y="training loss (log)", title=lambda v: f"λ = {float(v):g}, seed {seed}")
+    )
+    return draw(plot, (3.8 * min(max(d[T.MOMENTUM].nunique(), 1), 4) + 1.2, 3.2), logy=True)

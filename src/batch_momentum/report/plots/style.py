@@ -1,14 +1,16 @@
-"""What every figure of the report shares: one colour per λ and one per batch size (a value has the
-same colour in every figure, whichever values a figure shows), when a measure gets a log axis, how
-a run that does not count is drawn, a batch-size axis ticked at the grid's sizes, panels, a legend.
+"""What every figure of the report shares: one colour per λ and one per B (a value has the same colour in
+every figure, whichever values a figure shows), the marks of runs that do not count, when a measure gets a
+log axis, and how a seaborn.objects plot becomes a Figure.
 
-A figure is drawn from a tidy frame, one row per point: its position (X, Y), its λ and B
-(T.MOMENTUM, T.BATCH_SIZE), its panel (PANEL) and its mark (MARK: how it is drawn, see MARKS).
-The frame is built by a small function beside each figure, and that is what the tests check."""
+A figure is a seaborn mapping of a tidy frame, one row per point: its position (X, Y), its λ and B
+(T.MOMENTUM, T.BATCH_SIZE), its panel (PANEL) and its mark (MARK: a run that counts, one short of the
+target, one that did not train, a level never reached, or the LINE through the runs). Each figure's frame
+is built by a function beside it (*_frame), and that frame is what the tests check."""
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import matplotlib
 
@@ -16,9 +18,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FixedLocator, NullLocator
+import seaborn.objects as so
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter, NullLocator
 
 from batch_momentum.io import tables as T
+
+# seaborn 0.13.2 passes pandas.concat's copy= keyword, which pandas 3 deprecates: one line per figure in
+# every log, about seaborn's code, not ours
+warnings.filterwarnings("ignore", message="The copy keyword is deprecated", module="seaborn")
 
 # ----------------------------------------------------------------------------- palettes: the value alone
 LOG2_B = (0.0, 13.0)  # log2 B over which the batch colours run: B = 1 to 8192 (larger B take the last)
@@ -38,80 +46,38 @@ def batch_color(b: float):
 
 
 def lam_colors(lams) -> dict:
-    """{λ: colour} for the given λ, in order (lam_color of each)."""
+    """{λ: colour} for the given λ, in order (lam_color of each): the palette seaborn gets for λ."""
     return {lam: lam_color(lam) for lam in sorted(set(float(v) for v in lams))}
 
 
 def batch_colors(sizes) -> dict:
-    """{B: colour} for the given batch sizes, in order (batch_color of each)."""
+    """{B: colour} for the given batch sizes, in order (batch_color of each): the palette for B."""
     return {b: batch_color(b) for b in sorted(set(int(v) for v in sizes))}
 
 
-# ----------------------------------------------------------------------------- axes
-ACCURACIES = (T.TRAIN_ACC, T.VAL_ACC, T.TEST_ACC)
+PALETTES = {T.MOMENTUM: lam_colors, T.BATCH_SIZE: batch_colors}
+NAMES = {T.MOMENTUM: "λ", T.BATCH_SIZE: "B"}  # the columns that name a value in a legend, and their titles
 
 
-def measure_scale(values, column: str | None = None) -> str:
-    """The y scale of a measure: "log" when it has a finite value and every finite one is > 0 (a sharpness
-    spans orders of magnitude), "linear" otherwise (a trace estimate can be negative) and for an accuracy."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    return "log" if column not in ACCURACIES and v.size and (v > 0).all() else "linear"
+def named(frame: pd.DataFrame) -> pd.DataFrame:
+    """frame with a "λ" and a "B" column: each value as the legend shows it (0.5, 512). seaborn maps these
+    text columns: a number column that one layer's data lacks turns float and splits a level in two."""
+    return frame.assign(**{name: frame[var].map("{:g}".format) for var, name in NAMES.items() if var in frame})
 
 
-def batch_axis(ax, sizes, label: str = "batch size B (log scale)") -> None:
-    """A log x axis with one tick per batch size of the grid, labelled with the size itself."""
-    sizes = sorted(set(int(v) for v in sizes))
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(FixedLocator(sizes))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xticklabels([str(b) for b in sizes])
-    ax.set_xlabel(label)
-
-
-def facets(n: int, width: float = 4.0, height: float = 3.3, sharey: bool = False, ncols: int = 4):
-    """n panels, at most ncols to a row; the axes in reading order (unused ones hidden)."""
-    cols = min(n, ncols)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols + 0.6, height * rows), squeeze=False, sharey=sharey)
-    flat = [ax for row in axes for ax in row]
-    for ax in flat[n:]:
-        ax.set_visible(False)
-    return fig, flat[:n]
-
-
-def legend_below(fig, axes, ncol: int = 6) -> None:
-    """One legend for the whole figure, under it, from the handles of all axes (duplicates once)."""
-    seen = {}
-    for ax in axes:
-        for h, label in zip(*ax.get_legend_handles_labels()):
-            seen.setdefault(label, h)
-    if seen:
-        fig.legend(
-            list(seen.values()),
-            list(seen.keys()),
-            loc="lower center",
-            ncol=min(ncol, len(seen)),
-            fontsize=8,
-            frameon=False,
-            bbox_to_anchor=(0.5, -0.02),
-        )
-        fig.tight_layout(rect=(0, 0.08, 1, 1))
-    else:
-        fig.tight_layout()
+def palette(frame: pd.DataFrame, var: str) -> so.Nominal:
+    """The page's palette of `var` (λ or B) over the values in frame[var], keyed as `named` writes them,
+    in order of value: the colour scale of the column NAMES[var]."""
+    colors = PALETTES[var](frame[var])
+    return so.Nominal({f"{v:g}": c for v, c in colors.items()}, order=[f"{v:g}" for v in colors])
 
 
 # ----------------------------------------------------------------------------- tidy frames and their marks
 X, Y, PANEL, MARK = "x", "y", "panel", "mark"
-LINE, RUN, SHORT, FAILED, NEVER = "line", "run", "short", "failed", "never"
-MARKS = {  # how each mark is drawn; a label is formatted with the colour's variable and value
-    LINE: dict(fmt="-", label="{var} = {value:g}"),  # the mean (or median) of the runs, joined along X
-    RUN: dict(fmt="o", ms=4, alpha=0.8),  # a run that counts
-    SHORT: dict(fmt="o", ms=5, mfc="none", label="short of the target"),  # hollow
-    FAILED: dict(fmt="x", ms=7, mew=1.8, label="did not train (left out)"),  # crossed
-    NEVER: dict(fmt="^", ms=8, mfc="none", label="never reached"),  # a triangle on the panel's top edge
-}
-HUES = {T.MOMENTUM: ("λ", lam_color), T.BATCH_SIZE: ("B", batch_color)}
+LINE, RUN = "mean", "run"
+SHORT, FAILED, NEVER = "short of the target", "did not train", "never reached"
+MARKERS = {RUN: "o", SHORT: "o", FAILED: "x", NEVER: "^"}  # a run that does not count: hollow or crossed
+FILLS = {RUN: True, SHORT: False, FAILED: False, NEVER: False}
 
 
 def points(df: pd.DataFrame, y: str, panel, mark, x=None) -> pd.DataFrame:
@@ -138,22 +104,59 @@ def summary(frame: pd.DataFrame, marks, how: str = "mean") -> pd.DataFrame:
     return counted.groupby(keys, as_index=False, sort=False)[Y].agg(how).assign(**{MARK: LINE})
 
 
-def draw(ax, frame: pd.DataFrame, hue: str = T.MOMENTUM, marks: dict = MARKS) -> None:
-    """The frame's points, one colour per value of `hue` (its palette), each mark as `marks` says, in that
-    order; the points of one colour and mark are joined in X order where the mark's fmt has a line."""
-    var, color = HUES[hue]
-    for value in sorted(frame[hue].unique()):
-        part = frame[frame[hue] == value]
-        for mark, style in marks.items():
-            rows = part[part[MARK] == mark].sort_values(X)
-            if len(rows) or mark == LINE:  # an empty line still names its colour in the legend
-                style = dict(style)
-                fmt, label = style.pop("fmt"), style.pop("label", "_nolegend_").format(var=var, value=value)
-                ax.plot(
-                    rows[X].to_numpy(dtype=float),
-                    rows[Y].to_numpy(dtype=float),
-                    fmt,
-                    color=color(value),
-                    label=label,
-                    **style,
-                )
+def runs_and_line(frame: pd.DataFrame, hue: str = T.MOMENTUM, line=None, dots=None) -> so.Plot:
+    """The usual mapping: the LINE rows joined along X, the other rows as dots (marker and fill by MARK),
+    colour by `hue` in the page's palette; facets and labels are the caller's."""
+    line = so.Line(marker="o", pointsize=3) if line is None else line
+    frame = named(frame)
+    return (
+        so.Plot(frame, x=X, y=Y, color=NAMES[hue])
+        .add(line, data=frame[frame[MARK] == LINE])
+        .add(
+            so.Dot(pointsize=5, alpha=0.85) if dots is None else dots,
+            data=frame[frame[MARK] != LINE],
+            marker=MARK,
+            fill=MARK,
+        )
+        .scale(color=palette(frame, hue), marker=MARKERS, fill=FILLS)
+        .label(marker="", fill="")
+    )
+
+
+# ----------------------------------------------------------------------------- axes and figures
+ACCURACIES = (T.TRAIN_ACC, T.VAL_ACC, T.TEST_ACC)
+
+
+def measure_scale(values, column: str | None = None) -> str:
+    """The y scale of a measure: "log" when it has a finite value and every finite one is > 0 (a sharpness
+    spans orders of magnitude), "linear" otherwise (a trace estimate can be negative) and for an accuracy."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return "log" if column not in ACCURACIES and v.size and (v > 0).all() else "linear"
+
+
+def draw(plot: so.Plot, size: tuple[float, float], batch=None, logx: bool = False, logy: bool = False) -> Figure:
+    """The plot drawn on a new Figure of `size` inches (its legend to the right), then matplotlib's own log
+    axes (what a reader and a test see as "log"): x at the batch sizes `batch`, one tick each, or logx; logy."""
+    fig = Figure(figsize=size, layout="constrained")
+    plot.on(fig).plot()
+    for ax in fig.axes:
+        ax.grid(True, which="both", alpha=0.3)
+        if batch is not None or logx:
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # labels on minor ticks crowd a short range
+        if batch is not None:
+            sizes = sorted(set(int(v) for v in batch))
+            ax.set_xticks(sizes, [str(b) for b in sizes])
+            ax.xaxis.set_minor_locator(NullLocator())
+        if logy:
+            ax.set_yscale("log")
+    return fig
+
+
+def panel_scales(fig: Figure, frame: pd.DataFrame, panels) -> list[str]:
+    """Each panel's y scale (measure_scale of its values), panels in facet order; the scales set."""
+    scales = [measure_scale(frame[frame[PANEL] == p][Y], p) for p in panels]
+    for ax, scale in zip(fig.axes, scales):
+        ax.set_yscale(scale)
+    return scales

@@ -1,20 +1,17 @@
-"""The noise-temperature view of the trained runs: each measure against g = ηN/(B(1−λ)), and
-against the final training loss (matplotlib, Agg). Colour = λ (style.lam_color), marker = B,
-hollow = short of the target; drawn from a tidy frame (see style). Each function returns a Figure."""
+"""The noise-temperature view of the trained runs: each measure against g = ηN/(B(1−λ)), and against the
+final training loss. Colour = λ (the page's palette), marker = B, hollow = short of the target: seaborn
+mappings of tidy frames (see style); each function returns a Figure."""
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.lines import Line2D
+import seaborn.objects as so
 
 from batch_momentum.analysis.stats import at_target
 from batch_momentum.io import tables as T
-from batch_momentum.report.plots.style import MARK, PANEL, RUN, SHORT, X, Y, lam_color, measure_scale, points
+from batch_momentum.report.plots.style import FILLS, MARK, NAMES, PANEL, RUN, SHORT, X, Y, draw, named, palette, points
+from batch_momentum.report.plots.style import measure_scale as scale_of
 from batch_momentum.training.status import Status
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p"]
@@ -22,53 +19,31 @@ AGAINST = "against"  # the x column of a point of plot_temperature_views
 X_LABELS = {T.TEMPERATURE: "noise temperature g", T.TRAIN_LOSS: "final training loss"}
 
 
-def _markers(sizes) -> dict:
-    """One marker per batch size, in order of size."""
-    return {b: MARKERS[i % len(MARKERS)] for i, b in enumerate(sorted(set(sizes)))}
+def scatter(frame: pd.DataFrame) -> so.Plot:
+    """Dots at (X, Y): colour λ, one marker per batch size (in order of size), hollow when SHORT; log x."""
+    markers = {f"{b:g}": m for b, m in zip(sorted(frame[T.BATCH_SIZE].unique()), MARKERS * 4)}
+    return (
+        so.Plot(named(frame), x=X, y=Y, color=NAMES[T.MOMENTUM], marker=NAMES[T.BATCH_SIZE], fill=MARK)
+        .add(so.Dot(pointsize=6, alpha=0.85))
+        .scale(color=palette(frame, T.MOMENTUM), marker=markers, fill=FILLS)
+        .label(fill="")
+    )
 
 
-def _legend(lams, markers) -> list:
-    """Legend handles: λ by its colour, B by its marker."""
-    handles = [Line2D([], [], color=lam_color(lam), marker="o", ls="", label=f"λ = {lam:g}") for lam in lams]
-    return handles + [Line2D([], [], color="0.4", marker=m, ls="", label=f"B = {b}") for b, m in markers.items()]
-
-
-def _scatter(ax, frame: pd.DataFrame, markers: dict, edge=None, **style) -> None:
-    """The frame's points per (λ, B, mark): colour λ (edge `edge` where given), marker B, hollow when SHORT."""
-    for (lam, b, mark), rows in frame.groupby([T.MOMENTUM, T.BATCH_SIZE, MARK]):
-        color = lam_color(lam)
-        ax.scatter(
-            rows[X],
-            rows[Y],
-            marker=markers[b],
-            facecolors="none" if mark == SHORT else color,
-            edgecolors=edge or color,
-            **style,
-        )
+def vs_temperature_frame(df: pd.DataFrame, y: str, x: str = T.TEMPERATURE) -> pd.DataFrame:
+    """The points of plot_vs_temperature: X = df[x] (> 0), Y = df[y], all RUN; rows missing either left out."""
+    d = df.dropna(subset=[x, y])
+    d = d[d[x] > 0]
+    return points(d, y, y, RUN, x=d[x])
 
 
 def plot_vs_temperature(df, y: str, ylabel: str | None = None, x: str = T.TEMPERATURE, stats: dict | None = None):
-    """df[y] against the noise temperature g = eta N / (B (1 - lambda)) on a log x axis;
-    colour = lambda, marker = batch size; rows with NaN y are left out. With `stats` (a
-    stats.collapse_stats result) its verdict goes in the title. Works on the trained grid
-    (test_acc, train_acc, a sharpness column) and on the finite-sum cells (escape_fraction)."""
-    ylabel = ylabel or y
-    d = df.dropna(subset=[x, y])
-    d = d[d[x] > 0]
-    frame = points(d, y, y, RUN, x=d[x])
-    markers = _markers(frame[T.BATCH_SIZE])
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    _scatter(ax, frame, markers, edge="k", s=40, alpha=0.85, linewidths=0.4)
-    ax.set_xscale("log")
-    ax.set_xlabel("noise temperature g = ηN / (B(1 − λ))")
-    ax.set_ylabel(ylabel)
-    ax.legend(handles=_legend(sorted(frame[T.MOMENTUM].unique()), markers), fontsize=7, ncol=2, loc="best")
-    title = f"{ylabel} against the noise temperature"
-    if stats:
-        title += f"\n{stats.get('interpretation', '')}"
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    """df[y] against the noise temperature g = ηN/(B(1−λ)) on a log x axis; colour = λ, marker = B; rows
+    with NaN y are left out. With `stats` (a stats.collapse_stats result) its reading goes in the title.
+    Works on the trained grid and on the finite-sum cells (escape_fraction)."""
+    title = f"{ylabel or y} against the noise temperature" + (f"\n{stats.get('interpretation', '')}" if stats else "")
+    plot = scatter(vs_temperature_frame(df, y, x)).label(x="noise temperature g = ηN / (B(1 − λ))", y=ylabel or y)
+    return draw(plot.label(title=title), (7, 4.5), logx=True)
 
 
 def temperature_frame(df: pd.DataFrame, columns) -> pd.DataFrame:
@@ -82,23 +57,15 @@ def temperature_frame(df: pd.DataFrame, columns) -> pd.DataFrame:
 
 
 def plot_temperature_views(df, measures: list[tuple[str, str]]):
-    """Each measure (columns) against the noise temperature g = ηN/(B(1−λ)) (top row) and against the
-    final training loss (bottom row), log x axes; colour = λ, marker = B, hollow = short of the
-    training-accuracy target. The bottom row shows how much of a trend in g is how far training got."""
+    """Each measure against the noise temperature g = ηN/(B(1−λ)) (top row) and against the final training
+    loss (bottom row), log x axes; colour = λ, marker = B, hollow = short of the training-accuracy target.
+    The bottom row shows how much of a trend in g is how far training got."""
     frame = temperature_frame(df, [y for y, _ in measures])
-    markers = _markers(frame[T.BATCH_SIZE])
-    fig, axes = plt.subplots(2, len(measures), figsize=(3.6 * len(measures) + 0.6, 6.4), squeeze=False)
-    for j, (y, label) in enumerate(measures):
-        for ax, x in zip(axes[:, j], X_LABELS):
-            at = frame[(frame[PANEL] == y) & (frame[AGAINST] == x)]
-            _scatter(ax, at, markers, s=34, alpha=0.85, linewidths=0.9)
-            ax.set_xscale("log")
-            ax.set_xlabel(X_LABELS[x])
-            ax.set_yscale(measure_scale(at[Y], y))
-            ax.grid(True, which="both", alpha=0.3)
-        axes[0, j].set_title(label, fontsize=9)
-    handles = _legend(sorted(frame[T.MOMENTUM].unique()), markers)
-    handles.append(Line2D([], [], color="0.4", marker="o", mfc="none", ls="", label="short of the target"))
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    cols = [y for y, _ in measures]
+    titles = {**dict(measures), **X_LABELS}
+    plot = scatter(frame).facet(col=PANEL, row=AGAINST, order={"col": cols, "row": list(X_LABELS)})
+    plot = plot.share(x="row", y="col").label(x="", y="", title=lambda v: titles.get(v, v))
+    fig = draw(plot, (3.6 * len(cols) + 1.5, 6.4), logx=True)
+    for ax, (against, col) in zip(fig.axes, [(a, c) for a in X_LABELS for c in cols]):
+        ax.set_yscale(scale_of(frame[(frame[PANEL] == col) & (frame[AGAINST] == against)][Y], col))
     return fig

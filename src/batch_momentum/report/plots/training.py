@@ -1,41 +1,37 @@
-"""Figures of the training runs: accuracy after the epoch budget, training curves, time to
-accuracy (the grid), and the small vs large batch at equal training accuracy (the protocol).
-Each figure is drawn from a tidy frame (*_frame, see style) and returned as a matplotlib Figure;
-the caller saves or embeds it."""
+"""Figures of the training runs: accuracy after the epoch budget, training curves, time to accuracy (the
+grid), and the small vs large batch at equal training accuracy (the protocol). Each is a seaborn mapping
+of the tidy frame its *_frame function builds (see style); each returns a Figure."""
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
 import numpy as np
 import pandas as pd
+import seaborn.objects as so
 
 from batch_momentum.analysis.stats import counted
 from batch_momentum.io import tables as T
 from batch_momentum.report.plots.style import (
     FAILED,
-    LINE,
     MARK,
-    MARKS,
+    NAMES,
     NEVER,
     PANEL,
     RUN,
     SHORT,
     X,
     Y,
-    batch_axis,
-    batch_color,
     draw,
-    facets,
-    legend_below,
-    measure_scale,
+    named,
+    palette,
+    panel_scales,
     points,
+    runs_and_line,
     summary,
 )
 from batch_momentum.training.status import Status
 
 OK = Status.OK.value
+LINESTYLES = {RUN: "-", FAILED: "--"}  # a curve of a run that did not train or diverged: dashed
 SPLIT_TITLES = {T.TRAIN_ACC: "train accuracy after the budget", T.TEST_ACC: "test accuracy after the budget"}
 
 
@@ -49,23 +45,19 @@ def final_accuracy_frame(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_final_accuracy(table: pd.DataFrame):
-    """Training and test accuracy after the epoch budget against B, one line per λ (mean over the
-    runs with status ok); every run a dot, runs that did not train drawn as crosses."""
+    """Training and test accuracy after the epoch budget against B, one line per λ (mean over the runs
+    with status ok); every run a dot, runs that did not train crosses."""
     frame = final_accuracy_frame(table)
-    fig, axes = facets(2, width=5.0, height=3.6, sharey=True)
-    for ax, (split, title) in zip(axes, SPLIT_TITLES.items()):
-        draw(ax, frame[frame[PANEL] == split])
-        batch_axis(ax, table[T.BATCH_SIZE])
-        ax.set_title(title, fontsize=10)
-        ax.set_ylabel("accuracy")
-        ax.grid(True, alpha=0.3)
-    legend_below(fig, axes)
-    return fig
+    plot = runs_and_line(frame).facet(col=PANEL, order=list(SPLIT_TITLES))
+    return draw(
+        plot.label(x="batch size B (log scale)", y="accuracy", title=SPLIT_TITLES.get), (10, 3.8), batch=frame[X]
+    )
 
 
 def curves_frame(curves: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """The lines of plot_curves: one row per run and epoch, PANEL = λ, X = epoch, Y = training accuracy,
-    with the run's B, cell and status (a run missing from the table counts as ok)."""
+    with the run's B, cell and status (a run missing from the table counts as ok), MARK = RUN when ok and
+    FAILED (dashed) when it did not train or diverged."""
     status = curves[T.CELL].map(table.set_index(T.CELL)[T.STATUS]).fillna(OK)
     return pd.DataFrame(
         {
@@ -75,6 +67,7 @@ def curves_frame(curves: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
             X: curves[T.EPOCH],
             Y: curves[T.TRAIN_ACC],
             T.STATUS: status,
+            MARK: np.where(status == OK, RUN, FAILED),
         }
     )
 
@@ -83,25 +76,14 @@ def plot_curves(curves: pd.DataFrame, table: pd.DataFrame):
     """Training accuracy per epoch, one panel per λ, one line per run coloured by B; runs that did not
     train or diverged are dashed."""
     frame = curves_frame(curves, table)
-    lams = sorted(frame[PANEL].unique())
-    fig, axes = facets(len(lams), sharey=True)
-    for ax, lam in zip(axes, lams):
-        at = frame[frame[PANEL] == lam]
-        for (b, failed, _), run in at.groupby([T.BATCH_SIZE, at[T.STATUS] != OK, T.CELL]):  # per B, solid first
-            ax.plot(
-                run[X],
-                run[Y],
-                "--" if failed else "-",
-                color=batch_color(b),
-                lw=1.0 if failed else 1.2,
-                label=f"B = {b}",
-            )
-        ax.set_title(f"λ = {lam:g}", fontsize=10)
-        ax.set_xlabel("epoch")
-        ax.grid(True, alpha=0.3)
-    axes[0].set_ylabel("training accuracy")
-    legend_below(fig, axes)
-    return fig
+    plot = (
+        so.Plot(named(frame), x=X, y=Y, color=NAMES[T.BATCH_SIZE], linestyle=MARK, group=T.CELL)
+        .add(so.Line(linewidth=1.2))
+        .facet(col=PANEL, wrap=4)
+        .scale(color=palette(frame, T.BATCH_SIZE), linestyle=LINESTYLES)
+        .label(x="epoch", y="training accuracy", linestyle="", title=lambda v: f"λ = {float(v):g}")
+    )
+    return draw(plot, (4.0 * min(frame[PANEL].nunique(), 4) + 1.5, 3.4))
 
 
 def level_title(measure: str, level: float) -> str:
@@ -121,22 +103,13 @@ def time_to_accuracy_frame(tta: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_time_to_accuracy(tta: pd.DataFrame):
-    """Wall-clock seconds of the training job until a run first reached each accuracy level, against
-    B, one panel per level, one line per λ (median over seeds); a level never reached is a triangle
-    on the panel's top edge."""
+    """Wall-clock seconds of the training job until a run first reached each accuracy level, against B, one
+    panel per level, one line per λ (median over seeds); a level never reached is a hollow triangle on top."""
     frame = time_to_accuracy_frame(tta)
-    marks = {LINE: dict(MARKS[LINE], fmt="o-"), NEVER: MARKS[NEVER]}
-    panels = frame[PANEL].unique()
-    fig, axes = facets(len(panels), sharey=True)
-    for ax, title in zip(axes, panels):
-        draw(ax, frame[frame[PANEL] == title], marks=marks)
-        batch_axis(ax, tta[T.BATCH_SIZE])
-        ax.set_yscale("log")
-        ax.set_title(title, fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("seconds to reach it (log)")
-    legend_below(fig, axes)
-    return fig
+    panels = list(frame[PANEL].unique())
+    plot = runs_and_line(frame, dots=so.Dot(pointsize=8)).facet(col=PANEL, order=panels, wrap=4)
+    plot = plot.label(x="batch size B", y="seconds to reach it (log)")
+    return draw(plot, (4.0 * min(len(panels), 4) + 1.5, 3.4 * -(-len(panels) // 4)), batch=frame[X], logy=True)
 
 
 def equal_runs_frame(equal: pd.DataFrame, columns, sizes: tuple[int, int]) -> pd.DataFrame:
@@ -152,25 +125,20 @@ def equal_runs_frame(equal: pd.DataFrame, columns, sizes: tuple[int, int]) -> pd
 
 
 def plot_equal_runs(equal: pd.DataFrame, measures: list[tuple[str, str]], sizes: tuple[int, int]):
-    """The equal-accuracy protocol at a glance: one panel per measure (test accuracy first), per λ the
-    small (left) and the large (right) batch in their colours, each seed a dot with the mean as a bar;
-    runs that did not reach the target are hollow and left out of the mean. Positive measures get log axes."""
+    """The equal-accuracy protocol at a glance: one panel per measure (test accuracy first), per λ the small
+    (left) and the large (right) batch in their colours, each seed a dot and the mean a bar; runs short of
+    the target are hollow and left out of the mean. Positive measures get log axes."""
     frame = equal_runs_frame(equal, [col for col, _ in measures], sizes)
     lams = sorted(equal[T.MOMENTUM].unique())
-    marks = {
-        RUN: dict(MARKS[RUN], ms=4.5, alpha=1.0, label="{var} = {value:g}"),
-        SHORT: dict(MARKS[SHORT], label="short of the target (left out)"),
-    }
-    fig, axes = facets(len(measures), width=3.2, height=3.4)
-    for ax, (col, label) in zip(axes, measures):
-        at = frame[frame[PANEL] == col]
-        draw(ax, at, hue=T.BATCH_SIZE, marks=marks)
-        for _, r in at[at[MARK] == LINE].iterrows():
-            ax.plot([r[X] - 0.12, r[X] + 0.12], [r[Y]] * 2, "-", color=batch_color(r[T.BATCH_SIZE]), lw=2)
-        ax.set_xticks(range(len(lams)), [f"λ={lam:g}" for lam in lams])
-        ax.set_xlim(-0.6, len(lams) - 0.4)
-        ax.set_yscale(measure_scale(at[Y], col))
-        ax.set_title(label, fontsize=9)
-        ax.grid(True, axis="y", which="both", alpha=0.3)
-    legend_below(fig, axes)
+    ticks = so.Continuous().tick(at=list(range(len(lams)))).label(like=lambda x, _: f"λ={lams[round(x)]:g}")
+    plot = (
+        runs_and_line(frame, hue=T.BATCH_SIZE, line=so.Dash(width=0.6, linewidth=2))
+        .facet(col=PANEL, order=[col for col, _ in measures], wrap=4)
+        .share(y=False)
+        .scale(x=ticks)
+        .limit(x=(-0.6, len(lams) - 0.4))
+        .label(x="", y="", title=dict(measures).get)
+    )
+    fig = draw(plot, (3.2 * min(len(measures), 4) + 1.5, 3.4 * -(-len(measures) // 4)))
+    panel_scales(fig, frame, [col for col, _ in measures])
     return fig

@@ -6,6 +6,7 @@ import pandas as pd
 
 from batch_momentum import config
 from batch_momentum.io import tables as T
+from batch_momentum.report.plots import sharpness as sharpness_plots
 from batch_momentum.report.plots import training as training_plots
 from batch_momentum.report.sections.common import html_table
 
@@ -61,7 +62,25 @@ def generalization_section(
                 "bar (hollow: short of the target, left out). What to see: lower test accuracy and "
                 "higher sharpness on the right of each pair, if the lecture's claim holds.",
             )
-        ],
+        ]
+        + ([stability_figure(equal, tuple(ea.batch_size))] if T.HESSIAN_TOP in equal else []),
+    )
+
+
+def stability_figure(equal: pd.DataFrame, sizes: tuple[int, int]) -> dict:
+    """Sharpness against the stability threshold (issue 21): the figure, and a caption that says what a
+    dot at the line means and where this run's runs sit (median eigenvalue / threshold per side and λ)."""
+    where = sharpness_plots.edge_text(sharpness_plots.stability_frame(equal, sizes))
+    return dict(
+        name="sharpness_vs_threshold",
+        fig=sharpness_plots.plot_stability(equal, sizes),
+        caption="Sharpness against the stability threshold: each equal-accuracy run's top Hessian eigenvalue "
+        "against 2(1+λ)/η, the largest curvature at which gradient descent with heavy-ball momentum λ and "
+        "learning rate η is stable; colour λ, marker the batch size, hollow: short of the target (left out "
+        "of the medians). A run whose eigenvalue sits at the line y = x is at its learning rate's edge of "
+        'stability (Cohen et al. 2021, "Gradient descent on neural networks typically occurs at the edge of '
+        'stability"): its sharpness is set by its η, so tuning η per batch size can set the sharpness gap by '
+        "itself. Median eigenvalue / threshold, " + (where or "no run at the target") + ".",
     )
 
 
