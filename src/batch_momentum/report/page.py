@@ -80,12 +80,18 @@ def settings_lines(params: config.Params, table: pd.DataFrame) -> list[str]:
         )
         + f"; mean cross-entropy; {int(table[T.N_PARAMS].iloc[0])} parameters.",
         f"Optimizer: gradient descent with the lecture's momentum, m = λm − ηg, θ = θ + m; η = {t.lr} "
-        f"with the '{t.lr_rule}' rule ({rule}).",
+        f"with the '{t.lr_rule}' rule ({rule})"
+        + (
+            f", times (1 − λ) so that every λ takes the same step η/(1 − λ) = {t.lr:g} (train.lr_momentum: step)."
+            if t.lr_momentum == "step"
+            else ", the same at every λ (train.lr_momentum: constant)."
+        ),
         f"Budget of the grid: {t.max_epochs} epochs for every cell, {target}; one η for the grid, not tuned "
         "per batch size: the timing, gradient-noise and optimization rows show what that one setting does. The "
         f"generalization and sharpness rows use the equal-accuracy runs instead: B = {params.equal_acc.batch_size[0]} "
         f"and {params.equal_acc.batch_size[1]} trained to {params.equal_acc.target_train_acc} training accuracy with "
-        "η tuned per batch size and λ.",
+        f"η tuned per batch size and λ, seeds {list(params.equal_acc.seed)} (seed k of both batch sizes starts from "
+        "the same weights: the comparisons are paired).",
         f"Grid: B ∈ {list(g.batch_size)}, λ ∈ {list(g.momentum)}, seeds {list(g.seed)}; {len(table)} runs: "
         + ", ".join(f"{n} {s}" for s, n in table[T.STATUS].value_counts().items())
         + ".",
@@ -304,7 +310,11 @@ def runs_html(table: pd.DataFrame) -> str:
             "test acc": table[T.TEST_ACC],
         }
     )
-    for col, label in ((T.HESSIAN_TOP, "top eigenvalue"), (T.NOISE_FINAL.cosine, "cosine (final)")):
+    for col, label in (
+        (T.HESSIAN_TOP, "top eigenvalue"),
+        (T.STABILITY_THRESHOLD, "2(1+λ)/η"),
+        (T.NOISE_FINAL.cosine, "cosine (final)"),
+    ):
         if col in table:
             shown[label] = table[col]
     shown["time / epoch"] = table[T.EPOCH_WALL_S].map(secs)

@@ -24,6 +24,7 @@ import pandas as pd
 import seaborn.objects as so
 from matplotlib.figure import Figure
 
+from batch_momentum import config
 from batch_momentum.analysis.stats import at_target, counted
 from batch_momentum.io import tables as T
 from batch_momentum.report.plots.style import (
@@ -149,13 +150,12 @@ SIDE, RATIO = "side", "ratio"  # the columns stability_frame adds
 
 def stability_frame(equal: pd.DataFrame, sizes: tuple[int, int]) -> pd.DataFrame:
     """The points of plot_stability: every equal-accuracy run of the two sizes with a top eigenvalue, at
-    X = its stability threshold 2(1+λ)/η (measures.hessian.stability_threshold), Y = its top Hessian
+    X = its stability threshold 2(1+λ)/η (config.stability_threshold), Y = its top Hessian
     eigenvalue; SIDE = "small"/"large" with its B; RUN when it counts (ok, at the target), SHORT when ok but
     short of it, FAILED otherwise; and RATIO = Y/X (1: at the edge of stability)."""
-    from batch_momentum.measures.hessian import stability_threshold  # here: that module imports torch (~1 s)
 
     runs = equal[equal[T.BATCH_SIZE].isin(sizes) & np.isfinite(equal[T.HESSIAN_TOP].astype(float))]
-    x = stability_threshold(runs[T.LR].astype(float), runs[T.MOMENTUM].astype(float))
+    x = config.stability_threshold(runs[T.LR].astype(float), runs[T.MOMENTUM].astype(float))
     marks = np.where(counted(runs), RUN, np.where(runs[T.STATUS] == Status.OK.value, SHORT, FAILED))
     frame = points(runs, T.HESSIAN_TOP, T.HESSIAN_TOP, marks, x=x)
     side = frame[T.BATCH_SIZE].map({sizes[0]: "small", sizes[1]: "large"})
