@@ -158,6 +158,10 @@ def split_metrics_stacked(net, blob: dict) -> list[dict]:
     return out
 
 
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
 class _Clock:
     """Prints how long each part of a cell's evaluation took ("bs8_lam0.9: hessian top (8 seeds) 3.2 s"),
     so the step's log shows where it is."""
@@ -208,7 +212,7 @@ def sharpness_measures_stacked(net, x, y, cfg: config.Sharpness, seeds, clock: _
     return out
 
 
-def evaluate_runs(run_dirs: list[Path], params: config.Params, blob: dict, device, log=print) -> list[tuple[dict, dict]]:
+def evaluate_runs(run_dirs: list[Path], params: config.Params, blob: dict, device, log=_print) -> list[tuple[dict, dict]]:
     """evaluate_run of every seed of one cell, the seeds measured together: their weights stacked
     (training.stacked.StackedNet), every measure computed for all of them in one pass (Hessian-vector
     products, power iteration and Hutchinson's trace, the ε-sharpness box maximizations, the 1-D curves
@@ -218,7 +222,7 @@ def evaluate_runs(run_dirs: list[Path], params: config.Params, blob: dict, devic
     apart from the others, so a diverged seed cannot touch them. The wall-time columns hold each seed's
     share: the stack's time divided by its number of seeds. An architecture the stack does not hold is
     measured seed by seed (evaluate_run)."""
-    loaded = [runs.load_run(d, params, blob["meta"], device) for d in run_dirs]
+    loaded = runs.load_runs(run_dirs, params, blob["meta"], device)
     finals = [m for m, _, _ in loaded]
     net = _stack(finals, blob["meta"], device)
     if net is None:
