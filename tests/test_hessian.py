@@ -175,7 +175,11 @@ def test_stacked_top_eigenvalues_equal_each_models_own(stack64):
 
 def test_stacked_top_eigenvalues_on_quadratics_with_known_spectra():
     """F(Θ) = (½θ_sᵀH_sθ_s)_s with known top eigenvalues 5 and −4 and a slow third (gap 1.9 vs 2: max_iter)."""
-    hs = [_sym(np.r_[np.linspace(-1.0, 2.0, 9), 5.0]), _sym(np.r_[np.linspace(0, 1, 9), -4.0], 1), _sym(np.r_[np.linspace(0, 1, 8), 1.9, 2.0], 2)]
+    hs = [
+        _sym(np.r_[np.linspace(-1.0, 2.0, 9), 5.0]),
+        _sym(np.r_[np.linspace(0, 1, 9), -4.0], 1),
+        _sym(np.r_[np.linspace(0, 1, 8), 1.9, 2.0], 2),
+    ]
     hm = torch.stack(hs)
     # the Hessian of a quadratic does not depend on θ, so each row names its own H by its first entry
     # (θ stays fixed during power iteration; F is called on the rows still iterating)
@@ -211,7 +215,9 @@ def test_stacked_traces_use_each_seeds_vectors_and_stop_on_their_own(stack64):
             assert a["std_error"] == pytest.approx(b["std_error"], rel=1e-7)
     # a diagonal quadratic: zᵀDz = tr D for every ±1 z
     d = torch.arange(1.0, 11.0, dtype=torch.float64)
-    r = H.traces_stacked(lambda th: 0.5 * (th * th * d).sum(1), torch.zeros(2, 10, dtype=torch.float64), [1, 2], 20, 0.0)
+    r = H.traces_stacked(
+        lambda th: 0.5 * (th * th * d).sum(1), torch.zeros(2, 10, dtype=torch.float64), [1, 2], 20, 0.0
+    )
     assert [t["value"] for t in r] == [pytest.approx(55.0, rel=1e-12)] * 2 and r[0]["samples"] == 20
 
 

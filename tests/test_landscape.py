@@ -171,7 +171,9 @@ def test_direction_curves_stacked_equal_each_models_own_and_keep_a_nan_model_to_
     bad = copy.deepcopy(ms[1])
     with torch.no_grad():
         bad[1].weight[0, 0] = float("nan")
-    spoiled = L.direction_curves_stacked(StackedNet([ms[0], bad, ms[2]], (40,)), [ms[0], bad, ms[2]], xd, y, ts, [4, 5, 6])
+    spoiled = L.direction_curves_stacked(
+        StackedNet([ms[0], bad, ms[2]], (40,)), [ms[0], bad, ms[2]], xd, y, ts, [4, 5, 6]
+    )
     assert all(np.isnan(v) for v in spoiled[1][T.LOSS])
     assert spoiled[0] == got[0] and spoiled[2] == got[2]
     with pytest.raises(ValueError, match="one seed per model"):

@@ -179,7 +179,7 @@ def test_stacked_full_space_separable_quadratic_corners():
         f0 = float((a[s] * (theta[s] - c[s]) ** 2).sum())
         assert rs[s]["fmax"] == pytest.approx(fmax, rel=1e-10)
         assert rs[s]["phi"] == pytest.approx(_phi(fmax, f0), rel=1e-9)
-        alone = S.epsilon_sharpness_fn(lambda t: (a[s] * (t - c[s]) ** 2).sum(), theta[s], eps, 50, seed=3 + s)
+        alone = S.epsilon_sharpness_fn(lambda t, s=s: (a[s] * (t - c[s]) ** 2).sum(), theta[s], eps, 50, seed=3 + s)
         assert (rs[s]["iterations"], rs[s]["evaluations"]) == (alone["iterations"], alone["evaluations"])
         assert rs[s]["space"] == "full" and rs[s]["eps"] == eps
 
@@ -250,3 +250,64 @@ def test_stacked_skips_a_diverged_row_and_checks_its_arguments(stack64):
         S.epsilon_sharpness_stacked(f, theta, 1e-3, [1, 2])
     with pytest.raises(ValueError, match="must be \\(k, n, p\\)"):
         S.epsilon_sharpness_stacked(f, theta, 1e-3, [1, 2, 3], A=torch.zeros(3, 5, 2, dtype=theta.dtype))
+
+
+def test_sign_ascent_reaches_the_corner_of_a_separable_quadratic():
+    """f_s(θ) = Σ a (θ − c)² with the box inside |θ − c|: the first step lands on the corner
+    sign(θ − c)·b, which is the box maximum, and the later steps stay there: fmax in closed form."""
+    g = torch.Generator().manual_seed(2)
+    k, n, eps = 3, 40, 1e-2
+    a = torch.rand(k, n, generator=g, dtype=torch.float64) + 0.5
+    c = torch.randn(k, n, generator=g, dtype=torch.float64)
+    theta = c + torch.sign(torch.randn(k, n, generator=g, dtype=torch.float64)) * (
+        0.5 + torch.rand(k, n, generator=g, dtype=torch.float64)
+    )
+
+    def f(th):  # the rows still searching are passed in order; match each to its c
+        idx = torch.stack([(c - r.detach()).abs().sum(1).argmin() for r in th])
+        return (a[idx] * (th - c[idx]) ** 2).sum(1)
+
+    rs = S.epsilon_sharpness_sign_ascent(f, theta, eps, seeds=[1, 2, 3])
+    for s in range(k):
+        b = eps * (theta[s].abs() + 1)
+        fmax = float((a[s] * ((theta[s] - c[s]).abs() + b) ** 2).sum())
+        f0 = float((a[s] * (theta[s] - c[s]) ** 2).sum())
+        assert rs[s]["fmax"] == pytest.approx(fmax, rel=1e-12)
+        assert rs[s]["phi"] == pytest.approx(_phi(fmax, f0), rel=1e-10)
+        assert (rs[s]["iterations"], rs[s]["evaluations"], rs[s]["space"]) == (20, 21, "full")
+    bad = theta.clone()
+    bad[1] = float("nan")
+    spoiled = S.epsilon_sharpness_sign_ascent(f, bad, eps, seeds=[1, 2, 3])
+    assert np.isnan(spoiled[1]["phi"]) and spoiled[1]["evaluations"] == 0
+    assert spoiled[0]["fmax"] == rs[0]["fmax"] and spoiled[2]["fmax"] == rs[2]["fmax"]
+
+
+def test_sign_ascent_reaches_at_least_l_bfgs_b_on_trained_weights():
+    """On models trained by the real loop (float32, as the pipeline measures them; the default grid's
+    40-256-256-10 mlp on the tiny data; test_evaluation checks the tiny grid's mlp through
+    evaluate_runs), for every seed and both of params' ε: the full-space box
+    maximum of the sign ascent is at least each seed's own L-BFGS-B maximum (epsilon_sharpness_fn, 10
+    iterations). The README reports the same check on the default grid's saved runs."""
+    from batch_momentum.data import prepared
+    from batch_momentum.measures.hessian import loss_function
+    from batch_momentum.training import loop, models
+    from batch_momentum.training.stacked import StackedNet, flat_stack, stacked_loss_function
+    from conftest import tiny_with
+
+    p = tiny_with(train=dict(max_epochs=8, lr=0.1), model=dict(hidden=[256, 256]))
+    blob = prepared.prepare(p.data)
+    seeds = [1, 2, 3]
+    ms = []
+    for r in loop.train_cell(p, blob, 8, 0.5, seeds, torch.device("cpu"), log=lambda s: None):
+        ms.append(models.build(p, blob["meta"]))
+        ms[-1].load_state_dict(r["state"])
+    x, y = blob["x_train"][:100], blob["y_train"][:100]
+    net = StackedNet(ms, blob["meta"]["input_shape"])
+    f, theta = stacked_loss_function(net, x, y), flat_stack(net)
+    for eps in (1e-3, 5e-4):
+        rs = S.epsilon_sharpness_sign_ascent(f, theta, eps, seeds)
+        for s, (m, r) in enumerate(zip(ms, rs)):
+            fs, th = loss_function(m, x, y)
+            alone = S.epsilon_sharpness_fn(fs, th, eps, max_iter=10, seed=seeds[s])
+            assert r["fmax"] >= alone["fmax"], (eps, s, r["phi"], alone["phi"])
+            assert r["phi"] < 1.1 * alone["phi"]  # the same maximum, a little higher: not another measure

@@ -206,13 +206,18 @@ def sharpness_measures_stacked(net, x, y, cfg: config.Sharpness, seeds, clock: _
     for eps in cfg.epsilons:
         for dim, basis in ((None, None), (cfg.subspace_dim, A)):
             with clock.part(f"epsilon-sharpness eps {eps:g} {'full space' if dim is None else f'subspace {dim}'}"):
-                rs = sharpness.epsilon_sharpness_stacked(f, theta, eps, seeds, max_iter=cfg.lbfgs_iters, A=basis)
+                if basis is None:  # full space: sign ascent, which reaches L-BFGS-B's maximum at a fraction of its cost
+                    rs = sharpness.epsilon_sharpness_sign_ascent(f, theta, eps, seeds)
+                else:  # the subspace: each seed's own L-BFGS-B, the evaluations batched
+                    rs = sharpness.epsilon_sharpness_stacked(f, theta, eps, seeds, max_iter=cfg.lbfgs_iters, A=basis)
             for o, r in zip(out, rs):
                 o[T.sharpness_column(eps, dim)] = r["phi"]
     return out
 
 
-def evaluate_runs(run_dirs: list[Path], params: config.Params, blob: dict, device, log=_print) -> list[tuple[dict, dict]]:
+def evaluate_runs(
+    run_dirs: list[Path], params: config.Params, blob: dict, device, log=_print
+) -> list[tuple[dict, dict]]:
     """evaluate_run of every seed of one cell, the seeds measured together: their weights stacked
     (training.stacked.StackedNet), every measure computed for all of them in one pass (Hessian-vector
     products, power iteration and Hutchinson's trace, the ε-sharpness box maximizations, the 1-D curves

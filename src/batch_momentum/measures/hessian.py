@@ -265,7 +265,7 @@ def top_eigenvalues_stacked(
         nrm = hv.norm(dim=1)
         v.index_copy_(0, idx, hv / nrm.unsqueeze(1))
         done = []
-        for j, (r, lr, nr) in enumerate(zip(act.rows, new, nrm.tolist())):
+        for r, lr, nr in zip(act.rows, new, nrm.tolist()):
             if it > 1:
                 rel[r] = abs(lr - lam[r]) / (abs(lam[r]) + 1e-6)
             lam[r] = lr

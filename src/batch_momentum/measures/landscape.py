@@ -158,13 +158,15 @@ def direction_curves_stacked(
     if len(seeds) != len(models) or net.size != len(models):
         raise ValueError(f"{len(seeds)} seeds, {len(models)} models and a stack of {net.size}: one seed per model")
     base = stacked.flat_stack(net)  # (S, n)
-    d = torch.stack([torch.cat([t.reshape(-1) for t in filter_normalized_direction(m, s)]) for m, s in zip(models, seeds)])
+    d = torch.stack(
+        [torch.cat([t.reshape(-1) for t in filter_normalized_direction(m, s)]) for m, s in zip(models, seeds)]
+    )
     d = d.to(base.device, base.dtype)
     ts = [float(t) for t in ts]
     curves = [{T.T: list(ts), T.LOSS: [], T.ACC: []} for _ in models]
     for t in ts:
         ps = stacked.unflatten_stack(net, base + t * d)
-        loss, acc = loss_and_accuracy(lambda xb: net.forward(xb, ps), x, y, batch_size)
+        loss, acc = loss_and_accuracy(lambda xb, ps=ps: net.forward(xb, ps), x, y, batch_size)
         for c, lv, av in zip(curves, loss.tolist(), acc.tolist()):
             c[T.LOSS].append(lv)
             c[T.ACC].append(av)
