@@ -8,6 +8,13 @@ the gradient noise at the initial and the final weights; and landscape.json, the
 training loss along a filter-normalized random direction, as
 results/landscape/bs<B>_lam<λ>/seed<s>.json. A diverged cell keeps its
 status; its measures are written as null.
+
+The evaluate step measures a cell's seeds together (evaluate_runs): their weights stacked as one
+training.stacked.StackedNet, every measure computed for all seeds in one pass, each seed with its own
+random vectors, start points and stopping rules, so its numbers are those of evaluate_run (one seed
+alone) up to float rounding; the one exception is the full-space ε-sharpness, whose box maximum is
+taken by sign ascent for all seeds at once (sharpness.epsilon_sharpness_sign_ascent) where
+evaluate_run uses L-BFGS-B per seed: on trained runs it reaches at least L-BFGS-B's maximum.
 """
 
 from __future__ import annotations

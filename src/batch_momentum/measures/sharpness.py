@@ -22,6 +22,13 @@ boundary. Start point: y₀ = u ⊙ b / 10 with u ~ U(−1, 1) (numpy default_rn
 the box half-widths — a small seeded random point inside the box. (y₀ = 0 would be a
 stationary point at an exact minimum and stop L-BFGS-B at once.) The reported fmax is the
 largest f among f(θ) and all points L-BFGS-B evaluated (all feasible), so φ ≥ 0.
+
+Several models at once (the seeds of a cell, rows of a (k, n) matrix of flat weights; their losses
+are separable, f_s depends on row s only): epsilon_sharpness_stacked runs each row's own L-BFGS-B
+with the evaluations of all rows batched into one stacked forward and backward (the same numbers as
+alone); epsilon_sharpness_sign_ascent maximizes every row's full-space box at once by projected
+sign-gradient ascent, which on trained runs reaches at least the L-BFGS-B maximum at a fraction of
+its cost (scipy's L-BFGS-B spends more on n = 79k coordinates than the loss does).
 """
 
 from __future__ import annotations
