@@ -104,3 +104,83 @@ def test_diverged_run_evaluates_to_null_accuracy_not_class_zero(tmp_path):
     assert summary["status"] == "diverged"
     for split in prepared.SPLITS:
         assert not (metrics[f"{split}_acc"] == metrics[f"{split}_acc"])  # NaN: NaN logits have no accuracy
+
+
+# ----------------------------------------------------------------------------- all seeds of a cell together
+def trained_cell(cells, params, blob, batch_size: int, momentum: float, seeds, nan_seed=None):
+    """Train a cell's seeds together and write their runs as the train step does; the run of
+    `nan_seed` is written with NaN weights and status diverged (a seed that blew up in a healthy cell)."""
+    dirs = []
+    for seed, result in zip(seeds, loop.train_cell(params, blob, batch_size, momentum, seeds, CPU, log=lambda s: None)):
+        if seed == nan_seed:
+            result["state"] = {k: torch.full_like(v, float("nan")) for k, v in result["state"].items()}
+            result["summary"][T.STATUS] = "diverged"
+        dirs.append(cells / f"bs{batch_size}_lam{momentum}" / f"seed{seed}")
+        runs.write_run(dirs[-1], result, params)
+    return dirs
+
+
+def _same(a, b, rel):
+    """Two metrics dicts with the same keys in the same order; numbers equal to `rel`, the rest exactly
+    (wall times aside)."""
+    assert list(a) == list(b)
+    for k in (k for k in a if not k.endswith("wall_s")):
+        if isinstance(a[k], float):
+            assert a[k] == pytest.approx(b[k], rel=rel, abs=1e-7, nan_ok=True), k
+        else:
+            assert a[k] == b[k], k
+
+
+def test_the_seeds_of_a_cell_measured_together_equal_each_seed_measured_alone(tmp_path, tiny):
+    """evaluate_runs (stacked) against evaluate_run (one seed at a time) on a cell of 3 trained seeds:
+    the same keys in the same order, the same counts and flags, every number to 1e-3 relative (float32:
+    power iteration and L-BFGS-B amplify rounding a little; losses and accuracies agree to ~1e-6),
+    but the full-space ε-sharpness, whose box maximum together (sign ascent) is at least L-BFGS-B's."""
+    p, blob = tiny
+    dirs = trained_cell(tmp_path, p, blob, 8, 0.5, [1, 2, 3])
+    lines = []
+    together = evaluation.evaluate_runs(dirs, p, blob, CPU, log=lines.append)
+    full = [T.sharpness_column(eps, None) for eps in p.sharpness.epsilons]
+    for d, (metrics, curve) in zip(dirs, together):
+        alone_metrics, alone_curve = evaluation.evaluate_run(d, p, blob, CPU)
+        # full-space ε-sharpness: sign ascent together, L-BFGS-B alone; it reaches at least L-BFGS-B's maximum
+        for c in full:
+            assert alone_metrics[c] <= metrics[c] < 1.1 * alone_metrics[c]
+        _same(
+            {k: v for k, v in metrics.items() if k not in full},
+            {k: v for k, v in alone_metrics.items() if k not in full},
+            1e-3,
+        )
+        for split in T.SPLITS:
+            assert metrics[T.loss_column(split)] == pytest.approx(alone_metrics[T.loss_column(split)], rel=1e-6)
+            assert metrics[T.acc_column(split)] == alone_metrics[T.acc_column(split)]
+        assert curve[T.T] == alone_curve[T.T] and curve[T.ACC] == alone_curve[T.ACC]
+        assert curve[T.LOSS] == pytest.approx(alone_curve[T.LOSS], rel=1e-5)
+        assert metrics[T.SHARPNESS_WALL_S] > 0 and metrics[T.NOISE_WALL_S] > 0
+    # progress: one line per part, naming the cell and the number of seeds
+    assert any(line.startswith("bs8_lam0.5: hessian top eigenvalue (3 seeds) ") for line in lines)
+    assert any("gradient noise at the final weights (3 seeds)" in line for line in lines)
+
+
+def test_a_diverged_seed_keeps_its_status_and_does_not_spoil_the_others(tmp_path, tiny):
+    p, blob = tiny
+    healthy = evaluation.evaluate_runs(trained_cell(tmp_path / "a", p, blob, 8, 0.5, [1, 2, 3]), p, blob, CPU)
+    dirs = trained_cell(tmp_path / "b", p, blob, 8, 0.5, [1, 2, 3], nan_seed=2)
+    spoiled = evaluation.evaluate_runs(dirs, p, blob, CPU, log=lambda s: None)
+    summary = runs.load_run(dirs[1], p, blob["meta"], CPU)[2]
+    metrics, curve = spoiled[1]
+    assert metrics[T.STATUS] == "diverged"
+    assert list(metrics) == [T.CELL, *summary, *T.SPLIT_METRICS]
+    assert all(math.isnan(metrics[c]) for c in T.SPLIT_METRICS)
+    assert curve == {T.T: [], T.LOSS: [], T.ACC: []}
+    for i in (0, 2):  # the other seeds: their numbers as in the cell where every seed is healthy
+        _same(spoiled[i][0], healthy[i][0], rel=1e-12)
+        assert spoiled[i][1] == healthy[i][1]
+
+
+def test_a_cell_whose_seeds_all_diverged_gets_no_measures(tmp_path):
+    p = tiny_with(train=dict(lr=1e6, max_epochs=2))
+    blob = prepared.prepare(p.data)
+    out = evaluation.evaluate_runs(trained_cell(tmp_path, p, blob, 8, 0.9, [1, 2]), p, blob, CPU)
+    assert [m[T.STATUS] for m, _ in out] == ["diverged", "diverged"]
+    assert all(c == {T.T: [], T.LOSS: [], T.ACC: []} for _, c in out)

@@ -117,3 +117,121 @@ def test_default_mlp_float32_runs_and_is_seeded():
     assert a == b and np.isfinite(a["value"]) and a["iterations"] <= 15
     t = H.trace(m, x, y, n_samples=12, seed=4)
     assert np.isfinite(t["value"]) and 10 <= t["samples"] <= 12
+
+
+# ----------------------------------------------------------------------------- stacked: every seed of a cell at once
+def _trained_stack(dtype=torch.float64, seeds=(1, 2, 3)):
+    """Models of a tiny cell trained by the real loop (MNIST-1D, mlp [32]), in `dtype`, their stack,
+    and the training subset; float64 so that stacked and per-model numbers agree to ~1e-10."""
+    from batch_momentum.data import prepared
+    from batch_momentum.training import loop, models
+    from batch_momentum.training.stacked import StackedNet, stacked_loss_function
+    from conftest import tiny_with
+
+    p = tiny_with(train=dict(max_epochs=8, lr=0.1))
+    blob = prepared.prepare(p.data)
+    ms = []
+    for r in loop.train_cell(p, blob, 8, 0.5, list(seeds), torch.device("cpu"), log=lambda s: None):
+        m = models.build(p, blob["meta"])
+        m.load_state_dict(r["state"])
+        ms.append(m.to(dtype).eval())
+    x, y = blob["x_train"][:100].to(dtype), blob["y_train"][:100]
+    net = StackedNet(ms, blob["meta"]["input_shape"])
+    return ms, net, x, y, stacked_loss_function(net, x, y)
+
+
+@pytest.fixture(scope="module")
+def stack64():
+    return _trained_stack()
+
+
+def test_stacked_loss_and_weights_are_each_models_own(stack64):
+    from batch_momentum.training.stacked import flat_stack
+
+    ms, net, x, y, f = stack64
+    theta = flat_stack(net)
+    for s, m in enumerate(ms):
+        fs, th = H.loss_function(m, x, y)
+        assert torch.equal(theta[s], th)  # row s is model s's flat_params
+        assert f(theta)[s].item() == pytest.approx(fs(th).item(), rel=1e-12)
+
+
+def test_stacked_top_eigenvalues_equal_each_models_own(stack64):
+    """Each seed follows its own power iteration: the same value, iteration count and converged flag
+    as alone (float64: to 1e-9), whatever the other seeds do; a seed that stops early leaves the stack."""
+    from batch_momentum.training.stacked import flat_stack
+
+    ms, net, x, y, f = stack64
+    seeds = [11, 12, 13]
+    for tol, max_iter in ((1e-3, 100), (1e-6, 40)):
+        stacked = H.top_eigenvalues_stacked(f, flat_stack(net), seeds, tol=tol, max_iter=max_iter)
+        alone = [H.top_eigenvalue(m, x, y, tol=tol, max_iter=max_iter, seed=s) for m, s in zip(ms, seeds)]
+        for a, b in zip(stacked, alone):
+            assert (a["iterations"], a["converged"]) == (b["iterations"], b["converged"])
+            assert a["value"] == pytest.approx(b["value"], rel=1e-9)
+            assert a["value"] > 0
+    assert len({r["iterations"] for r in alone}) > 1 or not all(r["converged"] for r in alone)
+
+
+def test_stacked_top_eigenvalues_on_quadratics_with_known_spectra():
+    """F(Θ) = (½θ_sᵀH_sθ_s)_s with known top eigenvalues 5 and −4 and a slow third (gap 1.9 vs 2: max_iter)."""
+    hs = [
+        _sym(np.r_[np.linspace(-1.0, 2.0, 9), 5.0]),
+        _sym(np.r_[np.linspace(0, 1, 9), -4.0], 1),
+        _sym(np.r_[np.linspace(0, 1, 8), 1.9, 2.0], 2),
+    ]
+    hm = torch.stack(hs)
+    # the Hessian of a quadratic does not depend on θ, so each row names its own H by its first entry
+    # (θ stays fixed during power iteration; F is called on the rows still iterating)
+    th0 = torch.zeros(3, 10, dtype=torch.float64)
+    th0[:, 0] = torch.tensor([0.0, 1.0, 2.0])
+
+    def g(th):
+        idx = th[:, 0].detach().round().long()
+        d = torch.cat([th[:, :1] - idx.unsqueeze(1).to(th.dtype), th[:, 1:]], dim=1)
+        return 0.5 * torch.einsum("ki,kij,kj->k", d, hm[idx], d)
+
+    r = H.top_eigenvalues_stacked(g, th0, [0, 0, 0], tol=1e-9, max_iter=500)
+    assert r[0]["value"] == pytest.approx(5.0, rel=1e-6) and r[0]["converged"]
+    assert r[1]["value"] == pytest.approx(-4.0, rel=1e-6) and r[1]["converged"]
+    r = H.top_eigenvalues_stacked(g, th0, [0, 0, 0], tol=1e-4, max_iter=15)
+    assert r[2]["iterations"] == 15 and not r[2]["converged"]
+    assert all(t["iterations"] < 15 and t["converged"] for t in r[:2])
+    alone = H.top_eigenvalue_fn(lambda t: 0.5 * t @ hm[0] @ t, torch.zeros(10, dtype=torch.float64), 1e-4, 15)
+    assert (r[0]["iterations"], r[0]["value"]) == (alone["iterations"], pytest.approx(alone["value"], rel=1e-12))
+
+
+def test_stacked_traces_use_each_seeds_vectors_and_stop_on_their_own(stack64):
+    from batch_momentum.training.stacked import flat_stack
+
+    ms, net, x, y, f = stack64
+    seeds = [4, 5, 6]
+    for n_samples, tol in ((12, 0.0), (50, 1e-2)):
+        stacked = H.traces_stacked(f, flat_stack(net), seeds, n_samples=n_samples, tol=tol)
+        alone = [H.trace(m, x, y, n_samples=n_samples, tol=tol, seed=s) for m, s in zip(ms, seeds)]
+        for a, b in zip(stacked, alone):
+            assert (a["samples"], a["converged"]) == (b["samples"], b["converged"])
+            assert a["value"] == pytest.approx(b["value"], rel=1e-9)
+            assert a["std_error"] == pytest.approx(b["std_error"], rel=1e-7)
+    # a diagonal quadratic: zᵀDz = tr D for every ±1 z
+    d = torch.arange(1.0, 11.0, dtype=torch.float64)
+    r = H.traces_stacked(
+        lambda th: 0.5 * (th * th * d).sum(1), torch.zeros(2, 10, dtype=torch.float64), [1, 2], 20, 0.0
+    )
+    assert [t["value"] for t in r] == [pytest.approx(55.0, rel=1e-12)] * 2 and r[0]["samples"] == 20
+
+
+def test_a_nan_model_in_the_stack_spoils_only_its_own_hessian_measures(stack64):
+    from batch_momentum.training.stacked import flat_stack
+
+    ms, net, x, y, f = stack64
+    theta = flat_stack(net)
+    bad = theta.clone()
+    bad[1, :50] = float("nan")
+    seeds = [1, 2, 3]
+    for fn, kw in ((H.top_eigenvalues_stacked, dict(max_iter=30)), (H.traces_stacked, dict(n_samples=12, tol=0.0))):
+        clean, spoiled = fn(f, theta, seeds, **kw), fn(f, bad, seeds, **kw)
+        assert not np.isfinite(spoiled[1]["value"])
+        assert spoiled[0] == clean[0] and spoiled[2] == clean[2]
+    top = H.top_eigenvalues_stacked(f, bad, seeds, max_iter=30)[1]
+    assert top["iterations"] == 1 and not top["converged"]  # stops as top_eigenvalue_fn does on a non-finite Hv

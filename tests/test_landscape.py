@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from batch_momentum.io import tables as T
 from batch_momentum.measures import landscape as L
 from batch_momentum.training.models import make_model
 
@@ -147,3 +148,33 @@ def test_plot_interpolation_without_title_and_extra_split():
     assert [list(line.get_ydata()) for line in loss_ax.get_lines()] == [curve["train_loss"], curve["val_loss"]]
     assert [line.get_linestyle() for line in acc_ax.get_lines()] == ["-", ":"]
     plt.close(fig)
+
+
+def test_direction_curves_stacked_equal_each_models_own_and_keep_a_nan_model_to_itself():
+    """Three models, each along its own seed's direction, one stacked forward per t: each curve is
+    direction_curve's to float rounding (float64: 1e-12; float32: 1e-5). A model with NaN weights gets
+    NaN losses; the others' curves are unchanged."""
+    import copy
+
+    from batch_momentum.training.stacked import StackedNet
+
+    x, y = _data(150, 1)
+    ts = np.linspace(-1, 1, 7)
+    for dtype, rel in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+        ms = [_model(s).to(dtype) for s in (1, 2, 3)]
+        xd = x.to(dtype)
+        got = L.direction_curves_stacked(StackedNet(ms, (40,)), ms, xd, y, ts, seeds=[4, 5, 6])
+        for m, s, c in zip(ms, (4, 5, 6), got):
+            own = L.direction_curve(m, xd, y, ts, seed=s)
+            assert c[T.T] == own[T.T] and c[T.ACC] == own[T.ACC]
+            assert c[T.LOSS] == pytest.approx(own[T.LOSS], rel=rel)
+    bad = copy.deepcopy(ms[1])
+    with torch.no_grad():
+        bad[1].weight[0, 0] = float("nan")
+    spoiled = L.direction_curves_stacked(
+        StackedNet([ms[0], bad, ms[2]], (40,)), [ms[0], bad, ms[2]], xd, y, ts, [4, 5, 6]
+    )
+    assert all(np.isnan(v) for v in spoiled[1][T.LOSS])
+    assert spoiled[0] == got[0] and spoiled[2] == got[2]
+    with pytest.raises(ValueError, match="one seed per model"):
+        L.direction_curves_stacked(StackedNet(ms, (40,)), ms, xd, y, ts, seeds=[4, 5])

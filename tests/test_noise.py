@@ -172,3 +172,72 @@ def test_per_example_grads_of_every_model_kind_match_autograd(name, hidden):
         torch.nn.functional.cross_entropy(model(x[i : i + 1]), y[i : i + 1]).backward()
         ref = torch.cat([p.grad.reshape(-1) for p in model.parameters()])
         torch.testing.assert_close(g[i], ref, rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- stacked (all seeds of a cell)
+def _models(name="mlp", hidden=(32, 32), seeds=(1, 2, 3), dtype=torch.float32):
+    out = []
+    for s in seeds:
+        torch.manual_seed(s)
+        out.append(make_model(name, (40,), 10, hidden=hidden).to(dtype))
+    return out
+
+
+def test_gradient_noise_stacked_on_a_one_layer_case_with_a_closed_form():
+    """A linear model with zero weights: every logit is 0, so dz_i = 1/C − onehot(y_i) and the
+    per-example gradient is (dz_i x_iᵀ, dz_i); with x_i = ±e (one coordinate), |g_i|² = |dz_i|² (2),
+    and the mean gradient and B_simple follow in closed form."""
+    model = make_model("linear", (1,), 2, hidden=())
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].bias.zero_()
+    x = torch.tensor([[1.0], [1.0], [-1.0], [1.0]], dtype=torch.float64)
+    y = torch.tensor([0, 0, 1, 1])
+    model = model.double()
+    dz = torch.full((4, 2), 0.5, dtype=torch.float64)
+    dz[torch.arange(4), y] -= 1.0
+    g = torch.cat([dz.unsqueeze(2) * x.unsqueeze(1), dz.unsqueeze(2)], dim=2).reshape(4, -1)  # (4, 4) by hand
+    G = g.mean(0)
+    trace_sigma = float(((g - G) ** 2).sum() / 3)
+    got = noise.gradient_noise_stacked([model], x, y, seeds=[0], batch_sizes=(4,))[0]
+    assert got["trace_sigma"] == pytest.approx(trace_sigma, rel=1e-12)
+    assert got["grad_norm_sq"] == pytest.approx(float(G @ G), rel=1e-12)
+    assert got["b_simple"] == pytest.approx(trace_sigma / float(G @ G), rel=1e-12)
+    assert got["cosine"][4] == {"mean": 1.0, "std": 0.0, "batch_size": 4}
+
+
+@pytest.mark.parametrize("dtype,rel", [(torch.float64, 1e-10), (torch.float32, 1e-4)])
+def test_gradient_noise_stacked_equals_each_models_own(dtype, rel):
+    """Three dense models at once, each with its own seed's batches: noise scale, its parts and the
+    batch-gradient cosines as gradient_noise gives for each alone (float64 to 1e-10, float32 to 1e-4)."""
+    ms = _models(dtype=dtype)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(120, 40, generator=g, dtype=dtype), torch.randint(0, 10, (120,), generator=g)
+    seeds, sizes = [7, 8, 9], (1, 8, 64, 120)
+    got = noise.gradient_noise_stacked(ms, x, y, seeds, batch_sizes=sizes, n_batches=16)
+    for m, s, r in zip(ms, seeds, got):
+        own = noise.gradient_noise(m, x, y, sizes, n_batches=16, seed=s, chunk_size=50)
+        for k in ("b_simple", "b_simple_unbiased", "trace_sigma", "grad_norm_sq"):
+            assert r[k] == pytest.approx(own[k], rel=rel)
+        assert r["n"] == own["n"] and set(r["cosine"]) == set(sizes)
+        for b in sizes:
+            assert r["cosine"][b]["mean"] == pytest.approx(own["cosine"][b]["mean"], rel=rel)
+            assert r["cosine"][b]["std"] == pytest.approx(own["cosine"][b]["std"], rel=10 * rel, abs=1e-6)
+    assert got[0]["cosine"][8] != got[1]["cosine"][8]
+
+
+def test_gradient_noise_stacked_keeps_a_nan_model_to_itself_and_falls_back_for_convolutions():
+    ms = _models()
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(60, 40, generator=g), torch.randint(0, 10, (60,), generator=g)
+    clean = noise.gradient_noise_stacked(ms, x, y, [1, 2, 3], batch_sizes=(8,), n_batches=8)
+    with torch.no_grad():
+        ms[1][1].weight[0, 0] = float("nan")
+    spoiled = noise.gradient_noise_stacked(ms, x, y, [1, 2, 3], batch_sizes=(8,), n_batches=8)
+    assert math.isnan(spoiled[1]["trace_sigma"])
+    assert spoiled[0] == clean[0] and spoiled[2] == clean[2]
+    cnns = _models("cnn", (4, 4), seeds=(1, 2))
+    got = noise.gradient_noise_stacked(cnns, x, y, [1, 2], batch_sizes=(8,), n_batches=8)
+    assert got == [noise.gradient_noise(m, x, y, (8,), n_batches=8, seed=s) for m, s in zip(cnns, (1, 2))]
+    with pytest.raises(ValueError, match="2 seeds for 3 models"):
+        noise.gradient_noise_stacked(ms, x, y, [1, 2])

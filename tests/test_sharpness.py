@@ -1,5 +1,7 @@
 """Tests of batch_momentum.sharpness (Keskar et al. 2017, Metric 2.1) and its plot."""
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -152,3 +154,160 @@ def test_plot_sharpness_vs_batch_drops_nonfinite_and_picks_y_scale():
         plot_sharpness_vs_batch(pd.DataFrame(rows), "hessian_top", "λ_max")
     plt.close(fig)
     plt.close(fig2)
+
+
+# ----------------------------------------------------------------------------- stacked: every seed of a cell at once
+def test_stacked_full_space_separable_quadratic_corners():
+    """Two rows, each f_s(θ) = Σ a_si (θ_i − c_si)² with its own box: each row reaches its own corner
+    fmax = Σ a (|θ − c| + b)², as epsilon_sharpness_fn does for it alone."""
+    g = torch.Generator().manual_seed(1)
+    k, n, eps = 2, 30, 1e-2
+    a = torch.rand(k, n, generator=g, dtype=torch.float64) + 0.5
+    c = torch.randn(k, n, generator=g, dtype=torch.float64)
+    theta = c + torch.sign(torch.randn(k, n, generator=g, dtype=torch.float64)) * (
+        0.5 + torch.rand(k, n, generator=g, dtype=torch.float64)
+    )
+
+    def f(th):  # rows of th are rows of theta, in order; a subset is matched by its distance to c
+        idx = torch.stack([(c - r.detach()).abs().sum(1).argmin() for r in th])
+        return (a[idx] * (th - c[idx]) ** 2).sum(1)
+
+    rs = S.epsilon_sharpness_stacked(f, theta, eps, seeds=[3, 4], max_iter=50)
+    for s in range(k):
+        b = eps * (theta[s].abs() + 1)
+        fmax = float((a[s] * ((theta[s] - c[s]).abs() + b) ** 2).sum())
+        f0 = float((a[s] * (theta[s] - c[s]) ** 2).sum())
+        assert rs[s]["fmax"] == pytest.approx(fmax, rel=1e-10)
+        assert rs[s]["phi"] == pytest.approx(_phi(fmax, f0), rel=1e-9)
+        alone = S.epsilon_sharpness_fn(lambda t, s=s: (a[s] * (t - c[s]) ** 2).sum(), theta[s], eps, 50, seed=3 + s)
+        assert (rs[s]["iterations"], rs[s]["evaluations"]) == (alone["iterations"], alone["evaluations"])
+        assert rs[s]["space"] == "full" and rs[s]["eps"] == eps
+
+
+@pytest.fixture(scope="module")
+def stack64():
+    from test_hessian import _trained_stack
+
+    return _trained_stack()
+
+
+@pytest.mark.parametrize("subspace", [None, 7])
+def test_stacked_equals_each_models_own_l_bfgs_b(stack64, subspace):
+    """Each seed runs its own L-BFGS-B (start point, box, subspace of its seed), the evaluations of
+    all seeds batched: the same iterates as alone (float64: phi to 1e-8, the same counts)."""
+    from batch_momentum.measures.hessian import loss_function
+    from batch_momentum.training.stacked import flat_stack
+
+    ms, net, x, y, f = stack64
+    theta, seeds = flat_stack(net), [5, 6, 7]
+    n = theta.shape[1]
+    A = None if subspace is None else torch.stack([S.random_subspace(n, subspace, s, theta.dtype) for s in seeds])
+    for eps in (1e-3, 5e-2):
+        rs = S.epsilon_sharpness_stacked(f, theta, eps, seeds, max_iter=10, A=A)
+        for s, (m, r) in enumerate(zip(ms, rs)):
+            fs, th = loss_function(m, x, y)
+            basis = None if A is None else A[s]
+            alone = S.epsilon_sharpness_fn(fs, th, eps, max_iter=10, seed=seeds[s], A=basis)
+            assert r["phi"] == pytest.approx(alone["phi"], rel=1e-8, abs=1e-12)
+            assert (r["iterations"], r["evaluations"], r["space"]) == (
+                alone["iterations"],
+                alone["evaluations"],
+                alone["space"],
+            )
+            assert r["phi"] > 0
+
+
+def test_stacked_reaches_the_per_seed_l_bfgs_b_value_on_trained_float32_weights(stack64):
+    """On float32 weights, as the pipeline measures them: each seed's stacked box maximum is at least
+    its own L-BFGS-B maximum alone (to float32 rounding of the loss, 1e-6 relative)."""
+    from batch_momentum.measures.hessian import loss_function
+    from batch_momentum.training.stacked import StackedNet, flat_stack, stacked_loss_function
+
+    ms, _, x, y, _ = stack64
+    ms, x = [copy.deepcopy(m).float() for m in ms], x.float()  # float32 copies
+    net = StackedNet(ms, (x.shape[1],))
+    f, theta, seeds = stacked_loss_function(net, x, y), flat_stack(net), [1, 2, 3]
+    for eps in (1e-3, 5e-4):
+        rs = S.epsilon_sharpness_stacked(f, theta, eps, seeds, max_iter=10)
+        for s, (m, r) in enumerate(zip(ms, rs)):
+            fs, th = loss_function(m, x, y)
+            alone = S.epsilon_sharpness_fn(fs, th, eps, max_iter=10, seed=seeds[s])
+            assert r["fmax"] >= alone["fmax"] * (1 - 1e-6)
+            assert r["phi"] == pytest.approx(alone["phi"], rel=1e-3)
+
+
+def test_stacked_skips_a_diverged_row_and_checks_its_arguments(stack64):
+    from batch_momentum.training.stacked import flat_stack
+
+    _, net, _, _, f = stack64
+    theta = flat_stack(net)
+    bad = theta.clone()
+    bad[0, :10] = float("nan")
+    clean, spoiled = (S.epsilon_sharpness_stacked(f, t, 1e-3, [1, 2, 3], max_iter=5) for t in (theta, bad))
+    assert np.isnan(spoiled[0]["phi"]) and spoiled[0]["evaluations"] == 0
+    assert spoiled[1:] == clean[1:]
+    with pytest.raises(ValueError, match="seeds for 3"):
+        S.epsilon_sharpness_stacked(f, theta, 1e-3, [1, 2])
+    with pytest.raises(ValueError, match="must be \\(k, n, p\\)"):
+        S.epsilon_sharpness_stacked(f, theta, 1e-3, [1, 2, 3], A=torch.zeros(3, 5, 2, dtype=theta.dtype))
+
+
+def test_sign_ascent_reaches_the_corner_of_a_separable_quadratic():
+    """f_s(θ) = Σ a (θ − c)² with the box inside |θ − c|: the first step lands on the corner
+    sign(θ − c)·b, which is the box maximum, and the later steps stay there: fmax in closed form."""
+    g = torch.Generator().manual_seed(2)
+    k, n, eps = 3, 40, 1e-2
+    a = torch.rand(k, n, generator=g, dtype=torch.float64) + 0.5
+    c = torch.randn(k, n, generator=g, dtype=torch.float64)
+    theta = c + torch.sign(torch.randn(k, n, generator=g, dtype=torch.float64)) * (
+        0.5 + torch.rand(k, n, generator=g, dtype=torch.float64)
+    )
+
+    def f(th):  # the rows still searching are passed in order; match each to its c
+        idx = torch.stack([(c - r.detach()).abs().sum(1).argmin() for r in th])
+        return (a[idx] * (th - c[idx]) ** 2).sum(1)
+
+    rs = S.epsilon_sharpness_sign_ascent(f, theta, eps, seeds=[1, 2, 3])
+    for s in range(k):
+        b = eps * (theta[s].abs() + 1)
+        fmax = float((a[s] * ((theta[s] - c[s]).abs() + b) ** 2).sum())
+        f0 = float((a[s] * (theta[s] - c[s]) ** 2).sum())
+        assert rs[s]["fmax"] == pytest.approx(fmax, rel=1e-12)
+        assert rs[s]["phi"] == pytest.approx(_phi(fmax, f0), rel=1e-10)
+        assert (rs[s]["iterations"], rs[s]["evaluations"], rs[s]["space"]) == (20, 21, "full")
+    bad = theta.clone()
+    bad[1] = float("nan")
+    spoiled = S.epsilon_sharpness_sign_ascent(f, bad, eps, seeds=[1, 2, 3])
+    assert np.isnan(spoiled[1]["phi"]) and spoiled[1]["evaluations"] == 0
+    assert spoiled[0]["fmax"] == rs[0]["fmax"] and spoiled[2]["fmax"] == rs[2]["fmax"]
+
+
+def test_sign_ascent_reaches_at_least_l_bfgs_b_on_trained_weights():
+    """On models trained by the real loop (float32, as the pipeline measures them; the default grid's
+    40-256-256-10 mlp on the tiny data; test_evaluation checks the tiny grid's mlp through
+    evaluate_runs), for every seed and both of params' ε: the full-space box
+    maximum of the sign ascent is at least each seed's own L-BFGS-B maximum (epsilon_sharpness_fn, 10
+    iterations). The README reports the same check on the default grid's saved runs."""
+    from batch_momentum.data import prepared
+    from batch_momentum.measures.hessian import loss_function
+    from batch_momentum.training import loop, models
+    from batch_momentum.training.stacked import StackedNet, flat_stack, stacked_loss_function
+    from conftest import tiny_with
+
+    p = tiny_with(train=dict(max_epochs=8, lr=0.1), model=dict(hidden=[256, 256]))
+    blob = prepared.prepare(p.data)
+    seeds = [1, 2, 3]
+    ms = []
+    for r in loop.train_cell(p, blob, 8, 0.5, seeds, torch.device("cpu"), log=lambda s: None):
+        ms.append(models.build(p, blob["meta"]))
+        ms[-1].load_state_dict(r["state"])
+    x, y = blob["x_train"][:100], blob["y_train"][:100]
+    net = StackedNet(ms, blob["meta"]["input_shape"])
+    f, theta = stacked_loss_function(net, x, y), flat_stack(net)
+    for eps in (1e-3, 5e-4):
+        rs = S.epsilon_sharpness_sign_ascent(f, theta, eps, seeds)
+        for s, (m, r) in enumerate(zip(ms, rs)):
+            fs, th = loss_function(m, x, y)
+            alone = S.epsilon_sharpness_fn(fs, th, eps, max_iter=10, seed=seeds[s])
+            assert r["fmax"] >= alone["fmax"], (eps, s, r["phi"], alone["phi"])
+            assert r["phi"] < 1.1 * alone["phi"]  # the same maximum, a little higher: not another measure

@@ -82,3 +82,8 @@ def load_run(run_dir: Path, params: Params, meta: dict, device) -> tuple[torch.n
             f"delete the cell folder and retrain it"
         ) from None
     return out[0], out[1], summary
+
+
+def load_runs(run_dirs, params: Params, meta: dict, device) -> list[tuple[torch.nn.Module, torch.nn.Module, dict]]:
+    """load_run of every seed of a cell (the seeds' folders, in order): the models to stack."""
+    return [load_run(Path(d), params, meta, device) for d in run_dirs]

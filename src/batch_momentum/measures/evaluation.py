@@ -8,13 +8,23 @@ the gradient noise at the initial and the final weights; and landscape.json, the
 training loss along a filter-normalized random direction, as
 results/landscape/bs<B>_lam<λ>/seed<s>.json. A diverged cell keeps its
 status; its measures are written as null.
+
+The evaluate step measures a cell's seeds together (evaluate_runs): their weights stacked as one
+training.stacked.StackedNet, every measure computed for all seeds in one pass, each seed with its own
+random vectors, start points and stopping rules, so its numbers are those of evaluate_run (one seed
+alone) up to float rounding; the one exception is the full-space ε-sharpness, whose box maximum is
+taken by sign ascent for all seeds at once (sharpness.epsilon_sharpness_sign_ascent) where
+evaluate_run uses L-BFGS-B per seed: on trained runs it reaches at least L-BFGS-B's maximum.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from pathlib import Path
+
+import torch
 
 from batch_momentum import config
 from batch_momentum.io import runs
@@ -70,8 +80,16 @@ def noise_measures(
 
     b = min(batch_size, len(y))
     ns = noise.gradient_noise(model, x, y, batch_sizes=(b,), n_batches=cfg.cosine_batches, seed=seed)
-    cos = dict(ns["cosine"][b])
-    if batch_size >= len(y) and batch_size < n_train:  # the subset has no batches this large to sample
+    return noise_columns(ns, batch_size, len(y), n_train, columns)
+
+
+def noise_columns(ns: dict, batch_size: int, n_subset: int, n_train: int, columns: T.NoiseColumns) -> dict:
+    """noise_measures' columns from a gradient_noise result measured on n_subset examples with batches
+    of min(batch_size, n_subset)."""
+    from batch_momentum.measures import noise
+
+    cos = dict(ns["cosine"][min(batch_size, n_subset)])
+    if batch_size >= n_subset and batch_size < n_train:  # the subset has no batches this large to sample
         cos = {"mean": float("nan"), "std": float("nan")}
     return {
         columns.b_simple: ns["b_simple"],
@@ -121,3 +139,149 @@ def evaluate_run(run_dir: Path, params: config.Params, blob: dict, device) -> tu
         flush=True,
     )
     return metrics, curve
+
+
+# ----------------------------------------------------------------------------- all seeds of a cell together
+def _stack(models: list, meta: dict, device):
+    """The models as one training.stacked.StackedNet, or None for an architecture it does not hold."""
+    from batch_momentum.training.stacked import StackedNet
+
+    try:
+        return StackedNet(models, meta["input_shape"], device)
+    except TypeError:
+        return None
+
+
+def split_metrics_stacked(net, blob: dict) -> list[dict]:
+    """evaluate_cell of every model of a stack: loss and accuracy per split, one stacked forward per
+    chunk of a split. A model with non-finite loss gets accuracy NaN (as evaluate_cell)."""
+    out = [{} for _ in range(net.size)]
+    with torch.no_grad():
+        for split in T.SPLITS:
+            loss, acc = models.loss_and_accuracy(net.forward, blob[f"x_{split}"], blob[f"y_{split}"])
+            for o, lv, av in zip(out, loss.tolist(), acc.tolist()):
+                o[T.loss_column(split)] = lv
+                o[T.acc_column(split)] = av if math.isfinite(lv) else float("nan")
+    return out
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+class _Clock:
+    """Prints how long each part of a cell's evaluation took ("bs8_lam0.9: hessian top (8 seeds) 3.2 s"),
+    so the step's log shows where it is."""
+
+    def __init__(self, cell: str, k: int, log):
+        self.cell, self.k, self.log = cell, k, log
+
+    @contextlib.contextmanager
+    def part(self, what: str):
+        t0 = time.perf_counter()
+        yield
+        self.log(f"{self.cell}: {what} ({self.k} seeds) {time.perf_counter() - t0:.1f} s")
+
+
+def sharpness_measures_stacked(net, x, y, cfg: config.Sharpness, seeds, clock: _Clock) -> list[dict]:
+    """sharpness_measures of every model of a stack (each with its own seed's random vectors, start
+    points and subspace), the Hessian-vector products and the box maximizations batched over the models."""
+    from batch_momentum.measures import hessian, sharpness
+    from batch_momentum.training import stacked
+
+    f = stacked.stacked_loss_function(net, x, y)
+    theta = stacked.flat_stack(net)  # (k, n)
+    with clock.part("hessian top eigenvalue"):
+        tops = hessian.top_eigenvalues_stacked(f, theta, seeds, tol=cfg.hessian_tol, max_iter=cfg.hessian_max_iter)
+    with clock.part("hessian trace"):
+        trs = hessian.traces_stacked(f, theta, seeds, n_samples=cfg.trace_samples, tol=cfg.hessian_tol)
+    out = [
+        {
+            T.HESSIAN_TOP: top["value"],
+            T.HESSIAN_TOP_ITERS: top["iterations"],
+            T.HESSIAN_TOP_CONVERGED: top["converged"],
+            T.HESSIAN_TRACE: tr["value"],
+            T.HESSIAN_TRACE_SE: tr["std_error"],
+            T.HESSIAN_TRACE_SAMPLES: tr["samples"],
+            T.HESSIAN_TRACE_CONVERGED: tr["converged"],
+        }
+        for top, tr in zip(tops, trs)
+    ]
+    n = theta.shape[1]
+    with clock.part(f"random subspaces of {cfg.subspace_dim}"):
+        A = torch.stack([sharpness.random_subspace(n, cfg.subspace_dim, s, theta.dtype, theta.device) for s in seeds])
+    for eps in cfg.epsilons:
+        for dim, basis in ((None, None), (cfg.subspace_dim, A)):
+            with clock.part(f"epsilon-sharpness eps {eps:g} {'full space' if dim is None else f'subspace {dim}'}"):
+                if basis is None:  # full space: sign ascent, which reaches L-BFGS-B's maximum at a fraction of its cost
+                    rs = sharpness.epsilon_sharpness_sign_ascent(f, theta, eps, seeds)
+                else:  # the subspace: each seed's own L-BFGS-B, the evaluations batched
+                    rs = sharpness.epsilon_sharpness_stacked(f, theta, eps, seeds, max_iter=cfg.lbfgs_iters, A=basis)
+            for o, r in zip(out, rs):
+                o[T.sharpness_column(eps, dim)] = r["phi"]
+    return out
+
+
+def evaluate_runs(
+    run_dirs: list[Path], params: config.Params, blob: dict, device, log=_print
+) -> list[tuple[dict, dict]]:
+    """evaluate_run of every seed of one cell, the seeds measured together: their weights stacked
+    (training.stacked.StackedNet), every measure computed for all of them in one pass (Hessian-vector
+    products, power iteration and Hutchinson's trace, the ε-sharpness box maximizations, the 1-D curves
+    and the gradient noise). Each seed keeps its own random vectors, start points and stopping rules,
+    so its numbers are evaluate_run's up to float rounding. Accuracy per split is measured for every
+    seed; the measures only for seeds with status ok and a finite training loss, which are stacked
+    apart from the others, so a diverged seed cannot touch them. The wall-time columns hold each seed's
+    share: the stack's time divided by its number of seeds. An architecture the stack does not hold is
+    measured seed by seed (evaluate_run)."""
+    loaded = runs.load_runs(run_dirs, params, blob["meta"], device)
+    finals = [m for m, _, _ in loaded]
+    net = _stack(finals, blob["meta"], device)
+    if net is None:
+        return [evaluate_run(d, params, blob, device) for d in run_dirs]
+    cell = Path(run_dirs[0]).parent.name
+    clock = _Clock(cell, len(run_dirs), log)
+    with clock.part("loss and accuracy per split"):
+        splits = split_metrics_stacked(net, blob)
+    metrics = [
+        {T.CELL: runs.run_name(Path(d)), **summary, **sp} for d, (_, _, summary), sp in zip(run_dirs, loaded, splits)
+    ]
+    curves = [{T.T: [], T.LOSS: [], T.ACC: []} for _ in run_dirs]
+    ok = [i for i, m in enumerate(metrics) if m[T.STATUS] == Status.OK and math.isfinite(m[T.TRAIN_LOSS])]
+    if not ok:
+        return list(zip(metrics, curves))
+    from batch_momentum.measures import landscape, noise
+
+    sh, nz = params.sharpness, params.noise
+    seeds = [metrics[i][T.SEED] for i in ok]
+    sub = _stack([finals[i] for i in ok], blob["meta"], device)
+    clock = _Clock(cell, len(ok), log)
+    x, y = blob["x_train"], blob["y_train"]
+    xs, ys = x[: sh.subset], y[: sh.subset]
+    t0 = time.perf_counter()
+    # (a stack holds only layers that act the same in train and eval mode: no mode to set)
+    sharp = sharpness_measures_stacked(sub, xs, ys, sh, seeds, clock)
+    with clock.part("direction curves"):
+        span, k = sh.direction_span, sh.direction_points
+        ts = [-span + 2 * span * i / (k - 1) for i in range(k)]
+        oks = landscape.direction_curves_stacked(sub, [finals[i] for i in ok], xs, ys, ts, seeds)
+    sharp_s = (time.perf_counter() - t0) / len(ok)
+    t0 = time.perf_counter()
+    xn, yn = x[: nz.subset], y[: nz.subset]
+    noise_cols = [{} for _ in ok]
+    for which, columns in ((1, T.NOISE_INIT), (0, T.NOISE_FINAL)):
+        with clock.part(f"gradient noise at the {'initial' if which else 'final'} weights"):
+            ms = [loaded[i][which] for i in ok]
+            sizes = sorted({min(metrics[i][T.BATCH_SIZE], len(yn)) for i in ok})
+            ns = noise.gradient_noise_stacked(ms, xn, yn, seeds, batch_sizes=sizes, n_batches=nz.cosine_batches)
+            for cols, i, r in zip(noise_cols, ok, ns):
+                cols.update(noise_columns(r, metrics[i][T.BATCH_SIZE], len(yn), len(y), columns))
+    noise_s = (time.perf_counter() - t0) / len(ok)
+    for j, i in enumerate(ok):
+        metrics[i].update(sharp[j])
+        metrics[i][T.SHARPNESS_WALL_S] = sharp_s
+        metrics[i].update(noise_cols[j])
+        metrics[i][T.NOISE_WALL_S] = noise_s
+        metrics[i].update({T.SHARPNESS_SUBSET: sh.subset, T.NOISE_SUBSET: nz.subset})
+        curves[i] = oks[j]
+    return list(zip(metrics, curves))

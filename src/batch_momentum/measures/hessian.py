@@ -189,10 +189,81 @@ def trace(
         return trace_fn(f, theta, n_samples=n_samples, tol=tol, seed=seed)
 
 
-def stability_threshold(lr, momentum):
-    """2(1 + λ)/η: the largest curvature at which gradient descent with heavy-ball momentum
-    (m = λ·m − η·g, θ = θ + m, 0 <= λ < 1) is stable. On f = h·θ²/2 the update is
-    θ' = θ + λ(θ − θ_prev) − η·h·θ, whose characteristic roots z² − (1 + λ − ηh)·z + λ = 0 lie inside the
-    unit circle iff 0 < ηh < 2(1 + λ). Above it, training cannot stay in a region this sharp (Cohen et al.
-    2021, the edge of stability). Works on floats and on arrays or columns alike."""
-    return 2.0 * (1.0 + momentum) / lr
+def top_eigenvalues_stacked(
+    F: StackedFn, theta: torch.Tensor, seeds: Sequence[int], tol: float = 1e-3, max_iter: int = 100
+) -> list[dict]:
+    """top_eigenvalue_fn of every row of theta (k, n) at once: row s starts from the v₀ of seed
+    seeds[s] and follows its own power iteration and stopping rule; its result is taken at its own
+    stop (its iteration count and converged flag), and it leaves the stack then. Same numbers as
+    top_eigenvalue_fn(f_s, θ_s, seed=seeds[s]) up to float rounding. Cost per iteration: one
+    double backward through the stacked graph of the rows still iterating."""
+    k, n = theta.shape
+    if len(seeds) != k:
+        raise ValueError(f"{len(seeds)} seeds for {k} stacked models")
+    vs = []
+    for seed in seeds:  # drawn on the CPU as top_eigenvalue_fn does: the same v₀ per seed
+        v = torch.randn(n, generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)
+        vs.append(v / v.norm())
+    v = torch.stack(vs).to(theta.device, theta.dtype)  # (k, n), unit rows
+    lam, rel = [float("nan")] * k, [float("inf")] * k
+    out: list[dict | None] = [None] * k
+    act = _Active(F, theta)
+    for it in range(1, max_iter + 1):
+        idx = torch.as_tensor(act.rows, device=theta.device)
+        va = v.index_select(0, idx)
+        hv = act.op.matvec(va)  # (a, n)
+        new = (hv.double() * va.double()).sum(dim=1).tolist()  # Rayleigh quotients, rows unit
+        nrm = hv.norm(dim=1)
+        v.index_copy_(0, idx, hv / nrm.unsqueeze(1))
+        done = []
+        for r, lr, nr in zip(act.rows, new, nrm.tolist()):
+            if it > 1:
+                rel[r] = abs(lr - lam[r]) / (abs(lam[r]) + 1e-6)
+            lam[r] = lr
+            if not math.isfinite(nr) or nr == 0 or rel[r] < tol:
+                converged = nr == 0 or (math.isfinite(nr) and rel[r] < tol)
+                out[r] = {"value": lr, "iterations": it, "converged": bool(converged), "rel_change": rel[r]}
+                done.append(r)
+        act.drop(done)
+        if not act.rows:
+            break
+    for r in act.rows:
+        out[r] = {"value": lam[r], "iterations": max_iter, "converged": False, "rel_change": rel[r]}
+    return out
+
+
+def traces_stacked(
+    F: StackedFn, theta: torch.Tensor, seeds: Sequence[int], n_samples: int = 50, tol: float = 1e-3
+) -> list[dict]:
+    """trace_fn of every row of theta (k, n) at once: row s draws the Rademacher vectors of seed
+    seeds[s] (the same z as trace_fn(f_s, θ_s, seed=seeds[s])) and stops by its own rule, leaving
+    the stack then. Cost per sample: one double backward through the stacked graph of the rows
+    still sampling."""
+    k, n = theta.shape
+    if len(seeds) != k:
+        raise ValueError(f"{len(seeds)} seeds for {k} stacked models")
+    gens = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
+    vals: list[list[float]] = [[] for _ in range(k)]
+    means = [float("nan")] * k
+    converged = [False] * k
+    act = _Active(F, theta)
+    while act.rows:
+        z = torch.stack([torch.randint(0, 2, (n,), generator=gens[r]) * 2 - 1 for r in act.rows])  # CPU draws
+        z = z.to(theta.device, theta.dtype)  # (a, n) ±1
+        q = (act.op.matvec(z).double() * z.double()).sum(dim=1).tolist()  # zᵀHz per row
+        done = []
+        for r, qr in zip(act.rows, q):
+            vals[r].append(qr)
+            prev, means[r] = means[r], float(np.mean(vals[r]))
+            if len(vals[r]) >= 10 and abs(means[r] - prev) / (abs(prev) + 1e-6) < tol:
+                converged[r] = True
+                done.append(r)
+            elif len(vals[r]) >= n_samples:
+                done.append(r)
+        act.drop(done)
+    out = []
+    for r in range(k):
+        arr = np.asarray(vals[r])
+        se = float(arr.std(ddof=1) / math.sqrt(len(arr))) if len(arr) > 1 else float("nan")
+        out.append({"value": float(arr.mean()), "std_error": se, "samples": len(arr), "converged": converged[r]})
+    return out

@@ -134,3 +134,40 @@ def direction_curve(
             out[T.LOSS].append(loss)
             out[T.ACC].append(acc)
     return out
+
+
+def direction_curves_stacked(
+    net,
+    models: Sequence[torch.nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    ts: Sequence[float],
+    seeds: Sequence[int],
+    batch_size: int | None = None,
+) -> list[dict]:
+    """direction_curve of every model of a stack at once: model s along its own
+    filter_normalized_direction(models[s], seeds[s]), one stacked forward over x per t.
+
+    net: the training.stacked.StackedNet of `models` (their weights, same order). Returns one
+    T.DIRECTION_ROW dict per model, the same numbers as direction_curve(models[s], x, y, ts,
+    seed=seeds[s]) up to float rounding. A model with non-finite weights spoils only its own curve.
+    Cost: len(ts) stacked forward passes over x.
+    """
+    from batch_momentum.training import stacked
+
+    if len(seeds) != len(models) or net.size != len(models):
+        raise ValueError(f"{len(seeds)} seeds, {len(models)} models and a stack of {net.size}: one seed per model")
+    base = stacked.flat_stack(net)  # (S, n)
+    d = torch.stack(
+        [torch.cat([t.reshape(-1) for t in filter_normalized_direction(m, s)]) for m, s in zip(models, seeds)]
+    )
+    d = d.to(base.device, base.dtype)
+    ts = [float(t) for t in ts]
+    curves = [{T.T: list(ts), T.LOSS: [], T.ACC: []} for _ in models]
+    for t in ts:
+        ps = stacked.unflatten_stack(net, base + t * d)
+        loss, acc = loss_and_accuracy(lambda xb, ps=ps: net.forward(xb, ps), x, y, batch_size)
+        for c, lv, av in zip(curves, loss.tolist(), acc.tolist()):
+            c[T.LOSS].append(lv)
+            c[T.ACC].append(av)
+    return curves

@@ -341,3 +341,92 @@ def batch_gradient_cosine(
     (x, y); same batches as `batch_gradient_cosine_from_grads(per_example_grads(...))`."""
     out = gradient_noise(model, x, y, (batch_size,), n_batches=n_batches, seed=seed, chunk_size=chunk_size)
     return out["cosine"][int(batch_size)]
+
+
+# --------------------------------------------------------------------------- stacked (all seeds of a cell)
+
+
+def gradient_noise_stacked(
+    models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, seeds, batch_sizes=(), n_batches: int = 64
+) -> list[dict]:
+    """gradient_noise of several models of one architecture on the same (x, y), model s with the
+    batches of seeds[s]; the same keys and, up to float rounding, the same numbers.
+
+    Dense models (Flatten/Linear/ReLU) are measured together without forming any per-example
+    gradient: for example i and layer l the gradient is the outer product dz_i h_iᵀ (weight) and
+    dz_i (bias), so, with G the mean gradient,
+        |g_i|² = Σ_l |dz_i|² (|h_i|² + 1),    |G|² = Σ_l |mean_i dz_i h_iᵀ|² + |mean_i dz_i|²,
+        Σ_i |g_i − G|² = Σ_i |g_i|² − n|G|²    (in float64 from the float32 dz and h),
+    and a batch's gradient sum is DZ_Bᵀ H_B per layer: one batched matmul for all batches and all
+    models. Cost: a forward and a backward of the stack plus n_batches·B·P per model, instead of the
+    n·P per-example gradients and the n_batches·n·P selection matmul of gradient_noise. Other models
+    (convolutions) are measured one after another by gradient_noise. A model with non-finite weights
+    gets non-finite numbers of its own only.
+    """
+    n = int(x.shape[0])
+    if n < 2:
+        raise ValueError(f"need at least 2 examples, got {n}")
+    if len(seeds) != len(models):
+        raise ValueError(f"{len(seeds)} seeds for {len(models)} models")
+    dense = [_dense_layers(m) for m in models]
+    if any(d is None for d in dense):
+        return [gradient_noise(m, x, y, batch_sizes, n_batches=n_batches, seed=s) for m, s in zip(models, seeds)]
+    layers = list(zip(*dense))  # per layer, the models' (Linear, relu_after)
+    with torch.no_grad():
+        dz, h = _stacked_dense_backward(layers, x, y)  # per layer (S, n, out), (S, n, in): float32
+        sq = sum(d.double().square().sum(2) * (a.double().square().sum(2) + 1.0) for d, a in zip(dz, h))  # (S, n)
+        gw = [torch.bmm(d.double().transpose(1, 2), a.double()) / n for d, a in zip(dz, h)]  # (S, out, in)
+        gb = [d.double().mean(1) for d in dz]  # (S, out)
+        gnorm = sum(w.square().sum((1, 2)) + b.square().sum(1) for w, b in zip(gw, gb))  # (S,) |G|²
+        m2 = sq.sum(1) - n * gnorm  # (S,) Σ_i |g_i − G|²
+        outs = [_noise_dict(float(m) / (n - 1), float(gn), n) for m, gn in zip(m2.tolist(), gnorm.tolist())]
+        for o in outs:
+            o["cosine"] = {}
+        for b in sorted({int(b) for b in batch_sizes}):
+            if b == n:  # the batch is the whole set: its mean is the full mean
+                for o in outs:
+                    o["cosine"][b] = _cosine_dict(torch.ones(n_batches, dtype=torch.float64), b)
+                continue
+            for s, o in enumerate(outs):  # one model at a time: (k, out, in) batch sums per layer
+                sel = torch.stack(_batch_selections(n, b, n_batches, int(seeds[s]))).to(x.device)  # (k, b)
+                dots = norms = 0.0
+                for d, a, w, bias in zip(dz, h, gw, gb):
+                    db, ab = d[s][sel], a[s][sel]  # (k, b, out), (k, b, in)
+                    sw = torch.bmm(db.transpose(1, 2), ab).double()  # (k, out, in): each batch's weight-gradient sum
+                    sb = db.sum(1).double()  # (k, out)
+                    dots = dots + (sw * w[s]).sum((1, 2)) + (sb * bias[s]).sum(1)  # (k,)
+                    norms = norms + sw.square().sum((1, 2)) + sb.square().sum(1)
+                o["cosine"][b] = _cosine_dict(_cosines_from(dots, norms.sqrt(), float(gnorm[s])), b)
+    return outs
+
+
+def _cosines_from(dots: torch.Tensor, norms: torch.Tensor, full_norm_sq: float) -> torch.Tensor:
+    """_cosines from the dot products of k batch gradients with the full one, their norms and |G|²."""
+    denom = norms * math.sqrt(full_norm_sq)
+    return torch.where(denom > 0, dots / denom, torch.zeros_like(dots)).clamp(-1.0, 1.0)
+
+
+def _stacked_dense_backward(layers, x: torch.Tensor, y: torch.Tensor):
+    """Per-example backward of CE(f_s(x_i), y_i) through S dense models at once: per Linear layer the
+    outputs' gradients dz (S, n, out) and the layer's inputs h (S, n, in), float32 (as
+    _dense_per_example: dz_L = softmax(z_L) − onehot(y), dz_prev = (dz W) * [z_prev > 0])."""
+    n = x.shape[0]
+    w = [torch.stack([lin.weight.detach() for lin, _ in layer]) for layer in layers]  # (S, out, in)
+    bias = [torch.stack([lin.bias.detach() for lin, _ in layer]) for layer in layers]  # (S, out)
+    relu = [layer[0][1] for layer in layers]
+    s = w[0].shape[0]
+    h, pre = [x.reshape(n, -1).unsqueeze(0).expand(s, n, -1)], []
+    for wl, bl, r in zip(w, bias, relu):
+        z = torch.baddbmm(bl.unsqueeze(1), h[-1], wl.transpose(1, 2))  # (S, n, out)
+        pre.append(z)
+        h.append(torch.relu(z) if r else z)
+    dz = torch.softmax(h[-1], dim=2)
+    dz[:, torch.arange(n, device=x.device), y] -= 1.0
+    dzs = [None] * len(w)
+    for i in range(len(w) - 1, -1, -1):
+        dzs[i] = dz
+        if i:
+            dz = torch.bmm(dz, w[i])
+            if relu[i - 1]:
+                dz = dz * (pre[i - 1] > 0)
+    return dzs, h[: len(w)]

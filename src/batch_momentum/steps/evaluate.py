@@ -1,6 +1,8 @@
 """evaluate: accuracy, sharpness and gradient noise of every seed of one trained cell.
 
-One process per (B, λ) cell (torch starts once); for each seed s it writes
+One process per (B, λ) cell (torch starts once); the seeds are measured together, their weights
+stacked (measures.evaluation.evaluate_runs), and each part's time is printed as it ends. For each
+seed s it writes
 <out>/seed<s>.json (batch_momentum.measures.evaluation: the training summary, loss and
 accuracy per split, the sharpness measures and the gradient noise) and <landscape>/seed<s>.json,
 the training loss along a filter-normalized random direction. A diverged run keeps its
@@ -15,7 +17,7 @@ from batch_momentum import config
 from batch_momentum.data import prepared
 from batch_momentum.io import files
 from batch_momentum.io import tables as T
-from batch_momentum.measures.evaluation import evaluate_run
+from batch_momentum.measures.evaluation import evaluate_runs
 from batch_momentum.steps import parser
 
 
@@ -40,9 +42,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     params = config.load(args.params)
     device, blob = prepared.load_on_device(args.data, params, params.train.threads)
-    for seed in config.seeds(params, args.protocol):
-        run_dir = Path(args.cell) / f"seed{seed}"
-        metrics, curve = evaluate_run(run_dir, params, blob, device)
+    seeds = list(config.seeds(params, args.protocol))
+    results = evaluate_runs([Path(args.cell) / f"seed{seed}" for seed in seeds], params, blob, device)
+    for seed, (metrics, curve) in zip(seeds, results):
         files.write_json(Path(args.landscape) / f"seed{seed}.json", curve, indent=None)
         out = files.write_json(Path(args.out) / f"seed{seed}.json", metrics)
         print(

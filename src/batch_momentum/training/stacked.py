@@ -211,3 +211,35 @@ def trainer(net: StackedNet, lr, momentum: float):
     """The hand-written update for dense models, autograd for the others (convolutions).
     lr: one eta for all models, or a list of one eta per model."""
     return (DenseTrainer if DenseTrainer.supports(net) else StackedMomentum)(net, lr, momentum)
+
+
+# ----------------------------------------------------------------------------- flat stacked weights
+def flat_stack(net: StackedNet) -> torch.Tensor:
+    """The S models' weights as one detached (S, n) matrix: row s is model s's flat parameter
+    vector in named_parameters order (the order of hessian.flat_params on the unstacked model)."""
+    return torch.cat([p.detach().reshape(net.size, -1) for p in net.params], dim=1).clone()
+
+
+def unflatten_stack(net: StackedNet, theta: torch.Tensor) -> list[torch.Tensor]:
+    """Views of a (k, n) matrix of flat weights (k models, any k) shaped like net.params: (k, *shape)."""
+    shapes = [p.shape[1:] for p in net.params]
+    parts = theta.split([s.numel() for s in shapes], dim=1)
+    return [t.reshape(theta.shape[0], *s) for t, s in zip(parts, shapes)]
+
+
+def per_model_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each model's mean cross-entropy, (S,): logits (S, B, C), y (B,) shared by all S models. A model
+    with non-finite logits gets a non-finite loss of its own; the others' rows are untouched."""
+    s, b, _ = logits.shape
+    return F.cross_entropy(logits.transpose(1, 2), y.unsqueeze(0).expand(s, b), reduction="none").mean(dim=1)
+
+
+def stacked_loss_function(net: StackedNet, x: torch.Tensor, y: torch.Tensor):
+    """F(Θ) = (f_1(θ_1), ..., f_k(θ_k)): the mean cross-entropy on (x, y) of each row of a (k, n)
+    matrix of flat weights (k <= S models of net's architecture), (k,). The rows do not interact:
+    the Hessian of sum(F) is block diagonal, block s the Hessian of f_s. Cost: one stacked forward."""
+
+    def losses(theta: torch.Tensor) -> torch.Tensor:
+        return per_model_loss(net.forward(x, unflatten_stack(net, theta)), y)
+
+    return losses
