@@ -11,8 +11,8 @@ import pytest
 from matplotlib.colors import to_rgba
 
 from batch_momentum import config
+from batch_momentum.config import stability_threshold
 from batch_momentum.io import tables as T
-from batch_momentum.measures.hessian import stability_threshold
 from batch_momentum.report.plots import noise, sharpness, style, temperature, training
 from batch_momentum.report.plots.style import FAILED, LINE, MARK, PANEL, RUN, SHORT, X, Y, batch_color, lam_color
 from batch_momentum.training.status import Status

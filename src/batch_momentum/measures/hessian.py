@@ -189,6 +189,46 @@ def trace(
         return trace_fn(f, theta, n_samples=n_samples, tol=tol, seed=seed)
 
 
+# ----------------------------------------------------------------------------- stacked (all seeds of a cell)
+StackedFn = Callable[[torch.Tensor], torch.Tensor]  # flat weights (k, n) -> each row's loss (k,)
+
+
+class _StackedHVP:
+    """V ↦ (H_1 v_1, ..., H_k v_k) for k models at once: the Hessian of sum_s f_s(θ_s) is block
+    diagonal, so one double backward through the kept gradient graph of the summed loss gives every
+    model's own HVP. A model with non-finite weights gets non-finite rows of its own only (the models
+    share no operation: batched matmuls and a per-row cross-entropy)."""
+
+    def __init__(self, F: StackedFn, theta: torch.Tensor):
+        self.theta = theta.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            (self.grad,) = torch.autograd.grad(F(self.theta).sum(), self.theta, create_graph=True)
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        if not self.grad.requires_grad:  # F affine in Θ: H = 0
+            return torch.zeros_like(v)
+        with torch.enable_grad():
+            (hv,) = torch.autograd.grad((self.grad * v).sum(), self.theta, retain_graph=True)
+        return hv.detach()
+
+
+class _Active:
+    """The rows still iterating, and the HVP operator on just those rows: rebuilt (one forward and
+    backward) when some rows stop, so a finished model costs nothing in later iterations."""
+
+    def __init__(self, F: StackedFn, theta: torch.Tensor):
+        self.F, self.theta = F, theta
+        self.rows = list(range(theta.shape[0]))
+        self.op = _StackedHVP(F, theta) if self.rows else None
+
+    def drop(self, done: list[int]) -> None:
+        if done:
+            self.rows = [r for r in self.rows if r not in done]
+            if self.rows:
+                idx = torch.as_tensor(self.rows, device=self.theta.device)
+                self.op = _StackedHVP(self.F, self.theta.index_select(0, idx))
+
+
 def top_eigenvalues_stacked(
     F: StackedFn, theta: torch.Tensor, seeds: Sequence[int], tol: float = 1e-3, max_iter: int = 100
 ) -> list[dict]:
