@@ -62,9 +62,9 @@ def sharpness_section(
         text=f"All measures use the training loss on the first {sh.subset} training examples at each run's "
         f"final weights: the top Hessian eigenvalue by power iteration (tolerance {sh.hessian_tol}, at "
         f"most {sh.hessian_max_iter} Hessian-vector products), the trace by Hutchinson's estimator (at "
-        f"most {sh.trace_samples} Rademacher vectors), and Keskar's ε-sharpness (Metric 2.1; L-BFGS-B, "
-        f"{sh.lbfgs_iters} iterations) in the full space and in a random {sh.subspace_dim}-dimensional "
-        "subspace. The verdict uses the equal-accuracy runs (previous section); the figures below "
+        f"most {sh.trace_samples} Rademacher vectors), and Keskar's ε-sharpness (Metric 2.1) in the full space "
+        f"(projected sign-gradient ascent, 20 steps, at least the L-BFGS-B value on saved runs) and in a random "
+        f"{sh.subspace_dim}-dimensional subspace (L-BFGS-B, {sh.lbfgs_iters} iterations). The verdict uses the equal-accuracy runs (previous section); the figures below "
         "show the same runs along lines through their weights, then the grid for comparison.",
         html="",
         figures=figs,
