@@ -64,8 +64,9 @@ def sharpness_section(
         f"most {sh.hessian_max_iter} Hessian-vector products), the trace by Hutchinson's estimator (at "
         f"most {sh.trace_samples} Rademacher vectors), and Keskar's ε-sharpness (Metric 2.1) in the full space "
         f"(projected sign-gradient ascent, 20 steps, at least the L-BFGS-B value on saved runs) and in a random "
-        f"{sh.subspace_dim}-dimensional subspace (L-BFGS-B, {sh.lbfgs_iters} iterations). The verdict uses the equal-accuracy runs (previous section); the figures below "
-        "show the same runs along lines through their weights, then the grid for comparison.",
+        f"{sh.subspace_dim}-dimensional subspace (L-BFGS-B, {sh.lbfgs_iters} iterations). The verdict uses "
+        "the equal-accuracy runs (previous section); the figures below show the same runs along lines "
+        "through their weights, then the grid for comparison.",
         html="",
         figures=figs,
         extra=extra,
