@@ -24,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+from batch_momentum.io import tables as T
 from batch_momentum.io.tables import REPORT_TABLES
 
 PACKAGE = Path(__file__).resolve().parent
@@ -184,7 +185,7 @@ STAGES = (
         _cmd(
             "analyze",
             "--tables reports/tables --timing results/timing/timing.csv "
-            "--momentum results/momentum/critical.json --out reports/lecture.json",
+            "--momentum results/momentum/critical.json --out reports/lecture.json --metrics reports/verdicts.json",
         ),
         deps=(
             "reports/tables/cells.csv",
@@ -195,7 +196,7 @@ STAGES = (
             "results/momentum/critical.json",
         ),
         params=("train.target_train_acc", "sharpness.epsilons", "equal_acc"),
-        metrics=("reports/lecture.json",),
+        metrics=("reports/lecture.json", "reports/verdicts.json"),
     ),
     Stage(
         "report",
@@ -217,6 +218,56 @@ STAGES = (
         outs=(("reports/index.html", False), ("reports/figures", False)),
     ),
 )
+
+
+# DVC's plots (`dvc plots show`, `dvc plots diff`) drawn from the tables aggregate writes, one row per run
+# or per epoch. The two templates are Vega-Lite files of this repository (paths from the repository root):
+# curves.json draws a line per run, coloured by B, one panel per λ; by_batch.json draws each run against B
+# (log scale) with the mean over seeds as a line, coloured by λ, one panel per column. Both tell the
+# revisions of a diff apart by dash and marker.
+TEMPLATES = "workflow/dvc"
+PLOTS = {
+    "curves_train_acc": dict(
+        title="training accuracy of every run, per epoch",
+        template=f"{TEMPLATES}/curves.json",
+        x=T.EPOCH,
+        y={"reports/tables/curves.csv": T.TRAIN_ACC},
+        x_label="epoch",
+        y_label="training accuracy",
+    ),
+    "curves_train_loss": dict(
+        title="training loss of every run, per epoch",
+        template=f"{TEMPLATES}/curves.json",
+        x=T.EPOCH,
+        y={"reports/tables/curves.csv": T.TRAIN_LOSS},
+        x_label="epoch",
+        y_label="training loss",
+    ),
+    "accuracy_vs_batch": dict(
+        title="accuracy against B after the same epoch budget",
+        template=f"{TEMPLATES}/by_batch.json",
+        x=T.BATCH_SIZE,
+        y={"reports/tables/cells.csv": [T.TRAIN_ACC, T.TEST_ACC]},
+        x_label="batch size B",
+        y_label="accuracy",
+    ),
+    "sharpness_vs_batch": dict(
+        title="Hessian top eigenvalue and trace against B after the same epoch budget",
+        template=f"{TEMPLATES}/by_batch.json",
+        x=T.BATCH_SIZE,
+        y={"reports/tables/cells.csv": [T.HESSIAN_TOP, T.HESSIAN_TRACE]},
+        x_label="batch size B",
+        y_label="Hessian at the final weights",
+    ),
+    "equal_accuracy": dict(
+        title="small vs large batch at equal training accuracy (Keskar et al.)",
+        template=f"{TEMPLATES}/by_batch.json",
+        x=T.BATCH_SIZE,
+        y={"reports/tables/equal.csv": [T.TEST_ACC, T.HESSIAN_TOP, T.EPOCHS]},
+        x_label="batch size B",
+        y_label="value at equal training accuracy",
+    ),
+}
 
 
 def by_name(name: str) -> Stage:
@@ -364,12 +415,15 @@ HEADER = """\
 # `python -m batch_momentum stages --write`; edit that table, not this file (a test fails
 # when the two differ). The same steps and commands as the Snakefile; matrix stages expand
 # the grid of params.yaml over (B, lambda) cells (train@8-0.9), each doing every seed.
-# DVC runs the stages one after another; use snakemake for parallel cells.
+# DVC runs the stages one after another; use snakemake for parallel cells. `plots:` are drawn
+# from the tables by `dvc plots show` / `dvc plots diff` (templates in workflow/dvc/); the
+# verdicts' numbers (reports/verdicts.json) are metrics for `dvc exp show` / `dvc metrics diff`.
 """
 
 
 def dvc_yaml() -> str:
-    body = yaml.safe_dump({"stages": {s.name: dvc_stage(s) for s in STAGES}}, sort_keys=False, width=120)
+    doc = {"stages": {s.name: dvc_stage(s) for s in STAGES}, "plots": [{k: v} for k, v in PLOTS.items()]}
+    body = yaml.safe_dump(doc, sort_keys=False, width=120, allow_unicode=True)
     return HEADER + body
 
 

@@ -68,3 +68,45 @@ PAIRS = bm.interpolation_pairs(P)
 wildcard_constraints:
     bs=r"\d+",
     lam=r"[0-9.]+",
+
+
+# `snakemake --report report.html`: the results tagged with report() in the rules, grouped by the
+# rows of the lecture's table (the report lists categories in alphabetical order, hence the
+# numbers), each with a caption from workflow/report/ (paths in report() are relative to the
+# rule file).
+LECTURE = "0. The lecture's table"
+TIMING = "1. Timing"
+NOISE = "2. Gradient noise"
+OPTIMIZATION = "3. Optimization"
+GENERALIZATION = "4. Generalization"
+SHARPNESS = "5. Sharp vs flat minima"
+MOMENTUM = "6. Momentum"
+OTHER = "7. Other figures"
+# The report step's figures (reports/figures/<name>.png) by name: the first prefix that matches.
+FIGURE_CATEGORIES = (
+    ("time_to_accuracy", OPTIMIZATION),
+    ("time", TIMING),
+    ("gradient_noise", NOISE),
+    ("accuracy_vs_batch", OPTIMIZATION),
+    ("curves", OPTIMIZATION),
+    ("equal_accuracy", GENERALIZATION),
+    ("temperature", GENERALIZATION),
+    ("interpolation", SHARPNESS),
+    ("directions", SHARPNESS),
+    ("sharpness", SHARPNESS),
+    ("momentum", MOMENTUM),
+)
+
+
+def figure_category(wildcards):
+    """The report category of a figure, from its name (the wildcard of the figures' pattern)."""
+    name = wildcards.name
+    found = next((cat for prefix, cat in FIGURE_CATEGORIES if name.startswith(prefix)), None)
+    if found is None and name.endswith("_vs_batch"):  # hessian_top_vs_batch, sharpness_full_eps…_vs_batch
+        found = SHARPNESS
+    return found or OTHER
+
+
+def caption(name):
+    """A caption file of workflow/report/, as report() in a rule file names it."""
+    return f"../report/{name}.rst"

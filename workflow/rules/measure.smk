@@ -8,7 +8,7 @@ rule timing:
         data=DATA,
         code=code("timing"),
     output:
-        "results/timing/timing.csv",
+        report("results/timing/timing.csv", caption=caption("timing_table"), category=TIMING, subcategory="tables"),
     params:
         tracked=tracked(P, "timing"),
     # All the cores: Snakemake starts no other local job while this one runs, so the
@@ -52,7 +52,7 @@ rule momentum:
     input:
         code=code("momentum"),
     output:
-        "results/momentum/critical.json",
+        report("results/momentum/critical.json", caption=caption("momentum_json"), category=MOMENTUM, subcategory="data"),
     params:
         tracked=tracked(P, "momentum"),
     log:

@@ -14,14 +14,14 @@ rule aggregate:
         choices=expand("results/equal/{cell}/choice.json", cell=EQUAL),
         code=code("aggregate"),
     output:
-        cells="reports/tables/cells.csv",
-        curves="reports/tables/curves.csv",
-        directions="reports/tables/directions.csv",
-        equal="reports/tables/equal.csv",
-        equal_curves="reports/tables/equal_curves.csv",
-        equal_directions="reports/tables/equal_directions.csv",
-        candidates="reports/tables/candidates.csv",
-        time_to_accuracy="reports/tables/time_to_accuracy.csv",
+        cells=report("reports/tables/cells.csv", caption=caption("cells"), category=OPTIMIZATION, subcategory="tables"),
+        curves=report("reports/tables/curves.csv", caption=caption("curves"), category=OPTIMIZATION, subcategory="tables"),
+        directions=report("reports/tables/directions.csv", caption=caption("directions"), category=SHARPNESS, subcategory="tables"),
+        equal=report("reports/tables/equal.csv", caption=caption("equal"), category=GENERALIZATION, subcategory="tables"),
+        equal_curves=report("reports/tables/equal_curves.csv", caption=caption("equal_curves"), category=GENERALIZATION, subcategory="tables"),
+        equal_directions=report("reports/tables/equal_directions.csv", caption=caption("equal_directions"), category=SHARPNESS, subcategory="tables"),
+        candidates=report("reports/tables/candidates.csv", caption=caption("candidates"), category=GENERALIZATION, subcategory="tables"),
+        time_to_accuracy=report("reports/tables/time_to_accuracy.csv", caption=caption("time_to_accuracy"), category=OPTIMIZATION, subcategory="tables"),
     params:
         tracked=tracked(P, "aggregate"),
     log:
@@ -42,7 +42,8 @@ rule analyze:
         momentum="results/momentum/critical.json",
         code=code("analyze"),
     output:
-        "reports/lecture.json",
+        lecture=report("reports/lecture.json", caption=caption("lecture"), category=LECTURE),
+        metrics=report("reports/verdicts.json", caption=caption("verdicts"), category=LECTURE),
     params:
         tracked=tracked(P, "analyze"),
     log:
@@ -51,7 +52,7 @@ rule analyze:
         "benchmarks/analyze.tsv"
     shell:
         "python -m batch_momentum analyze --params {PARAMS} --tables reports/tables --timing {input.timing}"
-        " --momentum {input.momentum} --out {output} > {log} 2>&1"
+        " --momentum {input.momentum} --out {output.lecture} --metrics {output.metrics} > {log} 2>&1"
 
 
 rule report:
@@ -63,8 +64,15 @@ rule report:
         lecture="reports/lecture.json",
         code=code("report"),
     output:
-        page="reports/index.html",
-        figures=directory("reports/figures"),
+        page=report("reports/index.html", caption=caption("page"), category=LECTURE),
+        # every PNG the step draws, each in the category of its lecture row, captioned by name
+        figures=report(
+            directory("reports/figures"),
+            patterns=["{name}.png"],
+            caption=caption("figures"),
+            category=figure_category,
+            subcategory="figures",
+        ),
     params:
         tracked=tracked(P, "report"),
     log:
