@@ -85,7 +85,8 @@ OTHER = "7. Other figures"
 # The report step's figures (reports/figures/<name>.png) by name: the first prefix that matches.
 FIGURE_CATEGORIES = (
     ("time_to_accuracy", OPTIMIZATION),
-    ("time", TIMING),
+    ("timing", TIMING),
+    ("time_per", TIMING),
     ("gradient_noise", NOISE),
     ("accuracy_vs_batch", OPTIMIZATION),
     ("curves", OPTIMIZATION),

@@ -42,8 +42,8 @@ rule analyze:
         momentum="results/momentum/critical.json",
         code=code("analyze"),
     output:
-        lecture=report("reports/lecture.json", caption=caption("lecture"), category=LECTURE),
-        metrics=report("reports/verdicts.json", caption=caption("verdicts"), category=LECTURE),
+        lecture=report("reports/lecture.json", caption=caption("lecture"), category=LECTURE, subcategory="data"),
+        metrics=report("reports/verdicts.json", caption=caption("verdicts"), category=LECTURE, subcategory="data"),
     params:
         tracked=tracked(P, "analyze"),
     log:
@@ -64,7 +64,7 @@ rule report:
         lecture="reports/lecture.json",
         code=code("report"),
     output:
-        page=report("reports/index.html", caption=caption("page"), category=LECTURE),
+        page=report("reports/index.html", caption=caption("page"), category=LECTURE, subcategory="page"),
         # every PNG the step draws, each in the category of its lecture row, captioned by name
         figures=report(
             directory("reports/figures"),
