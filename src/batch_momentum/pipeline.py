@@ -48,7 +48,10 @@ class Stage:
     cmd: str
     deps: tuple = ()  # data the step reads
     outs: tuple = ()  # (path, cached) pairs; a path may be a folder
-    metrics: tuple = ()  # folders or files of metrics (never cached)
+    # folders or files of metrics: a path (not cached: DVC reads it from the workspace only) or (path, True):
+    # cached, so every experiment and commit keeps its own copy for `dvc exp show` and `dvc metrics diff`
+    # (reports/ is git-ignored, so an uncached file is in no experiment)
+    metrics: tuple = ()
     params: tuple = ()  # sections or keys of params.yaml the step's results depend on
     matrix: dict = field(default_factory=dict)
     dvc_only: bool = False  # no Snakemake rule (the Snakefile does this itself)
@@ -177,7 +180,8 @@ STAGES = (
             "results/equal_landscape",
         ),
         params=("data", "grid", "equal_acc.batch_size", "report.train_acc_levels", "report.val_acc_levels"),
-        outs=tuple((f"reports/tables/{t}.csv", False) for t in TABLES),
+        # cached: the tables are what `dvc plots show/diff` draw, and each experiment keeps its own
+        outs=tuple((f"reports/tables/{t}.csv", True) for t in TABLES),
     ),
     Stage(
         "analyze",
@@ -196,7 +200,7 @@ STAGES = (
             "results/momentum/critical.json",
         ),
         params=("train.target_train_acc", "sharpness.epsilons", "equal_acc"),
-        metrics=("reports/lecture.json", "reports/verdicts.json"),
+        metrics=("reports/lecture.json", ("reports/verdicts.json", True)),
     ),
     Stage(
         "report",
@@ -400,7 +404,7 @@ def dvc_stage(s: Stage) -> dict:
     elif s.params:
         out["params"] = list(s.params)
     if s.metrics:
-        out["metrics"] = [{m: {"cache": False}} for m in s.metrics]
+        out["metrics"] = [{m: {"cache": False}} if isinstance(m, str) else m[0] for m in s.metrics]
     out["outs"] = [
         {path: ({} if cached else {"cache": False}) | ({"persist": True} if path in s.persist else {})}
         if not cached or path in s.persist
