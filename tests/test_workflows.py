@@ -334,7 +334,7 @@ def test_dvc_repro_runs_the_same_grid_keeps_outputs_on_bad_params_and_runs_an_ex
     assert verdicts["generalization/verdict"] == "inconclusive" and verdicts["generalization/lam0.9/n_small"] == 0
     start = time.monotonic()
     check_dvc_plots(root)
-    run(["dvc", "plots", "show", "-o", "dvc_plots"], root)  # the HTML page, with DVC's scripts from a CDN
+    run(["dvc", "plots", "show"], root)  # the HTML page, dvc_plots/index.html, with DVC's scripts from a CDN
     page = (root / "dvc_plots/index.html").read_text()
     assert all(name in page for name in pipeline.PLOTS) and "cdn.jsdelivr.net" in page
     print(f"dvc plots show: {time.monotonic() - start:.1f} s")
@@ -396,6 +396,10 @@ def test_dvc_repro_runs_the_same_grid_keeps_outputs_on_bad_params_and_runs_an_ex
     added = diff["generalization/lam0.99/n_small"]
     assert added["old"] is None and added["new"] == new["generalization/lam0.99/n_small"]
     check_dvc_plots(root, revisions=("HEAD", "workspace"))
+    for cmd in (["dvc", "exp", "show"], ["dvc", "metrics", "diff"]):  # the tables a reader sees
+        assert "generalization/lam0.99/n_small" in run(cmd, root).stdout, cmd
+    run(["dvc", "plots", "diff", "HEAD"], root)
+    assert (root / "dvc_plots/index.html").read_text().count('"rev": "HEAD"') > 0
     print(f"dvc exp show, metrics diff, plots diff: {time.monotonic() - start:.1f} s")
 
 
