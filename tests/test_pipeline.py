@@ -196,3 +196,25 @@ def test_dvc_plots_read_columns_the_tables_have_from_files_a_stage_writes():
                 assert col in known, (name, col)
     # the per-run curves tell runs apart by columns every curve row has
     assert {T.BATCH_SIZE, T.MOMENTUM, T.SEED} <= set(T.CURVES.columns)
+
+
+def test_every_figure_of_the_report_step_has_the_category_of_its_lecture_row():
+    cat = pipeline.REPORT_CATEGORIES
+    expected = {
+        "timing": cat.timing,
+        "time_per_update": cat.timing,
+        "time_to_accuracy": cat.optimization,
+        "gradient_noise": cat.noise,
+        "accuracy_vs_batch": cat.optimization,
+        "curves_by_epoch": cat.optimization,
+        "equal_accuracy": cat.generalization,
+        "temperature": cat.generalization,
+        "interpolation_lam0.9_seed1": cat.sharpness,
+        "directions": cat.sharpness,
+        "sharpness_random20_eps0.001_vs_batch": cat.sharpness,
+        "hessian_trace_vs_batch": cat.sharpness,
+        "momentum_escape": cat.momentum,
+        "a_new_figure": cat.other,
+    }
+    assert {name: pipeline.figure_category(name) for name in expected} == expected
+    assert list(cat) == sorted(cat)  # the report lists categories alphabetically: the lecture's order

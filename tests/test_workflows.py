@@ -112,15 +112,7 @@ def check_equal_protocol(root, lecture):
                 assert sum(per["failed"][side].values()) == left_out, (aspect, per["momentum"], side)
 
 
-LECTURE_CATEGORIES = (
-    "0. The lecture's table",
-    "1. Timing",
-    "2. Gradient noise",
-    "3. Optimization",
-    "4. Generalization",
-    "5. Sharp vs flat minima",
-    "6. Momentum",
-)
+LECTURE_CATEGORIES = tuple(c for c in pipeline.REPORT_CATEGORIES if c != pipeline.REPORT_CATEGORIES.other)
 
 
 def _report_var(html, name):

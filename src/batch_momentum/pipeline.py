@@ -21,6 +21,7 @@ import functools
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -272,6 +273,48 @@ PLOTS = {
         y_label="value at equal training accuracy",
     ),
 }
+
+
+class ReportCategories(NamedTuple):
+    """The categories of `snakemake --report`, one per row of the lecture's table (the report lists them in
+    alphabetical order, hence the numbers)."""
+
+    lecture: str = "0. The lecture's table"
+    timing: str = "1. Timing"
+    noise: str = "2. Gradient noise"
+    optimization: str = "3. Optimization"
+    generalization: str = "4. Generalization"
+    sharpness: str = "5. Sharp vs flat minima"
+    momentum: str = "6. Momentum"
+    other: str = "7. Other figures"
+
+
+REPORT_CATEGORIES = ReportCategories()
+# The report step's figures (reports/figures/<name>.png) by name: the first prefix that matches; then any
+# <measure>_vs_batch is a sharpness measure against B.
+FIGURE_CATEGORIES = (
+    ("time_to_accuracy", REPORT_CATEGORIES.optimization),
+    ("timing", REPORT_CATEGORIES.timing),
+    ("time_per", REPORT_CATEGORIES.timing),
+    ("gradient_noise", REPORT_CATEGORIES.noise),
+    ("accuracy_vs_batch", REPORT_CATEGORIES.optimization),
+    ("curves", REPORT_CATEGORIES.optimization),
+    ("equal_accuracy", REPORT_CATEGORIES.generalization),
+    ("temperature", REPORT_CATEGORIES.generalization),
+    ("interpolation", REPORT_CATEGORIES.sharpness),
+    ("directions", REPORT_CATEGORIES.sharpness),
+    ("sharpness", REPORT_CATEGORIES.sharpness),
+    ("momentum", REPORT_CATEGORIES.momentum),
+)
+
+
+def figure_category(name: str) -> str:
+    """The `snakemake --report` category of a figure by its name; "7. Other figures" when none matches
+    (the end-to-end test fails then, so a new figure gets its lecture row)."""
+    found = next((cat for prefix, cat in FIGURE_CATEGORIES if name.startswith(prefix)), None)
+    if found is None and name.endswith("_vs_batch"):
+        found = REPORT_CATEGORIES.sharpness
+    return found or REPORT_CATEGORIES.other
 
 
 def by_name(name: str) -> Stage:

@@ -8,6 +8,7 @@ import yaml
 from batch_momentum import config as bm
 from batch_momentum.io.files import write_text
 from batch_momentum.pipeline import TABLES, code, gpus, tracked  # what each rule tracks, as dvc.yaml does
+from batch_momentum.pipeline import REPORT_CATEGORIES as CAT, figure_category  # snakemake --report
 
 # The config is params.yaml with any --configfile laid over it (Snakemake merges them;
 # config.overlay does the same, so an override file may name only the keys it changes).
@@ -71,43 +72,6 @@ wildcard_constraints:
 
 
 # `snakemake --report report.html`: the results tagged with report() in the rules, grouped by the
-# rows of the lecture's table (the report lists categories in alphabetical order, hence the
-# numbers), each with a caption from workflow/report/ (paths in report() are relative to the
-# rule file).
-LECTURE = "0. The lecture's table"
-TIMING = "1. Timing"
-NOISE = "2. Gradient noise"
-OPTIMIZATION = "3. Optimization"
-GENERALIZATION = "4. Generalization"
-SHARPNESS = "5. Sharp vs flat minima"
-MOMENTUM = "6. Momentum"
-OTHER = "7. Other figures"
-# The report step's figures (reports/figures/<name>.png) by name: the first prefix that matches.
-FIGURE_CATEGORIES = (
-    ("time_to_accuracy", OPTIMIZATION),
-    ("timing", TIMING),
-    ("time_per", TIMING),
-    ("gradient_noise", NOISE),
-    ("accuracy_vs_batch", OPTIMIZATION),
-    ("curves", OPTIMIZATION),
-    ("equal_accuracy", GENERALIZATION),
-    ("temperature", GENERALIZATION),
-    ("interpolation", SHARPNESS),
-    ("directions", SHARPNESS),
-    ("sharpness", SHARPNESS),
-    ("momentum", MOMENTUM),
-)
-
-
-def figure_category(wildcards):
-    """The report category of a figure, from its name (the wildcard of the figures' pattern)."""
-    name = wildcards.name
-    found = next((cat for prefix, cat in FIGURE_CATEGORIES if name.startswith(prefix)), None)
-    if found is None and name.endswith("_vs_batch"):  # hessian_top_vs_batch, sharpness_full_eps…_vs_batch
-        found = SHARPNESS
-    return found or OTHER
-
-
-def caption(name):
-    """A caption file of workflow/report/, as report() in a rule file names it."""
-    return f"../report/{name}.rst"
+# rows of the lecture's table (categories and the figures' mapping in batch_momentum.pipeline), each
+# with a caption from workflow/report/ (paths in report() are relative to the rule file).
+CAPTIONS = "../report"

@@ -14,14 +14,54 @@ rule aggregate:
         choices=expand("results/equal/{cell}/choice.json", cell=EQUAL),
         code=code("aggregate"),
     output:
-        cells=report("reports/tables/cells.csv", caption=caption("cells"), category=OPTIMIZATION, subcategory="tables"),
-        curves=report("reports/tables/curves.csv", caption=caption("curves"), category=OPTIMIZATION, subcategory="tables"),
-        directions=report("reports/tables/directions.csv", caption=caption("directions"), category=SHARPNESS, subcategory="tables"),
-        equal=report("reports/tables/equal.csv", caption=caption("equal"), category=GENERALIZATION, subcategory="tables"),
-        equal_curves=report("reports/tables/equal_curves.csv", caption=caption("equal_curves"), category=GENERALIZATION, subcategory="tables"),
-        equal_directions=report("reports/tables/equal_directions.csv", caption=caption("equal_directions"), category=SHARPNESS, subcategory="tables"),
-        candidates=report("reports/tables/candidates.csv", caption=caption("candidates"), category=GENERALIZATION, subcategory="tables"),
-        time_to_accuracy=report("reports/tables/time_to_accuracy.csv", caption=caption("time_to_accuracy"), category=OPTIMIZATION, subcategory="tables"),
+        cells=report(
+            "reports/tables/cells.csv",
+            caption=f"{CAPTIONS}/cells.rst",
+            category=CAT.optimization,
+            subcategory="tables",
+        ),
+        curves=report(
+            "reports/tables/curves.csv",
+            caption=f"{CAPTIONS}/curves.rst",
+            category=CAT.optimization,
+            subcategory="tables",
+        ),
+        directions=report(
+            "reports/tables/directions.csv",
+            caption=f"{CAPTIONS}/directions.rst",
+            category=CAT.sharpness,
+            subcategory="tables",
+        ),
+        equal=report(
+            "reports/tables/equal.csv",
+            caption=f"{CAPTIONS}/equal.rst",
+            category=CAT.generalization,
+            subcategory="tables",
+        ),
+        equal_curves=report(
+            "reports/tables/equal_curves.csv",
+            caption=f"{CAPTIONS}/equal_curves.rst",
+            category=CAT.generalization,
+            subcategory="tables",
+        ),
+        equal_directions=report(
+            "reports/tables/equal_directions.csv",
+            caption=f"{CAPTIONS}/equal_directions.rst",
+            category=CAT.sharpness,
+            subcategory="tables",
+        ),
+        candidates=report(
+            "reports/tables/candidates.csv",
+            caption=f"{CAPTIONS}/candidates.rst",
+            category=CAT.generalization,
+            subcategory="tables",
+        ),
+        time_to_accuracy=report(
+            "reports/tables/time_to_accuracy.csv",
+            caption=f"{CAPTIONS}/time_to_accuracy.rst",
+            category=CAT.optimization,
+            subcategory="tables",
+        ),
     params:
         tracked=tracked(P, "aggregate"),
     log:
@@ -42,8 +82,18 @@ rule analyze:
         momentum="results/momentum/critical.json",
         code=code("analyze"),
     output:
-        lecture=report("reports/lecture.json", caption=caption("lecture"), category=LECTURE, subcategory="data"),
-        metrics=report("reports/verdicts.json", caption=caption("verdicts"), category=LECTURE, subcategory="data"),
+        lecture=report(
+            "reports/lecture.json",
+            caption=f"{CAPTIONS}/lecture.rst",
+            category=CAT.lecture,
+            subcategory="data",
+        ),
+        metrics=report(
+            "reports/verdicts.json",
+            caption=f"{CAPTIONS}/verdicts.rst",
+            category=CAT.lecture,
+            subcategory="data",
+        ),
     params:
         tracked=tracked(P, "analyze"),
     log:
@@ -64,13 +114,13 @@ rule report:
         lecture="reports/lecture.json",
         code=code("report"),
     output:
-        page=report("reports/index.html", caption=caption("page"), category=LECTURE, subcategory="page"),
+        page=report("reports/index.html", caption=f"{CAPTIONS}/page.rst", category=CAT.lecture, subcategory="page"),
         # every PNG the step draws, each in the category of its lecture row, captioned by name
         figures=report(
             directory("reports/figures"),
             patterns=["{name}.png"],
-            caption=caption("figures"),
-            category=figure_category,
+            caption=f"{CAPTIONS}/figures.rst",
+            category=lambda wildcards: figure_category(wildcards.name),
             subcategory="figures",
         ),
     params:
