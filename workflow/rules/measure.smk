@@ -8,7 +8,7 @@ rule timing:
         data=DATA,
         code=code("timing"),
     output:
-        Nonereport(
+        report(
             "results/timing/timing.csv",
             caption=f"{CAPTIONS}/timing_table.rst",
             category=CAT.timing,
@@ -57,7 +57,7 @@ rule momentum:
     input:
         code=code("momentum"),
     output:
-        Nonereport(
+        report(
             "results/momentum/critical.json",
             caption=f"{CAPTIONS}/momentum_json.rst",
             category=CAT.momentum,
