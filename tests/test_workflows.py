@@ -116,8 +116,8 @@ LECTURE_CATEGORIES = tuple(c for c in pipeline.REPORT_CATEGORIES if c != pipelin
 
 
 def _report_var(html, name):
-    """A JSON value the Snakemake report embeds as `var <name> = ...;` in its <script id="<name>">."""
-    found = re.search(rf'<script id="{name}">\s*var {name} = (.*?);\s*</script>', html, flags=re.S)
+    """A JSON value the Snakemake report embeds as `var <name> = ...;` in a <script> of its own."""
+    found = re.search(rf'<script id="[\w-]+">\s*var {name} = (.*?);\s*</script>', html, flags=re.S)
     assert found, f"no {name} in the Snakemake report"
     return json.loads(found.group(1))
 
