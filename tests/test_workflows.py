@@ -149,7 +149,7 @@ def check_snakemake_report(root, config_args):
         "reports/figures/momentum_escape.png": ("6. Momentum", "escape"),
         "reports/tables/equal.csv": ("4. Generalization", "equal-accuracy runs"),
         "results/timing/timing.csv": ("1. Timing", "median time of one update"),
-        "reports/verdicts.json": ("0. The lecture's table", "dvc exp show"),
+        "reports/verdicts.json": ("0. The lecture's table", "verdicts' numbers"),
         "reports/index.html": ("0. The lecture's table", "Self-contained"),
     }
     for path, (category, caption) in expected.items():
