@@ -9,6 +9,11 @@ min_version("9.0")
 configfile: "params.yaml"
 
 
+# `snakemake --report report.html` after a run: this description, then the results the rules tag
+# with report(), grouped by the rows of the lecture's table (workflow/rules/common.smk).
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/measure.smk"

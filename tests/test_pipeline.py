@@ -1,5 +1,6 @@
 """The stage table: what dvc.yaml and the Snakefile are generated from or checked against."""
 
+import json
 from pathlib import Path
 
 import yaml
@@ -120,7 +121,11 @@ def test_generated_dvc_yaml_has_every_stage_with_its_params():
     doc = yaml.safe_load(pipeline.dvc_yaml())["stages"]
     assert list(doc) == [s.name for s in pipeline.STAGES]
     assert doc["train"]["matrix"] == {"bs": "${grid.batch_size}", "lam": "${grid.momentum}"}
-    assert doc["analyze"]["metrics"] == [{"reports/lecture.json": {"cache": False}}]
+    # verdicts.json and the plotted tables are cached: reports/ is git-ignored, so an experiment keeps them
+    # (for dvc exp show, dvc metrics diff, dvc plots diff) only in DVC's cache
+    assert doc["analyze"]["metrics"] == [{"reports/lecture.json": {"cache": False}}, "reports/verdicts.json"]
+    assert "reports/tables/curves.csv" in doc["aggregate"]["outs"]
+    assert "--metrics reports/verdicts.json" in doc["analyze"]["cmd"]
     assert doc["evaluate"]["params"] == ["grid.seed", "sharpness", "noise"]
     assert doc["evaluate_equal"]["params"] == ["equal_acc.seed", "sharpness", "noise"]
 
@@ -166,3 +171,54 @@ def test_jobs_ask_for_a_gpu_only_when_train_device_is_one(tmp_path, monkeypatch)
     (tmp_path / "driver").write_text("NVRM version: 0\n")
     monkeypatch.setattr(pipeline, "GPU_DRIVERS", (str(tmp_path / "driver"),))
     assert pipeline.gpus("auto") == int(torch.cuda.is_available())
+
+
+def test_dvc_plots_read_columns_the_tables_have_from_files_a_stage_writes():
+    # every plot of dvc.yaml draws columns that io/tables.py names, from a table the aggregate stage
+    # declares as an output, with a template file of the repository (a typo would leave a plot empty)
+    from batch_momentum.io import tables as T
+
+    doc = yaml.safe_load(pipeline.dvc_yaml())
+    plots = {k: v for p in doc["plots"] for k, v in p.items()}
+    assert set(plots) == {
+        "curves_train_acc",
+        "curves_train_loss",
+        "accuracy_vs_batch",
+        "sharpness_vs_batch",
+        "equal_accuracy",
+    }
+    outs = [next(iter(o)) if isinstance(o, dict) else o for o in doc["stages"]["aggregate"]["outs"]]
+    schemas = {f"reports/tables/{s.name}.csv": s for s in T.REPORT_TABLES}
+    known = {v for v in vars(T).values() if isinstance(v, str)}  # every column name io/tables.py defines
+    for name, plot in plots.items():
+        assert (PACKAGE.parents[1] / plot["template"]).is_file(), name
+        template = json.loads((PACKAGE.parents[1] / plot["template"]).read_text())
+        assert template["data"] == {"values": "<DVC_METRIC_DATA>"}, name
+        for path, columns in plot["y"].items():
+            assert path in outs and path in schemas, (name, path)
+            for col in [plot["x"], *([columns] if isinstance(columns, str) else columns)]:
+                assert col in known, (name, col)
+    # the per-run curves tell runs apart by columns every curve row has
+    assert {T.BATCH_SIZE, T.MOMENTUM, T.SEED} <= set(T.CURVES.columns)
+
+
+def test_every_figure_of_the_report_step_has_the_category_of_its_lecture_row():
+    cat = pipeline.REPORT_CATEGORIES
+    expected = {
+        "timing": cat.timing,
+        "time_per_update": cat.timing,
+        "time_to_accuracy": cat.optimization,
+        "gradient_noise": cat.noise,
+        "accuracy_vs_batch": cat.optimization,
+        "curves_by_epoch": cat.optimization,
+        "equal_accuracy": cat.generalization,
+        "temperature": cat.generalization,
+        "interpolation_lam0.9_seed1": cat.sharpness,
+        "directions": cat.sharpness,
+        "sharpness_random20_eps0.001_vs_batch": cat.sharpness,
+        "hessian_trace_vs_batch": cat.sharpness,
+        "momentum_escape": cat.momentum,
+        "a_new_figure": cat.other,
+    }
+    assert {name: pipeline.figure_category(name) for name in expected} == expected
+    assert list(cat) == sorted(cat)  # the report lists categories alphabetically: the lecture's order

@@ -1,11 +1,13 @@
 """End to end: the tiny grid through the real snakemake and the real dvc, in temporary copies."""
 
+import base64
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +15,7 @@ import pytest
 import torch
 
 from batch_momentum import config, pipeline
+from batch_momentum.analysis import metrics as verdict_metrics
 from conftest import REPO, load_yaml, make_repo_copy, run, tiny_full, tool_env
 
 pytestmark = pytest.mark.e2e
@@ -109,6 +112,78 @@ def check_equal_protocol(root, lecture):
                 assert sum(per["failed"][side].values()) == left_out, (aspect, per["momentum"], side)
 
 
+LECTURE_CATEGORIES = tuple(c for c in pipeline.REPORT_CATEGORIES if c != pipeline.REPORT_CATEGORIES.other)
+
+
+def _report_var(html, name):
+    """A JSON value the Snakemake report embeds as `var <name> = ...;` in a <script> of its own."""
+    found = re.search(rf'<script id="[\w-]+">\s*var {name} = (.*?);\s*</script>', html, flags=re.S)
+    assert found, f"no {name} in the Snakemake report"
+    return json.loads(found.group(1))
+
+
+def check_snakemake_report(root, config_args):
+    """`snakemake --report report.html` after a run: every figure of reports/figures, the key tables, the
+    lecture's data and the page, each in the category of its lecture row with its caption from
+    workflow/report/, the files embedded (the report reads offline), and the workflow description."""
+    start = time.monotonic()
+    run(["snakemake", *config_args, "--report", "report.html"], root)
+    print(f"snakemake --report: {time.monotonic() - start:.1f} s")
+    html = (root / "report.html").read_text()
+    results, categories = _report_var(html, "results"), _report_var(html, "categories")
+    assert tuple(sorted(categories)) == LECTURE_CATEGORIES, sorted(categories)  # no figure left in "Other"
+    where = {f: cat for cat, subs in categories.items() for files in subs.values() for f in files}
+    figures = sorted(p.relative_to(root).as_posix() for p in (root / "reports/figures").glob("*.png"))
+    tables = [f"reports/tables/{t}.csv" for t in pipeline.TABLES]
+    data = ["results/timing/timing.csv", "results/momentum/critical.json", "reports/lecture.json"]
+    for path in [*figures, *tables, *data, "reports/verdicts.json", "reports/index.html"]:
+        assert path in where and path in results, path
+        assert results[path]["caption"].strip(), path
+    assert len(figures) >= 10 and all("A figure of the report step" not in results[f]["caption"] for f in figures)
+    expected = {
+        "reports/figures/timing.png": ("1. Timing", "Timing."),
+        "reports/figures/gradient_noise.png": ("2. Gradient noise", "cosine between a batch gradient"),
+        "reports/figures/accuracy_vs_batch.png": ("3. Optimization", "same epoch budget"),
+        "reports/figures/equal_accuracy.png": ("4. Generalization", "Keskar et al. 2017"),
+        "reports/figures/hessian_top_vs_batch.png": ("5. Sharp vs flat minima", "the measure: hessian_top"),
+        "reports/figures/momentum_escape.png": ("6. Momentum", "escape"),
+        "reports/tables/equal.csv": ("4. Generalization", "equal-accuracy runs"),
+        "results/timing/timing.csv": ("1. Timing", "median time of one update"),
+        "reports/verdicts.json": ("0. The lecture's table", "verdicts' numbers"),
+        "reports/index.html": ("0. The lecture's table", "Self-contained"),
+    }
+    for path, (category, caption) in expected.items():
+        assert where[path] == category and caption in results[path]["caption"], (path, where[path])
+    for path in ("reports/tables/cells.csv", figures[0]):  # embedded byte for byte
+        uri = results[path]["data_uri"]
+        assert uri.startswith("data:") and base64.b64decode(uri.split("base64,", 1)[1]) == (root / path).read_bytes()
+    description = _report_var(html, "workflow_desc")
+    assert "Batch and Momentum" in description and "B = 8, 200" in description  # the run's own grid
+
+
+def check_dvc_plots(root, revisions=("workspace",)):
+    """`dvc plots show --json` (or diff): every plot dvc.yaml declares, with the rows of its table for each
+    revision, the columns it draws, and the file it came from."""
+    cmd = ["dvc", "plots", "show", "--json"] if revisions == ("workspace",) else ["dvc", "plots", "diff", "--json"]
+    shown = json.loads(run([*cmd, *revisions[:-1]], root).stdout)
+    assert not shown.get("errors"), shown["errors"]
+    assert set(shown["data"]) == set(pipeline.PLOTS)
+    for name, plot in pipeline.PLOTS.items():
+        ((path, columns),) = plot["y"].items()
+        columns = [columns] if isinstance(columns, str) else columns
+        (rendered,) = shown["data"][name]
+        values = rendered["content"]["data"]["values"]
+        assert rendered["type"] == "vega" and sorted(rendered["revisions"]) == sorted(revisions), name
+        table = pd.read_csv(root / path)
+        for rev in revisions:
+            at = [v for v in values if v["rev"] == rev]
+            assert sorted({v["field"] for v in at}) == sorted(columns), (name, rev)
+            if rev == "workspace":  # one point per row of the table and column drawn
+                assert len(at) == len(table) * len(columns), name
+                assert {float(v[plot["x"]]) for v in at} == set(table[plot["x"]].astype(float)), name
+    return shown
+
+
 def chromium():
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
@@ -125,6 +200,7 @@ def test_snakemake_runs_the_grid_with_an_override_file(tmp_path):
     assert len(list((root / "benchmarks/train").glob("*.tsv"))) == N_TINY_CELLS  # one job per (B, λ)
     merged = load_yaml(root / "results/params.merged.yaml")
     assert merged["grid"] == load_yaml(TINY)["grid"]
+    check_snakemake_report(root, ["--configfile", "params.yaml", "tiny.yaml"])
     # nothing left to do on a second run
     res = run(["snakemake", "--cores", "2", "--configfile", "params.yaml", "tiny.yaml", "-n"], root)
     assert "Nothing to be done" in res.stdout + res.stderr
@@ -244,7 +320,16 @@ def test_dvc_repro_runs_the_same_grid_keeps_outputs_on_bad_params_and_runs_an_ex
         assert all(p["small"]["n"] == p["large"]["n"] == 0 for p in rows[aspect]["per_lambda"])
     files = _dvc_metric_files(root)
     assert len([f for f in files if f.startswith("results/metrics/")]) == N_TINY_RUNS
-    assert "reports/lecture.json" in files
+    assert "reports/lecture.json" in files and "reports/verdicts.json" in files
+    verdicts = json.loads((root / "reports/verdicts.json").read_text())
+    assert verdicts == verdict_metrics.flatten(json.loads((root / "reports/lecture.json").read_text()))
+    assert verdicts["generalization/verdict"] == "inconclusive" and verdicts["generalization/lam0.9/n_small"] == 0
+    start = time.monotonic()
+    check_dvc_plots(root)
+    run(["dvc", "plots", "show"], root)  # the HTML page, dvc_plots/index.html, with DVC's scripts from a CDN
+    page = (root / "dvc_plots/index.html").read_text()
+    assert all(name in page for name in pipeline.PLOTS) and "cdn.jsdelivr.net" in page
+    print(f"dvc plots show: {time.monotonic() - start:.1f} s")
     status = run(["dvc", "status"], root).stdout
     assert "up to date" in status
 
@@ -281,6 +366,38 @@ def test_dvc_repro_runs_the_same_grid_keeps_outputs_on_bad_params_and_runs_an_ex
         f"results/metrics/bs{b}_lam{m}/seed{s}.json" for b in (8, 200) for m in (0, 0.99) for s in (1, 2)
     )
     assert len(pd.read_csv(root / "reports/tables/cells.csv").query("momentum == 0.99")) == 4
+
+    # the experiment beside the baseline: dvc exp show lists each one's verdicts' numbers (cached, so the
+    # baseline's are still there), dvc metrics diff and dvc plots diff compare them
+    start = time.monotonic()
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], root).stdout)
+
+    def verdicts_of(entry):
+        return entry["data"]["metrics"]["reports/verdicts.json"]["data"]
+
+    baseline = next(e for e in shown if e["rev"] != "workspace")
+    (experiment,) = [r for e in baseline["experiments"] for r in e["revs"]]
+    old, new = verdicts_of(baseline), verdicts_of(experiment)
+    assert "generalization/lam0.9/verdict" in old and "generalization/lam0.9/verdict" not in new
+    assert "generalization/lam0.99/verdict" in new and "sharpness/lam0.99/n_small" in new
+    written = json.loads((root / "reports/verdicts.json").read_text())  # the experiment, applied to the workspace
+    assert new == {k: v for k, v in written.items() if v is not None}  # DVC leaves out the nulls
+    table = run(["dvc", "exp", "show", "--csv", "--drop", ".*", "--keep", "Experiment|generalization/"], root).stdout
+    header = table.splitlines()[0].split(",")
+    assert "generalization/lam0.99/n_small" in header and "generalization/lam0.9/n_small" in header
+    diff = json.loads(run(["dvc", "metrics", "diff", "--json"], root).stdout)["reports/verdicts.json"]
+    added = diff["generalization/lam0.99/n_small"]
+    assert added["old"] is None and added["new"] == new["generalization/lam0.99/n_small"]
+    check_dvc_plots(root, revisions=("HEAD", "workspace"))
+    # the tables a reader sees (plain `dvc exp show` hides columns beyond the terminal's width: narrow it)
+    for cmd in (
+        ["dvc", "exp", "show", "--drop", ".*", "--keep", "Experiment|generalization/"],
+        ["dvc", "metrics", "diff"],
+    ):
+        assert "generalization/lam0.99/n_small" in run(cmd, root).stdout, cmd
+    run(["dvc", "plots", "diff", "HEAD"], root)
+    assert (root / "dvc_plots/index.html").read_text().count('"rev": "HEAD"') > 0
+    print(f"dvc exp show, metrics diff, plots diff: {time.monotonic() - start:.1f} s")
 
 
 def _snakemake_commands(root):

@@ -21,9 +21,11 @@ import functools
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
+from batch_momentum.io import tables as T
 from batch_momentum.io.tables import REPORT_TABLES
 
 PACKAGE = Path(__file__).resolve().parent
@@ -47,7 +49,10 @@ class Stage:
     cmd: str
     deps: tuple = ()  # data the step reads
     outs: tuple = ()  # (path, cached) pairs; a path may be a folder
-    metrics: tuple = ()  # folders or files of metrics (never cached)
+    # folders or files of metrics: a path (not cached: DVC reads it from the workspace only) or (path, True):
+    # cached, so every experiment and commit keeps its own copy for `dvc exp show` and `dvc metrics diff`
+    # (reports/ is git-ignored, so an uncached file is in no experiment)
+    metrics: tuple = ()
     params: tuple = ()  # sections or keys of params.yaml the step's results depend on
     matrix: dict = field(default_factory=dict)
     dvc_only: bool = False  # no Snakemake rule (the Snakefile does this itself)
@@ -176,7 +181,8 @@ STAGES = (
             "results/equal_landscape",
         ),
         params=("data", "grid", "equal_acc.batch_size", "report.train_acc_levels", "report.val_acc_levels"),
-        outs=tuple((f"reports/tables/{t}.csv", False) for t in TABLES),
+        # cached: the tables are what `dvc plots show/diff` draw, and each experiment keeps its own
+        outs=tuple((f"reports/tables/{t}.csv", True) for t in TABLES),
     ),
     Stage(
         "analyze",
@@ -184,7 +190,7 @@ STAGES = (
         _cmd(
             "analyze",
             "--tables reports/tables --timing results/timing/timing.csv "
-            "--momentum results/momentum/critical.json --out reports/lecture.json",
+            "--momentum results/momentum/critical.json --out reports/lecture.json --metrics reports/verdicts.json",
         ),
         deps=(
             "reports/tables/cells.csv",
@@ -195,7 +201,7 @@ STAGES = (
             "results/momentum/critical.json",
         ),
         params=("train.target_train_acc", "train.lr_momentum", "sharpness.epsilons", "equal_acc", "verdict"),
-        metrics=("reports/lecture.json",),
+        metrics=("reports/lecture.json", ("reports/verdicts.json", True)),
     ),
     Stage(
         "report",
@@ -217,6 +223,98 @@ STAGES = (
         outs=(("reports/index.html", False), ("reports/figures", False)),
     ),
 )
+
+
+# DVC's plots (`dvc plots show`, `dvc plots diff`) drawn from the tables aggregate writes, one row per run
+# or per epoch. The two templates are Vega-Lite files of this repository (paths from the repository root):
+# curves.json draws a line per run, coloured by B, one panel per λ; by_batch.json draws each run against B
+# (log scale) with the mean over seeds as a line, coloured by λ, one panel per column. Both tell the
+# revisions of a diff apart by dash and marker.
+TEMPLATES = "workflow/dvc"
+PLOTS = {
+    "curves_train_acc": dict(
+        title="training accuracy of every run, per epoch",
+        template=f"{TEMPLATES}/curves.json",
+        x=T.EPOCH,
+        y={"reports/tables/curves.csv": T.TRAIN_ACC},
+        x_label="epoch",
+        y_label="training accuracy",
+    ),
+    "curves_train_loss": dict(
+        title="training loss of every run, per epoch",
+        template=f"{TEMPLATES}/curves.json",
+        x=T.EPOCH,
+        y={"reports/tables/curves.csv": T.TRAIN_LOSS},
+        x_label="epoch",
+        y_label="training loss",
+    ),
+    "accuracy_vs_batch": dict(
+        title="accuracy against B after the same epoch budget",
+        template=f"{TEMPLATES}/by_batch.json",
+        x=T.BATCH_SIZE,
+        y={"reports/tables/cells.csv": [T.TRAIN_ACC, T.TEST_ACC]},
+        x_label="batch size B",
+        y_label="accuracy",
+    ),
+    "sharpness_vs_batch": dict(
+        title="Hessian top eigenvalue and trace against B after the same epoch budget",
+        template=f"{TEMPLATES}/by_batch.json",
+        x=T.BATCH_SIZE,
+        y={"reports/tables/cells.csv": [T.HESSIAN_TOP, T.HESSIAN_TRACE]},
+        x_label="batch size B",
+        y_label="Hessian at the final weights",
+    ),
+    "equal_accuracy": dict(
+        title="small vs large batch at equal training accuracy (Keskar et al.)",
+        template=f"{TEMPLATES}/by_batch.json",
+        x=T.BATCH_SIZE,
+        y={"reports/tables/equal.csv": [T.TEST_ACC, T.HESSIAN_TOP, T.EPOCHS]},
+        x_label="batch size B",
+        y_label="value at equal training accuracy",
+    ),
+}
+
+
+class ReportCategories(NamedTuple):
+    """The categories of `snakemake --report`, one per row of the lecture's table (the report lists them in
+    alphabetical order, hence the numbers)."""
+
+    lecture: str = "0. The lecture's table"
+    timing: str = "1. Timing"
+    noise: str = "2. Gradient noise"
+    optimization: str = "3. Optimization"
+    generalization: str = "4. Generalization"
+    sharpness: str = "5. Sharp vs flat minima"
+    momentum: str = "6. Momentum"
+    other: str = "7. Other figures"
+
+
+REPORT_CATEGORIES = ReportCategories()
+# The report step's figures (reports/figures/<name>.png) by name: the first prefix that matches; then any
+# <measure>_vs_batch is a sharpness measure against B.
+FIGURE_CATEGORIES = (
+    ("time_to_accuracy", REPORT_CATEGORIES.optimization),
+    ("timing", REPORT_CATEGORIES.timing),
+    ("time_per", REPORT_CATEGORIES.timing),
+    ("gradient_noise", REPORT_CATEGORIES.noise),
+    ("accuracy_vs_batch", REPORT_CATEGORIES.optimization),
+    ("curves", REPORT_CATEGORIES.optimization),
+    ("equal_accuracy", REPORT_CATEGORIES.generalization),
+    ("temperature", REPORT_CATEGORIES.generalization),
+    ("interpolation", REPORT_CATEGORIES.sharpness),
+    ("directions", REPORT_CATEGORIES.sharpness),
+    ("sharpness", REPORT_CATEGORIES.sharpness),
+    ("momentum", REPORT_CATEGORIES.momentum),
+)
+
+
+def figure_category(name: str) -> str:
+    """The `snakemake --report` category of a figure by its name; "7. Other figures" when none matches
+    (the end-to-end test fails then, so a new figure gets its lecture row)."""
+    found = next((cat for prefix, cat in FIGURE_CATEGORIES if name.startswith(prefix)), None)
+    if found is None and name.endswith("_vs_batch"):
+        found = REPORT_CATEGORIES.sharpness
+    return found or REPORT_CATEGORIES.other
 
 
 def by_name(name: str) -> Stage:
@@ -349,7 +447,7 @@ def dvc_stage(s: Stage) -> dict:
     elif s.params:
         out["params"] = list(s.params)
     if s.metrics:
-        out["metrics"] = [{m: {"cache": False}} for m in s.metrics]
+        out["metrics"] = [{m: {"cache": False}} if isinstance(m, str) else m[0] for m in s.metrics]
     out["outs"] = [
         {path: ({} if cached else {"cache": False}) | ({"persist": True} if path in s.persist else {})}
         if not cached or path in s.persist
@@ -364,12 +462,15 @@ HEADER = """\
 # `python -m batch_momentum stages --write`; edit that table, not this file (a test fails
 # when the two differ). The same steps and commands as the Snakefile; matrix stages expand
 # the grid of params.yaml over (B, lambda) cells (train@8-0.9), each doing every seed.
-# DVC runs the stages one after another; use snakemake for parallel cells.
+# DVC runs the stages one after another; use snakemake for parallel cells. `plots:` are drawn
+# from the tables by `dvc plots show` / `dvc plots diff` (templates in workflow/dvc/); the
+# verdicts' numbers (reports/verdicts.json) are metrics for `dvc exp show` / `dvc metrics diff`.
 """
 
 
 def dvc_yaml() -> str:
-    body = yaml.safe_dump({"stages": {s.name: dvc_stage(s) for s in STAGES}}, sort_keys=False, width=120)
+    doc = {"stages": {s.name: dvc_stage(s) for s in STAGES}, "plots": [{k: v} for k, v in PLOTS.items()]}
+    body = yaml.safe_dump(doc, sort_keys=False, width=120, allow_unicode=True)
     return HEADER + body
 
 

@@ -8,6 +8,7 @@ import yaml
 from batch_momentum import config as bm
 from batch_momentum.io.files import write_text
 from batch_momentum.pipeline import TABLES, code, gpus, tracked  # what each rule tracks, as dvc.yaml does
+from batch_momentum.pipeline import REPORT_CATEGORIES as CAT, figure_category  # snakemake --report
 
 # The config is params.yaml with any --configfile laid over it (Snakemake merges them;
 # config.overlay does the same, so an override file may name only the keys it changes).
@@ -69,3 +70,9 @@ PAIRS = bm.interpolation_pairs(P)
 wildcard_constraints:
     bs=r"\d+",
     lam=r"[0-9.]+",
+
+
+# `snakemake --report report.html`: the results tagged with report() in the rules, grouped by the
+# rows of the lecture's table (categories and the figures' mapping in batch_momentum.pipeline), each
+# with a caption from workflow/report/ (paths in report() are relative to the rule file).
+CAPTIONS = "../report"

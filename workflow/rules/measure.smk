@@ -8,7 +8,12 @@ rule timing:
         data=DATA,
         code=code("timing"),
     output:
-        "results/timing/timing.csv",
+        report(
+            "results/timing/timing.csv",
+            caption=f"{CAPTIONS}/timing_table.rst",
+            category=CAT.timing,
+            subcategory="tables",
+        ),
     params:
         tracked=tracked(P, "timing"),
     # All the cores: Snakemake starts no other local job while this one runs, so the
@@ -52,7 +57,12 @@ rule momentum:
     input:
         code=code("momentum"),
     output:
-        "results/momentum/critical.json",
+        report(
+            "results/momentum/critical.json",
+            caption=f"{CAPTIONS}/momentum_json.rst",
+            category=CAT.momentum,
+            subcategory="data",
+        ),
     params:
         tracked=tracked(P, "momentum"),
     log:

@@ -14,14 +14,54 @@ rule aggregate:
         choices=expand("results/equal/{cell}/choice.json", cell=EQUAL),
         code=code("aggregate"),
     output:
-        cells="reports/tables/cells.csv",
-        curves="reports/tables/curves.csv",
-        directions="reports/tables/directions.csv",
-        equal="reports/tables/equal.csv",
-        equal_curves="reports/tables/equal_curves.csv",
-        equal_directions="reports/tables/equal_directions.csv",
-        candidates="reports/tables/candidates.csv",
-        time_to_accuracy="reports/tables/time_to_accuracy.csv",
+        cells=report(
+            "reports/tables/cells.csv",
+            caption=f"{CAPTIONS}/cells.rst",
+            category=CAT.optimization,
+            subcategory="tables",
+        ),
+        curves=report(
+            "reports/tables/curves.csv",
+            caption=f"{CAPTIONS}/curves.rst",
+            category=CAT.optimization,
+            subcategory="tables",
+        ),
+        directions=report(
+            "reports/tables/directions.csv",
+            caption=f"{CAPTIONS}/directions.rst",
+            category=CAT.sharpness,
+            subcategory="tables",
+        ),
+        equal=report(
+            "reports/tables/equal.csv",
+            caption=f"{CAPTIONS}/equal.rst",
+            category=CAT.generalization,
+            subcategory="tables",
+        ),
+        equal_curves=report(
+            "reports/tables/equal_curves.csv",
+            caption=f"{CAPTIONS}/equal_curves.rst",
+            category=CAT.generalization,
+            subcategory="tables",
+        ),
+        equal_directions=report(
+            "reports/tables/equal_directions.csv",
+            caption=f"{CAPTIONS}/equal_directions.rst",
+            category=CAT.sharpness,
+            subcategory="tables",
+        ),
+        candidates=report(
+            "reports/tables/candidates.csv",
+            caption=f"{CAPTIONS}/candidates.rst",
+            category=CAT.generalization,
+            subcategory="tables",
+        ),
+        time_to_accuracy=report(
+            "reports/tables/time_to_accuracy.csv",
+            caption=f"{CAPTIONS}/time_to_accuracy.rst",
+            category=CAT.optimization,
+            subcategory="tables",
+        ),
     params:
         tracked=tracked(P, "aggregate"),
     log:
@@ -42,7 +82,18 @@ rule analyze:
         momentum="results/momentum/critical.json",
         code=code("analyze"),
     output:
-        "reports/lecture.json",
+        lecture=report(
+            "reports/lecture.json",
+            caption=f"{CAPTIONS}/lecture.rst",
+            category=CAT.lecture,
+            subcategory="data",
+        ),
+        metrics=report(
+            "reports/verdicts.json",
+            caption=f"{CAPTIONS}/verdicts.rst",
+            category=CAT.lecture,
+            subcategory="data",
+        ),
     params:
         tracked=tracked(P, "analyze"),
     log:
@@ -51,7 +102,7 @@ rule analyze:
         "benchmarks/analyze.tsv"
     shell:
         "python -m batch_momentum analyze --params {PARAMS} --tables reports/tables --timing {input.timing}"
-        " --momentum {input.momentum} --out {output} > {log} 2>&1"
+        " --momentum {input.momentum} --out {output.lecture} --metrics {output.metrics} > {log} 2>&1"
 
 
 rule report:
@@ -63,8 +114,15 @@ rule report:
         lecture="reports/lecture.json",
         code=code("report"),
     output:
-        page="reports/index.html",
-        figures=directory("reports/figures"),
+        page=report("reports/index.html", caption=f"{CAPTIONS}/page.rst", category=CAT.lecture, subcategory="page"),
+        # every PNG the step draws, each in the category of its lecture row, captioned by name
+        figures=report(
+            directory("reports/figures"),
+            patterns=["{name}.png"],
+            caption=f"{CAPTIONS}/figures.rst",
+            category=lambda wildcards: figure_category(wildcards.name),
+            subcategory="figures",
+        ),
     params:
         tracked=tracked(P, "report"),
     log:
