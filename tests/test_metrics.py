@@ -122,3 +122,19 @@ def test_two_rows_with_one_name_or_a_nameless_row_are_errors():
         metrics.flatten(doc)
     with pytest.raises(ValueError, match="no letters or digits"):
         metrics.row_name("λ → ∞")
+
+
+def test_the_power_behind_a_verdict_is_in_the_metrics():
+    per = dict(
+        momentum=0.5,
+        difference={"diff": -0.02, "lo": -0.05, "hi": 0.01},
+        small={"n": 8},
+        large={"n": 8},
+        detectable=0.012,
+        correlation=0.4,
+        seeds_needed=14,
+        verdict="inconclusive",
+    )
+    out = metrics.flatten({"rows": [{"aspect": "Generalization", "verdict": "inconclusive", "per_lambda": [per]}]})
+    assert out["generalization/lam0.5/detectable"] == 0.012 and out["generalization/lam0.5/seeds_needed"] == 14
+    assert out["generalization/lam0.5/correlation"] == 0.4 and out["generalization/lam0.5/verdict_score"] is None

@@ -4,7 +4,8 @@ reports/lecture.json holds the lecture's table with its evidence in words; DVC's
 diff` and `dvc exp show` compare scalars, so this module flattens the table to the numbers a
 verdict rests on: per row its verdict, and per λ (rows that compare the small and the large
 batch per λ) the difference large − small or the ratio large/small with its 95% interval, the
-seeds behind each side, and the verdict that interval gives.
+seeds behind each side, the smallest difference the run detects, the correlation of the paired
+sides and the seeds an inconclusive verdict would need, and the verdict that interval gives.
 
 Keys are `<row>/<field>` and `<row>/lam<λ>/<field>`, e.g. `generalization/lam0.9/diff`,
 `sharpness/lam0/ratio_lo`, `optimization/verdict`. A verdict is a string (one of
@@ -73,6 +74,9 @@ def _comparison(prefix: str, per: dict) -> dict:
     for side in ("small", "large"):
         if isinstance(per.get(side), dict) and "n" in per[side]:
             out[f"{prefix}/n_{side}"] = per[side]["n"]
+    for key in ("detectable", "correlation", "seeds_needed"):  # the power behind the verdict
+        if key in per:
+            out[f"{prefix}/{key}"] = per[key]
     return out | _verdict(prefix, per["verdict"])
 
 
