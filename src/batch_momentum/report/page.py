@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 from pathlib import Path
 
 import matplotlib
@@ -287,12 +288,20 @@ def summary_text(rows: list[dict]) -> list[str]:
 
 def _embed(sections: list[dict], figures_dir: Path) -> None:
     """Each section's figures become data URIs (and PNGs under figures_dir); its `extra` figures are
-    saved as PNGs only: the full set for a reader who wants every variant."""
+    saved as PNGs only: the full set for a reader who wants every variant. Each section's time goes to
+    the log as it ends (rendering PNGs is about half of the report step)."""
     for section in sections:
+        t0 = time.perf_counter()
         for f in section["figures"]:
             f["uri"] = figure_uri(f.pop("fig"), figures_dir / f"{f['name']}.png")
-        for f in section.pop("extra", []):
+        extra = section.pop("extra", [])
+        for f in extra:
             figure_uri(f["fig"], figures_dir / f"{f['name']}.png")
+        print(
+            f"report: section {section['id']}: {len(section['figures']) + len(extra)} figure(s) rendered "
+            f"in {time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
 
 
 def runs_html(table: pd.DataFrame) -> str:
