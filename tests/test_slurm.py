@@ -47,7 +47,7 @@ def cluster(tmp_path_factory):
     stop = subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True, text=True, timeout=120)
     assert stop.returncode == 0, stop.stderr
     status = subprocess.run(["bash", str(SCRIPT), "status"], env=env, capture_output=True, text=True, timeout=60)
-    assert " running" not in status.stdout, status.stdout  # every daemon it started is gone
+    assert not re.search(r"^\w+ running", status.stdout, flags=re.M), status.stdout  # every daemon it started is gone
 
 
 def slurm_profile(root: Path) -> Path:
@@ -139,7 +139,8 @@ def test_the_slurm_profile_runs_cancels_and_reruns_the_grid_on_a_real_slurm(tmp_
     assert victim in {j["comment"] for j in again} and all(j["state"] == "COMPLETED" for j in again), again
     finished_first = {j["comment"] for j in first_jobs if j["state"] == "COMPLETED"}
     assert finished_first and not finished_first & {j["comment"] for j in again}, (finished_first, again)
-    assert "Nothing to be done" in run(["snakemake", "-n", "--cores", "1", TARGET], root).stdout
+    dry = run(["snakemake", "-n", "--cores", "1", TARGET], root)
+    assert "Nothing to be done" in dry.stdout + dry.stderr
     # every job of the plan went through sbatch and completed there, once (the victim: once more)
     done = Counter(rule_of(j["comment"]) for j in accounting(cluster) if j["state"] == "COMPLETED")
     assert done == plan, (done, plan)
