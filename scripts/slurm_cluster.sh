@@ -44,8 +44,9 @@ install() {
   echo "slurm_cluster: installing ${PACKAGES[*]} (apt-get) ..."
   local log=$DIR/apt.log
   mkdir -p "$DIR"
-  # policy-rc.d keeps the packages' own services from starting: this script runs its own daemons
-  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq \
+  # services the packages start (on a machine with systemd) are left alone: this script runs its
+  # own daemons, on other ports; only munged is shared (one socket per machine)
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
       --no-install-recommends "${PACKAGES[@]}"; } >"$log" 2>&1; then
     tail -5 "$log" >&2
     missing_line "apt-get install ${PACKAGES[*]} failed (log: $log)"

@@ -175,7 +175,8 @@ def test_snakemake_runs_the_tiny_grid_on_real_fashion_mnist_images_from_debians_
             load_yaml(REPO / "configs/fashion_mnist_debian.yaml"),
             {
                 "data": {"n_train": 2000, "n_val": 500, "n_test": 1000},
-                "grid": {"batch_size": [10, 500]},
+                "grid": {"batch_size": [10, 200]},
+                "noise": {"subset": 500},  # the cosine samples batches of B from this subset: B < subset
                 "train": {"max_epochs": 5},
                 "equal_acc": {"batch_size": [10, 200], "target_train_acc": 0.85},
             },
