@@ -7,13 +7,14 @@
 #   sudo bash scripts/slurm_cluster.sh stop      # stops every daemon it started
 #   bash scripts/slurm_cluster.sh status         # the daemons it runs, and sinfo
 #
-# The daemons: munged (authentication), MariaDB and slurmdbd (the accounting that sacct,
-# and so the Snakemake SLURM plugin, reads job states from), slurmctld and slurmd. Each runs
-# as root from its own folder under $SLURM_CLUSTER_DIR (default /tmp/batch_momentum_slurm),
-# with its own ports and config, so a system's own SLURM or MySQL is left alone (a munged
-# already running is used as it is; munge has one socket per machine). The node offers every CPU, most of the memory, and one GPU slot (gres gpu:1, no
-# device behind it) so that a GPU request is accepted and recorded; a job that then asks
-# CUDA for a device fails as on any machine without one.
+# The daemons: munged (authentication), MariaDB and slurmdbd (the accounting: sacct's record
+# of every job), slurmctld and slurmd. Each runs as root from its own folder under
+# $SLURM_CLUSTER_DIR (default /tmp/batch_momentum_slurm), with its own ports and config, so a
+# system's own MySQL is left alone (a munged already running is used as it is: munge has one
+# socket per machine). /etc/slurm/slurm.conf links to the config while it runs. The node
+# offers every CPU, 80% of the memory, and one GPU slot (gres gpu:1, no device behind it) so
+# that a GPU request is accepted and recorded; a job that then asks CUDA for a device fails as
+# on any machine without one.
 #
 # Needs root and, for the install, apt-get (Debian or Ubuntu). When it cannot start the
 # cluster it prints one line naming what is missing and exits 2 (the test then skips).
@@ -192,7 +193,19 @@ start_all() {
 node_idle() { sinfo -h -o %t | grep -qx "idle"; }
 
 stop_all() {
-  local quiet=${1:-} name f pid
+  local quiet=${1:-} name f pid ids
+  # the jobs first: a job's processes (slurmstepd and its command) outlive slurmd otherwise
+  if pidfile_alive "$DIR/run/slurmctld.pid"; then
+    ids=$(SLURM_CONF=$DIR/etc/slurm.conf squeue -h -o %i 2>/dev/null || true)
+    if [ -n "$ids" ]; then
+      # shellcheck disable=SC2086
+      SLURM_CONF=$DIR/etc/slurm.conf scancel $ids 2>/dev/null || true
+      for _ in $(seq 50); do
+        [ -z "$(SLURM_CONF=$DIR/etc/slurm.conf squeue -h -t R,CG -o %i 2>/dev/null)" ] && break
+        sleep 0.2
+      done
+    fi
+  fi
   # the order matters little; each pid file names a daemon this script started
   for name in slurmd slurmctld slurmdbd mysqld munged; do
     f=$DIR/run/$name.pid
@@ -206,12 +219,6 @@ stop_all() {
     rm -f "$f"
   done
   [ "$(readlink "$SYSCONF" 2>/dev/null)" != "$DIR/etc/slurm.conf" ] || rm -f "$SYSCONF"
-  # job steps slurmd started (slurmstepd) end with their jobs; any left over are this cluster's
-  if [ -f "$DIR/etc/slurm.conf" ]; then
-    for pid in $(pgrep -x slurmstepd 2>/dev/null || true); do
-      grep -qa "$DIR" "/proc/$pid/cmdline" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
-    done
-  fi
 }
 
 case $cmd in
