@@ -4,7 +4,9 @@ tiny grid trained under the real snakemake and the real dvc; cached, corrupt, of
 
 import hashlib
 import json
+import os
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -131,3 +133,78 @@ def test_the_dataset_configs_plan_a_download_and_every_cell(tmp_path, name):
     jobs = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
     assert jobs["download"] == 1 and jobs["prepare"] == 1
     assert jobs["train"] == len(config.cells(p)) == jobs["evaluate"] == 8
+
+
+# Fashion-MNIST as Debian's package dataset-fashion-mnist installs it (configs/fashion_mnist_debian.yaml).
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+# Computed once from those files (numpy: the idx bytes after their headers, pixels / 255), 2026-12-02:
+# 60000 training images of 28 × 28, 6000 per class; 10000 test images, 1000 per class; the training
+# pixels' mean 0.2860406 and std 0.3530242 (the values torchvision users normalize Fashion-MNIST with).
+FASHION_TRAIN_MEAN, FASHION_TRAIN_STD = 0.2860406, 0.3530242
+
+
+def _idx(path: Path, offset: int):
+    import gzip
+
+    import numpy as np
+
+    return np.frombuffer(gzip.open(path).read(), np.uint8, offset=offset)
+
+
+def test_snakemake_runs_the_tiny_grid_on_real_fashion_mnist_images_from_debians_package(tmp_path):
+    names = load_yaml(REPO / "configs/fashion_mnist_debian.yaml")["download"]["md5"]["fashion_mnist"]
+    if not all((DEBIAN_FASHION / n).is_file() for n in names):
+        if os.environ.get("CI"):
+            pytest.fail("Debian's dataset-fashion-mnist is not installed; scripts/setup.sh installs it (root, apt-get)")
+        pytest.skip("the real Fashion-MNIST files are missing: apt-get install dataset-fashion-mnist (Debian/Ubuntu)")
+    import numpy as np
+    import torch
+
+    # the files: the official sets, as stated above
+    x_all = _idx(DEBIAN_FASHION / "train-images-idx3-ubyte.gz", 16).reshape(-1, 28 * 28)
+    y_all = _idx(DEBIAN_FASHION / "train-labels-idx1-ubyte.gz", 8)
+    assert x_all.shape == (60000, 784) and np.bincount(y_all).tolist() == [6000] * 10
+    assert np.bincount(_idx(DEBIAN_FASHION / "t10k-labels-idx1-ubyte.gz", 8)).tolist() == [1000] * 10
+    assert abs(x_all.mean() / 255 - FASHION_TRAIN_MEAN) < 1e-6 and abs(x_all.std() / 255 - FASHION_TRAIN_STD) < 1e-6
+
+    (tmp_path / "repo").mkdir()
+    root = make_repo_copy(tmp_path / "repo")
+    override = config.overlay(
+        load_yaml(REPO / "tests/tiny.yaml"),
+        config.overlay(
+            load_yaml(REPO / "configs/fashion_mnist_debian.yaml"),
+            {
+                "data": {"n_train": 2000, "n_val": 500, "n_test": 1000},
+                "grid": {"batch_size": [10, 200]},
+                "noise": {"subset": 500},  # the cosine samples batches of B from this subset: B < subset
+                "train": {"max_epochs": 5},
+                "equal_acc": {"batch_size": [10, 200], "target_train_acc": 0.85},
+            },
+        ),
+    )
+    (root / "real.yaml").write_text(yaml.safe_dump(override))
+    run(["snakemake", "--cores", "2", "--configfile", "params.yaml", "real.yaml", "-q"], root, timeout=1200)
+    table, html = check_outputs(root, N_TINY_RUNS)
+    assert "Data: fashion_mnist, 2000 training" in html
+    raw = root / "data/raw/fashion_mnist"
+    assert {n: digest(raw / n) for n in names} == names  # copied from the package, checked by md5
+
+    # the prepared training split: 2000 real images, each one of the package's, with its label
+    blob = torch.load(root / "data/prepared/fashion_mnist.pt", weights_only=True)
+    x, y = blob["x_train"], blob["y_train"]
+    assert tuple(x.shape) == (2000, 1, 28, 28) and tuple(blob["x_test"].shape) == (1000, 1, 28, 28)
+    counts = torch.bincount(y, minlength=10).tolist()
+    assert sum(counts) == 2000 and min(counts) > 150 and max(counts) < 250, counts  # about 200 a class
+    mean, std = (
+        float(v) for v in re.findall(r"mean \[([\d.]+)\] and std \[([\d.]+)\]", blob["meta"]["normalization"])[0]
+    )
+    assert abs(mean - FASHION_TRAIN_MEAN) < 0.01 and abs(std - FASHION_TRAIN_STD) < 0.01, (mean, std)
+    pixels = (x.reshape(2000, -1).double() * std + mean) * 255  # undo the standardization (4-digit mean, std)
+    as_bytes = pixels.round().clamp(0, 255).to(torch.uint8).numpy()
+    assert (pixels - pixels.round()).abs().max() < 0.1  # whole grey levels (the 4 digits cost at most 0.04)
+    index = {row.tobytes(): label for row, label in zip(x_all, y_all)}
+    exact = [index.get(row.tobytes()) for row in as_bytes]
+    assert all(e is not None for e in exact), sum(e is None for e in exact)
+    assert [int(e) for e in exact] == y.tolist()
+    lecture = json.loads((root / "reports/lecture.json").read_text())
+    print("\nlecture rows on 2000 Fashion-MNIST training images:", json.dumps(lecture, indent=1)[:6000])

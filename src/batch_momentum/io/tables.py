@@ -217,7 +217,8 @@ class Schema:
     remedy: str
 
     def read(self, path: str | Path, columns=None):
-        """The file as a DataFrame, checked whole; `columns` (default: all of the schema's) must be there."""
+        """The file as a DataFrame, checked whole; `columns` (default: all of the schema's) must be there,
+        and the file must agree with the manifest written beside it (row count, sha256: files.read_csv)."""
         return files.read_csv(path, self.remedy, columns=self.columns if columns is None else columns)
 
     def frame(self, rows):
@@ -228,7 +229,8 @@ class Schema:
 
     def write(self, path: str | Path, frame) -> Path:
         """Write `frame` with the schema's columns first, in order, then any others it holds (the run
-        tables' measure columns); a frame that lacks one of the schema's columns is refused."""
+        tables' measure columns); a frame that lacks one of the schema's columns is refused. The file is
+        written atomically, then its manifest (files.write_csv), which the readers check it against."""
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
             raise ValueError(f"{path}: the {self.name} table lacks columns {', '.join(missing)}")
