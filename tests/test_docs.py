@@ -178,7 +178,7 @@ def missing_paths(args: list[str]) -> str | None:
 
 def check(cmd: list[str]) -> str | None:
     """The error of one simple command other than snakemake's (those are dry-run together), or None."""
-    while cmd and re.fullmatch(r"\w+=.*", cmd[0]):  # VAR=value before the command
+    while cmd and (re.fullmatch(r"\w+=.*", cmd[0]) or cmd[0] == "sudo"):  # VAR=value or sudo before the command
         cmd = cmd[1:]
     prog, args = cmd[0].removeprefix(".venv/bin/"), cmd[1:]
     missing = missing_paths(args)
