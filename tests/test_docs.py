@@ -222,6 +222,9 @@ def snakemake_errors(cmds: list[list[str]], root: Path) -> dict[str, str]:
     errors = {}
     for args in dict.fromkeys(tuple(c[1:]) for c in cmds):
         argv = ["snakemake", *args]
+        if "--report" in argv:  # builds from a finished run, ignoring -n: dry-run the same workflow without it
+            i = argv.index("--report")
+            argv = argv[:i] + argv[i + 2 :]
         if "-n" not in args and "--dry-run" not in args:
             argv.append("-n")
         res = run(argv, root, check=False, timeout=300)

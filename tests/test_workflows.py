@@ -428,7 +428,8 @@ def test_snakemake_and_dvc_hold_the_same_cells_and_commands(tmp_path):
     assert smk == dvc
     trains = sorted(c for c in smk if " train " in c and "--protocol equal_acc" not in c)  # the grid's cells
     assert len(trains) == N_TINY_CELLS
-    assert len([c for c in smk if "--protocol equal_acc" in c]) == 4  # equal_acc's two B at tiny.yaml's two λ
+    for step in ("train", "evaluate"):  # equal_acc's two B at tiny.yaml's two λ, trained and evaluated
+        assert len([c for c in smk if f" {step} " in c and "--protocol equal_acc" in c]) == 4, step
     assert any("--batch-size 200 --momentum 0.9 --out results/cells/bs200_lam0.9" in c for c in trains)
 
 
