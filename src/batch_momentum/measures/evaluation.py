@@ -33,6 +33,19 @@ from batch_momentum.training import models
 from batch_momentum.training.status import Status
 
 
+def hessian_columns(top: dict, tr: dict) -> dict:
+    """The T.HESSIAN columns of one run from its power iteration (`top`) and Hutchinson trace (`tr`)."""
+    return {
+        T.HESSIAN_TOP: top["value"],
+        T.HESSIAN_TOP_ITERS: top["iterations"],
+        T.HESSIAN_TOP_CONVERGED: top["converged"],
+        T.HESSIAN_TRACE: tr["value"],
+        T.HESSIAN_TRACE_SE: tr["std_error"],
+        T.HESSIAN_TRACE_SAMPLES: tr["samples"],
+        T.HESSIAN_TRACE_CONVERGED: tr["converged"],
+    }
+
+
 def sharpness_measures(model, x, y, cfg: config.Sharpness, seed: int) -> dict:
     """The Hessian's top eigenvalue and trace (T.HESSIAN) and the epsilon-sharpness columns
     (T.sharpness_columns) of the model's training loss on (x, y), at its weights."""
@@ -43,15 +56,7 @@ def sharpness_measures(model, x, y, cfg: config.Sharpness, seed: int) -> dict:
         f, theta = hessian.loss_function(model, x, y)
         top = hessian.top_eigenvalue_fn(f, theta, tol=cfg.hessian_tol, max_iter=cfg.hessian_max_iter, seed=seed)
         tr = hessian.trace_fn(f, theta, n_samples=cfg.trace_samples, tol=cfg.hessian_tol, seed=seed)
-        out = {
-            T.HESSIAN_TOP: top["value"],
-            T.HESSIAN_TOP_ITERS: top["iterations"],
-            T.HESSIAN_TOP_CONVERGED: top["converged"],
-            T.HESSIAN_TRACE: tr["value"],
-            T.HESSIAN_TRACE_SE: tr["std_error"],
-            T.HESSIAN_TRACE_SAMPLES: tr["samples"],
-            T.HESSIAN_TRACE_CONVERGED: tr["converged"],
-        }
+        out = hessian_columns(top, tr)
         A = sharpness.random_subspace(theta.numel(), cfg.subspace_dim, seed, theta.dtype, theta.device)
         for eps in cfg.epsilons:
             for dim, basis in ((None, None), (cfg.subspace_dim, A)):
@@ -195,18 +200,7 @@ def sharpness_measures_stacked(net, x, y, cfg: config.Sharpness, seeds, clock: _
         tops = hessian.top_eigenvalues_stacked(f, theta, seeds, tol=cfg.hessian_tol, max_iter=cfg.hessian_max_iter)
     with clock.part("hessian trace"):
         trs = hessian.traces_stacked(f, theta, seeds, n_samples=cfg.trace_samples, tol=cfg.hessian_tol)
-    out = [
-        {
-            T.HESSIAN_TOP: top["value"],
-            T.HESSIAN_TOP_ITERS: top["iterations"],
-            T.HESSIAN_TOP_CONVERGED: top["converged"],
-            T.HESSIAN_TRACE: tr["value"],
-            T.HESSIAN_TRACE_SE: tr["std_error"],
-            T.HESSIAN_TRACE_SAMPLES: tr["samples"],
-            T.HESSIAN_TRACE_CONVERGED: tr["converged"],
-        }
-        for top, tr in zip(tops, trs)
-    ]
+    out = [hessian_columns(top, tr) for top, tr in zip(tops, trs)]
     n = theta.shape[1]
     with clock.part(f"random subspaces of {cfg.subspace_dim}"):
         A = torch.stack([sharpness.random_subspace(n, cfg.subspace_dim, s, theta.dtype, theta.device) for s in seeds])

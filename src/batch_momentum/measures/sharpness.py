@@ -232,6 +232,18 @@ class _Lockstep:
         return results
 
 
+def _check_stacked(theta: torch.Tensor, eps: float, seeds) -> tuple[torch.Tensor, int, int]:
+    """The checks of a stacked box maximum: eps a positive number, one seed per row of theta (k, n);
+    theta detached, k and n."""
+    if not (np.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps = {eps!r}: the box half-width factor must be a positive number (Keskar: 1e-3, 5e-4)")
+    theta = theta.detach()
+    k, n = theta.shape
+    if len(seeds) != k:
+        raise ValueError(f"{len(seeds)} seeds for {k} stacked models")
+    return theta, k, n
+
+
 def epsilon_sharpness_stacked(
     F, theta: torch.Tensor, eps: float, seeds, max_iter: int = 10, A: torch.Tensor | None = None
 ) -> list[dict]:
@@ -241,12 +253,7 @@ def epsilon_sharpness_stacked(
     rows). A: None for the full space, or (k, n, p), one random subspace per row. Same numbers as
     epsilon_sharpness_fn(f_s, θ_s, eps, seed=seeds[s], A=A[s]) up to float rounding. A row whose loss
     is not finite gets phi NaN and no search."""
-    if not (np.isfinite(eps) and eps > 0):
-        raise ValueError(f"eps = {eps!r}: the box half-width factor must be a positive number (Keskar: 1e-3, 5e-4)")
-    theta = theta.detach()
-    k, n = theta.shape
-    if len(seeds) != k:
-        raise ValueError(f"{len(seeds)} seeds for {k} stacked models")
+    theta, k, n = _check_stacked(theta, eps, seeds)
     if A is not None:
         if A.dim() != 3 or A.shape[:2] != (k, n):
             raise ValueError(f"A has shape {tuple(A.shape)}; it must be (k, n, p) with (k, n) = {(k, n)}")
@@ -324,12 +331,7 @@ def epsilon_sharpness_sign_ascent(F, theta: torch.Tensor, eps: float, seeds, ste
     work on n coordinates (and scipy's per-coordinate bound handling) costs more than the loss, this is
     several times cheaper. Returns epsilon_sharpness_fn's keys (iterations = steps, evaluations =
     steps + 1; a row whose loss is not finite: phi NaN, no search)."""
-    if not (np.isfinite(eps) and eps > 0):
-        raise ValueError(f"eps = {eps!r}: the box half-width factor must be a positive number (Keskar: 1e-3, 5e-4)")
-    theta = theta.detach()
-    k, n = theta.shape
-    if len(seeds) != k:
-        raise ValueError(f"{len(seeds)} seeds for {k} stacked models")
+    theta, k, n = _check_stacked(theta, eps, seeds)
     with torch.no_grad():
         f0 = F(theta).tolist()
     rows = [r for r in range(k) if np.isfinite(f0[r])]
