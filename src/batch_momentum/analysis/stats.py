@@ -165,12 +165,12 @@ def ratio_interval(a, b, level: float = LEVEL) -> dict:
 POWER = 0.8  # the power of the seed counts the report asks for: 4 runs in 5 decide
 
 
-def _quantiles(dof: float, level: float, power: float) -> float:
+def _quantiles(dof, level: float, power: float):
     """t_{(1+level)/2, dof} + t_{power, dof}: standard errors between a true difference and the near end
     of an interval that, with probability `power`, still excludes it."""
     from scipy.stats import t
 
-    return float(t.ppf((1 + level) / 2, dof) + t.ppf(power, dof))
+    return t.ppf((1 + level) / 2, dof) + t.ppf(power, dof)
 
 
 def detectable(se: float, dof: float, level: float = LEVEL, power: float = POWER) -> float:
@@ -178,7 +178,7 @@ def detectable(se: float, dof: float, level: float = LEVEL, power: float = POWER
     With many degrees of freedom it is (1.960 + 0.842)·se = 2.80·se at 95% and 80% power."""
     if not (np.isfinite(se) and np.isfinite(dof)) or dof < 1:
         return float("nan")
-    return _quantiles(dof, level, power) * se
+    return float(_quantiles(dof, level, power) * se)
 
 
 def seeds_needed(
@@ -201,11 +201,9 @@ def seeds_needed(
         return 2
     if goal <= 0:
         return None
-    for n in range(2, most + 1):
-        dof = n - 1 if paired else 2 * n - 2
-        if _quantiles(dof, level, power) * sd / np.sqrt(n) < goal:
-            return n
-    return None
+    n = np.arange(2, most + 1)  # every candidate at once: one vectorised quantile call, not one per n
+    ok = _quantiles(n - 1 if paired else 2 * n - 2, level, power) * sd / np.sqrt(n) < goal
+    return int(n[ok.argmax()]) if ok.any() else None
 
 
 def paired_interval(a, b, level: float = LEVEL) -> dict:
