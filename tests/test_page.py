@@ -3,6 +3,7 @@ per side (per-λ chips), the verdict's colour, the detail under the row, a summa
 headless Chromium at 1400 × 900, the whole table within two window heights with every detail closed, and
 every <details> opening."""
 
+import html as html_lib
 import json
 import os
 import re
@@ -174,26 +175,35 @@ document.getElementById("probe").textContent = JSON.stringify({
   closed, open: table.getBoundingClientRect().height, window: [innerWidth, innerHeight],
   scroll_width: document.documentElement.scrollWidth,
   opened: all.map(d => d.open), before, after, rows: table.querySelectorAll("tr.claim").length});
-</script></body>"""
+</script>"""
 
 
-def browse(html: str, tmp_path) -> dict:
-    """The page laid out by headless Chromium at 1400 × 900: the table's height with its details closed
-    and opened, and each details element's height before and after a click on its summary."""
+def chromium() -> str:
+    """Headless Chromium's executable; a skip where it is missing (a failure on CI, which installs it)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if browser is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed; .ci/run installs it (apt-get install chromium)")
         pytest.skip("chromium not installed")
+    return browser
+
+
+def browse(html: str, tmp_path, probe: str = PROBE, width: int = 1400) -> dict:
+    """The page laid out by headless Chromium at width × 900 with a probe script run at the end of its body:
+    what the probe wrote (JSON) into its <pre id="probe">. The default probe measures the lecture table: its
+    height with its details closed and opened, and each details element's height before and after a click."""
     path = tmp_path / "page.html"
-    path.write_text(html.replace("</body>", PROBE))
+    head, _, tail = html.rpartition("</body>")
+    path.write_text(head + probe + "</body>" + tail)
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-    flags += ["--hide-scrollbars", "--window-size=1400,900", f"--user-data-dir={tmp_path / 'chromium'}"]
-    res = subprocess.run([browser, *flags, "--dump-dom", f"file://{path}"], capture_output=True, text=True, timeout=120)
+    flags += ["--hide-scrollbars", f"--window-size={width},900", f"--user-data-dir={tmp_path / 'chromium'}"]
+    res = subprocess.run(
+        [chromium(), *flags, "--dump-dom", f"file://{path}"], capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     out = re.search(r'<pre id="probe">(.*?)</pre>', res.stdout, flags=re.S)
     assert out and out.group(1) != "pending", res.stdout[-2000:]
-    return json.loads(out.group(1).replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
+    return json.loads(html_lib.unescape(out.group(1)))
 
 
 @pytest.mark.parametrize("extra", [True, False], ids=["with margins", "without margins"])
