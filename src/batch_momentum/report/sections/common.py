@@ -13,9 +13,10 @@ from markupsafe import Markup
 
 
 def html_table(df: pd.DataFrame, fmt="{:.3g}") -> Markup:
-    """The frame as a <table class="cells">: every header and cell escaped (pandas' escape=True)."""
+    """The frame as a <table class="cells">, every header and cell escaped (pandas' escape=True), in a box of
+    its own that scrolls sideways where the table is wider than the page (class "wide")."""
     html = df.to_html(index=False, float_format=fmt.format, border=0, na_rep="—", classes="cells", escape=True)
-    return Markup(html)
+    return Markup('<div class="wide">{}</div>').format(Markup(html))
 
 
 def html_paragraph(text: str, id: str | None = None) -> Markup:
