@@ -222,3 +222,15 @@ def test_every_figure_of_the_report_step_has_the_category_of_its_lecture_row():
     }
     assert {name: pipeline.figure_category(name) for name in expected} == expected
     assert list(cat) == sorted(cat)  # the report lists categories alphabetically: the lecture's order
+
+
+def test_every_dvc_output_is_cached_so_a_remote_carries_the_whole_run():
+    # an output with cache: false would not travel through `dvc push` / `dvc pull`: a clone would rerun its
+    # stage (and every stage after it) to get the page (tests/test_dvc_remote.py runs the whole workflow)
+    doc = yaml.safe_load(pipeline.dvc_yaml())
+    entries = [(n, e) for n, s in doc["stages"].items() for e in s.get("outs", []) + s.get("metrics", [])]
+    assert len(entries) >= 20
+    for name, entry in entries:
+        options = next(iter(entry.values())) if isinstance(entry, dict) else None
+        assert (options or {}).get("cache", True), (name, entry)
+    assert "reports/index.html" in doc["stages"]["report"]["outs"]

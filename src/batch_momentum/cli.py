@@ -7,6 +7,7 @@ params.yaml first and stops with a one-line error on a bad value or a missing fi
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 # step name -> module with a main(argv) function
@@ -39,6 +40,11 @@ def main(argv=None) -> int:
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     from batch_momentum.config import ParamsError
 
+    # torch's OpenMP threads sleep when they have nothing to do instead of spinning (read once, when torch
+    # loads: before the step's imports). A spinning thread holds a core that another process needs: with
+    # --threads all on a machine where another job runs, a training step took 2-4 times as long spinning,
+    # and the same as one thread sleeping (docs/performance.md). One thread (Snakemake's jobs) never waits.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     module = importlib.import_module(f"batch_momentum.{STEPS[argv[0]]}")
     try:
         return module.main(argv[1:]) or 0

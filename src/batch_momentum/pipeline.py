@@ -48,7 +48,9 @@ class Stage:
     module: str  # the step's module (steps.<name>); its imports are the code deps
     cmd: str
     deps: tuple = ()  # data the step reads
-    outs: tuple = ()  # (path, cached) pairs; a path may be a folder
+    # (path, cached) pairs; a path may be a folder. Every output is cached: `dvc push` then carries a whole run
+    # to a remote, and a clone's `dvc pull` gets the page without running a stage (docs/reviewing.md)
+    outs: tuple = ()
     # folders or files of metrics: a path (not cached: DVC reads it from the workspace only) or (path, True):
     # cached, so every experiment and commit keeps its own copy for `dvc exp show` and `dvc metrics diff`
     # (reports/ is git-ignored, so an uncached file is in no experiment)
@@ -84,7 +86,7 @@ STAGES = (
         "steps.check",
         _cmd("check", f"--out {CHECKED}"),
         params=("params.yaml",),
-        outs=((CHECKED, False),),
+        outs=((CHECKED, True),),
         dvc_only=True,
     ),
     # Only the md5 are tracked (what the files are, not where from). The raw folder persists: on a
@@ -126,8 +128,8 @@ STAGES = (
         deps=(DATA, f"results/cells/{CELL}"),
         params=("grid.seed", "sharpness", "noise"),
         matrix=GRID,
-        metrics=(f"results/metrics/{CELL}",),
-        outs=((f"results/landscape/{CELL}", False),),
+        metrics=((f"results/metrics/{CELL}", True),),
+        outs=((f"results/landscape/{CELL}", True),),
         all_cores=True,
     ),
     Stage(
@@ -136,7 +138,7 @@ STAGES = (
         _cmd("timing", f"--data {DATA} --out results/timing/timing.csv"),
         deps=(DATA,),
         params=("model", "timing", "train.device", "train.lr"),
-        outs=(("results/timing/timing.csv", False),),
+        outs=(("results/timing/timing.csv", True),),
     ),
     Stage(
         "train_equal",
@@ -163,8 +165,8 @@ STAGES = (
         deps=(DATA, f"results/equal/{CELL}"),
         params=("equal_acc.seed", "sharpness", "noise"),
         matrix=EQUAL,
-        metrics=(f"results/equal_metrics/{CELL}",),
-        outs=((f"results/equal_landscape/{CELL}", False),),
+        metrics=((f"results/equal_metrics/{CELL}", True),),
+        outs=((f"results/equal_landscape/{CELL}", True),),
         all_cores=True,
     ),
     Stage(
@@ -177,7 +179,7 @@ STAGES = (
         deps=(DATA, SMALL_EQ, LARGE_EQ),
         params=("equal_acc.seed", "sharpness.interpolation_points"),
         matrix={"lam": "${grid.momentum}"},
-        outs=(("results/interpolation/lam${item.lam}", False),),
+        outs=(("results/interpolation/lam${item.lam}", True),),
         all_cores=True,
     ),
     Stage(
@@ -185,7 +187,7 @@ STAGES = (
         "steps.momentum",
         _cmd("momentum", "--out results/momentum/critical.json"),
         params=("momentum", "grid.momentum"),
-        outs=(("results/momentum/critical.json", False),),
+        outs=(("results/momentum/critical.json", True),),
     ),
     Stage(
         "aggregate",
@@ -220,7 +222,7 @@ STAGES = (
             "results/momentum/critical.json",
         ),
         params=("train.target_train_acc", "train.lr_momentum", "sharpness.epsilons", "equal_acc", "verdict"),
-        metrics=("reports/lecture.json", ("reports/verdicts.json", True)),
+        metrics=(("reports/lecture.json", True), ("reports/verdicts.json", True)),
     ),
     Stage(
         "report",
@@ -239,7 +241,7 @@ STAGES = (
             "reports/lecture.json",
         ),
         params=("data", "model", "train", "grid", "sharpness", "noise", "timing", "momentum", "report", "verdict"),
-        outs=(("reports/index.html", False), ("reports/figures", False)),
+        outs=(("reports/index.html", True), ("reports/figures", True)),
     ),
 )
 
