@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from markupsafe import escape
 
 from batch_momentum import config, pipeline
 from batch_momentum.analysis import metrics as verdict_metrics
@@ -73,8 +74,8 @@ def check_outputs(root, n_runs, threads=1):
         if r["verdict"] == "not measured":
             assert r.get("per_lambda") and all(p["reason"] for p in r["per_lambda"]), r["aspect"]
     assert not [r["aspect"] for r in lecture["rows"] if r["verdict"] == "not measured" and r["section"] == "timing"]
-    for r in lecture["rows"]:  # the page shows what analyze decided
-        assert r["aspect"] in html and f'<td class="verdict">{r["verdict"]}' in html
+    for r in lecture["rows"]:  # the page shows what analyze decided (escaped: "λ > 0" is "λ &gt; 0" in HTML)
+        assert escape(r["aspect"]) in html and f'<td class="verdict">{escape(r["verdict"])}' in html
     for aspect in (
         "Critical point: gradient descent",
         "Escaping a critical point: small batch",

@@ -483,7 +483,8 @@ HEADER = """\
 # `python -m batch_momentum stages --write`; edit that table, not this file (a test fails
 # when the two differ). The same steps and commands as the Snakefile; matrix stages expand
 # the grid of params.yaml over (B, lambda) cells (train@8-0.9), each doing every seed.
-# DVC runs the stages one after another; use snakemake for parallel cells. `plots:` are drawn
+# DVC runs the stages one after another, so those that compute take every core (--threads all);
+# use snakemake for parallel cells. `plots:` are drawn
 # from the tables by `dvc plots show` / `dvc plots diff` (templates in workflow/dvc/); the
 # verdicts' numbers (reports/verdicts.json) are metrics for `dvc exp show` / `dvc metrics diff`.
 """
