@@ -123,7 +123,7 @@ def test_generated_dvc_yaml_has_every_stage_with_its_params():
     assert doc["train"]["matrix"] == {"bs": "${grid.batch_size}", "lam": "${grid.momentum}"}
     # verdicts.json and the plotted tables are cached: reports/ is git-ignored, so an experiment keeps them
     # (for dvc exp show, dvc metrics diff, dvc plots diff) only in DVC's cache
-    assert doc["analyze"]["metrics"] == [{"reports/lecture.json": {"cache": False}}, "reports/verdicts.json"]
+    assert doc["analyze"]["metrics"] == ["reports/lecture.json", "reports/verdicts.json"]
     assert "reports/tables/curves.csv" in doc["aggregate"]["outs"]
     assert "--metrics reports/verdicts.json" in doc["analyze"]["cmd"]
     assert doc["evaluate"]["params"] == ["grid.seed", "sharpness", "noise"]
@@ -133,7 +133,7 @@ def test_generated_dvc_yaml_has_every_stage_with_its_params():
 def test_every_dvc_stage_waits_for_the_check_of_the_whole_params_file():
     doc = yaml.safe_load(pipeline.dvc_yaml())["stages"]
     assert list(doc)[0] == "check" and doc["check"]["params"] == [{"params.yaml": None}]  # every key
-    assert doc["check"]["outs"] == [{pipeline.CHECKED: {"cache": False}}]
+    assert doc["check"]["outs"] == [pipeline.CHECKED]  # cached: a clone's dvc pull brings it too
     assert all(pipeline.CHECKED in s["deps"] for name, s in doc.items() if name != "check")
 
 
