@@ -66,14 +66,9 @@ def equal_runs(test_small, test_large, top=(5.0, 30.0), eps=(1.0, 50.0), lams=(0
 
 
 def candidates_for(equal):
-    return pd.DataFrame(
-        [
-            dict(cell=f"bs{b}_lam{lam}", lr=0.05, seed=s, chosen=True, choice_reason="best mean")
-            for b in (8, 512)
-            for lam in equal.momentum.unique()
-            for s in SEEDS
-        ]
-    )
+    """The candidates table of made-up equal-accuracy runs: one η per side, each run its seed's kept one."""
+    c = equal.assign(cell=equal["cell"].str.split("/").str[0], chosen=True, choice_reason="best validation")
+    return c.assign(val_acc=c["test_acc"]) if "val_acc" not in c else c
 
 
 def params():
@@ -171,17 +166,41 @@ def test_generalization_and_sharpness_use_only_runs_at_the_target():
     sharp = row(rows, "Sharp vs flat minima")
     assert sharp["verdict"] == "holds" and sharp["small"] == "Flat minimum"
     assert set(sharp["per_lambda"][0]["measures"]) >= {"top Hessian eigenvalue", "Hessian trace"}
-    assert sharp["per_lambda"][0]["ratio"]["ratio"] == pytest.approx(6.0, rel=1e-3)  # 30 / 5
+    assert sharp["primary"] == "ε-sharpness ε=0.001"  # params' verdict.sharpness_primary: eps_sharpness
+    assert sharp["per_lambda"][0]["ratio"]["ratio"] == pytest.approx(50.0, rel=1e-3)  # 50 / 1: the primary's
 
 
-def test_sharpness_row_is_partly_when_the_measures_disagree():
-    # the Hessian says sharper at the large batch, epsilon-sharpness says flatter
+def test_the_primary_measure_decides_and_a_disagreeing_measure_is_named():
+    # the Hessian says sharper at the large batch, epsilon-sharpness (the primary) says flatter
     equal = equal_runs({0.0: 0.8, 0.9: 0.8}, {0.0: 0.7, 0.9: 0.7}, top=(5.0, 30.0), eps=(50.0, 1.0))
     t = cells({0.0: 0.9, 0.9: 0.9}, {0.0: 0.4, 0.9: 0.7}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
     sharp = row(table_rows(t, equal=equal), "Sharp vs flat minima")
-    assert sharp["verdict"] == "partly holds"
-    m = sharp["per_lambda"][0]["measures"]
-    assert m["top Hessian eigenvalue"] == "holds" and m["ε-sharpness ε=0.001"] == "does not hold"
+    assert sharp["verdict"] == "does not hold"  # the primary's verdict, not a mix of the measures
+    lam0 = sharp["per_lambda"][0]
+    assert (
+        lam0["measures"]["top Hessian eigenvalue"] == "holds"
+        and lam0["measures"]["ε-sharpness ε=0.001"] == "does not hold"
+    )
+    assert lam0["agreement"]["top Hessian eigenvalue"] == "disagrees (holds)"
+    assert lam0["agreement"]["ε-sharpness ε=0.0005"] == "agrees"
+    assert lam0["measures_disagree"] and "measures disagree" in lam0["note"]
+    assert sharp["flags"] == ["measures disagree at λ = 0, 0.9"]
+    # every measure pointing the same way: no flag
+    same = equal_runs({0.0: 0.8, 0.9: 0.8}, {0.0: 0.7, 0.9: 0.7}, top=(5.0, 30.0), eps=(1.0, 50.0))
+    agreeing = row(table_rows(t, equal=same), "Sharp vs flat minima")
+    assert agreeing["verdict"] == "holds" and agreeing["flags"] == []
+    assert not agreeing["per_lambda"][0]["measures_disagree"]
+
+
+def test_agreement_needs_intervals_that_exclude_one_on_opposite_sides():
+    def r(verdict, lo, hi):
+        return {"verdict": verdict, "ratio": {"ratio": (lo + hi) / 2, "lo": lo, "hi": hi}}
+
+    up, down, open_ = r("holds", 1.5, 3.0), r("does not hold", 0.2, 0.6), r("inconclusive", 0.7, 1.6)
+    assert lecture.agreement("a", {"a": up, "b": down})["disagree"]
+    assert not lecture.agreement("a", {"a": up, "b": open_})["disagree"]  # one interval holds 1
+    assert lecture.agreement("a", {"a": up, "b": open_})["others"] == {"b": "disagrees (inconclusive)"}
+    assert not lecture.agreement("a", {"a": up, "b": up})["disagree"]
 
 
 def test_keskar_table_beside_the_published_row():

@@ -141,13 +141,13 @@ STAGES = (
         _cmd(
             "evaluate",
             f"--data {DATA} --cell results/equal/{CELL} --protocol equal_acc --out results/equal_metrics/{CELL} "
-            f"--landscape results/equal_landscape/{CELL}",
+            f"--landscape results/equal_landscape/{CELL} --eta-out results/equal_eta/{CELL}.csv",
         ),
         deps=(DATA, f"results/equal/{CELL}"),
         params=("equal_acc.seed", "sharpness", "noise"),
         matrix=EQUAL,
         metrics=(f"results/equal_metrics/{CELL}",),
-        outs=((f"results/equal_landscape/{CELL}", False),),
+        outs=((f"results/equal_landscape/{CELL}", False), (f"results/equal_eta/{CELL}.csv", False)),
     ),
     Stage(
         "interpolate",
@@ -179,6 +179,7 @@ STAGES = (
             "results/equal",
             "results/equal_metrics",
             "results/equal_landscape",
+            "results/equal_eta",
         ),
         params=("data", "grid", "equal_acc.batch_size", "report.train_acc_levels", "report.val_acc_levels"),
         # cached: the tables are what `dvc plots show/diff` draw, and each experiment keeps its own

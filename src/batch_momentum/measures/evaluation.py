@@ -279,3 +279,52 @@ def evaluate_runs(
         metrics[i].update({T.SHARPNESS_SUBSET: sh.subset, T.NOISE_SUBSET: nz.subset})
         curves[i] = oks[j]
     return list(zip(metrics, curves))
+
+
+def measure_candidates(rows: list[dict], finals: list, params: config.Params, blob: dict, device, log=_print) -> list:
+    """The eta view of an equal-accuracy cell: for every candidate run (rows of T.CELL_CANDIDATES, with
+    their final models) its test accuracy and, where it trained (status ok, finite loss), the top Hessian
+    eigenvalue of its training loss on the sharpness subset, by the same power iteration as the runs'
+    measures (each candidate with its seed's start vector); one row of T.ETA_MEASURES each."""
+    from batch_momentum.measures import hessian
+    from batch_momentum.training import stacked
+
+    net = _stack(finals, blob["meta"], device)
+    cell = f"bs{rows[0][T.BATCH_SIZE]}_lam{rows[0][T.MOMENTUM]} candidates" if rows else "candidates"
+    clock = _Clock(cell, len(rows), log)
+    with clock.part("test accuracy"):
+        if net is None:
+            splits = [evaluate_cell(m, blob) for m in finals]
+        else:
+            splits = split_metrics_stacked(net, blob)
+    out = [
+        {T.LR: r[T.LR], T.SEED: r[T.SEED], T.TEST_ACC: sp[T.TEST_ACC], T.HESSIAN_TOP: float("nan")}
+        for r, sp in zip(rows, splits)
+    ]
+    ok = [
+        i for i, (r, sp) in enumerate(zip(rows, splits)) if r[T.STATUS] == Status.OK and math.isfinite(sp[T.TRAIN_LOSS])
+    ]
+    sh = params.sharpness
+    xs, ys = blob["x_train"][: sh.subset], blob["y_train"][: sh.subset]
+    sub = _stack([finals[i] for i in ok], blob["meta"], device) if ok else None
+    clock = _Clock(cell, len(ok), log)
+    with clock.part("hessian top eigenvalue"):
+        if sub is not None:
+            f = stacked.stacked_loss_function(sub, xs, ys)
+            seeds = [int(rows[i][T.SEED]) for i in ok]
+            tops = hessian.top_eigenvalues_stacked(
+                f, stacked.flat_stack(sub), seeds, tol=sh.hessian_tol, max_iter=sh.hessian_max_iter
+            )
+        else:
+            tops = []
+            for i in ok:
+                with models.eval_mode(finals[i]):
+                    fn, theta = hessian.loss_function(finals[i], xs, ys)
+                    tops.append(
+                        hessian.top_eigenvalue_fn(
+                            fn, theta, tol=sh.hessian_tol, max_iter=sh.hessian_max_iter, seed=int(rows[i][T.SEED])
+                        )
+                    )
+    for i, top in zip(ok, tops):
+        out[i][T.HESSIAN_TOP] = top["value"]
+    return out

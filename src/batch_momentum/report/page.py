@@ -231,14 +231,18 @@ def lecture_rows(rows: list[dict]) -> list[dict]:
             dict(
                 r,
                 css=VERDICT_CSS.get(r["verdict"], "none"),
-                headline=HEADLINES.get(r["section"], ("", None))[0] if r.get("per_lambda") else "",
+                headline=r.get("headline_label") or HEADLINES.get(r["section"], ("", None))[0]
+                if r.get("per_lambda")
+                else "",
                 chips_small=chips(r, "small"),
                 chips_large=chips(r, "large"),
                 lambdas=[dict(text=f"λ={p['λ']}", title=p["verdict"], css=p["css"]) for p in per] if r["scope"] else [],
                 detail=dict(
                     columns=columns,
                     rows=per,
-                    notes=[f"λ={p['λ']}, per measure: {p['measures']}" for p in per if p["measures"]],
+                    notes=list(r.get("flags") or [])
+                    + [f"λ={p['λ']}, per measure: {p['measures']}" for p in per if p["measures"]]
+                    + [p["note"] for p in r.get("per_lambda") or [] if p.get("note")],
                 ),
             )
         )

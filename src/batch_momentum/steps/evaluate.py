@@ -5,7 +5,8 @@ stacked (measures.evaluation.evaluate_runs), and each part's time is printed as 
 seed s it writes
 <out>/seed<s>.json (batch_momentum.measures.evaluation: the training summary, loss and
 accuracy per split, the sharpness measures and the gradient noise) and <landscape>/seed<s>.json,
-the training loss along a filter-normalized random direction. A diverged run keeps its
+the training loss along a filter-normalized random direction; with --eta-out (the equal-accuracy
+protocol) also every candidate eta's test accuracy and top Hessian eigenvalue. A diverged run keeps its
 status; its measures are written as null.
 """
 
@@ -15,9 +16,9 @@ from pathlib import Path
 
 from batch_momentum import config
 from batch_momentum.data import prepared
-from batch_momentum.io import files
+from batch_momentum.io import files, runs
 from batch_momentum.io import tables as T
-from batch_momentum.measures.evaluation import evaluate_runs
+from batch_momentum.measures.evaluation import evaluate_runs, measure_candidates
 from batch_momentum.steps import parser
 
 
@@ -39,6 +40,11 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--landscape", required=True, help="folder of its 1-D loss curves, e.g. results/landscape/bs8_lam0.9"
     )
+    ap.add_argument(
+        "--eta-out",
+        help="with --protocol equal_acc: a CSV of every candidate eta's test accuracy and top Hessian eigenvalue "
+        "(the eta view), e.g. results/equal_eta/bs8_lam0.9.csv",
+    )
     args = ap.parse_args(argv)
     params = config.load(args.params)
     device, blob = prepared.load_on_device(args.data, params, params.train.threads)
@@ -51,4 +57,8 @@ def main(argv=None) -> int:
             f"{metrics['cell']}: status {metrics['status']}, train acc {metrics['train_acc']:.4f}, "
             f"val acc {metrics['val_acc']:.4f}, test acc {metrics['test_acc']:.4f} -> {out}"
         )
+    if args.eta_out:
+        rows, finals = runs.load_candidates(Path(args.cell), params, blob["meta"], device)
+        T.ETA_MEASURES.write(args.eta_out, T.ETA_MEASURES.frame(measure_candidates(rows, finals, params, blob, device)))
+        print(f"eta view of {len(rows)} candidate runs -> {args.eta_out}")
     return 0
