@@ -3,16 +3,19 @@ per side (per-λ chips), the verdict's colour, the detail under the row, a summa
 headless Chromium at 1400 × 900, the whole table within two window heights with every detail closed, and
 every <details> opening."""
 
+import html as html_lib
 import json
 import os
 import re
 import shutil
 import subprocess
 
+import pandas as pd
 import pytest
 
 from batch_momentum.analysis.verdicts import Verdict
 from batch_momentum.report import page
+from batch_momentum.report.sections.common import html_table
 
 LAMS = (0.0, 0.5, 0.9)
 
@@ -174,26 +177,35 @@ document.getElementById("probe").textContent = JSON.stringify({
   closed, open: table.getBoundingClientRect().height, window: [innerWidth, innerHeight],
   scroll_width: document.documentElement.scrollWidth,
   opened: all.map(d => d.open), before, after, rows: table.querySelectorAll("tr.claim").length});
-</script></body>"""
+</script>"""
 
 
-def browse(html: str, tmp_path) -> dict:
-    """The page laid out by headless Chromium at 1400 × 900: the table's height with its details closed
-    and opened, and each details element's height before and after a click on its summary."""
+def chromium() -> str:
+    """Headless Chromium's executable; a skip where it is missing (a failure on CI, which installs it)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if browser is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed; .ci/run installs it (apt-get install chromium)")
         pytest.skip("chromium not installed")
+    return browser
+
+
+def browse(html: str, tmp_path, probe: str = PROBE, width: int = 1400) -> dict:
+    """The page laid out by headless Chromium at width × 900 with a probe script run at the end of its body:
+    what the probe wrote (JSON) into its <pre id="probe">. The default probe measures the lecture table: its
+    height with its details closed and opened, and each details element's height before and after a click."""
     path = tmp_path / "page.html"
-    path.write_text(html.replace("</body>", PROBE))
+    head, _, tail = html.rpartition("</body>")
+    path.write_text(head + probe + "</body>" + tail)
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-    flags += ["--hide-scrollbars", "--window-size=1400,900", f"--user-data-dir={tmp_path / 'chromium'}"]
-    res = subprocess.run([browser, *flags, "--dump-dom", f"file://{path}"], capture_output=True, text=True, timeout=120)
+    flags += ["--hide-scrollbars", f"--window-size={width},900", f"--user-data-dir={tmp_path / 'chromium'}"]
+    res = subprocess.run(
+        [chromium(), *flags, "--dump-dom", f"file://{path}"], capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     out = re.search(r'<pre id="probe">(.*?)</pre>', res.stdout, flags=re.S)
     assert out and out.group(1) != "pending", res.stdout[-2000:]
-    return json.loads(out.group(1).replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
+    return json.loads(html_lib.unescape(out.group(1)))
 
 
 @pytest.mark.parametrize("extra", [True, False], ids=["with margins", "without margins"])
@@ -206,3 +218,59 @@ def test_the_lecture_table_fits_two_window_heights_and_every_detail_opens(tmp_pa
     assert all(a > b + 20 for b, a in zip(found["before"], found["after"])), found  # each shows its content
     assert found["open"] > 3 * found["closed"]  # the intervals, cells and prose live in the details
     assert found["scroll_width"] <= width  # an opened detail wraps instead of widening the page
+
+
+# ----------------------------------------------------------------------------- nothing wider than the window
+WIDE_PROBE = """<pre id="probe">pending</pre><script>
+const scrolls = e => getComputedStyle(e).overflowX === "auto" || getComputedStyle(e).overflowX === "scroll";
+const inBox = e => { for (let p = e.parentElement; p; p = p.parentElement) if (scrolls(p)) return true; return false; };
+const past = [...document.body.querySelectorAll("*")].filter(e => !inBox(e))
+  .filter(e => e.getBoundingClientRect().right > innerWidth + 0.5).map(e => e.tagName + "." + e.className);
+document.getElementById("probe").textContent = JSON.stringify({
+  window: innerWidth, scroll_width: document.documentElement.scrollWidth, past,
+  boxes: [...document.querySelectorAll(".wide")].map(w => [w.querySelector("table")?.rows[0].cells.length ?? 0,
+    w.scrollWidth > w.clientWidth, Math.round(w.getBoundingClientRect().right)]),
+  imgs: [...document.querySelectorAll("img")].map(i => [i.naturalWidth, Math.round(i.getBoundingClientRect().width)])});
+</script>"""
+
+
+def test_no_table_or_figure_makes_the_page_scroll_sideways_at_1400_px(tmp_path):
+    """Keskar's side-by-side table as the default params make it (13 columns of mean ± std under long
+    headers) and a table of sentences fit the page by wrapping; a table of 40 columns scrolls inside its own
+    box; a figure wider than the page is scaled to it. Nothing makes the page itself scroll sideways."""
+    measures = ["training accuracy", "test accuracy", "top Hessian eigenvalue", "Hessian trace"] + [
+        f"ε-sharpness ε={e}{sub}" for e in (0.001, 0.0005) for sub in ("", ", 20-dim subspace")
+    ]
+    keskar = pd.DataFrame(
+        [
+            {"λ": lam, "side": side, "B": b, "η": 0.05, "seeds at target": "8 of 8"}
+            | {m: "0.9812 ± 0.0034" for m in measures}
+            | {"ε-sharpness ε=0.001": "1234.5678 ± 123.45"}
+            for lam in (0, 0.5, 0.9)
+            for side, b in (("small", 8), ("large", 512))
+        ]
+    )
+    reading = "weak: g explains 33% and momentum adds 0%; the rest is scatter (compare with the seed spread)"
+    prose = pd.DataFrame({"runs": ["grid, trained"] * 4, "measure": measures[:4], "n": 45, "reading": reading})
+    wide = pd.DataFrame({f"a long column name {i}": ["bs512_lam0.9/seed8"] for i in range(40)})
+    ctx = context(rows())
+    ctx["sections"] = [
+        dict(id="s", title="Tables", text="", html=html_table(keskar) + html_table(prose) + html_table(wide)),
+        dict(id="f", title="A figure", text="", html="", figures=[dict(caption="wide", uri=figure(20, 3))]),
+    ]
+    found = browse(page.render(ctx), tmp_path, probe=WIDE_PROBE)
+    assert found["window"] == 1400 and found["scroll_width"] <= 1400 and found["past"] == [], found
+    (keskar_box, prose_box, wide_box) = found["boxes"]
+    assert keskar_box[:2] == [13, False] and prose_box[:2] == [4, False]  # they fit: no scrolling
+    assert wide_box[:2] == [40, True] and wide_box[2] <= 1400  # it scrolls in its box, the box fits
+    ((natural, shown),) = found["imgs"]
+    assert natural > 1400 and shown <= 1150
+
+
+def figure(width_in: float, height_in: float) -> str:
+    """A matplotlib figure of that size as the page embeds it (110 dpi)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(width_in, height_in))
+    ax.plot([0, 1], [0, 1])
+    return page.figure_uri(fig)

@@ -15,6 +15,7 @@ from batch_momentum.config import stability_threshold
 from batch_momentum.io import tables as T
 from batch_momentum.report.plots import noise, sharpness, style, temperature, training
 from batch_momentum.report.plots.style import FAILED, LINE, MARK, PANEL, RUN, SHORT, X, Y, batch_color, lam_color
+from batch_momentum.report.sections.optimization import time_to_accuracy_table
 from batch_momentum.training.status import Status
 
 LAMS, SIZES, SEEDS = (0.0, 0.5, 0.9), (8, 512), (1, 2, 3)
@@ -173,7 +174,9 @@ def test_curves_are_one_line_per_run_by_batch_size_and_dashed_when_the_run_did_n
     assert drawn_colors(fig) == {rgb(batch_color(b)) for b in SIZES}
 
 
-def test_time_to_accuracy_is_the_median_over_seeds_and_never_reached_sits_on_top():
+def time_to_accuracy_rows() -> pd.DataFrame:
+    """Two validation and two training levels over λ × B × seeds; no seed of B = 512 reaches 90% training
+    accuracy, and at λ = 0.9 seed 3 of every B does not either."""
     rows = [
         {
             T.CELL: f"bs{b}_lam{lam}/seed{s}",
@@ -183,6 +186,7 @@ def test_time_to_accuracy_is_the_median_over_seeds_and_never_reached_sits_on_top
             T.MEASURE: m,
             T.LEVEL: lv,
             T.WALL_S: s * b / 8,
+            T.UPDATES: 10 * s,
         }
         for m in (T.VAL_ACC, T.TRAIN_ACC)
         for lv in (0.9, 0.5)
@@ -192,8 +196,13 @@ def test_time_to_accuracy_is_the_median_over_seeds_and_never_reached_sits_on_top
     ]
     tta = pd.DataFrame(rows)
     level = (tta[T.MEASURE] == T.TRAIN_ACC) & (tta[T.LEVEL] == 0.9)
-    tta.loc[level & (tta[T.BATCH_SIZE] == 512), T.WALL_S] = np.nan  # no seed of B = 512 reaches 90%
-    tta.loc[level & (tta[T.MOMENTUM] == 0.9) & (tta[T.SEED] == 3), T.WALL_S] = np.nan  # the median of seeds 1, 2
+    tta.loc[level & (tta[T.BATCH_SIZE] == 512), [T.WALL_S, T.UPDATES]] = np.nan  # no seed of B = 512 reaches 90%
+    tta.loc[level & (tta[T.MOMENTUM] == 0.9) & (tta[T.SEED] == 3), [T.WALL_S, T.UPDATES]] = np.nan  # seeds 1, 2
+    return tta
+
+
+def test_time_to_accuracy_is_the_median_over_seeds_and_never_reached_sits_on_top():
+    tta = time_to_accuracy_rows()
     frame = training.time_to_accuracy_frame(tta)
     titles = ["50% validation accuracy", "90% validation accuracy", "50% training accuracy", "90% training accuracy"]
     assert list(frame[PANEL].unique()) == titles
@@ -203,6 +212,19 @@ def test_time_to_accuracy_is_the_median_over_seeds_and_never_reached_sits_on_top
     assert set(frame[MARK]) == {LINE, style.NEVER} and not style.FILLS[style.NEVER]  # hollow triangles
     fig = training.plot_time_to_accuracy(tta)
     assert [ax.get_title() for ax in fig.axes] == titles and set(scales(fig)) == {"log"}
+
+
+def test_the_time_to_accuracy_table_has_a_row_per_level_and_lambda_and_a_column_per_batch_size():
+    tta = time_to_accuracy_rows()
+    view = time_to_accuracy_table(tta)
+    assert list(view.columns) == ["accuracy", "λ"] + [f"B = {b}" for b in SIZES]
+    titles = ["50% validation accuracy", "90% validation accuracy", "50% training accuracy", "90% training accuracy"]
+    assert list(view["accuracy"]) == [t for t in titles for _ in (0.0, 0.9)] and list(view["λ"]) == [0.0, 0.9] * 4
+    row = view[(view["accuracy"] == "90% training accuracy") & (view["λ"] == 0.9)].iloc[0]
+    assert row["B = 512"] == "never" and row["B = 8"] == "1.5 s, 15 updates (2 of 3 seeds)"  # median of seeds 1, 2
+    first = view.iloc[0]
+    assert first["B = 8"] == "2 s, 20 updates" and first["B = 512"] == "128 s, 20 updates"  # every seed
+    assert len(view) == tta.groupby([T.MEASURE, T.LEVEL, T.MOMENTUM]).ngroups  # one row per level and λ
 
 
 def test_equal_runs_put_small_left_and_large_right_and_short_runs_hollow_out_of_the_mean():
@@ -330,8 +352,8 @@ def test_temperature_views_plot_the_ok_runs_against_g_and_the_loss_hollow_when_s
     short = frame[frame[MARK] == SHORT]
     assert len(short) == 4 and (short[T.MOMENTUM] == 0.0).all() and (short[T.BATCH_SIZE] == 8).all()
     fig = temperature.plot_temperature_views(t, [(T.TEST_ACC, "test"), (T.HESSIAN_TOP, "top")])
-    assert scales(fig) == ["linear", "log", "linear", "log"]
-    assert [ax.get_title() for ax in fig.axes][:2] == ["test | noise temperature g", "top | noise temperature g"]
+    assert scales(fig) == ["linear", "linear", "log", "log"]  # a row per measure, g left, the final loss right
+    assert [ax.get_title() for ax in fig.axes][:3:2] == ["noise temperature g | test", "noise temperature g | top"]
 
 
 def test_vs_temperature_on_the_finite_sum_cells():

@@ -5,6 +5,7 @@ import json
 import subprocess
 
 import pandas as pd
+import pytest
 import torch
 
 from batch_momentum.io import provenance
@@ -74,3 +75,42 @@ def test_a_changed_tracked_file_marks_the_tree_dirty(tmp_path, monkeypatch):
     assert provenance.code_version()["git_dirty"] is True
     monkeypatch.chdir(tmp_path.parent)  # outside any checkout
     assert provenance.code_version()["git_commit"] is None
+
+
+def test_every_core_trains_bit_for_bit_as_one_thread_and_measures_to_the_last_bits(tmp_path):
+    """DVC's stages take every core (--threads all, pipeline.DVC_THREADS), Snakemake's jobs one thread:
+    training gives the same weights and curves bit for bit (tiny and default-sized cells alike), while a
+    measure summed over threads in another order may differ in its last bits (the Hessian's top eigenvalue of
+    a default cell: 1 unit in the last place of a float64), far inside rtol 1e-12."""
+    root = make_repo_copy(tmp_path, params=tiny_full(), git=True)
+    run([*STEP, "prepare", "--raw", "raw", "--out", "data.pt"], root)
+    for name, threads in (("one", "1"), ("all", "2")):
+        cell = ["--data", "data.pt", "--threads", threads]
+        run([*STEP, "train", *cell, "--batch-size", "200", "--momentum", "0.9", "--out", f"{name}/cell"], root)
+        run(
+            [*STEP, "evaluate", *cell, "--cell", f"{name}/cell", "--out", f"{name}/m", "--landscape", f"{name}/l"], root
+        )
+    for seed in (1, 2):
+        one, every = (torch.load(root / f"{n}/cell/seed{seed}/model.pt", weights_only=True) for n in ("one", "all"))
+        assert all(torch.equal(one["state_dict"][k], every["state_dict"][k]) for k in one["state_dict"])
+        curves = [pd.read_csv(root / f"{n}/cell/seed{seed}/curve.csv").drop(columns="wall_s") for n in ("one", "all")]
+        pd.testing.assert_frame_equal(*curves, check_exact=True)
+        assert [
+            json.loads((root / f"{n}/cell/seed{seed}/train.json").read_text())["threads"] for n in ("one", "all")
+        ] == [
+            1,
+            2,
+        ]
+        ma, mb = (_no_clock(json.loads((root / f"{n}/m/seed{seed}.json").read_text())) for n in ("one", "all"))
+        assert ma.keys() == mb.keys() and (ma.pop("threads"), mb.pop("threads")) == (1, 2)
+        for k, v in ma.items():
+            if isinstance(v, float):
+                assert mb[k] == pytest.approx(v, rel=1e-12, abs=0), k
+            else:
+                assert mb[k] == v, k
+    bad = run(
+        [*STEP, "train", "--data", "data.pt", "--threads", "0", "--batch-size", "8", "--momentum", "0", "--out", "x"],
+        root,
+        check=False,
+    )
+    assert bad.returncode != 0 and "--threads '0': give a whole number >= 1, or 'all' for every core" in bad.stderr

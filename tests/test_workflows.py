@@ -16,6 +16,7 @@ import torch
 
 from batch_momentum import config, pipeline
 from batch_momentum.analysis import metrics as verdict_metrics
+from batch_momentum.steps import cores
 from conftest import REPO, load_yaml, make_repo_copy, run, tiny_full, tool_env
 
 pytestmark = pytest.mark.e2e
@@ -24,7 +25,9 @@ N_TINY_CELLS = 4  # (B, λ) cells: one train and one evaluate job each
 N_TINY_RUNS = 8  # with tiny.yaml's two seeds: one row of the tables each
 
 
-def check_outputs(root, n_runs):
+def check_outputs(root, n_runs, threads=1):
+    """The tiny grid's outputs; `threads`: the torch threads a training job ran with (1 under Snakemake, every
+    core under DVC: pipeline.DVC_THREADS)."""
     table = pd.read_csv(root / "reports/tables/cells.csv")
     assert len(table) == n_runs
     assert sorted(table.seed.unique()) == [1, 2] and (table.stacked_models == 2).all()
@@ -63,7 +66,8 @@ def check_outputs(root, n_runs):
     lecture = json.loads((root / "reports/lecture.json").read_text())
     assert "Code: batch_momentum 0.1.0" in html  # provenance: package, commit, Python, torch, device
     path = "cuda graph" if torch.cuda.is_available() else "eager"  # train.device auto
-    assert "1 CPU thread(s) per job" in html and f"updates {path} (train.cuda_graph)" in html
+    assert f"{threads} CPU thread(s) per job" in html and f"updates {path} (train.cuda_graph)" in html
+    assert (table.threads == threads).all()
     assert lecture["rows"] and all(r["verdict"] in lecture["verdicts"] for r in lecture["rows"])
     for r in lecture["rows"]:  # a row nothing measured says why, per λ (the tiny grid's B = 200 may not train)
         if r["verdict"] == "not measured":
@@ -314,7 +318,7 @@ def test_dvc_repro_runs_the_same_grid_keeps_outputs_on_bad_params_and_runs_an_ex
     params["equal_acc"].update(max_epochs=2, patience=1)
     root = make_repo_copy(tmp_path, params=params, git=True)
     run(["dvc", "repro", "-q"], root)
-    check_outputs(root, N_TINY_RUNS)
+    check_outputs(root, N_TINY_RUNS, threads=cores())
     equal = pd.read_csv(root / "reports/tables/equal.csv")
     assert not equal.reached_target.any()
     rows = {r["aspect"]: r for r in json.loads((root / "reports/lecture.json").read_text())["rows"]}
@@ -422,10 +426,20 @@ def _dvc_commands(root):
     return {line for line in out.splitlines() if line.startswith("python -m batch_momentum")}
 
 
+def _compute_threads(cmds):
+    """The commands that train, evaluate or interpolate, and whether each asks for every core."""
+    steps = (" train ", " evaluate ", " interpolate ")
+    return {c: pipeline.DVC_THREADS in c for c in cmds if any(s in c for s in steps)}
+
+
 def test_snakemake_and_dvc_hold_the_same_cells_and_commands(tmp_path):
     root = make_repo_copy(tmp_path, params=tiny_full(), git=True)
     smk, dvc = _snakemake_commands(root), _dvc_commands(root)
-    assert smk == dvc
+    # DVC runs one stage at a time: its stages that compute with torch take every core, Snakemake's jobs one
+    # thread each, side by side; otherwise the commands are the same
+    assert set(_compute_threads(dvc).values()) == {True} and set(_compute_threads(smk).values()) == {False}
+    assert len(_compute_threads(dvc)) == 2 * N_TINY_CELLS + 4 + 4 + 2  # train, evaluate (grid and equal), interpolate
+    assert smk == {pipeline.shared_cmd(c) for c in dvc}
     trains = sorted(c for c in smk if " train " in c and "--protocol equal_acc" not in c)  # the grid's cells
     assert len(trains) == N_TINY_CELLS
     for step in ("train", "evaluate"):  # equal_acc's two B at tiny.yaml's two λ, trained and evaluated
@@ -514,7 +528,8 @@ def _dvc_stages(root):
     code = (
         "import json\nfrom dvc.repo import Repo\n"
         "from dvc.dependency.param import ParamsDependency as P\n"
-        "print(json.dumps([dict(name=s.name, cmd=' '.join(s.cmd.split()),"
+        "from batch_momentum.pipeline import shared_cmd\n"
+        "print(json.dumps([dict(name=s.name, cmd=shared_cmd(' '.join(s.cmd.split())),"
         " deps=[d.def_path for d in s.deps if not isinstance(d, P)],"
         " params=[k for d in s.deps if isinstance(d, P) for k in d.params],"
         " outs=[o.def_path for o in s.outs]) for s in Repo('.').index.stages]))\n"

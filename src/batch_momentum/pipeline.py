@@ -57,6 +57,20 @@ class Stage:
     matrix: dict = field(default_factory=dict)
     dvc_only: bool = False  # no Snakemake rule (the Snakefile does this itself)
     persist: tuple = ()  # outs DVC keeps on disk while the stage reruns (the step reuses them)
+    # a step that computes with torch: under DVC, which runs one stage at a time, its command asks for every
+    # core (DVC_THREADS); Snakemake runs such jobs side by side with train.threads each
+    all_cores: bool = False
+
+
+# What DVC adds to the command of a stage with all_cores: the only difference between a DVC stage's command and
+# its Snakemake rule's. torch's thread count leaves training bit for bit the same; it can change the last bit
+# of a float64 measure summed in another order (docs/performance.md).
+DVC_THREADS = " --threads all"
+
+
+def shared_cmd(cmd: str) -> str:
+    """A DVC stage's command as its Snakemake rule spells it (without DVC_THREADS)."""
+    return cmd.replace(DVC_THREADS, "")
 
 
 def _cmd(step: str, args: str) -> str:
@@ -99,6 +113,7 @@ STAGES = (
         params=("data", "model", "train", "grid.seed"),
         matrix=GRID,
         outs=((f"results/cells/{CELL}", True),),
+        all_cores=True,
     ),
     Stage(
         "evaluate",
@@ -113,6 +128,7 @@ STAGES = (
         matrix=GRID,
         metrics=(f"results/metrics/{CELL}",),
         outs=((f"results/landscape/{CELL}", False),),
+        all_cores=True,
     ),
     Stage(
         "timing",
@@ -134,6 +150,7 @@ STAGES = (
         params=("data", "model", "train.device", "train.threads", "equal_acc"),
         matrix=EQUAL,
         outs=((f"results/equal/{CELL}", True),),
+        all_cores=True,
     ),
     Stage(
         "evaluate_equal",
@@ -148,6 +165,7 @@ STAGES = (
         matrix=EQUAL,
         metrics=(f"results/equal_metrics/{CELL}",),
         outs=((f"results/equal_landscape/{CELL}", False), (f"results/equal_eta/{CELL}.csv", False)),
+        all_cores=True,
     ),
     Stage(
         "interpolate",
@@ -160,6 +178,7 @@ STAGES = (
         params=("equal_acc.seed", "sharpness.interpolation_points"),
         matrix={"lam": "${grid.momentum}"},
         outs=(("results/interpolation/lam${item.lam}", False),),
+        all_cores=True,
     ),
     Stage(
         "momentum",
@@ -441,7 +460,7 @@ def dvc_stage(s: Stage) -> dict:
     out: dict = {}
     if s.matrix:
         out["matrix"] = dict(s.matrix)
-    out["cmd"] = s.cmd
+    out["cmd"] = s.cmd + (DVC_THREADS if s.all_cores else "")
     out["deps"] = list(s.deps) + ([] if s.dvc_only else [CHECKED]) + code_deps(s.module)
     if s.params == ("params.yaml",):  # the whole file, every key (DVC's `- params.yaml:`)
         out["params"] = [{"params.yaml": None}]

@@ -19,7 +19,8 @@ matplotlib.use("Agg")
 matplotlib.rcParams["figure.max_open_warning"] = 0  # a section draws its figures before they are embedded
 import matplotlib.pyplot as plt
 import pandas as pd
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
+from markupsafe import Markup
 
 from batch_momentum import config
 from batch_momentum.analysis.formats import missing, num, pct, secs
@@ -308,7 +309,7 @@ def _embed(sections: list[dict], figures_dir: Path) -> None:
         )
 
 
-def runs_html(table: pd.DataFrame) -> str:
+def runs_html(table: pd.DataFrame) -> Markup:
     """Every run of a run table (cells or equal) as an HTML table: how it ended and what it measured."""
     shown = pd.DataFrame(
         {
@@ -388,5 +389,8 @@ def read_json(path: Path) -> dict:
 
 
 def render(context: dict) -> str:
-    env = Environment(loader=PackageLoader("batch_momentum.report", "templates"), autoescape=select_autoescape())
+    """The page from build()'s context. Every value is escaped (autoescape on for every template: the
+    default select_autoescape() leaves a *.html.j2 template unescaped); the HTML the sections build on
+    purpose arrives as markupsafe.Markup from report/sections/common.py, which escapes its own inputs."""
+    env = Environment(loader=PackageLoader("batch_momentum.report", "templates"), autoescape=True)
     return env.get_template("report.html.j2").render(**context)

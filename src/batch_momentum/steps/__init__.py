@@ -2,6 +2,7 @@
 arguments and calling the library once. Nothing in the library imports a step."""
 
 import argparse
+import os
 
 
 def parser(doc: str) -> argparse.ArgumentParser:
@@ -10,3 +11,31 @@ def parser(doc: str) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=f"batch_momentum {doc.split(':', 1)[0]}", description=doc.splitlines()[0])
     ap.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     return ap
+
+
+ALL = "all"  # --threads all: every core this process may run on
+
+
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity, as a scheduler or taskset sets it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _threads(text: str) -> int:
+    if text == ALL:
+        return cores()
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"--threads {text!r}: give a whole number >= 1, or {ALL!r} for every core")
+
+
+def add_threads(ap: argparse.ArgumentParser) -> None:
+    """--threads N|all: the torch CPU threads of a step that computes, over params' train.threads. Snakemake
+    runs jobs side by side, one thread each (train.threads); DVC runs one stage at a time, so its stages pass
+    `--threads all` (pipeline.DVC_THREADS) and the one running stage has every core."""
+    ap.add_argument(
+        "--threads",
+        type=_threads,
+        default=None,
+        help=f"torch CPU threads: a number, or {ALL!r} for every core (default: params' train.threads)",
+    )

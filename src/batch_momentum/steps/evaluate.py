@@ -19,7 +19,7 @@ from batch_momentum.data import prepared
 from batch_momentum.io import files, runs
 from batch_momentum.io import tables as T
 from batch_momentum.measures.evaluation import evaluate_runs, measure_candidates
-from batch_momentum.steps import parser
+from batch_momentum.steps import add_threads, parser
 
 
 def main(argv=None) -> int:
@@ -45,9 +45,10 @@ def main(argv=None) -> int:
         help="with --protocol equal_acc: a CSV of every candidate eta's test accuracy and top Hessian eigenvalue "
         "(the eta view), e.g. results/equal_eta/bs8_lam0.9.csv",
     )
+    add_threads(ap)
     args = ap.parse_args(argv)
     params = config.load(args.params)
-    device, blob = prepared.load_on_device(args.data, params, params.train.threads)
+    device, blob = prepared.load_on_device(args.data, params, args.threads or params.train.threads)
     seeds = list(config.seeds(params, args.protocol))
     results = evaluate_runs([Path(args.cell) / f"seed{seed}" for seed in seeds], params, blob, device)
     for seed, (metrics, curve) in zip(seeds, results):

@@ -12,7 +12,7 @@ from batch_momentum import config
 from batch_momentum.data import prepared
 from batch_momentum.io import files
 from batch_momentum.measures.interpolation import interpolate_pair
-from batch_momentum.steps import parser
+from batch_momentum.steps import add_threads, parser
 
 
 def main(argv=None) -> int:
@@ -21,9 +21,10 @@ def main(argv=None) -> int:
     ap.add_argument("--small", required=True, help="the small-batch cell's folder, e.g. results/cells/bs8_lam0.9")
     ap.add_argument("--large", required=True, help="the large-batch cell's folder")
     ap.add_argument("--out", required=True, help="a folder: one seed<s>.json per seed of equal_acc.seed")
+    add_threads(ap)
     args = ap.parse_args(argv)
     params = config.load(args.params)
-    device, blob = prepared.load_on_device(args.data, params, params.train.threads)
+    device, blob = prepared.load_on_device(args.data, params, args.threads or params.train.threads)
     for seed in params.equal_acc.seed:
         result = interpolate_pair(
             params, blob, Path(args.small) / f"seed{seed}", Path(args.large) / f"seed{seed}", device

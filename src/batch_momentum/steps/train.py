@@ -14,7 +14,7 @@ from batch_momentum import config
 from batch_momentum.data import prepared
 from batch_momentum.io import runs
 from batch_momentum.io import tables as T
-from batch_momentum.steps import parser
+from batch_momentum.steps import add_threads, parser
 from batch_momentum.training import equal_acc, loop
 
 
@@ -35,10 +35,11 @@ def main(argv=None) -> int:
         required=True,
         help="the cell's folder, e.g. results/cells/bs8_lam0.9; each seed of grid.seed (equal_acc.seed) gets seed<s>/",
     )
+    add_threads(ap)
     args = ap.parse_args(argv)
     params = config.load(args.params)
     config.check_cell(params, args.batch_size, args.momentum, args.protocol)
-    device, blob = prepared.load_on_device(args.data, params, params.train.threads)
+    device, blob = prepared.load_on_device(args.data, params, args.threads or params.train.threads)
     if args.protocol == T.EQUAL_ACC:
         equal_acc.train_equal_acc(params, blob, args.batch_size, args.momentum, device, Path(args.out))
         return 0

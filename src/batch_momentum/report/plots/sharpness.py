@@ -33,11 +33,13 @@ from batch_momentum.report.plots.style import (
     MARK,
     NAMES,
     PANEL,
+    PER_ROW,
     RUN,
     SHORT,
     X,
     Y,
     draw,
+    facet_size,
     measure_scale,
     named,
     palette,
@@ -135,11 +137,9 @@ def plot_sharpness_grid(df: pd.DataFrame, measures: list[tuple[str, str]]) -> Fi
     every value is positive."""
     cols = [col for col, _ in measures]
     frame = sharpness_grid_frame(df, cols)
-    plot = runs_and_line(frame).facet(col=PANEL, order=cols, wrap=4).share(y=False)
+    plot = runs_and_line(frame).facet(col=PANEL, order=cols, wrap=PER_ROW).share(y=False)
     fig = draw(
-        plot.label(x="batch size B", y="", title=dict(measures).get),
-        (3.6 * min(len(cols), 4) + 1.5, 3.3),
-        batch=frame[X],
+        plot.label(x="batch size B", y="", title=dict(measures).get), facet_size(len(cols), (3.6, 3.3)), batch=frame[X]
     )
     panel_scales(fig, frame, cols)
     return fig
@@ -225,8 +225,8 @@ def plot_directions_by_lambda(directions: pd.DataFrame, sizes: tuple[int, int], 
     plot = (
         so.Plot(named(d), x=T.T, y=T.LOSS, color=NAMES[T.BATCH_SIZE])
         .add(so.Line())
-        .facet(col=T.MOMENTUM, wrap=4)
+        .facet(col=T.MOMENTUM, wrap=PER_ROW)
         .scale(color=palette(d, T.BATCH_SIZE))
         .label(x="t (θ + t·d)", y="training loss (log)", title=lambda v: f"λ = {float(v):g}, seed {seed}")
     )
-    return draw(plot, (3.8 * min(max(d[T.MOMENTUM].nunique(), 1), 4) + 1.2, 3.2), logy=True)
+    return draw(plot, facet_size(d[T.MOMENTUM].nunique(), (3.8, 3.2), legend=1.2), logy=True)

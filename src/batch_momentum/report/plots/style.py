@@ -135,6 +135,19 @@ def measure_scale(values, column: str | None = None) -> str:
     return "log" if column not in ACCURACIES and v.size and (v > 0).all() else "linear"
 
 
+# Small multiples: at most this many panels side by side. The page is 1150 px wide and a figure is drawn at
+# 110 dpi, so three panels of 3.2-4 inches with a legend stay about 330 px or more wide each on the page;
+# four (the former wrap) shrank them to about 250 px, too small to read their axes.
+PER_ROW = 3
+
+
+def facet_size(n_panels: int, panel: tuple[float, float], legend: float = 1.5) -> tuple[float, float]:
+    """The size in inches of a figure of n_panels panels of `panel` (width, height) inches each, PER_ROW to a
+    row (facet(..., wrap=PER_ROW)), with `legend` inches for the legend on the right."""
+    n = max(n_panels, 1)
+    return (panel[0] * min(n, PER_ROW) + legend, panel[1] * -(-n // PER_ROW))
+
+
 def draw(plot: so.Plot, size: tuple[float, float], batch=None, logx: bool = False, logy: bool = False) -> Figure:
     """The plot drawn on a new Figure of `size` inches (its legend to the right), then matplotlib's own log
     axes (what a reader and a test see as "log"): x at the batch sizes `batch`, one tick each, or logx; logy."""

@@ -57,15 +57,16 @@ def temperature_frame(df: pd.DataFrame, columns) -> pd.DataFrame:
 
 
 def plot_temperature_views(df, measures: list[tuple[str, str]]):
-    """Each measure against the noise temperature g = ηN/(B(1−λ)) (top row) and against the final training
-    loss (bottom row), log x axes; colour = λ, marker = B, hollow = short of the training-accuracy target.
-    The bottom row shows how much of a trend in g is how far training got."""
+    """Each measure in a row of its own: against the noise temperature g = ηN/(B(1−λ)) (left) and against
+    the final training loss (right), log x axes; colour = λ, marker = B, hollow = short of the
+    training-accuracy target. The right column shows how much of a trend in g is how far training got.
+    Two panels to a row keep each readable on the page (a row of four measures was about 250 px a panel)."""
     frame = temperature_frame(df, [y for y, _ in measures])
     cols = [y for y, _ in measures]
     titles = {**dict(measures), **X_LABELS}
-    plot = scatter(frame).facet(col=PANEL, row=AGAINST, order={"col": cols, "row": list(X_LABELS)})
-    plot = plot.share(x="row", y="col").label(x="", y="", title=lambda v: titles.get(v, v))
-    fig = draw(plot, (3.6 * len(cols) + 1.5, 6.4), logx=True)
-    for ax, (against, col) in zip(fig.axes, [(a, c) for a in X_LABELS for c in cols]):
+    plot = scatter(frame).facet(col=AGAINST, row=PANEL, order={"col": list(X_LABELS), "row": cols})
+    plot = plot.share(x="col", y="row").label(x="", y="", title=lambda v: titles.get(v, v))
+    fig = draw(plot, (3.8 * len(X_LABELS) + 1.5, 2.9 * len(cols)), logx=True)
+    for ax, (col, against) in zip(fig.axes, [(c, a) for c in cols for a in X_LABELS]):
         ax.set_yscale(scale_of(frame[(frame[PANEL] == col) & (frame[AGAINST] == against)][Y], col))
     return fig

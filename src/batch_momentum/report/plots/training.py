@@ -16,11 +16,13 @@ from batch_momentum.report.plots.style import (
     NAMES,
     NEVER,
     PANEL,
+    PER_ROW,
     RUN,
     SHORT,
     X,
     Y,
     draw,
+    facet_size,
     named,
     palette,
     panel_scales,
@@ -79,11 +81,11 @@ def plot_curves(curves: pd.DataFrame, table: pd.DataFrame):
     plot = (
         so.Plot(named(frame), x=X, y=Y, color=NAMES[T.BATCH_SIZE], linestyle=MARK, group=T.CELL)
         .add(so.Line(linewidth=1.2))
-        .facet(col=PANEL, wrap=4)
+        .facet(col=PANEL, wrap=PER_ROW)
         .scale(color=palette(frame, T.BATCH_SIZE), linestyle=LINESTYLES)
         .label(x="epoch", y="training accuracy", linestyle="", title=lambda v: f"λ = {float(v):g}")
     )
-    return draw(plot, (4.0 * min(frame[PANEL].nunique(), 4) + 1.5, 3.4))
+    return draw(plot, facet_size(frame[PANEL].nunique(), (4.0, 3.4)))
 
 
 def level_title(measure: str, level: float) -> str:
@@ -107,9 +109,9 @@ def plot_time_to_accuracy(tta: pd.DataFrame):
     panel per level, one line per λ (median over seeds); a level never reached is a hollow triangle on top."""
     frame = time_to_accuracy_frame(tta)
     panels = list(frame[PANEL].unique())
-    plot = runs_and_line(frame, dots=so.Dot(pointsize=8)).facet(col=PANEL, order=panels, wrap=4)
+    plot = runs_and_line(frame, dots=so.Dot(pointsize=8)).facet(col=PANEL, order=panels, wrap=PER_ROW)
     plot = plot.label(x="batch size B", y="seconds to reach it (log)")
-    return draw(plot, (4.0 * min(len(panels), 4) + 1.5, 3.4 * -(-len(panels) // 4)), batch=frame[X], logy=True)
+    return draw(plot, facet_size(len(panels), (4.0, 3.4)), batch=frame[X], logy=True)
 
 
 def equal_runs_frame(equal: pd.DataFrame, columns, sizes: tuple[int, int]) -> pd.DataFrame:
@@ -133,12 +135,12 @@ def plot_equal_runs(equal: pd.DataFrame, measures: list[tuple[str, str]], sizes:
     ticks = so.Continuous().tick(at=list(range(len(lams)))).label(like=lambda x, _: f"λ={lams[round(x)]:g}")
     plot = (
         runs_and_line(frame, hue=T.BATCH_SIZE, line=so.Dash(width=0.6, linewidth=2))
-        .facet(col=PANEL, order=[col for col, _ in measures], wrap=4)
+        .facet(col=PANEL, order=[col for col, _ in measures], wrap=PER_ROW)
         .share(y=False)
         .scale(x=ticks)
         .limit(x=(-0.6, len(lams) - 0.4))
         .label(x="", y="", title=dict(measures).get)
     )
-    fig = draw(plot, (3.2 * min(len(measures), 4) + 1.5, 3.4 * -(-len(measures) // 4)))
+    fig = draw(plot, facet_size(len(measures), (3.2, 3.4)))
     panel_scales(fig, frame, [col for col, _ in measures])
     return fig

@@ -10,7 +10,7 @@ from batch_momentum.io import tables as T
 from batch_momentum.report.plots import eta as eta_plots
 from batch_momentum.report.plots import sharpness as sharpness_plots
 from batch_momentum.report.plots import training as training_plots
-from batch_momentum.report.sections.common import html_table
+from batch_momentum.report.sections.common import html_paragraph, html_table
 
 
 def generalization_section(
@@ -125,7 +125,10 @@ def keskar_table_html(k: dict) -> dict:
         )
     frame = pd.DataFrame(rows).fillna("")
     return dict(
-        html='<p id="keskar">Keskar et al.\'s table, side by side (mean ± standard deviation over the '
-        "seeds at the target):</p>" + html_table(frame),
+        html=html_paragraph(
+            "Keskar et al.'s table, side by side (mean ± standard deviation over the seeds at the target):",
+            id="keskar",
+        )
+        + html_table(frame),
         text=f"Published row: {pub['source']}. What differs: {k['differs']}.",
     )

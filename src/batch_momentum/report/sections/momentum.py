@@ -10,7 +10,7 @@ import pandas as pd
 from batch_momentum.analysis.momentum import findings
 from batch_momentum.critical.records import CriticalResult, as_result
 from batch_momentum.report.plots import momentum as momentum_plots
-from batch_momentum.report.sections.common import html_table
+from batch_momentum.report.sections.common import html_paragraph, html_table
 
 
 def outcomes_table(r: CriticalResult) -> pd.DataFrame:
@@ -65,9 +65,11 @@ def momentum_section(result: CriticalResult | dict) -> dict:
         ),
     ]
     html = (
-        "<p>Which runs escaped:</p>"
+        html_paragraph("Which runs escaped:")
         + html_table(outcomes_table(r))
-        + f"<p>Finite sums: share of {r.finite_sum.seeds} seeds that escaped, by case and λ (rows) and batch "
-        "size:</p>" + html_table(fractions_table(r), "{:.2f}")
+        + html_paragraph(
+            f"Finite sums: share of {r.finite_sum.seeds} seeds that escaped, by case and λ (rows) and batch size:"
+        )
+        + html_table(fractions_table(r), "{:.2f}")
     )
     return dict(id="momentum", title="Momentum and critical points", text=findings(r).text(), html=html, figures=figs)

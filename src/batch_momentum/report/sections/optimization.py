@@ -12,28 +12,39 @@ from batch_momentum.report.sections.common import html_table
 from batch_momentum.training import status
 
 
-def optimization_section(params: config.Params, table: pd.DataFrame, curves: pd.DataFrame, tta: pd.DataFrame) -> dict:
-    t = params.train
-    summary = (
+def time_to_accuracy_table(tta: pd.DataFrame) -> pd.DataFrame:
+    """Time to accuracy at a glance: one row per accuracy level and λ (levels in the figure's order:
+    validation first, then training, each rising), one column per B. A cell is the median over the seeds
+    that reached the level of the training job's wall-clock time and updates until it first did, with
+    "(k of n seeds)" where not every seed did, and "never" where none did."""
+    g = (
         tta.groupby([T.MEASURE, T.LEVEL, T.MOMENTUM, T.BATCH_SIZE])
         .agg(
             seeds=(T.SEED, "size"),
-            reached=(T.UPDATES, "count"),
+            reached=(T.WALL_S, "count"),
             updates=(T.UPDATES, "median"),
             wall_s=(T.WALL_S, "median"),
         )
         .reset_index()
+        .sort_values([T.MEASURE, T.LEVEL, T.MOMENTUM, T.BATCH_SIZE], ascending=[False, True, True, True])
     )
-    frame = pd.DataFrame(
-        {
-            "accuracy": [training_plots.level_title(m, lv) for m, lv in zip(summary[T.MEASURE], summary[T.LEVEL])],
-            "λ": summary[T.MOMENTUM],
-            "B": summary[T.BATCH_SIZE],
-            "seeds that reached it": [f"{r} of {n}" for r, n in zip(summary.reached, summary.seeds)],
-            "updates (median)": summary.updates.map(lambda v: "never" if pd.isna(v) else f"{v:.0f}"),
-            "wall-clock (median)": summary.wall_s.map(lambda v: "never" if pd.isna(v) else secs(v)),
-        }
-    )
+    titles = [training_plots.level_title(m, lv) for m, lv in zip(g[T.MEASURE], g[T.LEVEL])]
+    g["accuracy"] = pd.Categorical(titles, categories=list(dict.fromkeys(titles)), ordered=True)
+
+    def cell(r) -> str:
+        if not r.reached:
+            return "never"
+        some = "" if r.reached == r.seeds else f" ({r.reached} of {r.seeds} seeds)"
+        return f"{secs(r.wall_s)}, {r.updates:.0f} updates{some}"
+
+    g["cell"] = [cell(r) for r in g.itertuples()]
+    wide = g.pivot(index=["accuracy", T.MOMENTUM], columns=T.BATCH_SIZE, values="cell")
+    wide.columns = [f"B = {b}" for b in wide.columns]
+    return wide.reset_index().rename(columns={T.MOMENTUM: "λ"}).astype({"accuracy": str})
+
+
+def optimization_section(params: config.Params, table: pd.DataFrame, curves: pd.DataFrame, tta: pd.DataFrame) -> dict:
+    t = params.train
     return dict(
         id="optimization",
         title="Optimization: the same epoch budget for every batch size",
@@ -44,8 +55,9 @@ def optimization_section(params: config.Params, table: pd.DataFrame, curves: pd.
         "when the second half of its epochs did not lower the training loss below the first half's "
         "lowest (it got stuck or fell back); such runs are drawn dashed or as crosses and left out of "
         "every verdict, like diverged runs. Time to accuracy is the wall-clock time of the training "
-        "job, which trains a cell's seeds together as one stacked network.",
-        html=html_table(frame),
+        "job, which trains a cell's seeds together as one stacked network; the table gives it per level, λ "
+        "and B (median over the seeds that got there, and how many did).",
+        html=html_table(time_to_accuracy_table(tta)),
         figures=[
             dict(
                 name="accuracy_vs_batch",

@@ -29,7 +29,7 @@ def temperature_section(table: pd.DataFrame, collapse: list[dict], measures: lis
         "and momentum acted only through the gradient noise they set, the runs would fall on one "
         "curve of g. What this view cannot say: under one epoch budget, g × epochs is also the total "
         "distance η/(1−λ) × updates a run could travel, so a trend in g mixes noise with how far "
-        "training got. The bottom row shows the same measures against the final training loss; the "
+        "training got. The right column shows the same measures against the final training loss; the "
         "statistics are given for the grid's trained runs, for those at the training-accuracy target "
         "and for the equal-accuracy runs, where how far training got is matched.",
         html=html_table(pd.DataFrame(rows), "{:.2f}"),
@@ -37,7 +37,7 @@ def temperature_section(table: pd.DataFrame, collapse: list[dict], measures: lis
             dict(
                 name="temperature",
                 fig=temperature_plots.plot_temperature_views(table, measures),
-                caption="Each measure against g (top) and against the final training loss (bottom); "
+                caption="Each measure (a row each) against g (left) and against the final training loss (right); "
                 "colour = λ, marker = B, hollow = short of the target.",
             )
         ],
