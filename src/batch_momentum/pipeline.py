@@ -161,7 +161,7 @@ STAGES = (
             f"--landscape results/equal_landscape/{CELL} --eta-out results/equal_eta/{CELL}.csv",
         ),
         deps=(DATA, f"results/equal/{CELL}"),
-        params=("equal_acc.seed", "sharpness", "noise"),
+        params=("equal_acc.seed", "sharpness"),  # no gradient noise for the protocol's runs
         matrix=EQUAL,
         metrics=(f"results/equal_metrics/{CELL}",),
         outs=((f"results/equal_landscape/{CELL}", False), (f"results/equal_eta/{CELL}.csv", False)),

@@ -50,7 +50,9 @@ def main(argv=None) -> int:
     params = config.load(args.params)
     device, blob = prepared.load_on_device(args.data, params, args.threads or params.train.threads)
     seeds = list(config.seeds(params, args.protocol))
-    results = evaluate_runs([Path(args.cell) / f"seed{seed}" for seed in seeds], params, blob, device)
+    equal = args.protocol == T.EQUAL_ACC
+    cells = [Path(args.cell) / f"seed{seed}" for seed in seeds]
+    results = evaluate_runs(cells, params, blob, device, noise=not equal)  # no verdict reads the protocol's noise
     for seed, (metrics, curve) in zip(seeds, results):
         files.write_json(Path(args.landscape) / f"seed{seed}.json", curve, indent=None)
         out = files.write_json(Path(args.out) / f"seed{seed}.json", metrics)
@@ -60,6 +62,8 @@ def main(argv=None) -> int:
         )
     if args.eta_out:
         rows, finals = runs.load_candidates(Path(args.cell), params, blob["meta"], device)
-        T.ETA_MEASURES.write(args.eta_out, T.ETA_MEASURES.frame(measure_candidates(rows, finals, params, blob, device)))
+        known = {(m[T.LR], m[T.SEED]): m.get(T.HESSIAN_TOP) for m, _ in results if m.get(T.HESSIAN_TOP) is not None}
+        measured = measure_candidates(rows, finals, params, blob, device, known=known)
+        T.ETA_MEASURES.write(args.eta_out, T.ETA_MEASURES.frame(measured))
         print(f"eta view of {len(rows)} candidate runs -> {args.eta_out}")
     return 0
