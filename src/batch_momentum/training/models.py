@@ -88,10 +88,11 @@ def loss_and_accuracy(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean cross-entropy and accuracy over a whole split (x, y) of S models at once, `chunk` examples
     per forward pass (-1: CPU_EVAL_CHUNK on a CPU, EVAL_CHUNK elsewhere; None: the whole split in one).
-    logits(x[lo:hi]) is (S, b, classes): a stacked network's forward, or one model's logits with unsqueeze(0). Returns two (S,) float64 tensors on
-    x's device (no host sync): each model's loss is the mean of its chunks' mean cross-entropies
-    (F.cross_entropy, in the logits' dtype) weighted by their sizes, in float64, so with one chunk it
-    is exactly F.cross_entropy over the split; its accuracy is the fraction of correct argmaxes."""
+    logits(x[lo:hi]) is (S, b, classes): a stacked network's forward, or one model's logits with
+    unsqueeze(0). Returns two (S,) float64 tensors on x's device (no host sync): each model's loss is
+    the mean of its chunks' mean cross-entropies (F.cross_entropy, in the logits' dtype) weighted by
+    their sizes, in float64, so with one chunk it is exactly F.cross_entropy over the split; its
+    accuracy is the fraction of correct argmaxes."""
     n = len(y)
     if chunk == -1:
         chunk = CPU_EVAL_CHUNK if x.device.type == "cpu" else EVAL_CHUNK
