@@ -118,7 +118,8 @@ def main(argv=None) -> int:
     remedy = "run the pipeline to make it (snakemake --cores all)"
     a, b = (files.read_json(Path(p), remedy=remedy) for p in (args.first, args.second))
     entries = compare_runs(a, b)
-    text = markdown(entries, (Path(args.first).name, Path(args.second).name))
+    names = (Path(args.first).name, Path(args.second).name)
+    text = markdown(entries, names if names[0] != names[1] else (args.first, args.second))
     print(text, end="")
     if args.out:
         files.write_text(Path(args.out), text)
