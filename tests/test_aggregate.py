@@ -69,7 +69,11 @@ def results(tmp_path):
     for c in config.equal_cells(p):
         rows = [{c_: 0 for c_ in T.CANDIDATE_ROW} | {T.LR: lr, T.SEED: s} for lr in (0.05, 0.1) for s in (1, 2)]
         T.CELL_CANDIDATES.write(tmp_path / "equal" / c.name / "candidates.csv", T.CELL_CANDIDATES.frame(rows))
-        files.write_json(tmp_path / "equal" / c.name / "choice.json", {"lr": 0.05, "why": "best"})
+        # seed 1 kept the smaller η, seed 2 the larger: each seed its own choice
+        kept = {"1": {"lr": 0.05, "why": "best for seed 1"}, "2": {"lr": 0.1, "why": "best for seed 2"}}
+        files.write_json(tmp_path / "equal" / c.name / "choice.json", {"seeds": kept})
+        eta = [{T.LR: r[T.LR], T.SEED: r[T.SEED], T.TEST_ACC: r[T.LR] + r[T.SEED], T.HESSIAN_TOP: 2.0} for r in rows]
+        T.ETA_MEASURES.write(tmp_path / "equal_eta" / f"{c.name}.csv", T.ETA_MEASURES.frame(eta))
     return p, tmp_path
 
 
@@ -99,7 +103,18 @@ def test_candidates_marks_the_chosen_eta_of_each_cell(results):
     p, root = results
     c = aggregate.candidates(p, root)
     assert len(c) == 4 * len(config.equal_cells(p))
-    assert c[c[T.CHOSEN]][T.LR].unique().tolist() == [0.05] and set(c[T.CHOICE_REASON]) == {"best"}
+    chosen = c[c[T.CHOSEN]]
+    assert sorted(zip(chosen[T.SEED], chosen[T.LR])) == [(1, 0.05)] * 4 + [(2, 0.1)] * 4  # per seed, every cell
+    assert set(c[c[T.SEED] == 2][T.CHOICE_REASON]) == {"best for seed 2"}
+    assert (c[T.TEST_ACC] == c[T.LR] + c[T.SEED]).all()  # the η view joined on (η, seed)
+
+
+def test_candidates_refuse_a_choice_without_seeds(results):
+    p, root = results
+    cell = config.equal_cells(p)[0].name
+    files.write_json(root / "equal" / cell / "choice.json", {"lr": 0.05, "why": "one η for all seeds"})
+    with pytest.raises(ValueError, match="no choice per seed"):
+        aggregate.candidates(p, root)
 
 
 def test_aggregate_gives_every_report_table_and_each_writes_and_reads_back(results, tmp_path):

@@ -39,7 +39,7 @@ FENCE = re.compile(r"^([ \t]*)```(\w*)[ \t]*\n(.*?)^\1```[ \t]*$", re.M | re.S)
 SHELL = {"bash", "sh", "shell"}
 SEPARATORS = {"&&", "||", ";", "|", "&"}
 # Plain tools, and a scheduler's own commands (cluster.md), accepted as they are.
-PLAIN = {"git", "tail", "cat", "ls", "cd", "open", "xdg-open", "pip", "pip3", "echo", "mkdir"}
+PLAIN = {"git", "tail", "cat", "ls", "cd", "open", "xdg-open", "pip", "pip3", "echo", "mkdir", "cp"}
 PLAIN |= {"sbatch", "squeue", "sacct", "scancel", "srun", "sinfo"}
 REPO_PATHS = ("configs/", "tests/", "scripts/", "workflow/", "src/", "docs/")
 

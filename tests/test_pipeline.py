@@ -127,7 +127,7 @@ def test_generated_dvc_yaml_has_every_stage_with_its_params():
     assert "reports/tables/curves.csv" in doc["aggregate"]["outs"]
     assert "--metrics reports/verdicts.json" in doc["analyze"]["cmd"]
     assert doc["evaluate"]["params"] == ["grid.seed", "sharpness", "noise"]
-    assert doc["evaluate_equal"]["params"] == ["equal_acc.seed", "sharpness", "noise"]
+    assert doc["evaluate_equal"]["params"] == ["equal_acc.seed", "sharpness"]  # no gradient noise for the protocol
 
 
 def test_every_dvc_stage_waits_for_the_check_of_the_whole_params_file():

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+import yaml
 from markupsafe import escape
 
 from batch_momentum import config, pipeline
@@ -263,6 +264,36 @@ def test_snakemake_runs_the_grid_with_an_override_file(tmp_path):
         assert im.size == (1200, found["height"])
         tail = im.convert("L").crop((0, found["height"] - 600, 1200, found["height"]))
         assert tail.getextrema()[0] < 128  # text at the bottom: the page rendered to its end
+
+
+def test_every_valid_setting_makes_a_report_disjoint_seeds_no_zero_momentum_protocol_sizes_off_the_grid(tmp_path):
+    """Issue 27: settings that are valid must give a page. The protocol's seeds disjoint from the grid's
+    (the report's single-run figures once took min(grid.seed)), a λ list without 0, and protocol batch
+    sizes that are not on the grid; the η view and `replicate` on the run's own table."""
+    root = make_repo_copy(tmp_path)
+    odd = load_yaml(TINY)
+    odd["grid"].update(momentum=[0.5], seed=[1, 2])
+    odd["equal_acc"].update(batch_size=[10, 50], seed=[5, 6], step_large=[0.5, 1.0, 2.0])
+    (root / "odd.yaml").write_text(yaml.safe_dump(odd, sort_keys=False))
+    run(["snakemake", "--cores", "2", "--configfile", "params.yaml", "odd.yaml", "-q"], root)
+    lecture = json.loads((root / "reports/lecture.json").read_text())
+    check_equal_protocol(root, lecture)
+    equal = pd.read_csv(root / "reports/tables/equal.csv")
+    assert sorted(equal.seed.unique()) == [5, 6] and sorted(equal.batch_size.unique()) == [10, 50]
+    candidates = pd.read_csv(root / "reports/tables/candidates.csv")
+    assert len(candidates) == 2 * (1 + 3) and candidates.test_acc.between(0, 1).all()  # every candidate measured
+    ok = candidates[candidates.status == "ok"]
+    assert ok.hessian_top.notna().all() and (ok.hessian_top > 0).any()
+    gen = next(r for r in lecture["rows"] if r["aspect"] == "Generalization")
+    assert [p["momentum"] for p in gen["per_lambda"]] == [0.5]
+    assert "η view" in gen["per_lambda"][0]["note"] and "eta" in gen["per_lambda"][0]
+    html = (root / "reports/index.html").read_text()
+    assert "The η view, per λ" in html and "seed 5" in html  # the single-run figures of the protocol's first seed
+    assert (root / "reports/figures/eta_view.png").stat().st_size > 0
+    res = run(
+        [sys.executable, "-m", "batch_momentum", "replicate", "reports/lecture.json", "reports/lecture.json"], root
+    )
+    assert "| Generalization | 0.5 |" in res.stdout and "0 contradicting verdict(s)" in res.stderr
 
 
 PROBE = """<!DOCTYPE html><html><body><iframe id="f" src="file://PAGE" width="1200" height="800"></iframe>

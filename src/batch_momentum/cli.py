@@ -24,6 +24,7 @@ STEPS = {
     "analyze": "steps.analyze",
     "report": "steps.report",
     "stages": "pipeline",  # not a step: prints, writes or checks dvc.yaml from the stage table
+    "replicate": "analysis.replication",  # not a step: two runs' lecture.json side by side (other seeds)
     "bench": "training.bench",  # not a step: times the project's training loop against the PyTorch-examples loop
 }
 

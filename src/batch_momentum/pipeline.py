@@ -160,13 +160,13 @@ STAGES = (
         _cmd(
             "evaluate",
             f"--data {DATA} --cell results/equal/{CELL} --protocol equal_acc --out results/equal_metrics/{CELL} "
-            f"--landscape results/equal_landscape/{CELL}",
+            f"--landscape results/equal_landscape/{CELL} --eta-out results/equal_eta/{CELL}.csv",
         ),
         deps=(DATA, f"results/equal/{CELL}"),
-        params=("equal_acc.seed", "sharpness", "noise"),
+        params=("equal_acc.seed", "sharpness"),  # no gradient noise for the protocol's runs
         matrix=EQUAL,
         metrics=((f"results/equal_metrics/{CELL}", True),),
-        outs=((f"results/equal_landscape/{CELL}", True),),
+        outs=((f"results/equal_landscape/{CELL}", True), (f"results/equal_eta/{CELL}.csv", True)),
         all_cores=True,
     ),
     Stage(
@@ -200,6 +200,7 @@ STAGES = (
             "results/equal",
             "results/equal_metrics",
             "results/equal_landscape",
+            "results/equal_eta",
         ),
         params=("data", "grid", "equal_acc.batch_size", "report.train_acc_levels", "report.val_acc_levels"),
         # cached: the tables are what `dvc plots show/diff` draw, and each experiment keeps its own

@@ -12,6 +12,7 @@ rule aggregate:
         equal_landscape=expand("results/equal_landscape/{run}.json", run=EQUAL_RUNS),
         candidates=expand("results/equal/{cell}/candidates.csv", cell=EQUAL),
         choices=expand("results/equal/{cell}/choice.json", cell=EQUAL),
+        eta=expand("results/equal_eta/{cell}.csv", cell=EQUAL),
         code=code("aggregate"),
     output:
         cells=report(

@@ -102,6 +102,7 @@ rule train_equal:
         curve=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/curve.csv", seed=EQUAL_SEEDS),
         summary=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/train.json", seed=EQUAL_SEEDS),
         candidates="results/equal/bs{bs}_lam{lam}/candidates.csv",
+        weights="results/equal/bs{bs}_lam{lam}/candidates.pt",
         choice="results/equal/bs{bs}_lam{lam}/choice.json",
     params:
         tracked=tracked(P, "train_equal"),
@@ -123,10 +124,13 @@ rule evaluate_equal:
         data=DATA,
         model=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/model.pt", seed=EQUAL_SEEDS),
         summary=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/train.json", seed=EQUAL_SEEDS),
+        candidates="results/equal/bs{bs}_lam{lam}/candidates.csv",
+        weights="results/equal/bs{bs}_lam{lam}/candidates.pt",
         code=code("evaluate_equal"),
     output:
         metrics=expand("results/equal_metrics/bs{{bs}}_lam{{lam}}/seed{seed}.json", seed=EQUAL_SEEDS),
         landscape=expand("results/equal_landscape/bs{{bs}}_lam{{lam}}/seed{seed}.json", seed=EQUAL_SEEDS),
+        eta="results/equal_eta/bs{bs}_lam{lam}.csv",
     params:
         tracked=tracked(P, "evaluate_equal"),
         cell=lambda wildcards, input: str(Path(input.model[0]).parents[1]),
@@ -141,4 +145,4 @@ rule evaluate_equal:
         "benchmarks/evaluate_equal/bs{bs}_lam{lam}.tsv"
     shell:
         "python -m batch_momentum evaluate --params {PARAMS} --data {input.data} --cell {params.cell} --protocol equal_acc"
-        " --out {params.out} --landscape {params.landscape} > {log} 2>&1"
+        " --out {params.out} --landscape {params.landscape} --eta-out {output.eta} > {log} 2>&1"

@@ -99,14 +99,27 @@ def collect(
 
 
 def candidates(params: config.Params, results: Path) -> pd.DataFrame:
-    """Every candidate run of the equal-accuracy protocol, with `chosen` marking the kept eta."""
+    """Every candidate run of the equal-accuracy protocol with its eta view (test accuracy, top Hessian
+    eigenvalue: results/equal_eta/<cell>.csv), `chosen` marking the eta its seed kept and why."""
     frames = []
     for c in config.equal_cells(params):
         folder = results / EQUAL_TREES[0] / c.name
         frame = T.CELL_CANDIDATES.read(folder / "candidates.csv")
         choice = files.read_json(folder / "choice.json", remedy=T.CELL_CANDIDATES.remedy)
+        per_seed = choice.get("seeds")
+        if not isinstance(per_seed, dict) or {str(s) for s in frame[T.SEED]} - set(per_seed):
+            raise ValueError(f"{folder / 'choice.json'}: no choice per seed (an older run); rerun train_equal")
+        eta = T.ETA_MEASURES.read(results / "equal_eta" / f"{c.name}.csv")
+        frame = frame.merge(eta, on=[T.LR, T.SEED], how="left", validate="one_to_one")
+        seeds = [str(s) for s in frame[T.SEED]]
         frames.append(
-            frame.assign(**{T.CELL: c.name, T.CHOSEN: frame[T.LR] == choice["lr"], T.CHOICE_REASON: choice["why"]})
+            frame.assign(
+                **{
+                    T.CELL: c.name,
+                    T.CHOSEN: frame[T.LR].to_numpy() == [per_seed[s]["lr"] for s in seeds],
+                    T.CHOICE_REASON: [per_seed[s]["why"] for s in seeds],
+                }
+            )
         )
     return pd.concat(frames, ignore_index=True)
 

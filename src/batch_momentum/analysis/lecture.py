@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from batch_momentum import config
-from batch_momentum.analysis import stats
+from batch_momentum.analysis import eta, stats
 from batch_momentum.analysis.formats import missing as _nan
 from batch_momentum.analysis.formats import num, pct, secs, timing_device
 from batch_momentum.analysis.momentum import momentum_rows
@@ -300,16 +300,13 @@ def sharpness_measures(params) -> list[Measure]:
 
 
 def _choices(candidates: pd.DataFrame) -> str:
-    chosen = candidates[candidates[T.CHOSEN]].groupby(T.CELL).first()
-
-    def tried(cell):
-        return [float(v) for v in sorted(candidates[candidates[T.CELL] == cell][T.LR].unique())]
-
-    return "; ".join(
-        f"{cell}: η = {r[T.LR]:g} of {tried(cell)}"
-        + ("" if "no eta" not in r[T.CHOICE_REASON] else " (no η reached the target with every seed)")
-        for cell, r in chosen.iterrows()
-    )
+    """Per cell, the η its seeds kept, with how many seeds kept each, and the η tried."""
+    parts = []
+    for cell, c in candidates.groupby(T.CELL, sort=False):
+        kept = c[c[T.CHOSEN]][T.LR].value_counts().sort_index()
+        tried = [float(v) for v in sorted(c[T.LR].unique())]
+        parts.append(f"{cell}: η kept " + ", ".join(f"{lr:g} by {n}" for lr, n in kept.items()) + f" of {tried}")
+    return "; ".join(parts)
 
 
 def time_to_level(tta: pd.DataFrame, sizes: tuple[int, int]) -> str:
@@ -414,25 +411,49 @@ def optimization_row(table: pd.DataFrame, sizes: tuple[int, int], params, tta: p
 
 
 def generalization_row(equal: pd.DataFrame, candidates: pd.DataFrame, params) -> dict:
-    """Generalization: test accuracy of the equal-accuracy runs, small against large batch."""
+    """Generalization: test accuracy of the equal-accuracy runs, small against large batch, each seed at
+    the η it kept; per λ the η view (analysis.eta): each side's kept η, whether it sits at the edge of the
+    sweep, and whether the verdict stays the same at the neighbouring η (robust) or not (depends on η)."""
     ea = params.equal_acc
     protocol = (
         f"Keskar et al.'s protocol: B={ea.batch_size[0]} and B={ea.batch_size[1]} each trained until "
-        f"the training accuracy reaches {ea.target_train_acc} (at most {ea.max_epochs} epochs), η per "
-        f"batch size and λ chosen by validation accuracy among candidates whose every seed reached it "
+        f"the training accuracy reaches {ea.target_train_acc} (at most {ea.max_epochs} epochs) at every step "
+        f"η/(1−λ) of the sweep ({list(ea.step_small)} small, {list(ea.step_large)} large); each seed keeps the η "
+        f"with its best validation accuracy among its runs at the target, so the choice is inside the interval "
         f"({_choices(candidates)})"
     )
     v = params.verdict
-    gen = compare(equal, T.TEST_ACC, "smaller", ea.batch_size, v.margin_accuracy, reached_only=True, power=v.power)
-    return comparison_row(
+    sizes = tuple(ea.batch_size)
+    gen = compare(equal, T.TEST_ACC, "smaller", sizes, v.margin_accuracy, reached_only=True, power=v.power)
+    for p in gen:
+        view = eta.neighbour_gaps(candidates, p["momentum"], sizes, "smaller", v.margin_accuracy)
+        edges = [f"B={b}" for b, side in zip(sizes, ("small", "large")) if view[side]["edge"]]
+        p["eta"] = view
+        p["eta_robust"] = view["robust"]
+        p["note"] = (
+            f"λ={p['momentum']:g}, η view: "
+            + eta.describe(view, sizes, pct)
+            + "."
+            + (f" {eta.EDGE_TEXT} for {' and '.join(edges)}: see docs/measures.md to widen it." if edges else "")
+        )
+    edges = [p["momentum"] for p in gen if p["eta"]["small"]["edge"] or p["eta"]["large"]["edge"]]
+    depends = [p["momentum"] for p in gen if p["eta_robust"] == eta.DEPENDS]
+    flags = ([f"{eta.EDGE_TEXT} at λ = {', '.join(f'{m:g}' for m in edges)}"] if edges else []) + (
+        [f"the verdict {eta.DEPENDS} at λ = {', '.join(f'{m:g}' for m in depends)}"] if depends else []
+    )
+    row = comparison_row(
         "Generalization",
         "generalization",
         ("Better", "Worse"),
         gen,
         pct,
-        f"test accuracy at equal training accuracy. {protocol}. Per λ: " + describe(gen, pct),
+        f"test accuracy at equal training accuracy. {protocol}. Per λ: "
+        + describe(gen, pct)
+        + ". "
+        + " ".join(p["note"] for p in gen),
         margin_text=f"a difference within ±{100 * v.margin_accuracy:g} points is no difference",
     )
+    return dict(row, flags=flags)
 
 
 EDGE = 0.8  # a run "sits at its edge of stability" when its top eigenvalue is at least this share of 2(1+λ)/η
@@ -497,10 +518,45 @@ def edge_text(edges: list[dict]) -> str:
     )
 
 
+def primary_measure(params) -> Measure:
+    """The sharpness measure that decides the sharp-vs-flat row (verdict.sharpness_primary)."""
+    sh = params.sharpness
+    return {
+        "eps_sharpness": eps_measure(sh.epsilons[0], None),
+        "eps_sharpness_subspace": eps_measure(sh.epsilons[0], sh.subspace_dim),
+        "top_eigenvalue": TOP_EIGENVALUE,
+        "trace": TRACE,
+    }[params.verdict.sharpness_primary]
+
+
+def _direction(r: dict) -> int:
+    """+1 when a ratio's interval lies above 1 (large sharper), −1 below 1, 0 when it holds 1 or is missing."""
+    lo, hi = r["ratio"]["lo"], r["ratio"]["hi"]
+    if _nan(lo) or _nan(hi):
+        return 0
+    return 1 if lo > 1 else -1 if hi < 1 else 0
+
+
+def agreement(primary: str, per_measure: dict[str, dict]) -> dict:
+    """At one λ, the other measures against the primary one: each "agrees" (the same verdict) or "disagrees"
+    (with its verdict), and `disagree` True when two measures point in opposite directions with intervals
+    that both exclude 1."""
+    others = {
+        label: "agrees" if r["verdict"] == per_measure[primary]["verdict"] else f"disagrees ({r['verdict']})"
+        for label, r in per_measure.items()
+        if label != primary
+    }
+    directions = {_direction(r) for r in per_measure.values()}
+    return dict(others=others, disagree={1, -1} <= directions)
+
+
 def sharpness_row(equal: pd.DataFrame, params) -> dict:
-    """Sharp vs flat minima: every sharpness measure of the equal-accuracy runs, large over small;
-    per λ the verdict over the measures (combine)."""
+    """Sharp vs flat minima: every sharpness measure of the equal-accuracy runs, large over small. The
+    primary measure, named in params before any run (verdict.sharpness_primary), gives the verdict per λ;
+    the others are listed as agreeing or not, and "measures disagree" where two of them point in opposite
+    directions with intervals that exclude 1."""
     sizes = params.equal_acc.batch_size
+    primary = primary_measure(params)
     per_measure = {
         m.label: compare(
             equal,
@@ -515,33 +571,42 @@ def sharpness_row(equal: pd.DataFrame, params) -> dict:
         for m in sharpness_measures(params)
     }  # compare: a missing column is all NaN
     sharp = []
-    for k in range(equal[T.MOMENTUM].nunique()):
-        first = next(iter(per_measure.values()))[k]
+    for k, first in enumerate(per_measure[primary.label]):
+        agree = agreement(primary.label, {label: rows[k] for label, rows in per_measure.items()})
+        note = (
+            f"λ={first['momentum']:g}: the {primary.label} decides ({first['verdict']}); "
+            + "; ".join(f"{label} {a}" for label, a in agree["others"].items())
+            + ("; measures disagree" if agree["disagree"] else "")
+        )
         sharp.append(
             dict(
                 first,
-                verdict=combine([rows[k]["verdict"] for rows in per_measure.values()]),
                 measures={label: rows[k]["verdict"] for label, rows in per_measure.items()},
+                agreement=agree["others"],
+                measures_disagree=agree["disagree"],
+                note=note,
             )
         )
     edges = edge_of_stability(equal, sizes)
     for entry, edge in zip(sharp, edges):
         entry["edge"] = edge
+    disagree = [p["momentum"] for p in sharp if p["measures_disagree"]]
     row = comparison_row(
         "Sharp vs flat minima",
         "sharpness",
         ("Flat minimum", "Sharp minimum"),
-        per_measure.get(TOP_EIGENVALUE.label, []),
+        sharp,
         num,
-        "every sharpness measure of the training loss at the final weights, at equal training "
-        "accuracy (the runs of the Generalization row); ratio large/small of geometric means "
-        "over seeds, and per λ the verdict over the measures (holds when every measure holds). "
+        f"every sharpness measure of the training loss at the final weights, at equal training accuracy (the "
+        f"runs of the Generalization row); ratio large/small of geometric means over seeds. The verdict is the "
+        f"{primary.label}'s (verdict.sharpness_primary, set before any run); the other measures agree or not. "
         + " ".join(f"{label}: {describe(r, num, ratio=True)}." for label, r in per_measure.items())
         + (" " + edge_text(edges) if edges else ""),
-        label="top eigenvalue ",
+        label=f"{primary.label} ",
         margin_text=f"a ratio within ×/÷{params.verdict.margin_ratio:g} is no difference",
     )
-    return dict(row, verdict=summarize(sharp), per_lambda=sharp, edge_of_stability=edges)
+    flags = [f"measures disagree at λ = {', '.join(f'{m:g}' for m in disagree)}"] if disagree else []
+    return dict(row, edge_of_stability=edges, primary=primary.label, headline_label=primary.label, flags=flags)
 
 
 def batch_rows(
@@ -597,7 +662,7 @@ def keskar_table(equal: pd.DataFrame, params) -> dict:
                     batch_size=int(b),
                     seeds=int(len(done)),
                     of=int(len(runs)),
-                    lr=float(runs[T.LR].iloc[0]) if len(runs) else float("nan"),
+                    lr=float(runs[T.LR].mode().iloc[0]) if len(runs) else float("nan"),  # most seeds' η
                     values={c: {"mean": v["mean"], "std": v["std"]} for c, v in values.items()},
                 )
             )

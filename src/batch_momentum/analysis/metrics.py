@@ -74,7 +74,7 @@ def _comparison(prefix: str, per: dict) -> dict:
     for side in ("small", "large"):
         if isinstance(per.get(side), dict) and "n" in per[side]:
             out[f"{prefix}/n_{side}"] = per[side]["n"]
-    for key in ("detectable", "correlation", "seeds_needed"):  # the power behind the verdict
+    for key in ("detectable", "correlation", "seeds_needed", "eta_robust", "measures_disagree"):
         if key in per:
             out[f"{prefix}/{key}"] = per[key]
     return out | _verdict(prefix, per["verdict"])

@@ -176,6 +176,7 @@ class Verdict:
     margin_cosine: float  # the expected cosine of a batch gradient with the full gradient
     margin_ratio: float  # factor > 1 for ratios of sharpness and of times
     power: float  # the chance that a run with the seeds the report asks for decides
+    sharpness_primary: str  # the sharpness measure that decides the sharp-vs-flat row (the others agree or not)
 
 
 @dataclass(frozen=True)

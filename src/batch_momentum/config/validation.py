@@ -105,6 +105,14 @@ def _cross_field(p: dict, source: str) -> None:
             f"{source}: equal_acc.batch_size = {[small, large]} is invalid; allowed: [small, large] "
             f"with small < large <= data.n_train = {n_train}"
         )
+    for key in ("step_small", "step_large"):
+        steps = p["equal_acc"][key]
+        for a, b in zip(steps, steps[1:]):
+            if not a < b <= 2 * a:
+                raise ParamsError(
+                    f"{source}: equal_acc.{key} = {steps} has neighbours {a:g} and {b:g}; allowed: steps in "
+                    f"increasing order, each at most twice the one before (a log-spaced sweep, e.g. factor 1.41 or 2)"
+                )
     for key, value in (("sharpness.subset", sh["subset"]), ("noise.subset", p["noise"]["subset"])):
         if value > n_train:
             raise ParamsError(

@@ -26,10 +26,51 @@ def run_name(run_dir: Path) -> str:
     return f"{run_dir.parent.name}/{run_dir.name}"
 
 
-def write_candidates(out: Path, rows: list[dict], choice: dict) -> None:
-    """The equal-accuracy protocol's candidate runs of one (B, lambda) and the eta it chose."""
+def write_candidates(out: Path, rows: list[dict], choice: dict, trained: list[dict]) -> None:
+    """The equal-accuracy protocol's candidate runs of one (B, lambda): their rows, the eta each seed
+    kept, and every candidate's final weights in one file (candidates.pt: lists lr, seed, state_dict in
+    the order of the rows), which evaluate reads for the eta view."""
+    import torch
+
     T.CELL_CANDIDATES.write(out / "candidates.csv", T.CELL_CANDIDATES.frame(rows))
+    with files.atomic_path(out / "candidates.pt") as tmp:
+        torch.save(
+            {
+                "lr": [r[T.LR] for r in rows],
+                "seed": [r[T.SEED] for r in rows],
+                "state_dict": [t["state"] for t in trained],
+            },
+            tmp,
+        )
     files.write_json(out / "choice.json", choice)
+
+
+def load_candidates(folder: Path, params: Params, meta: dict, device) -> tuple[list[dict], list]:
+    """The candidates of an equal-accuracy cell (candidates.csv rows) and their final weights as models,
+    in the same order; a missing or damaged file gets a one-line error."""
+    import torch
+
+    from batch_momentum.training import models
+
+    rows = T.CELL_CANDIDATES.read(folder / "candidates.csv").to_dict("records")
+    path = folder / "candidates.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: candidate weights not found; rerun train_equal for this cell")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        out = []
+        for state in blob["state_dict"]:
+            model = models.build(params, meta)
+            model.load_state_dict(state)
+            out.append(model.to(device).eval())
+    except Exception as exc:
+        raise ValueError(
+            f"{path}: cannot load the candidate weights ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
+            "rerun train_equal for this cell"
+        ) from None
+    if [(float(r[T.LR]), int(r[T.SEED])) for r in rows] != list(zip(map(float, blob["lr"]), map(int, blob["seed"]))):
+        raise ValueError(f"{path}: does not match candidates.csv beside it; rerun train_equal for this cell")
+    return rows, out
 
 
 def write_run(out: Path, result: dict, params: Params) -> None:

@@ -250,13 +250,15 @@ CURVES = Schema("curves", (*RUN_KEY, *CURVE_ROW), AGGREGATE)
 EQUAL_CURVES = Schema("equal_curves", CURVES.columns, AGGREGATE)
 DIRECTIONS = Schema("directions", (*RUN_KEY, *DIRECTION_ROW), AGGREGATE)
 EQUAL_DIRECTIONS = Schema("equal_directions", DIRECTIONS.columns, AGGREGATE)
-CANDIDATES = Schema("candidates", (*CANDIDATE_ROW, CELL, CHOSEN, CHOICE_REASON), AGGREGATE)
+CANDIDATES = Schema("candidates", (*CANDIDATE_ROW, TEST_ACC, HESSIAN_TOP, CELL, CHOSEN, CHOICE_REASON), AGGREGATE)
 TIME_TO_ACCURACY = Schema("time_to_accuracy", (*RUN_KEY, MEASURE, LEVEL, EPOCHS, UPDATES, WALL_S), AGGREGATE)
 REPORT_TABLES = (CELLS, CURVES, DIRECTIONS, EQUAL, EQUAL_CURVES, EQUAL_DIRECTIONS, CANDIDATES, TIME_TO_ACCURACY)
 
 # the files of one run and of one equal-accuracy cell
 CURVE = Schema("curve", CURVE_ROW, "rerun train for this cell")
 CELL_CANDIDATES = Schema("cell candidates", CANDIDATE_ROW, "rerun train_equal for this cell")
+# the eta view of one equal-accuracy cell (evaluate --eta-out): every candidate's test accuracy and top eigenvalue
+ETA_MEASURES = Schema("eta measures", (LR, SEED, TEST_ACC, HESSIAN_TOP), "rerun evaluate_equal for this cell")
 
 # results/timing/timing.csv: one row per batch size; times in seconds, median/min/max over `repeats` updates
 TIMING = Schema(

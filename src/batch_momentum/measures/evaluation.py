@@ -217,7 +217,7 @@ def sharpness_measures_stacked(net, x, y, cfg: config.Sharpness, seeds, clock: _
 
 
 def evaluate_runs(
-    run_dirs: list[Path], params: config.Params, blob: dict, device, log=_print
+    run_dirs: list[Path], params: config.Params, blob: dict, device, log=_print, noise: bool = True
 ) -> list[tuple[dict, dict]]:
     """evaluate_run of every seed of one cell, the seeds measured together: their weights stacked
     (training.stacked.StackedNet), every measure computed for all of them in one pass (Hessian-vector
@@ -227,7 +227,8 @@ def evaluate_runs(
     seed; the measures only for seeds with status ok and a finite training loss, which are stacked
     apart from the others, so a diverged seed cannot touch them. The wall-time columns hold each seed's
     share: the stack's time divided by its number of seeds. An architecture the stack does not hold is
-    measured seed by seed (evaluate_run)."""
+    measured seed by seed (evaluate_run). noise=False leaves out the gradient noise (the equal-accuracy
+    protocol's runs: no verdict reads it there, and it is a third of the step's time)."""
     loaded = runs.load_runs(run_dirs, params, blob["meta"], device)
     finals = [m for m, _, _ in loaded]
     net = _stack(finals, blob["meta"], device)
@@ -244,7 +245,8 @@ def evaluate_runs(
     ok = [i for i, m in enumerate(metrics) if m[T.STATUS] == Status.OK and math.isfinite(m[T.TRAIN_LOSS])]
     if not ok:
         return list(zip(metrics, curves))
-    from batch_momentum.measures import landscape, noise
+    from batch_momentum.measures import landscape
+    from batch_momentum.measures import noise as noise_
 
     sh, nz = params.sharpness, params.noise
     seeds = [metrics[i][T.SEED] for i in ok]
@@ -263,19 +265,76 @@ def evaluate_runs(
     t0 = time.perf_counter()
     xn, yn = x[: nz.subset], y[: nz.subset]
     noise_cols = [{} for _ in ok]
-    for which, columns in ((1, T.NOISE_INIT), (0, T.NOISE_FINAL)):
+    for which, columns in ((1, T.NOISE_INIT), (0, T.NOISE_FINAL)) if noise else ():
         with clock.part(f"gradient noise at the {'initial' if which else 'final'} weights"):
             ms = [loaded[i][which] for i in ok]
             sizes = sorted({min(metrics[i][T.BATCH_SIZE], len(yn)) for i in ok})
-            ns = noise.gradient_noise_stacked(ms, xn, yn, seeds, batch_sizes=sizes, n_batches=nz.cosine_batches)
+            ns = noise_.gradient_noise_stacked(ms, xn, yn, seeds, batch_sizes=sizes, n_batches=nz.cosine_batches)
             for cols, i, r in zip(noise_cols, ok, ns):
                 cols.update(noise_columns(r, metrics[i][T.BATCH_SIZE], len(yn), len(y), columns))
     noise_s = (time.perf_counter() - t0) / len(ok)
     for j, i in enumerate(ok):
         metrics[i].update(sharp[j])
         metrics[i][T.SHARPNESS_WALL_S] = sharp_s
-        metrics[i].update(noise_cols[j])
-        metrics[i][T.NOISE_WALL_S] = noise_s
-        metrics[i].update({T.SHARPNESS_SUBSET: sh.subset, T.NOISE_SUBSET: nz.subset})
+        if noise:
+            metrics[i].update({**noise_cols[j], T.NOISE_WALL_S: noise_s})
+        metrics[i].update({T.SHARPNESS_SUBSET: sh.subset, **({T.NOISE_SUBSET: nz.subset} if noise else {})})
         curves[i] = oks[j]
     return list(zip(metrics, curves))
+
+
+def measure_candidates(
+    rows: list[dict], finals: list, params: config.Params, blob: dict, device, known: dict | None = None, log=_print
+) -> list:
+    """The eta view of an equal-accuracy cell: for every candidate run (rows of T.CELL_CANDIDATES, with
+    their final models) its test accuracy and, where it trained (status ok, finite loss), the top Hessian
+    eigenvalue of its training loss on the sharpness subset, by the same power iteration as the runs'
+    measures (each candidate with its seed's start vector); one row of T.ETA_MEASURES each. `known`:
+    {(η, seed): eigenvalue} already measured (the kept runs, by evaluate_runs), taken as they are."""
+    known = known or {}
+    from batch_momentum.measures import hessian
+    from batch_momentum.training import stacked
+
+    net = _stack(finals, blob["meta"], device)
+    cell = f"bs{rows[0][T.BATCH_SIZE]}_lam{rows[0][T.MOMENTUM]} candidates" if rows else "candidates"
+    clock = _Clock(cell, len(rows), log)
+    with clock.part("test accuracy"):
+        if net is None:
+            splits = [evaluate_cell(m, blob) for m in finals]
+        else:
+            splits = split_metrics_stacked(net, blob)
+    out = [
+        {T.LR: r[T.LR], T.SEED: r[T.SEED], T.TEST_ACC: sp[T.TEST_ACC], T.HESSIAN_TOP: float("nan")}
+        for r, sp in zip(rows, splits)
+    ]
+    for o in out:
+        o[T.HESSIAN_TOP] = known.get((o[T.LR], o[T.SEED]), o[T.HESSIAN_TOP])
+    ok = [
+        i
+        for i, (r, sp) in enumerate(zip(rows, splits))
+        if r[T.STATUS] == Status.OK and math.isfinite(sp[T.TRAIN_LOSS]) and (r[T.LR], r[T.SEED]) not in known
+    ]
+    sh = params.sharpness
+    xs, ys = blob["x_train"][: sh.subset], blob["y_train"][: sh.subset]
+    sub = _stack([finals[i] for i in ok], blob["meta"], device) if ok else None
+    clock = _Clock(cell, len(ok), log)
+    with clock.part("hessian top eigenvalue"):
+        if sub is not None:
+            f = stacked.stacked_loss_function(sub, xs, ys)
+            seeds = [int(rows[i][T.SEED]) for i in ok]
+            tops = hessian.top_eigenvalues_stacked(
+                f, stacked.flat_stack(sub), seeds, tol=sh.hessian_tol, max_iter=sh.hessian_max_iter
+            )
+        else:
+            tops = []
+            for i in ok:
+                with models.eval_mode(finals[i]):
+                    fn, theta = hessian.loss_function(finals[i], xs, ys)
+                    tops.append(
+                        hessian.top_eigenvalue_fn(
+                            fn, theta, tol=sh.hessian_tol, max_iter=sh.hessian_max_iter, seed=int(rows[i][T.SEED])
+                        )
+                    )
+    for i, top in zip(ok, tops):
+        out[i][T.HESSIAN_TOP] = top["value"]
+    return out

@@ -91,8 +91,10 @@ def settings_lines(params: config.Params, table: pd.DataFrame) -> list[str]:
         f"Budget of the grid: {t.max_epochs} epochs for every cell, {target}; one η for the grid, not tuned "
         "per batch size: the timing, gradient-noise and optimization rows show what that one setting does. The "
         f"generalization and sharpness rows use the equal-accuracy runs instead: B = {params.equal_acc.batch_size[0]} "
-        f"and {params.equal_acc.batch_size[1]} trained to {params.equal_acc.target_train_acc} training accuracy with "
-        f"η tuned per batch size and λ, seeds {list(params.equal_acc.seed)} (seed k of both batch sizes starts from "
+        f"and {params.equal_acc.batch_size[1]} trained to {params.equal_acc.target_train_acc} training accuracy at "
+        f"every step of a sweep per batch size ({len(params.equal_acc.step_small)} and "
+        f"{len(params.equal_acc.step_large)} steps η/(1 − λ)), each seed keeping the η with its best validation "
+        f"accuracy, seeds {list(params.equal_acc.seed)} (seed k of both batch sizes starts from "
         "the same weights: the comparisons are paired).",
         f"Grid: B ∈ {list(g.batch_size)}, λ ∈ {list(g.momentum)}, seeds {list(g.seed)}; {len(table)} runs: "
         + ", ".join(f"{n} {s}" for s, n in table[T.STATUS].value_counts().items())
@@ -232,14 +234,18 @@ def lecture_rows(rows: list[dict]) -> list[dict]:
             dict(
                 r,
                 css=VERDICT_CSS.get(r["verdict"], "none"),
-                headline=HEADLINES.get(r["section"], ("", None))[0] if r.get("per_lambda") else "",
+                headline=r.get("headline_label") or HEADLINES.get(r["section"], ("", None))[0]
+                if r.get("per_lambda")
+                else "",
                 chips_small=chips(r, "small"),
                 chips_large=chips(r, "large"),
                 lambdas=[dict(text=f"λ={p['λ']}", title=p["verdict"], css=p["css"]) for p in per] if r["scope"] else [],
                 detail=dict(
                     columns=columns,
                     rows=per,
-                    notes=[f"λ={p['λ']}, per measure: {p['measures']}" for p in per if p["measures"]],
+                    notes=list(r.get("flags") or [])
+                    + [f"λ={p['λ']}, per measure: {p['measures']}" for p in per if p["measures"]]
+                    + [p["note"] for p in r.get("per_lambda") or [] if p.get("note")],
                 ),
             )
         )

@@ -5,7 +5,8 @@ stacked (measures.evaluation.evaluate_runs), and each part's time is printed as 
 seed s it writes
 <out>/seed<s>.json (batch_momentum.measures.evaluation: the training summary, loss and
 accuracy per split, the sharpness measures and the gradient noise) and <landscape>/seed<s>.json,
-the training loss along a filter-normalized random direction. A diverged run keeps its
+the training loss along a filter-normalized random direction; with --eta-out (the equal-accuracy
+protocol) also every candidate eta's test accuracy and top Hessian eigenvalue. A diverged run keeps its
 status; its measures are written as null.
 """
 
@@ -15,9 +16,9 @@ from pathlib import Path
 
 from batch_momentum import config
 from batch_momentum.data import prepared
-from batch_momentum.io import files
+from batch_momentum.io import files, runs
 from batch_momentum.io import tables as T
-from batch_momentum.measures.evaluation import evaluate_runs
+from batch_momentum.measures.evaluation import evaluate_runs, measure_candidates
 from batch_momentum.steps import add_threads, parser
 
 
@@ -39,12 +40,19 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--landscape", required=True, help="folder of its 1-D loss curves, e.g. results/landscape/bs8_lam0.9"
     )
+    ap.add_argument(
+        "--eta-out",
+        help="with --protocol equal_acc: a CSV of every candidate eta's test accuracy and top Hessian eigenvalue "
+        "(the eta view), e.g. results/equal_eta/bs8_lam0.9.csv",
+    )
     add_threads(ap)
     args = ap.parse_args(argv)
     params = config.load(args.params)
     device, blob = prepared.load_on_device(args.data, params, args.threads or params.train.threads)
     seeds = list(config.seeds(params, args.protocol))
-    results = evaluate_runs([Path(args.cell) / f"seed{seed}" for seed in seeds], params, blob, device)
+    equal = args.protocol == T.EQUAL_ACC
+    cells = [Path(args.cell) / f"seed{seed}" for seed in seeds]
+    results = evaluate_runs(cells, params, blob, device, noise=not equal)  # no verdict reads the protocol's noise
     for seed, (metrics, curve) in zip(seeds, results):
         files.write_json(Path(args.landscape) / f"seed{seed}.json", curve, indent=None)
         out = files.write_json(Path(args.out) / f"seed{seed}.json", metrics)
@@ -52,4 +60,10 @@ def main(argv=None) -> int:
             f"{metrics['cell']}: status {metrics['status']}, train acc {metrics['train_acc']:.4f}, "
             f"val acc {metrics['val_acc']:.4f}, test acc {metrics['test_acc']:.4f} -> {out}"
         )
+    if args.eta_out:
+        rows, finals = runs.load_candidates(Path(args.cell), params, blob["meta"], device)
+        known = {(m[T.LR], m[T.SEED]): m.get(T.HESSIAN_TOP) for m, _ in results if m.get(T.HESSIAN_TOP) is not None}
+        measured = measure_candidates(rows, finals, params, blob, device, known=known)
+        T.ETA_MEASURES.write(args.eta_out, T.ETA_MEASURES.frame(measured))
+        print(f"eta view of {len(rows)} candidate runs -> {args.eta_out}")
     return 0

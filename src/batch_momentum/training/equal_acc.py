@@ -1,6 +1,10 @@
-"""Keskar et al.'s protocol: per (B, lambda), every candidate eta x every seed trained to the
-training-accuracy target in one stacked network, and the choice of eta by validation accuracy
-among the candidates whose every seed reached it (params' equal_acc section)."""
+"""Keskar et al.'s protocol with a learning-rate sweep: per (B, lambda), every candidate eta x every
+seed trained to the training-accuracy target in one stacked network, and each seed's own choice of
+eta by its validation accuracy among its runs that reached the target (params' equal_acc section).
+
+Why each seed chooses for itself: the choice of eta is then part of what a seed's run measures, so
+the spread of the choice over seeds is inside the interval of every comparison over seeds, and one
+seed that stalls at the best eta moves only its own choice, never the others'."""
 
 from __future__ import annotations
 
@@ -12,45 +16,41 @@ from batch_momentum.io import tables as T
 from batch_momentum.training import loop
 
 
-def choose_lr(candidates: list[dict]) -> dict:
-    """The equal-accuracy protocol's choice of eta for one (B, lambda), from one summary per
-    (eta, seed): among the eta whose every seed reached the target, the one with the best mean
-    validation accuracy (the fair comparison of Shallue et al. 2019). When no eta qualifies, the
-    one with the most seeds at the target, then the best mean training accuracy, is kept and
-    `reached` is False: its runs are shown, never counted as at equal training accuracy."""
-    by_lr: dict[float, list[dict]] = {}
-    for c in candidates:
-        by_lr.setdefault(c[T.LR], []).append(c)
-
-    def mean(lr, column):
-        return sum(r[column] for r in by_lr[lr]) / len(by_lr[lr])
-
-    def at_target(lr):
-        return sum(r[T.REACHED_TARGET] for r in by_lr[lr])
-
-    qualified = [lr for lr, rows in by_lr.items() if all(r[T.REACHED_TARGET] for r in rows)]
-    if qualified:
-        lr = max(qualified, key=lambda v: (mean(v, T.VAL_ACC), -v))
+def choose_seed(candidates: list[dict]) -> dict:
+    """One seed's choice of eta from its candidate runs (one summary per eta): among the eta whose run
+    reached the target, the one with the best validation accuracy (ties: the smaller eta). When none
+    reached it, the one with the best training accuracy (then the smaller eta) is kept with `reached`
+    False: its run is shown, never counted as at equal training accuracy."""
+    reached = [c for c in candidates if c[T.REACHED_TARGET]]
+    if reached:
+        best = max(reached, key=lambda c: (c[T.VAL_ACC], -c[T.LR]))
         return dict(
-            lr=lr,
+            lr=best[T.LR],
             reached=True,
-            why=f"best mean validation accuracy ({mean(lr, T.VAL_ACC):.4f}) of the "
-            f"{len(qualified)} of {len(by_lr)} eta whose every seed reached the "
-            f"target",
+            why=f"best validation accuracy ({best[T.VAL_ACC]:.4f}) of the {len(reached)} of {len(candidates)} "
+            f"eta whose run reached the target",
         )
-    lr = max(by_lr, key=lambda v: (at_target(v), mean(v, T.TRAIN_ACC), -v))
+    best = max(candidates, key=lambda c: (c[T.TRAIN_ACC], -c[T.LR]))
     return dict(
-        lr=lr,
+        lr=best[T.LR],
         reached=False,
-        why=f"no eta of {sorted(by_lr)} brought every seed to the target; kept the "
-        f"closest ({at_target(lr)} of {len(by_lr[lr])} seeds at the target, mean "
-        f"training accuracy {mean(lr, T.TRAIN_ACC):.4f})",
+        why=f"no eta of {sorted(c[T.LR] for c in candidates)} reached the target; kept the closest "
+        f"(training accuracy {best[T.TRAIN_ACC]:.4f})",
     )
 
 
+def choose_per_seed(candidates: list[dict]) -> dict[int, dict]:
+    """choose_seed for every seed of a cell's candidate rows (T.CELL_CANDIDATES), by seed."""
+    by_seed: dict[int, list[dict]] = {}
+    for c in candidates:
+        by_seed.setdefault(int(c[T.SEED]), []).append(c)
+    return {seed: choose_seed(rows) for seed, rows in sorted(by_seed.items())}
+
+
 def train_equal_acc(params: config.Params, blob: dict, batch_size: int, momentum: float, device, out: Path) -> None:
-    """Every candidate eta x every seed in one stacked network; the chosen eta's runs go to out/seed<s>/,
-    one row per candidate run to out/candidates.csv, the choice to out/choice.json."""
+    """Every candidate eta x every seed in one stacked network; each seed's kept run goes to out/seed<s>/,
+    one row per candidate run to out/candidates.csv, every candidate's final weights to out/candidates.pt
+    (for the eta view of evaluate), the choices to out/choice.json."""
     ea, seeds = params.equal_acc, list(params.equal_acc.seed)
     lrs = ea.lrs(batch_size, momentum)
     members = [(lr, s) for lr in lrs for s in seeds]
@@ -74,10 +74,16 @@ def train_equal_acc(params: config.Params, blob: dict, batch_size: int, momentum
         last = r["curve"][-1]
         r["summary"].update({T.PROTOCOL: T.EQUAL_ACC, T.TRAIN_ACC: last[T.TRAIN_ACC], T.VAL_ACC: last[T.VAL_ACC]})
     rows = [{c: r["summary"][c] for c in T.CELL_CANDIDATES.columns} for r in trained]
-    choice = choose_lr(rows)
+    choices = choose_per_seed(rows)
     for r in trained:
-        r["summary"].update({T.CHOSEN_LR: choice["lr"], T.LR_CANDIDATES: lrs})
-        if r["summary"][T.LR] == choice["lr"]:
-            runs.write_run(out / f"seed{r['summary'][T.SEED]}", r, params)
-    runs.write_candidates(out, rows, dict(choice, batch_size=batch_size, momentum=momentum, candidates=lrs))
-    print(f"chose eta {choice['lr']:g}: {choice['why']} -> {out}", flush=True)
+        s = r["summary"]
+        s.update({T.CHOSEN_LR: choices[s[T.SEED]]["lr"], T.LR_CANDIDATES: lrs})
+        if s[T.LR] == choices[s[T.SEED]]["lr"]:
+            runs.write_run(out / f"seed{s[T.SEED]}", r, params)
+    runs.write_candidates(
+        out,
+        rows,
+        dict(batch_size=batch_size, momentum=momentum, candidates=lrs, seeds={str(k): v for k, v in choices.items()}),
+        trained,
+    )
+    print(f"kept eta per seed {[choices[s]['lr'] for s in seeds]} (seeds {seeds}) -> {out}", flush=True)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from batch_momentum import config
+from batch_momentum.analysis import eta
 from batch_momentum.io import tables as T
+from batch_momentum.report.plots import eta as eta_plots
 from batch_momentum.report.plots import sharpness as sharpness_plots
 from batch_momentum.report.plots import training as training_plots
 from batch_momentum.report.sections.common import html_paragraph, html_table
@@ -15,26 +17,18 @@ def generalization_section(
     params: config.Params, equal: pd.DataFrame, candidates: pd.DataFrame, keskar: dict, measures: list[tuple[str, str]]
 ) -> dict:
     ea = params.equal_acc
-    c = (
-        candidates.groupby([T.MOMENTUM, T.BATCH_SIZE, T.LR])
-        .agg(
-            seeds=(T.SEED, "size"),
-            at_target=(T.REACHED_TARGET, "sum"),
-            val_acc=(T.VAL_ACC, "mean"),
-            epochs=(T.EPOCHS, "median"),
-            chosen=(T.CHOSEN, "first"),
-        )
-        .reset_index()
-    )
+    view = eta.eta_frame(candidates)
     choices = pd.DataFrame(
         {
-            "λ": c[T.MOMENTUM],
-            "B": c[T.BATCH_SIZE],
-            "η": c[T.LR],
-            "seeds at the target": [f"{int(a)} of {n}" for a, n in zip(c.at_target, c.seeds)],
-            "epochs (median)": c.epochs,
-            "validation accuracy (mean)": c.val_acc,
-            "kept": c.chosen.map({True: "✓", False: ""}),
+            "λ": view[T.MOMENTUM],
+            "B": view[T.BATCH_SIZE],
+            "η": view[T.LR],
+            "η/(1−λ)": view["step"].map("{:.3g}".format),
+            "seeds at the target": [f"{int(a)} of {n}" for a, n in zip(view["at_target"], view["seeds"])],
+            "validation accuracy": view[T.VAL_ACC],
+            "test accuracy": view[T.TEST_ACC],
+            "top eigenvalue": view[T.HESSIAN_TOP],
+            "kept by seeds": view["kept"].map(lambda n: str(n) if n else ""),
         }
     )
     k = keskar_table_html(keskar)
@@ -44,13 +38,24 @@ def generalization_section(
         text=f"Keskar et al.'s protocol, per λ of the grid: B = {ea.batch_size[0]} and B = {ea.batch_size[1]} "
         f"each train until their training accuracy reaches {ea.target_train_acc} (at most "
         f"{ea.max_epochs} epochs; a run stops as stalled once {ea.patience} epochs add less than half "
-        f"a point). η is chosen per batch size and λ from the steps η/(1−λ) ∈ {list(ea.step_small)} "
-        f"(small) and {list(ea.step_large)} (large) by validation accuracy among the η whose every "
-        "seed reached the target (Shallue et al. 2019). A run short of the target is shown and never "
-        "counted as at equal training accuracy. The candidates and the choice:",
+        f"a point). Every step η/(1−λ) of the sweep, {list(ea.step_small)} (small) and {list(ea.step_large)} "
+        f"(large), trains every seed; each seed keeps the η with its best validation accuracy among its runs at "
+        "the target (the η tuned per batch size, Shallue et al. 2019), so the choice varies over seeds inside the "
+        "intervals. A run short of the target is shown and never counted as at equal training accuracy. Every "
+        "candidate, with its means over the seeds at the target:",
         html=html_table(choices) + k["html"],
         after=k["text"],
         figures=[
+            dict(
+                name="eta_view",
+                fig=eta_plots.plot_eta_view(view),
+                caption="The η view, per λ (columns): above, validation (dashed) and test (solid) accuracy against "
+                "η for each batch size (mean and 95% interval over the seeds at the target; hollow: not every seed "
+                "reached the target); below, the top Hessian eigenvalue against η, and the stability threshold "
+                "2(1+λ)/η (grey). The η most seeds kept is ringed. What to see: how far the accuracy moves with η "
+                "beside the gap between the batch sizes (Shallue et al. 2019), and where the eigenvalue follows "
+                "the threshold, set by η rather than by the batch size (Cohen et al. 2021).",
+            ),
             dict(
                 name="equal_accuracy",
                 fig=training_plots.plot_equal_runs(
@@ -61,7 +66,7 @@ def generalization_section(
                 "sharpness measure (log axes where every value is positive), each seed a dot, the mean a "
                 "bar (hollow: short of the target, left out). What to see: lower test accuracy and "
                 "higher sharpness on the right of each pair, if the lecture's claim holds.",
-            )
+            ),
         ]
         + ([stability_figure(equal, tuple(ea.batch_size))] if T.HESSIAN_TOP in equal else []),
     )

@@ -1,0 +1,130 @@
+"""The η view (analysis.eta, report.plots.eta) on made-up candidates whose answers are known: means and
+Student-t intervals per η, the η most seeds kept, the edge of the sweep, and the gap at the kept η and at
+its neighbours (robust or depends on η)."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import t as t_dist
+
+from batch_momentum.analysis import eta
+from batch_momentum.io import tables as T
+from batch_momentum.report.plots import eta as eta_plots
+
+SEEDS = (1, 2, 3, 4)
+JITTER = (-0.01, -0.005, 0.005, 0.01)  # mean 0, sample sd √(2.5e-4/3)
+
+
+def candidates(test, val=None, reached=None, lam=0.5, sizes=(8, 512), kept=None):
+    """Made-up candidates: test[b][lr] the test accuracy of every seed (plus JITTER); val likewise (default:
+    test); reached[b][lr] how many seeds reached the target (default: all); kept[b] the η every seed kept
+    (default: the best validation accuracy)."""
+    val = test if val is None else val
+    rows = []
+    for b in sizes:
+        best = kept[b] if kept else max(val[b], key=val[b].get)
+        for lr, acc in test[b].items():
+            n_hit = (reached or {}).get(b, {}).get(lr, len(SEEDS))
+            for k, (seed, j) in enumerate(zip(SEEDS, JITTER)):
+                rows.append(
+                    {
+                        T.CELL: f"bs{b}_lam{lam}",
+                        T.BATCH_SIZE: b,
+                        T.MOMENTUM: lam,
+                        T.LR: lr,
+                        T.SEED: seed,
+                        T.STATUS: "ok",
+                        T.REACHED_TARGET: k < n_hit,
+                        T.VAL_ACC: val[b][lr] + j,
+                        T.TEST_ACC: acc + j,
+                        T.HESSIAN_TOP: 2 * (1 + lam) / lr * 0.9,
+                        T.CHOSEN: lr == best,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_eta_frame_gives_the_mean_and_the_student_t_interval_per_eta():
+    c = candidates({8: {0.05: 0.70, 0.1: 0.72}, 512: {1.0: 0.69, 2.0: 0.71}})
+    view = eta.eta_frame(c)
+    assert len(view) == 4
+    r = view[(view[T.BATCH_SIZE] == 8) & (view[T.LR] == 0.1)].iloc[0]
+    half = t_dist.ppf(0.975, 3) * math.sqrt(2.5e-4 / 3) / 2  # t_{.975,3} · s/√4
+    assert r[T.TEST_ACC] == pytest.approx(0.72) and r[f"{T.TEST_ACC}_hi"] - r[T.TEST_ACC] == pytest.approx(half)
+    assert r["step"] == pytest.approx(0.2) and r["kept"] == 4 and not r["short"]
+    assert r[T.STABILITY_THRESHOLD] == pytest.approx(2 * 1.5 / 0.1)
+    assert r[T.HESSIAN_TOP] == pytest.approx(0.9 * 2 * 1.5 / 0.1)
+
+
+def test_a_side_short_of_the_target_is_averaged_over_its_seeds_at_the_target_and_marked_short():
+    c = candidates({8: {0.05: 0.70, 0.1: 0.72}, 512: {1.0: 0.69, 2.0: 0.71}}, reached={512: {2.0: 2}})
+    r = eta.eta_frame(c).set_index([T.BATCH_SIZE, T.LR]).loc[(512, 2.0)]
+    assert r["short"] and r["at_target"] == 2 and r[T.TEST_ACC] == pytest.approx(0.71 - 0.0075)  # seeds 1 and 2
+
+
+@pytest.mark.parametrize(
+    "val,reached,kept,edge",
+    [
+        ({0.5: 0.6, 1.0: 0.7, 2.0: 0.65}, {}, 1.0, ""),  # interior
+        ({0.5: 0.6, 1.0: 0.65, 2.0: 0.7}, {}, 2.0, "largest"),  # the largest candidate
+        ({0.5: 0.6, 1.0: 0.7, 2.0: 0.9}, {2.0: 1}, 1.0, "largest"),  # 2.0 does not train: 1.0 is the largest that does
+        ({0.5: 0.8, 1.0: 0.7, 2.0: 0.6}, {}, 0.5, "smallest"),
+        ({0.5: 0.8, 1.0: 0.7, 2.0: 0.6}, {1.0: 0, 2.0: 1}, 0.5, "only"),
+    ],
+)
+def test_the_kept_eta_at_the_edge_of_the_sweep(val, reached, kept, edge):
+    c = candidates({8: val, 512: val}, reached={8: reached}, kept={8: kept, 512: kept})
+    view = eta.eta_frame(c)
+    s = eta.side_summary(view[view[T.BATCH_SIZE] == 8])
+    assert s["kept"] == kept and s["edge"] == edge and s["kept_by"] == len(SEEDS)
+
+
+def test_the_gap_at_the_kept_eta_and_its_neighbours_robust_or_depends_on_eta():
+    small = {0.05: 0.80, 0.1: 0.82, 0.2: 0.80}
+    # at its kept η 2.0 the large batch is 4 points worse; at 1.0 as good as the small batch
+    large = {1.0: 0.82, 2.0: 0.78, 4.0: 0.77}
+    c = candidates({8: small, 512: large}, val={8: small, 512: {1.0: 0.7, 2.0: 0.8, 4.0: 0.6}})
+    g = eta.neighbour_gaps(c, 0.5, (8, 512), "smaller", 0.01)
+    assert (g["small"]["kept"], g["large"]["kept"]) == (0.1, 2.0)
+    assert g["kept"]["diff"] == pytest.approx(-0.04) and g["kept"]["verdict"] == "holds" and g["kept"]["n"] == 4
+    by = {(n["lr_small"], n["lr_large"]): n for n in g["neighbours"]}
+    assert set(by) == {(0.05, 2.0), (0.2, 2.0), (0.1, 1.0), (0.1, 4.0)}
+    assert by[(0.1, 1.0)]["diff"] == pytest.approx(0.0) and by[(0.1, 1.0)]["verdict"] == "no difference"
+    assert g["robust"] == eta.DEPENDS
+    text = eta.describe(g, (8, 512), "{:.1%}".format)
+    assert "B=8 kept η = 0.1 by 4 of 4 seeds" in text and "depends on η" in text
+    # the same verdict at every neighbour: robust
+    large_far = {1.0: 0.74, 2.0: 0.78, 4.0: 0.77}
+    c = candidates({8: small, 512: large_far}, val={8: small, 512: {1.0: 0.7, 2.0: 0.8, 4.0: 0.6}})
+    assert eta.neighbour_gaps(c, 0.5, (8, 512), "smaller", 0.01)["robust"] == eta.ROBUST
+
+
+def test_a_gap_without_two_paired_seeds_is_not_measured_and_does_not_decide_robustness():
+    small, large = {0.1: 0.82, 0.2: 0.80}, {2.0: 0.78, 4.0: 0.70}
+    c = candidates({8: small, 512: large}, reached={512: {4.0: 1}})
+    g = eta.neighbour_gaps(c, 0.5, (8, 512), "smaller", 0.01)
+    by = {(n["lr_small"], n["lr_large"]): n for n in g["neighbours"]}
+    assert by[(0.1, 4.0)]["verdict"] == "not measured" and by[(0.1, 4.0)]["n"] == 1
+    assert g["robust"] == eta.ROBUST  # the one measured neighbour (0.2, 2.0) holds as the kept pair
+
+
+def test_the_figure_rings_the_eta_most_seeds_kept_and_draws_every_lambda():
+    c = pd.concat(
+        [candidates({8: {0.05: 0.70, 0.1: 0.72}, 512: {1.0: 0.69, 2.0: 0.71}}, lam=lam) for lam in (0.0, 0.9)]
+    )
+    view = eta.eta_frame(c)
+    kept = eta_plots.kept_rows(view)
+    assert sorted(zip(kept[T.MOMENTUM], kept[T.BATCH_SIZE], kept[T.LR])) == [
+        (0.0, 8, 0.1),
+        (0.0, 512, 2.0),
+        (0.9, 8, 0.1),
+        (0.9, 512, 2.0),
+    ]
+    fig = eta_plots.plot_eta_view(view)
+    axes = fig.get_axes()
+    assert len(axes) == 4 and [a.get_title() for a in axes[:2]] == ["λ = 0", "λ = 0.9"]
+    threshold = [line for line in axes[2].get_lines() if line.get_label() == "2(1+λ)/η"][0]
+    x, y = threshold.get_data()
+    assert np.allclose(np.asarray(y) * np.asarray(x), 2.0)  # 2(1 + 0)/η at λ = 0
