@@ -212,6 +212,7 @@ def test_every_figure_of_the_report_step_has_the_category_of_its_lecture_row():
         "accuracy_vs_batch": cat.optimization,
         "curves_by_epoch": cat.optimization,
         "equal_accuracy": cat.generalization,
+        "eta_view": cat.generalization,
         "temperature": cat.generalization,
         "interpolation_lam0.9_seed1": cat.sharpness,
         "directions": cat.sharpness,

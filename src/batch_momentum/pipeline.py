@@ -322,6 +322,7 @@ FIGURE_CATEGORIES = (
     ("accuracy_vs_batch", REPORT_CATEGORIES.optimization),
     ("curves", REPORT_CATEGORIES.optimization),
     ("equal_accuracy", REPORT_CATEGORIES.generalization),
+    ("eta_view", REPORT_CATEGORIES.generalization),
     ("temperature", REPORT_CATEGORIES.generalization),
     ("interpolation", REPORT_CATEGORIES.sharpness),
     ("directions", REPORT_CATEGORIES.sharpness),
