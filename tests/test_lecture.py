@@ -38,6 +38,7 @@ def cells(train_small, train_large, test_small, test_large, lams=(0.0, 0.9), siz
                         cosine_expected_final=(0.3 if b == sizes[0] else 0.99) + j / 10,
                         device_name="cpu",
                         threads=1,
+                        processes=1,
                         temperature=config.noise_temperature(0.05, 4000, b, lam),
                         **{k: (v[0] if b == sizes[0] else v[1]) * (1 + j) for k, v in extra.items()},
                     )

@@ -75,7 +75,7 @@ def test_dvc_fetches_mnist_once_caches_it_and_rejects_a_corrupt_file(tmp_path):
         params = with_source(tiny_full(), "mnist", url, md5s, n_train=200, n_val=50, n_test=100)
         root = make_repo_copy(tmp_path / "repo", params=params, git=True)
         run(["dvc", "repro", "-q"], root)
-    check_outputs(root, N_TINY_RUNS, threads=cores())
+    check_outputs(root, N_TINY_RUNS, cores=cores())
     assert "up to date" in run(["dvc", "status"], root).stdout
     # a new mirror (down) changes nothing; the raw data is in DVC's cache: checkout restores it
     # (only the check stage, which validates the whole params.yaml, sees the edit, and its output is unchanged)

@@ -78,8 +78,9 @@ def test_a_changed_tracked_file_marks_the_tree_dirty(tmp_path, monkeypatch):
 
 
 def test_every_core_trains_bit_for_bit_as_one_thread_and_measures_to_the_last_bits(tmp_path):
-    """DVC's stages take every core (--threads all, pipeline.DVC_THREADS), Snakemake's jobs one thread:
-    training gives the same weights and curves bit for bit (tiny and default-sized cells alike), while a
+    """DVC's stages take every core (--threads all, pipeline.DVC_THREADS), Snakemake's jobs one: training
+    (a cell's models dealt over processes) gives the same weights and curves bit for bit (tiny and
+    default-sized cells alike), while a
     measure summed over threads in another order may differ in its last bits (the Hessian's top eigenvalue of
     a default cell: 1 unit in the last place of a float64), far inside rtol 1e-12."""
     root = make_repo_copy(tmp_path, params=tiny_full(), git=True)
@@ -95,14 +96,13 @@ def test_every_core_trains_bit_for_bit_as_one_thread_and_measures_to_the_last_bi
         assert all(torch.equal(one["state_dict"][k], every["state_dict"][k]) for k in one["state_dict"])
         curves = [pd.read_csv(root / f"{n}/cell/seed{seed}/curve.csv").drop(columns="wall_s") for n in ("one", "all")]
         pd.testing.assert_frame_equal(*curves, check_exact=True)
-        assert [
-            json.loads((root / f"{n}/cell/seed{seed}/train.json").read_text())["threads"] for n in ("one", "all")
-        ] == [
-            1,
-            2,
-        ]
+        ran = [json.loads((root / f"{n}/cell/seed{seed}/train.json").read_text()) for n in ("one", "all")]
+        # two cores: the cell's 2 models in 2 processes of one thread, a stack of one model each
+        assert [(r["threads"], r["processes"], r["stacked_models"]) for r in ran] == [(1, 1, 2), (1, 2, 1)]
         ma, mb = (_no_clock(json.loads((root / f"{n}/m/seed{seed}.json").read_text())) for n in ("one", "all"))
-        assert ma.keys() == mb.keys() and (ma.pop("threads"), mb.pop("threads")) == (1, 2)
+        assert ma.keys() == mb.keys()
+        for how in ("threads", "processes", "stacked_models"):
+            ma.pop(how, None), mb.pop(how, None)
         for k, v in ma.items():
             if isinstance(v, float):
                 assert mb[k] == pytest.approx(v, rel=1e-12, abs=0), k

@@ -25,12 +25,14 @@ TABLES = ("cells", "curves", "directions", "equal", "equal_curves", "candidates"
 
 def tables(root: Path) -> dict:
     """The aggregated tables without their clock readings, without the checkout's git state (the DVC copy is
-    a git repository, the reference is not) and without the threads a job ran with (DVC's stages take every
-    core, Snakemake's jobs one each); every other number must match."""
+    a git repository, the reference is not) and without how a job's work was split (DVC's stages take every
+    core and deal a cell's models over processes, Snakemake's jobs one core and one stack each: the threads,
+    processes and models per stack); every other number must match."""
     out = {}
     for name in TABLES:
         df = pd.read_csv(root / f"reports/tables/{name}.csv")
-        drop = [c for c in df.columns if c.endswith("wall_s") or c.startswith("git_") or c == "threads"]
+        split = ("threads", "processes", "stacked_models")
+        drop = [c for c in df.columns if c.endswith("wall_s") or c.startswith("git_") or c in split]
         out[name] = df.drop(columns=drop)
     return out
 

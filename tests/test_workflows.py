@@ -19,6 +19,7 @@ from markupsafe import escape
 from batch_momentum import config, pipeline
 from batch_momentum.analysis import metrics as verdict_metrics
 from batch_momentum.steps import cores
+from batch_momentum.training import parallel
 from conftest import REPO, load_yaml, make_repo_copy, run, tiny_full, tool_env
 
 pytestmark = pytest.mark.e2e
@@ -27,12 +28,14 @@ N_TINY_CELLS = 4  # (B, λ) cells: one train and one evaluate job each
 N_TINY_RUNS = 8  # with tiny.yaml's two seeds: one row of the tables each
 
 
-def check_outputs(root, n_runs, threads=1):
-    """The tiny grid's outputs; `threads`: the torch threads a training job ran with (1 under Snakemake, every
-    core under DVC: pipeline.DVC_THREADS)."""
+def check_outputs(root, n_runs, cores=1):
+    """The tiny grid's outputs; `cores`: the cores a training job had (1 under Snakemake, every core under DVC:
+    pipeline.DVC_THREADS), over which it deals its 2 dense models as processes (training.parallel)."""
     table = pd.read_csv(root / "reports/tables/cells.csv")
     assert len(table) == n_runs
-    assert sorted(table.seed.unique()) == [1, 2] and (table.stacked_models == 2).all()
+    processes, threads = parallel.plan(cores, 2, torch.device(table.device.iloc[0]))
+    assert sorted(table.seed.unique()) == [1, 2] and (table.stacked_models == 2 // processes).all()
+    assert (table.processes == processes).all() and (table.threads == threads).all()
     assert set(table.status) <= {"ok", "diverged", "did not train"}
     assert {"batch_size", "momentum", "seed", "train_acc", "val_acc", "test_acc", "device", "temperature"} <= set(table)
     assert table.test_acc.between(0, 1).all()
@@ -68,8 +71,8 @@ def check_outputs(root, n_runs, threads=1):
     lecture = json.loads((root / "reports/lecture.json").read_text())
     assert "Code: batch_momentum 0.1.0" in html  # provenance: package, commit, Python, torch, device
     path = "cuda graph" if torch.cuda.is_available() else "eager"  # train.device auto
-    assert f"{threads} CPU thread(s) per job" in html and f"updates {path} (train.cuda_graph)" in html
-    assert (table.threads == threads).all()
+    assert f"{threads} CPU thread(s) per process, {processes} process(es) per training job" in html
+    assert f"updates {path} (train.cuda_graph)" in html
     assert lecture["rows"] and all(r["verdict"] in lecture["verdicts"] for r in lecture["rows"])
     for r in lecture["rows"]:  # a row nothing measured says why, per λ (the tiny grid's B = 200 may not train)
         if r["verdict"] == "not measured":
@@ -350,7 +353,7 @@ def test_dvc_repro_runs_the_same_grid_keeps_outputs_on_bad_params_and_runs_an_ex
     params["equal_acc"].update(max_epochs=2, patience=1)
     root = make_repo_copy(tmp_path, params=params, git=True)
     run(["dvc", "repro", "-q"], root)
-    check_outputs(root, N_TINY_RUNS, threads=cores())
+    check_outputs(root, N_TINY_RUNS, cores=cores())
     equal = pd.read_csv(root / "reports/tables/equal.csv")
     assert not equal.reached_target.any()
     rows = {r["aspect"]: r for r in json.loads((root / "reports/lecture.json").read_text())["rows"]}

@@ -83,6 +83,7 @@ def analyze(
             "device": {
                 "names": sorted(table[T.DEVICE_NAME].dropna().astype(str).unique()),
                 "threads": int(table[T.THREADS].max()),
+                "processes": int(table[T.PROCESSES].max()),
                 "timing": timing_device(timing),
             },
             "interval": "95% Student-t interval over seeds; seed k of the small and the large batch starts from the "

@@ -35,7 +35,8 @@ UPDATES = "updates"
 UPDATES_PER_EPOCH = "updates_per_epoch"
 TRAIN_WALL_S = "train_wall_s"  # training time of the stacked network (s)
 EPOCH_WALL_S = "epoch_wall_s"
-STACKED_MODELS = "stacked_models"
+STACKED_MODELS = "stacked_models"  # the models of the stack the run trained in
+PROCESSES = "processes"  # how many processes, each a stack of its own, trained the cell's models at once
 UPDATE_PATH = "update_path"  # eager | cuda graph
 REACHED_TARGET = "reached_target"
 EPOCHS_TO_TARGET = "epochs_to_target"
@@ -65,6 +66,7 @@ SUMMARY = (
     TRAIN_WALL_S,
     EPOCH_WALL_S,
     STACKED_MODELS,
+    PROCESSES,
     UPDATE_PATH,
     REACHED_TARGET,
     EPOCHS_TO_TARGET,

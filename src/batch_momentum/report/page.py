@@ -106,7 +106,9 @@ def settings_lines(params: config.Params, table: pd.DataFrame) -> list[str]:
                 for a, b in table[[T.DEVICE, T.DEVICE_NAME]].astype(str).drop_duplicates().itertuples(index=False)
             )
         )
-        + f", {int(table[T.THREADS].max())} CPU thread(s) per job, torch {table[T.TORCH_VERSION].iloc[0]}"
+        + f", {int(table[T.THREADS].max())} CPU thread(s) per process, {int(table[T.PROCESSES].max())} "
+        "process(es) per training job (each a stack of the cell's models)"
+        + f", torch {table[T.TORCH_VERSION].iloc[0]}"
         + f"; updates {' and '.join(sorted(table[T.UPDATE_PATH].dropna().astype(str).unique()))} (train.cuda_graph).",
         provenance.describe(table.to_dict("records")),
     ]

@@ -39,9 +39,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     params = config.load(args.params)
     config.check_cell(params, args.batch_size, args.momentum, args.protocol)
-    device, blob = prepared.load_on_device(args.data, params, args.threads or params.train.threads)
+    cores = args.threads or params.train.threads
+    device, blob = prepared.load_on_device(args.data, params, cores)
     if args.protocol == T.EQUAL_ACC:
-        equal_acc.train_equal_acc(params, blob, args.batch_size, args.momentum, device, Path(args.out))
+        equal_acc.train_equal_acc(params, blob, args.batch_size, args.momentum, device, Path(args.out), cores=cores)
         return 0
     seeds = params.grid.seed
     print(
@@ -51,7 +52,7 @@ def main(argv=None) -> int:
         flush=True,
     )
     trained = loop.train_cell(
-        params, blob, args.batch_size, args.momentum, seeds, device, log=lambda s: print(s, flush=True)
+        params, blob, args.batch_size, args.momentum, seeds, device, log=lambda s: print(s, flush=True), cores=cores
     )
     for seed, result in zip(seeds, trained):
         result["summary"][T.PROTOCOL] = T.EQUAL_EPOCHS

@@ -47,7 +47,9 @@ def choose_per_seed(candidates: list[dict]) -> dict[int, dict]:
     return {seed: choose_seed(rows) for seed, rows in sorted(by_seed.items())}
 
 
-def train_equal_acc(params: config.Params, blob: dict, batch_size: int, momentum: float, device, out: Path) -> None:
+def train_equal_acc(
+    params: config.Params, blob: dict, batch_size: int, momentum: float, device, out: Path, cores: int = 1
+) -> None:
     """Every candidate eta x every seed in one stacked network; each seed's kept run goes to out/seed<s>/,
     one row per candidate run to out/candidates.csv, every candidate's final weights to out/candidates.pt
     (for the eta view of evaluate), the choices to out/choice.json."""
@@ -69,6 +71,7 @@ def train_equal_acc(params: config.Params, blob: dict, batch_size: int, momentum
         log=lambda s: print(s, flush=True),
         lrs=[lr for lr, _ in members],
         budget=loop.Budget(ea.max_epochs, ea.target_train_acc, ea.patience),
+        cores=cores,
     )
     for r in trained:
         last = r["curve"][-1]

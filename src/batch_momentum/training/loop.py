@@ -20,10 +20,10 @@ import torch
 from batch_momentum import config
 from batch_momentum.io import provenance
 from batch_momentum.io import tables as T
-from batch_momentum.training import cuda_graphs, models
+from batch_momentum.training import cuda_graphs, models, parallel
 from batch_momentum.training import device as devices
 from batch_momentum.training.models import loss_and_accuracy
-from batch_momentum.training.stacked import StackedNet, trainer
+from batch_momentum.training.stacked import DenseTrainer, StackedNet, trainer
 from batch_momentum.training.status import DIVERGED_LOSS, STALL_GAIN, Status, did_not_train, stalled
 
 
@@ -172,6 +172,7 @@ def train_cell(
     *,
     lrs=None,
     budget: Budget | None = None,
+    cores: int = 1,
 ) -> list[dict]:
     """Train the seeds of one cell together; one {"state", "init_state", "curve", "summary"} per seed.
 
@@ -179,12 +180,30 @@ def train_cell(
     `lrs`, one eta per model, gives them different learning rates; default: train.lr under
     train.lr_rule for all). `budget` defaults to train.max_epochs and train.target_train_acc.
     curve: one dict of T.CURVE_ROW per epoch (0 = before training); wall_s is the training time
-    of the stacked network so far (it trains len(seeds) models at once).
+    of the stacked network so far (it trains its T.STACKED_MODELS models at once).
+
+    With cores > 1 on the CPU, dense models are dealt over that many processes, each a stack of its
+    own (training.parallel): the same numbers, model by model, as one stack. Convolutions train in
+    one stack on `cores` threads: a grouped convolution's last bits depend on how many groups it has.
     """
     tr = params.train
     budget = budget or Budget(tr.max_epochs, tr.target_train_acc)
-    torch.use_deterministic_algorithms(True, warn_only=True)
     lrs = [config.learning_rate(tr, batch_size, momentum)] * len(seeds) if lrs is None else [float(v) for v in lrs]
+    processes, threads = parallel.plan(cores, len(seeds), device)
+    if processes > 1 and splits_exactly(params, blob["meta"]):
+        groups = parallel.split(len(seeds), processes)
+        parts = [
+            (params, blob, batch_size, momentum, [seeds[i] for i in g], device, [lrs[i] for i in g], budget, label)
+            for g, label in zip(groups, [f"[part {k + 1}/{len(groups)}] " for k in range(len(groups))])
+        ]
+        log(f"{len(seeds)} models in {len(groups)} processes of {[len(g) for g in groups]} stacked models")
+        out: list = [None] * len(seeds)
+        for g, trained in zip(groups, parallel.run_parts(_train_part, parts, threads)):
+            for i, r in zip(g, trained):
+                r["summary"][T.PROCESSES] = len(groups)
+                out[i] = r
+        return out
+    torch.use_deterministic_algorithms(True, warn_only=True)
     runs = [SeedRun(int(s), lr) for s, lr in zip(seeds, lrs)]
     inits = init_models(params, blob["meta"], [r.seed for r in runs])
     net = StackedNet(inits, blob["meta"]["input_shape"], device)
@@ -209,6 +228,7 @@ def train_cell(
             step.keep(keep)
     shared = {
         T.STACKED_MODELS: len(runs),
+        T.PROCESSES: 1,
         T.UPDATE_PATH: step.name,
         **run_metadata(device),
         T.N_PARAMS: models.n_params(inits[0]),
@@ -222,6 +242,27 @@ def train_cell(
         }
         for r, init in zip(runs, inits)
     ]
+
+
+def splits_exactly(params: config.Params, meta: dict) -> bool:
+    """Whether a model trains bit for bit the same in any stack (the hand-written dense update: per model
+    batched matmuls); a grouped convolution's last bits depend on how many models share it."""
+    return DenseTrainer.supports(StackedNet([models.build(params, meta)], meta["input_shape"]))
+
+
+def _train_part(params, blob, batch_size, momentum, seeds, device, lrs, budget, label) -> list[dict]:
+    """train_cell on one process's part of the models, its log lines marked with the part."""
+    return train_cell(
+        params,
+        blob,
+        batch_size,
+        momentum,
+        seeds,
+        device,
+        lambda s: print(label + s, flush=True),
+        lrs=lrs,
+        budget=budget,
+    )
 
 
 def run_metadata(device: torch.device) -> dict:

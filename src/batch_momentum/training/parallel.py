@@ -1,0 +1,64 @@
+"""A step's cores on the CPU: its independent models split over processes, one torch thread each.
+
+The models of a stack never interact (each has its own weights, batches and momentum buffer), so a
+stack of S models is the same, model by model and bit for bit, as two stacks of S/2 (tested in
+tests/test_parallel.py). On this project's models that is the way to use a second core: two torch
+threads on one stack took 0.97x the time of one thread, two processes on half stacks 0.55x
+(docs/performance.md). Snakemake runs jobs side by side with one core each and never splits; DVC
+runs one stage at a time and gives it every core (`--threads all`).
+
+Processes are spawned, not forked (a fork of a process whose OpenMP threads have started can hang);
+the calling process trains the first part itself while the others start.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+import torch
+
+
+def plan(cores: int, n_models: int, device: torch.device) -> tuple[int, int]:
+    """(processes, torch threads per process) for `cores` CPU cores and a stack of n_models: one process per
+    core up to one per model, the cores left over as threads; on a GPU one process (the GPU is shared)."""
+    cores = max(1, int(cores))
+    if device.type != "cpu" or n_models < 2:
+        return 1, cores
+    processes = min(cores, n_models)
+    return processes, cores // processes
+
+
+def split(n: int, parts: int) -> list[list[int]]:
+    """0..n-1 dealt round robin into `parts` lists (none empty when parts <= n): the models of a sweep
+    are ordered eta by eta, so every part gets every eta and about the same work."""
+    return [list(range(p, n, parts)) for p in range(min(parts, n))]
+
+
+def _in_worker(fn: Callable, threads: int, args: tuple) -> bytes:
+    torch.set_num_threads(threads)
+    buf = io.BytesIO()
+    torch.save(fn(*args), buf)  # tensors back as plain bytes: no shared-memory handle per tensor
+    return buf.getvalue()
+
+
+def run_parts(fn: Callable, parts: Sequence[tuple], threads: int = 1) -> list:
+    """fn(*args) for every args of `parts`, each in its own process with `threads` torch threads, the
+    first in this one; the results in the order of `parts`. fn must be a module-level function and its
+    results what torch.save writes (tensors, numbers, strings, lists and dicts of them). An exception in
+    any part is raised here."""
+    if len(parts) == 1:
+        return [fn(*parts[0])]
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(parts) - 1, mp_context=ctx) as pool:
+        futures = [pool.submit(_in_worker, fn, threads, args) for args in parts[1:]]
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            first = fn(*parts[0])
+        finally:
+            torch.set_num_threads(before)
+        rest = [torch.load(io.BytesIO(f.result()), weights_only=True) for f in futures]
+    return [first, *rest]

@@ -1,0 +1,98 @@
+"""batch_momentum.training.parallel: a stack's models dealt over processes train, model by model, bit for
+bit as in one stack, however the stack is split and whenever its models stop; the plan and the split on
+cases whose answer is known; an error in another process reaches the caller."""
+
+import dataclasses
+
+import pandas as pd
+import pytest
+import torch
+
+from batch_momentum import config
+from batch_momentum.data import prepared
+from batch_momentum.training import loop, parallel
+from conftest import tiny_with
+
+CPU = torch.device("cpu")
+
+
+def test_plan_gives_one_process_per_core_up_to_one_per_model_and_the_rest_as_threads():
+    assert parallel.plan(2, 40, CPU) == (2, 1)
+    assert parallel.plan(8, 3, CPU) == (3, 2)  # 3 models: 3 processes, 8 // 3 = 2 threads each
+    assert parallel.plan(4, 1, CPU) == (1, 4)  # one model: its threads
+    assert parallel.plan(1, 40, CPU) == (1, 1)
+    assert parallel.plan(0, 5, CPU) == (1, 1)
+    assert parallel.plan(16, 40, torch.device("cuda")) == (1, 16)  # one GPU: one process
+
+
+def test_split_deals_round_robin_so_every_part_gets_every_eta():
+    assert parallel.split(5, 2) == [[0, 2, 4], [1, 3]]
+    assert parallel.split(2, 4) == [[0], [1]]
+    assert parallel.split(6, 1) == [[0, 1, 2, 3, 4, 5]]
+    # 3 eta x 4 seeds in the order of train_equal_acc (eta by eta): each part holds all 3 eta
+    members = [(lr, s) for lr in (0.1, 0.2, 0.4) for s in (1, 2, 3, 4)]
+    for part in parallel.split(len(members), 2):
+        assert {members[i][0] for i in part} == {0.1, 0.2, 0.4}
+    assert sorted(i for part in parallel.split(12, 5) for i in part) == list(range(12))
+
+
+def _same(a: list[dict], b: list[dict]) -> None:
+    """Model by model the same weights, curves and summaries, bit for bit (NaN where both diverged to NaN)."""
+    assert len(a) == len(b)
+    for ra, rb in zip(a, b):
+        for key in ("state", "init_state"):
+            assert ra[key].keys() == rb[key].keys()
+            for k in ra[key]:
+                torch.testing.assert_close(ra[key][k], rb[key][k], rtol=0, atol=0, equal_nan=True)
+        curves = [pd.DataFrame(r["curve"]).drop(columns="wall_s") for r in (ra, rb)]
+        pd.testing.assert_frame_equal(*curves, check_exact=True)
+        sa, sb = ({k: v for k, v in r["summary"].items() if not k.endswith("wall_s")} for r in (ra, rb))
+        assert sa.pop("stacked_models") >= sb.pop("stacked_models")
+        for how in ("threads", "processes"):  # how the work ran, not what it computed
+            sa.pop(how), sb.pop(how)
+        assert sa == sb
+
+
+@pytest.mark.parametrize("name,hidden", [("linear", ()), ("mlp", (32, 16))])
+def test_a_sweep_split_over_processes_trains_bit_for_bit_as_one_stack(name, hidden):
+    p = tiny_with(train={"max_epochs": 12})
+    p = dataclasses.replace(p, model=config.Model(name, hidden, ()))
+    blob = prepared.prepare(p.data)
+    # eta from one that runs its budget to one that stalls and one that diverges: models leave the stack at
+    # different epochs
+    members = [(lr, s) for lr in (0.02, 0.2, 1e6) for s in (1, 2, 3)]
+    kw = dict(lrs=[lr for lr, _ in members], budget=loop.Budget(12, 0.95, patience=3), log=lambda s: None)
+    seeds = [s for _, s in members]
+    one = loop.train_cell(p, blob, 8, 0.5, seeds, CPU, cores=1, **kw)
+    assert {r["summary"]["status"] for r in one} >= {"stalled", "diverged"}
+    assert len({r["summary"]["epochs"] for r in one}) > 2
+    for cores in (2, 3):
+        split = loop.train_cell(p, blob, 8, 0.5, seeds, CPU, cores=cores, **kw)
+        _same(one, split)
+        sizes = [len(part) for part in parallel.split(len(members), cores)]
+        assert sorted(r["summary"]["stacked_models"] for r in split) == sorted(n for n in sizes for _ in range(n))
+        assert {(r["summary"]["threads"], r["summary"]["processes"]) for r in split} == {(1, cores)}
+
+
+def test_convolutions_train_in_one_stack_on_every_core():
+    """A grouped convolution's last bits depend on how many models it holds: a CNN is never split."""
+    p = dataclasses.replace(tiny_with(train={"max_epochs": 2}), model=config.Model("cnn", (4,), ()))
+    blob = prepared.prepare(p.data)
+    assert not loop.splits_exactly(p, blob["meta"])
+    assert loop.splits_exactly(dataclasses.replace(p, model=config.Model("mlp", (8,), ())), blob["meta"])
+    before = torch.get_num_threads()
+    trained = loop.train_cell(p, blob, 8, 0.5, [1, 2, 3], CPU, cores=2, log=lambda s: None)
+    assert {r["summary"]["stacked_models"] for r in trained} == {3}
+    assert torch.get_num_threads() == before
+
+
+def _fails(x: int) -> int:
+    if x == 2:
+        raise ValueError(f"part {x} failed")
+    return x * 10
+
+
+def test_run_parts_keeps_the_order_and_raises_an_error_of_another_process():
+    assert parallel.run_parts(_fails, [(0,), (1,), (3,)]) == [0, 10, 30]
+    with pytest.raises(ValueError, match="part 2 failed"):
+        parallel.run_parts(_fails, [(0,), (2,)])
