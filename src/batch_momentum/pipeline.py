@@ -65,8 +65,9 @@ class Stage:
 
 
 # What DVC adds to the command of a stage with all_cores: the only difference between a DVC stage's command and
-# its Snakemake rule's. torch's thread count leaves training bit for bit the same; it can change the last bit
-# of a float64 measure summed in another order (docs/performance.md).
+# its Snakemake rule's. Training then deals a cell's dense models over processes, which leaves every model bit
+# for bit the same (training.parallel); the other steps take torch threads, which can change the last bit of a
+# float64 measure summed in another order (docs/performance.md).
 DVC_THREADS = " --threads all"
 
 
