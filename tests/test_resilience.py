@@ -37,14 +37,10 @@ def tables(root: Path) -> dict:
     return out
 
 
-def assert_same_tables(a: dict, b: dict, rtol: float = 0.0):
-    """Every table equal, bit for bit; with rtol, floats within rtol (DVC's stages run on every core, and a
-    float64 measure summed in another order can differ in its last bit: docs/performance.md)."""
+def assert_same_tables(a: dict, b: dict):
+    """Every table equal, bit for bit."""
     for name in TABLES:
-        if rtol:
-            pd.testing.assert_frame_equal(a[name], b[name], check_exact=False, rtol=rtol, atol=0, obj=name)
-        else:
-            pd.testing.assert_frame_equal(a[name], b[name], check_exact=True, obj=name)
+        pd.testing.assert_frame_equal(a[name], b[name], check_exact=True, obj=name)
 
 
 @pytest.fixture(scope="module")
@@ -210,4 +206,4 @@ def test_a_killed_dvc_repro_resumes_and_gives_the_same_tables(tmp_path, referenc
         b, lam = cell.split("-")
         kept = [p for p in before if p.startswith(f"results/cells/bs{b}_lam{lam}/")]
         assert kept and all(after[p] == before[p] for p in kept), (cell, res.stdout[-2000:])
-    assert_same_tables(tables(root), reference, rtol=1e-12)  # DVC on every core, the reference on one
+    assert_same_tables(tables(root), reference)  # DVC's training on every core, the reference on one: bit for bit
