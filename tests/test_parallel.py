@@ -3,6 +3,11 @@ bit as in one stack, however the stack is split and whenever its models stop; th
 cases whose answer is known; an error in another process reaches the caller."""
 
 import dataclasses
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -96,3 +101,43 @@ def test_run_parts_keeps_the_order_and_raises_an_error_of_another_process():
     assert parallel.run_parts(_fails, [(0,), (1,), (3,)]) == [0, 10, 30]
     with pytest.raises(ValueError, match="part 2 failed"):
         parallel.run_parts(_fails, [(0,), (2,)])
+
+
+def _sleep_and_tell(path: str, seconds: float) -> int:
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(seconds)
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    """Whether pid runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        return not Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_worker_ends_soon_after_the_process_that_started_it_is_killed(tmp_path):
+    code = (
+        "from batch_momentum.training import parallel\n"
+        "from test_parallel import _sleep_and_tell\n"
+        f"parallel.run_parts(_sleep_and_tell, [({str(tmp_path / 'a')!r}, 120), ({str(tmp_path / 'b')!r}, 120)])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+    parent = subprocess.Popen([sys.executable, "-c", code], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "b").exists() or not (tmp_path / "b").read_text():
+            assert time.monotonic() < deadline and parent.poll() is None, "the worker never started"
+            time.sleep(0.1)
+        worker = int((tmp_path / "b").read_text())
+        assert worker != parent.pid and _alive(worker)
+        parent.kill()  # as SIGKILL to a stage: no clean-up runs in the parent
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while _alive(worker):
+            assert time.monotonic() < deadline, "the worker outlived its parent by 10 s"
+            time.sleep(0.2)
+    finally:
+        parent.kill()

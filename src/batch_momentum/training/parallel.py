@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
@@ -37,7 +40,16 @@ def split(n: int, parts: int) -> list[list[int]]:
     return [list(range(p, n, parts)) for p in range(min(parts, n))]
 
 
-def _in_worker(fn: Callable, threads: int, args: tuple) -> bytes:
+def _exit_with(parent: int) -> None:
+    """End this worker once the process that started it is gone (killed, say, by a stopped `dvc repro`):
+    its part would be lost anyway, and it would hold a core for minutes."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def _in_worker(fn: Callable, threads: int, parent: int, args: tuple) -> bytes:
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     torch.set_num_threads(threads)
     buf = io.BytesIO()
     torch.save(fn(*args), buf)  # tensors back as plain bytes: no shared-memory handle per tensor
@@ -53,7 +65,7 @@ def run_parts(fn: Callable, parts: Sequence[tuple], threads: int = 1) -> list:
         return [fn(*parts[0])]
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=len(parts) - 1, mp_context=ctx) as pool:
-        futures = [pool.submit(_in_worker, fn, threads, args) for args in parts[1:]]
+        futures = [pool.submit(_in_worker, fn, threads, os.getpid(), args) for args in parts[1:]]
         before = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
