@@ -83,8 +83,9 @@ def test_convolutions_train_in_one_stack_on_every_core():
     """A grouped convolution's last bits depend on how many models it holds: a CNN is never split."""
     p = dataclasses.replace(tiny_with(train={"max_epochs": 2}), model=config.Model("cnn", (4,), ()))
     blob = prepared.prepare(p.data)
-    assert not loop.splits_exactly(p, blob["meta"])
-    assert loop.splits_exactly(dataclasses.replace(p, model=config.Model("mlp", (8,), ())), blob["meta"])
+    assert parallel.plan_for(p, blob["meta"], 2, 3, CPU) == (1, 2)
+    mlp = dataclasses.replace(p, model=config.Model("mlp", (8,), ()))
+    assert parallel.plan_for(mlp, blob["meta"], 2, 3, CPU) == (2, 1)
     before = torch.get_num_threads()
     trained = loop.train_cell(p, blob, 8, 0.5, [1, 2, 3], CPU, cores=2, log=lambda s: None)
     assert {r["summary"]["stacked_models"] for r in trained} == {3}

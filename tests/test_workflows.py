@@ -462,20 +462,19 @@ def _dvc_commands(root):
     return {line for line in out.splitlines() if line.startswith("python -m batch_momentum")}
 
 
-def _compute_threads(cmds, steps=(" train ", " evaluate ", " interpolate ")):
+def _compute_threads(cmds):
     """The commands that train, evaluate or interpolate, and whether each asks for every core."""
+    steps = (" train ", " evaluate ", " interpolate ")
     return {c: pipeline.DVC_THREADS in c for c in cmds if any(s in c for s in steps)}
 
 
 def test_snakemake_and_dvc_hold_the_same_cells_and_commands(tmp_path):
     root = make_repo_copy(tmp_path, params=tiny_full(), git=True)
     smk, dvc = _snakemake_commands(root), _dvc_commands(root)
-    # DVC runs one stage at a time: its training stages take every core, Snakemake's jobs one each, side by
-    # side; the measuring steps one thread under both; otherwise the commands are the same
-    trains = _compute_threads(dvc, (" train ",))
-    assert set(trains.values()) == {True} and len(trains) == N_TINY_CELLS + 4  # the grid's cells, train_equal's
-    assert set(_compute_threads(dvc, (" evaluate ", " interpolate ")).values()) == {False}
-    assert set(_compute_threads(smk).values()) == {False} and len(_compute_threads(smk)) == 2 * N_TINY_CELLS + 4 + 4 + 2
+    # DVC runs one stage at a time: its stages that compute with torch take every core, Snakemake's jobs one
+    # each, side by side; otherwise the commands are the same
+    assert set(_compute_threads(dvc).values()) == {True} and set(_compute_threads(smk).values()) == {False}
+    assert len(_compute_threads(dvc)) == 2 * N_TINY_CELLS + 4 + 4 + 2  # train, evaluate (grid and equal), interpolate
     assert smk == {pipeline.shared_cmd(c) for c in dvc}
     trains = sorted(c for c in smk if " train " in c and "--protocol equal_acc" not in c)  # the grid's cells
     assert len(trains) == N_TINY_CELLS

@@ -59,17 +59,17 @@ class Stage:
     matrix: dict = field(default_factory=dict)
     dvc_only: bool = False  # no Snakemake rule (the Snakefile does this itself)
     persist: tuple = ()  # outs DVC keeps on disk while the stage reruns (the step reuses them)
-    # a step that trains: under DVC, which runs one stage at a time, its command asks for every core
-    # (DVC_THREADS) and deals the cell's models over them as processes; Snakemake runs such jobs side by side
-    # with train.threads each
+    # a step that trains or measures models: under DVC, which runs one stage at a time, its command asks for
+    # every core (DVC_THREADS) and deals its models over them as processes; Snakemake runs such jobs side by
+    # side with train.threads each
     all_cores: bool = False
 
 
 # What DVC adds to the command of a stage with all_cores: the only difference between a DVC stage's command and
-# its Snakemake rule's. Training then deals a cell's dense models over processes, which leaves every model bit
-# for bit the same (training.parallel), in about half the time on 2 cores. The measuring steps keep one thread
-# under both: a second thread saved nothing there (1.00x) and moved the subspace epsilon-sharpness, an L-BFGS-B
-# maximum, by up to 1e-3 relative (docs/performance.md), so DVC's tables are Snakemake's bit for bit.
+# its Snakemake rule's. The step then deals its dense models (seeds, candidates, seed pairs) over one process per
+# core, one torch thread each (training.parallel): every model's numbers are bit for bit those of one process,
+# where torch threads moved the subspace epsilon-sharpness, an L-BFGS-B maximum, by up to 1e-3 relative and
+# saved 3% (docs/performance.md).
 DVC_THREADS = " --threads all"
 
 
@@ -133,6 +133,7 @@ STAGES = (
         matrix=GRID,
         metrics=((f"results/metrics/{CELL}", True),),
         outs=((f"results/landscape/{CELL}", True),),
+        all_cores=True,
     ),
     Stage(
         "timing",
@@ -169,6 +170,7 @@ STAGES = (
         matrix=EQUAL,
         metrics=((f"results/equal_metrics/{CELL}", True),),
         outs=((f"results/equal_landscape/{CELL}", True), (f"results/equal_eta/{CELL}.csv", True)),
+        all_cores=True,
     ),
     Stage(
         "interpolate",
@@ -181,6 +183,7 @@ STAGES = (
         params=("equal_acc.seed", "sharpness.interpolation_points"),
         matrix={"lam": "${grid.momentum}"},
         outs=(("results/interpolation/lam${item.lam}", True),),
+        all_cores=True,
     ),
     Stage(
         "momentum",
@@ -485,8 +488,8 @@ HEADER = """\
 # `python -m batch_momentum stages --write`; edit that table, not this file (a test fails
 # when the two differ). The same steps and commands as the Snakefile; matrix stages expand
 # the grid of params.yaml over (B, lambda) cells (train@8-0.9), each doing every seed.
-# DVC runs the stages one after another, so the training stages take every core (--threads all: a
-# cell's models in one process per core); use snakemake for parallel cells. `plots:` are drawn
+# DVC runs the stages one after another, so those that train or measure models take every core
+# (--threads all: a cell's models dealt over one process per core); use snakemake for parallel cells. `plots:` are drawn
 # from the tables by `dvc plots show` / `dvc plots diff` (templates in workflow/dvc/); the
 # verdicts' numbers (reports/verdicts.json) are metrics for `dvc exp show` / `dvc metrics diff`.
 """

@@ -20,6 +20,7 @@ from batch_momentum.io import files, runs
 from batch_momentum.io import tables as T
 from batch_momentum.measures.evaluation import evaluate_runs, measure_candidates
 from batch_momentum.steps import add_threads, parser
+from batch_momentum.training import parallel
 
 
 def main(argv=None) -> int:
@@ -48,11 +49,15 @@ def main(argv=None) -> int:
     add_threads(ap)
     args = ap.parse_args(argv)
     params = config.load(args.params)
-    device, blob = prepared.load_on_device(args.data, params, args.threads or params.train.threads)
+    cores = args.threads or params.train.threads
+    device, blob = prepared.load_on_device(args.data, params, cores)
     seeds = list(config.seeds(params, args.protocol))
     equal = args.protocol == T.EQUAL_ACC
     cells = [Path(args.cell) / f"seed{seed}" for seed in seeds]
-    results = evaluate_runs(cells, params, blob, device, noise=not equal)  # no verdict reads the protocol's noise
+    # the seeds dealt over the cores as processes (the same numbers as one stack: training.parallel)
+    processes, threads = parallel.plan_for(params, blob["meta"], cores, len(cells), device)
+    # no verdict reads the protocol's gradient noise
+    results = parallel.deal(_evaluate, cells, processes, threads, params, blob, device, not equal)
     for seed, (metrics, curve) in zip(seeds, results):
         files.write_json(Path(args.landscape) / f"seed{seed}.json", curve, indent=None)
         out = files.write_json(Path(args.out) / f"seed{seed}.json", metrics)
@@ -63,7 +68,16 @@ def main(argv=None) -> int:
     if args.eta_out:
         rows, finals = runs.load_candidates(Path(args.cell), params, blob["meta"], device)
         known = {(m[T.LR], m[T.SEED]): m.get(T.HESSIAN_TOP) for m, _ in results if m.get(T.HESSIAN_TOP) is not None}
-        measured = measure_candidates(rows, finals, params, blob, device, known=known)
+        processes, threads = parallel.plan_for(params, blob["meta"], cores, len(rows), device)
+        measured = parallel.deal(_candidates, list(zip(rows, finals)), processes, threads, params, blob, device, known)
         T.ETA_MEASURES.write(args.eta_out, T.ETA_MEASURES.frame(measured))
         print(f"eta view of {len(rows)} candidate runs -> {args.eta_out}")
     return 0
+
+
+def _evaluate(cells, params, blob, device, noise) -> list:
+    return evaluate_runs(cells, params, blob, device, noise=noise)
+
+
+def _candidates(items, params, blob, device, known) -> list:
+    return measure_candidates([r for r, _ in items], [m for _, m in items], params, blob, device, known=known)

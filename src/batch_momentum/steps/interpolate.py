@@ -13,6 +13,7 @@ from batch_momentum.data import prepared
 from batch_momentum.io import files
 from batch_momentum.measures.interpolation import interpolate_pair
 from batch_momentum.steps import add_threads, parser
+from batch_momentum.training import parallel
 
 
 def main(argv=None) -> int:
@@ -24,11 +25,17 @@ def main(argv=None) -> int:
     add_threads(ap)
     args = ap.parse_args(argv)
     params = config.load(args.params)
-    device, blob = prepared.load_on_device(args.data, params, args.threads or params.train.threads)
-    for seed in params.equal_acc.seed:
-        result = interpolate_pair(
-            params, blob, Path(args.small) / f"seed{seed}", Path(args.large) / f"seed{seed}", device
-        )
+    cores = args.threads or params.train.threads
+    device, blob = prepared.load_on_device(args.data, params, cores)
+    seeds = list(params.equal_acc.seed)
+    # the seed pairs dealt over the cores as processes, one torch thread each: the numbers of one process
+    processes, threads = parallel.plan_for(params, blob["meta"], cores, len(seeds), device)
+    results = parallel.deal(_pairs, seeds, processes, threads, params, blob, Path(args.small), Path(args.large), device)
+    for seed, result in zip(seeds, results):
         out = files.write_json(Path(args.out) / f"seed{seed}.json", result, indent=None)
         print(f"interpolated {result['small']} -> {result['large']} at {len(result['alpha'])} points -> {out}")
     return 0
+
+
+def _pairs(seeds, params, blob, small: Path, large: Path, device) -> list[dict]:
+    return [interpolate_pair(params, blob, small / f"seed{s}", large / f"seed{s}", device) for s in seeds]

@@ -23,7 +23,7 @@ from batch_momentum.io import tables as T
 from batch_momentum.training import cuda_graphs, models, parallel
 from batch_momentum.training import device as devices
 from batch_momentum.training.models import loss_and_accuracy
-from batch_momentum.training.stacked import DenseTrainer, StackedNet, trainer
+from batch_momentum.training.stacked import StackedNet, trainer
 from batch_momentum.training.status import DIVERGED_LOSS, STALL_GAIN, Status, did_not_train, stalled
 
 
@@ -189,20 +189,17 @@ def train_cell(
     tr = params.train
     budget = budget or Budget(tr.max_epochs, tr.target_train_acc)
     lrs = [config.learning_rate(tr, batch_size, momentum)] * len(seeds) if lrs is None else [float(v) for v in lrs]
-    processes, threads = parallel.plan(cores, len(seeds), device)
-    if processes > 1 and splits_exactly(params, blob["meta"]):
-        groups = parallel.split(len(seeds), processes)
-        parts = [
-            (params, blob, batch_size, momentum, [seeds[i] for i in g], device, [lrs[i] for i in g], budget, label)
-            for g, label in zip(groups, [f"[part {k + 1}/{len(groups)}] " for k in range(len(groups))])
-        ]
-        log(f"{len(seeds)} models in {len(groups)} processes of {[len(g) for g in groups]} stacked models")
-        out: list = [None] * len(seeds)
-        for g, trained in zip(groups, parallel.run_parts(_train_part, parts, threads)):
-            for i, r in zip(g, trained):
-                r["summary"][T.PROCESSES] = len(groups)
-                out[i] = r
-        return out
+    processes, threads = parallel.plan_for(params, blob["meta"], cores, len(seeds), device)
+    if processes > 1:
+        sizes = [len(g) for g in parallel.split(len(seeds), processes)]
+        log(f"{len(seeds)} models in {processes} processes, a stack of {sizes} models each")
+        members = list(zip(seeds, lrs))
+        trained = parallel.deal(
+            _train_part, members, processes, threads, params, blob, batch_size, momentum, device, budget
+        )
+        for r in trained:
+            r["summary"][T.PROCESSES] = processes
+        return trained
     if device.type == "cuda":  # every CPU kernel the loop uses is deterministic already; the switch itself
         # imports torch's compiler configuration, 1.4 s of every training process's start on a CPU
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -246,14 +243,10 @@ def train_cell(
     ]
 
 
-def splits_exactly(params: config.Params, meta: dict) -> bool:
-    """Whether a model trains bit for bit the same in any stack (the hand-written dense update: per model
-    batched matmuls); a grouped convolution's last bits depend on how many models share it."""
-    return DenseTrainer.supports(StackedNet([models.build(params, meta)], meta["input_shape"]))
-
-
-def _train_part(params, blob, batch_size, momentum, seeds, device, lrs, budget, label) -> list[dict]:
-    """train_cell on one process's part of the models, its log lines marked with the part."""
+def _train_part(members, params, blob, batch_size, momentum, device, budget) -> list[dict]:
+    """train_cell on one process's part of the models, (seed, eta) each, its log lines marked with the part."""
+    seeds, lrs = [s for s, _ in members], [lr for _, lr in members]
+    label = f"[seeds {' '.join(str(s) for s in sorted(set(seeds)))}] "
     return train_cell(
         params,
         blob,

@@ -34,6 +34,18 @@ def plan(cores: int, n_models: int, device: torch.device) -> tuple[int, int]:
     return processes, cores // processes
 
 
+def plan_for(params, meta: dict, cores: int, n_models: int, device: torch.device) -> tuple[int, int]:
+    """plan() for models of params' architecture: dealt over processes only where a model computes the same
+    in any stack (dense models: per model batched matmuls); a grouped convolution's last bits depend on how
+    many models share it, so a CNN stays in one process with every core as threads."""
+    from batch_momentum.training import models
+    from batch_momentum.training.stacked import DenseTrainer, StackedNet
+
+    if not DenseTrainer.supports(StackedNet([models.build(params, meta)], meta["input_shape"])):
+        return 1, max(1, int(cores))
+    return plan(cores, n_models, device)
+
+
 def split(n: int, parts: int) -> list[list[int]]:
     """0..n-1 dealt round robin into `parts` lists (none empty when parts <= n): the models of a sweep
     are ordered eta by eta, so every part gets every eta and about the same work."""
@@ -74,3 +86,16 @@ def run_parts(fn: Callable, parts: Sequence[tuple], threads: int = 1) -> list:
             torch.set_num_threads(before)
         rest = [torch.load(io.BytesIO(f.result()), weights_only=True) for f in futures]
     return [first, *rest]
+
+
+def deal(fn: Callable, items: Sequence, processes: int, threads: int, *args) -> list:
+    """fn(part, *args) for `items` dealt round robin into `processes` parts (run_parts: one process each, the
+    first in this one); fn returns one result per item of its part. The results in the order of `items`."""
+    groups = split(len(items), processes)
+    out: list = [None] * len(items)
+    for g, results in zip(groups, run_parts(fn, [([items[i] for i in g], *args) for g in groups], threads)):
+        if len(results) != len(g):
+            raise RuntimeError(f"{fn.__name__} gave {len(results)} results for {len(g)} items")
+        for i, r in zip(g, results):
+            out[i] = r
+    return out
