@@ -142,3 +142,13 @@ def test_a_worker_ends_soon_after_the_process_that_started_it_is_killed(tmp_path
             time.sleep(0.2)
     finally:
         parent.kill()
+
+
+def test_planning_leaves_torch_generator_as_it_was():
+    p = tiny_with()
+    blob = prepared.prepare(p.data)
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    parallel.plan_for(p, blob["meta"], 2, 3, CPU)
+    assert torch.equal(torch.rand(3), expected)

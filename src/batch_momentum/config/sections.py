@@ -62,7 +62,7 @@ class Train:
     max_epochs: int  # epoch budget, the same for every cell
     target_train_acc: float | None  # stop a seed once its training accuracy reaches this; None: never
     device: str  # auto | cpu | cuda
-    threads: int  # CPU cores per job: processes over a cell's dense models in training, torch threads elsewhere
+    threads: int  # CPU cores per job: processes over a step's dense models (a CNN: torch threads)
     cuda_graph: str  # auto (replay a captured CUDA graph of the update on CUDA) | never
 
 

@@ -30,15 +30,15 @@ def _threads(text: str) -> int:
 
 
 def add_threads(ap: argparse.ArgumentParser) -> None:
-    """--threads N|all: the CPU cores of a step that computes, over params' train.threads. Training deals a
-    cell's dense models over that many processes, a stack and one torch thread each (training.parallel); the
-    other steps, and convolutional models, use them as torch threads. Snakemake runs jobs side by side, one
-    core each (train.threads); DVC runs one stage at a time, so its stages pass `--threads all`
-    (pipeline.DVC_THREADS) and the one running stage has every core."""
+    """--threads N|all: the CPU cores of a step that computes, over params' train.threads. The step deals its
+    dense models (seeds, candidates, seed pairs) over that many processes, one torch thread each
+    (training.parallel: the numbers of one process); convolutional models take them as torch threads.
+    Snakemake runs jobs side by side, one core each (train.threads); DVC runs one stage at a time, so its
+    stages pass `--threads all` (pipeline.DVC_THREADS) and the one running stage has every core."""
     ap.add_argument(
         "--threads",
         type=_threads,
         default=None,
-        help=f"CPU cores: a number, or {ALL!r} for every core (default: params' train.threads); training "
-        "deals a cell's dense models over that many processes, the other steps run that many torch threads",
+        help=f"CPU cores: a number, or {ALL!r} for every core (default: params' train.threads); the step deals "
+        "its dense models over that many processes, one torch thread each",
     )

@@ -41,7 +41,9 @@ def plan_for(params, meta: dict, cores: int, n_models: int, device: torch.device
     from batch_momentum.training import models
     from batch_momentum.training.stacked import DenseTrainer, StackedNet
 
-    if not DenseTrainer.supports(StackedNet([models.build(params, meta)], meta["input_shape"])):
+    with torch.random.fork_rng(devices=[]):  # building a model draws from torch's generator: leave it as it was
+        dense = DenseTrainer.supports(StackedNet([models.build(params, meta)], meta["input_shape"]))
+    if not dense:
         return 1, max(1, int(cores))
     return plan(cores, n_models, device)
 
