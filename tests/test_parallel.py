@@ -152,3 +152,19 @@ def test_planning_leaves_torch_generator_as_it_was():
     torch.manual_seed(7)
     parallel.plan_for(p, blob["meta"], 2, 3, CPU)
     assert torch.equal(torch.rand(3), expected)
+
+
+def _is_shared(x: torch.Tensor, blob: dict) -> list[bool]:
+    return [x.is_shared(), blob["x"].is_shared()]
+
+
+def test_every_tensor_is_in_shared_memory_before_the_first_part_runs():
+    """The pool's feeder thread would otherwise move a tensor to shared memory (swapping its storage) while this
+    process reads it in its own part."""
+    x, blob = torch.zeros(1000), {"x": torch.ones(10), "meta": {"n": 1}}
+    assert not x.is_shared() and not blob["x"].is_shared()
+    first, second = parallel.run_parts(_is_shared, [(x, blob), (x, blob)])
+    assert first == [True, True] and second == [True, True]
+    module = torch.nn.Linear(3, 2)
+    parallel.share([module])
+    assert all(p.is_shared() for p in module.parameters())
