@@ -9,8 +9,8 @@ import torch
 from batch_momentum.data import prepared
 from batch_momentum.io import files, runs
 from batch_momentum.io import tables as T
+from batch_momentum.io.status import Status
 from batch_momentum.training import equal_acc
-from batch_momentum.training.status import Status
 from conftest import tiny_with
 
 CPU = torch.device("cpu")

@@ -11,7 +11,8 @@ import yaml
 
 from batch_momentum import cli, config
 from batch_momentum.data import prepared
-from batch_momentum.training import loop, status
+from batch_momentum.io import status
+from batch_momentum.training import loop
 from conftest import tiny_full, tiny_with
 
 CELL = ["--batch-size", "8", "--momentum", "0"]

@@ -12,12 +12,12 @@ import torch.nn.functional as F
 
 from batch_momentum import config
 from batch_momentum.data import prepared
-from batch_momentum.io import runs
+from batch_momentum.io import runs, status
 from batch_momentum.io import tables as T
-from batch_momentum.training import loop, models, status
+from batch_momentum.io.status import DIVERGED_LOSS, STALL_GAIN, Status
+from batch_momentum.training import loop, models
 from batch_momentum.training.loop import Budget, stop_reason
 from batch_momentum.training.optim import LectureMomentum
-from batch_momentum.training.status import DIVERGED_LOSS, STALL_GAIN, Status
 from conftest import tiny_with
 
 CPU = torch.device("cpu")

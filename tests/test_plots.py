@@ -13,10 +13,10 @@ from matplotlib.colors import to_rgba
 from batch_momentum import config
 from batch_momentum.config import stability_threshold
 from batch_momentum.io import tables as T
+from batch_momentum.io.status import Status
 from batch_momentum.report.plots import noise, sharpness, style, temperature, training
 from batch_momentum.report.plots.style import FAILED, LINE, MARK, PANEL, RUN, SHORT, X, Y, batch_color, lam_color
 from batch_momentum.report.sections.optimization import time_to_accuracy_table
-from batch_momentum.training.status import Status
 
 LAMS, SIZES, SEEDS = (0.0, 0.5, 0.9), (8, 512), (1, 2, 3)
 pytestmark = pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")  # seaborn 0.13.2 on pandas 3

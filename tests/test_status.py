@@ -1,11 +1,11 @@
-"""batch_momentum.training.status: the "did not train" rule on curves whose answer is known, and the
+"""batch_momentum.io.status: the "did not train" rule on curves whose answer is known, and the
 status the training loop gives a run that used its budget and one that reached its target."""
 
 import torch
 
 from batch_momentum.data import prepared
+from batch_momentum.io.status import Status, did_not_train, stalled
 from batch_momentum.training import loop
-from batch_momentum.training.status import Status, did_not_train, stalled
 from conftest import curve_frame, tiny_with
 
 

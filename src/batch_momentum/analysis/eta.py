@@ -17,7 +17,7 @@ from batch_momentum import config
 from batch_momentum.analysis import stats
 from batch_momentum.analysis.verdicts import NOT_MEASURED, verdict
 from batch_momentum.io import tables as T
-from batch_momentum.training.status import Status
+from batch_momentum.io.status import Status
 
 ROBUST, DEPENDS = "robust", "depends on η"
 EDGE_TEXT = "best η at the edge of the sweep"

@@ -36,7 +36,7 @@ from batch_momentum.analysis.verdicts import VERDICTS
 from batch_momentum.critical import records
 from batch_momentum.io import files
 from batch_momentum.io import tables as T
-from batch_momentum.training.status import Status
+from batch_momentum.io.status import Status
 
 
 def collapse_measures(params: config.Params) -> list[Measure]:

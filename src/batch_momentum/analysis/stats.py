@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from batch_momentum.io import tables as T
-from batch_momentum.training.status import Status
+from batch_momentum.io.status import Status
 
 
 def at_target(table):

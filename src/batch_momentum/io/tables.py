@@ -28,7 +28,7 @@ RUN_KEY = (CELL, BATCH_SIZE, MOMENTUM, SEED)
 # ----------------------------------------------------------------------------- a run's training summary
 LR = "lr"  # η
 LR_RULE = "lr_rule"
-STATUS = "status"  # training.status.Status values
+STATUS = "status"  # io.status.Status values
 REASON = "reason"  # why the run stopped, in words
 EPOCHS = "epochs"
 UPDATES = "updates"
@@ -176,8 +176,10 @@ T, LOSS, ACC = "t", "loss", "acc"  # a 1-D curve along a filter-normalized direc
 DIRECTION_ROW = (T, LOSS, ACC)
 
 # ----------------------------------------------------------------------------- equal-accuracy candidates
+MEASURE = "measure"  # time to accuracy: the curve column (train_acc or val_acc); rescaling: the measure's label
 CHOSEN = "chosen"
 CHOICE_REASON = "choice_reason"
+SWEEP_ROUND = "sweep_round"  # 0: a step of the start (equal_acc.step_small/large); k: added by the k-th extension
 CANDIDATE_ROW = (
     BATCH_SIZE,
     MOMENTUM,
@@ -191,9 +193,48 @@ CANDIDATE_ROW = (
     VAL_ACC,
     TRAIN_WALL_S,
 )  # one per (η, seed) of a cell: equal/<cell>/candidates.csv
+ADAPTIVE_SHARPNESS = "adaptive_sharpness"  # max over |δᵢ| ≤ ρ|wᵢ| of L(w + δ) − L(w), ρ = sharpness.adaptive_rho
+
+# ----------------------------------------------------------------------------- the bracket of each side's best η
+# one row per side (λ, B) of the protocol (train_equal decides it, choice.json holds it, aggregate collects it)
+BEST_LR = (
+    "best_lr"  # among the η that train, the one with the best mean validation accuracy over its seeds at the target
+)
+BRACKET = "bracket"  # one of BRACKETS_VOCABULARY
+INTERIOR = "interior"  # a trained step on each side of the best, each with a lower mean validation accuracy
+BOUNDED_BY_FAILURE = "bounded by failure"  # a side closed by the next step, which trains in too few seeds
+NOT_BRACKETED = "not bracketed"  # a side still open when the sweep reached its cap
+NO_ETA_TRAINS = "no η trains"  # no step trained in enough seeds: there is no best η to bracket
+BRACKETS_VOCABULARY = (INTERIOR, BOUNDED_BY_FAILURE, NOT_BRACKETED, NO_ETA_TRAINS)
+LOWER_LR, UPPER_LR = "lower_lr", "upper_lr"  # the trained neighbours of the best η (NaN: none)
+LOWER_BOUND, UPPER_BOUND = "lower_bound", "upper_bound"  # how each side is closed: BOUND_*
+BOUND_TRAINED, BOUND_FAILED, BOUND_OPEN = "trained", "failed", "open"
+STEPS_TRAINED = "steps_trained"  # the steps this side trained, start and extensions
+STEPS_ADDED = "steps_added"  # of which added by the extension rule
+BRACKET_ROW = (
+    BATCH_SIZE,
+    MOMENTUM,
+    BEST_LR,
+    BRACKET,
+    LOWER_LR,
+    LOWER_BOUND,
+    UPPER_LR,
+    UPPER_BOUND,
+    STEPS_TRAINED,
+    STEPS_ADDED,
+)
+
+# ----------------------------------------------------------------------------- the rescaling check (Dinh et al. 2017)
+# one trained run, each layer l's weights and biases × α and layer l+1's weights × 1/α: the same function
+ALPHA_SCALE = "alpha_scale"
+BEFORE, AFTER, RATIO = (
+    "before",
+    "after",
+    "ratio",
+)  # the measure at the trained weights, after the rescaling, after/before
+RESCALING_ROW = (CELL, ALPHA_SCALE, MEASURE, BEFORE, AFTER, RATIO)
 
 # ----------------------------------------------------------------------------- time to accuracy
-MEASURE = "measure"  # the curve column: train_acc or val_acc
 LEVEL = "level"
 
 # ----------------------------------------------------------------------------- timing (one row per batch size)
@@ -252,15 +293,31 @@ CURVES = Schema("curves", (*RUN_KEY, *CURVE_ROW), AGGREGATE)
 EQUAL_CURVES = Schema("equal_curves", CURVES.columns, AGGREGATE)
 DIRECTIONS = Schema("directions", (*RUN_KEY, *DIRECTION_ROW), AGGREGATE)
 EQUAL_DIRECTIONS = Schema("equal_directions", DIRECTIONS.columns, AGGREGATE)
+# candidates: then the primary sharpness measure's column (verdict.sharpness_primary), where it is not one of these
 CANDIDATES = Schema("candidates", (*CANDIDATE_ROW, TEST_ACC, HESSIAN_TOP, CELL, CHOSEN, CHOICE_REASON), AGGREGATE)
+BRACKETS = Schema("brackets", (*BRACKET_ROW, CELL), AGGREGATE)
+RESCALING = Schema("rescaling", RESCALING_ROW, AGGREGATE)
 TIME_TO_ACCURACY = Schema("time_to_accuracy", (*RUN_KEY, MEASURE, LEVEL, EPOCHS, UPDATES, WALL_S), AGGREGATE)
-REPORT_TABLES = (CELLS, CURVES, DIRECTIONS, EQUAL, EQUAL_CURVES, EQUAL_DIRECTIONS, CANDIDATES, TIME_TO_ACCURACY)
+REPORT_TABLES = (
+    CELLS,
+    CURVES,
+    DIRECTIONS,
+    EQUAL,
+    EQUAL_CURVES,
+    EQUAL_DIRECTIONS,
+    CANDIDATES,
+    TIME_TO_ACCURACY,
+)
 
 # the files of one run and of one equal-accuracy cell
 CURVE = Schema("curve", CURVE_ROW, "rerun train for this cell")
 CELL_CANDIDATES = Schema("cell candidates", CANDIDATE_ROW, "rerun train_equal for this cell")
-# the eta view of one equal-accuracy cell (evaluate --eta-out): every candidate's test accuracy and top eigenvalue
+# the eta view of one equal-accuracy cell (evaluate --eta-out): every candidate's test accuracy, top eigenvalue and
+# adaptive sharpness (then the primary sharpness measure's column where it is not one of these); NaN where a
+# candidate did not reach the target
 ETA_MEASURES = Schema("eta measures", (LR, SEED, TEST_ACC, HESSIAN_TOP), "rerun evaluate_equal for this cell")
+# the rescaling check of one equal-accuracy cell (evaluate --rescaling-out): one row per measure
+CELL_RESCALING = Schema("cell rescaling", RESCALING_ROW, "rerun evaluate_equal for this cell")
 
 # results/timing/timing.csv: one row per batch size; times in seconds, median/min/max over `repeats` updates
 TIMING = Schema(

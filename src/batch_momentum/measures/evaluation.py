@@ -29,8 +29,8 @@ import torch
 from batch_momentum import config
 from batch_momentum.io import runs
 from batch_momentum.io import tables as T
+from batch_momentum.io.status import Status
 from batch_momentum.training import models
-from batch_momentum.training.status import Status
 
 
 def hessian_columns(top: dict, tr: dict) -> dict:

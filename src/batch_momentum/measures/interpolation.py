@@ -13,7 +13,7 @@ from pathlib import Path
 from batch_momentum import config
 from batch_momentum.io import tables as T
 from batch_momentum.io.runs import load_run, run_name
-from batch_momentum.training.status import Status
+from batch_momentum.io.status import Status
 
 
 def interpolate_pair(params: config.Params, blob: dict, small_dir: Path, large_dir: Path, device) -> dict:

@@ -31,6 +31,7 @@ from batch_momentum.io import (
     provenance,
 )
 from batch_momentum.io import tables as T
+from batch_momentum.io.status import Status
 from batch_momentum.report.sections.common import html_table
 from batch_momentum.report.sections.generalization import generalization_section
 from batch_momentum.report.sections.momentum import momentum_section
@@ -39,7 +40,6 @@ from batch_momentum.report.sections.optimization import optimization_section
 from batch_momentum.report.sections.sharpness import sharpness_section
 from batch_momentum.report.sections.temperature import temperature_section
 from batch_momentum.report.sections.timing import timing_section
-from batch_momentum.training.status import Status
 
 
 # ---------------------------------------------------------------- figures

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from batch_momentum import config
 from batch_momentum.analysis import aggregate
+from batch_momentum.io.status import Status
 from batch_momentum.io.tables import CELLS, STATUS
 from batch_momentum.steps import parser
-from batch_momentum.training.status import Status
 
 
 def main(argv=None) -> int:

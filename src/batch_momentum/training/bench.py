@@ -47,9 +47,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from batch_momentum import config
 from batch_momentum.data import prepared
 from batch_momentum.io import tables as T
+from batch_momentum.io.status import Status
 from batch_momentum.training import cuda_graphs, loop, models
 from batch_momentum.training import device as devices
-from batch_momentum.training.status import Status
 
 CPU = torch.device("cpu")
 EXAMPLES_CAP = 1000  # examples-loop updates timed per epoch at most (B=1: 1000 of 4000, x4)

@@ -20,11 +20,11 @@ import torch
 from batch_momentum import config
 from batch_momentum.io import provenance
 from batch_momentum.io import tables as T
+from batch_momentum.io.status import DIVERGED_LOSS, STALL_GAIN, Status, did_not_train, stalled
 from batch_momentum.training import cuda_graphs, models, parallel
 from batch_momentum.training import device as devices
 from batch_momentum.training.models import loss_and_accuracy
 from batch_momentum.training.stacked import StackedNet, trainer
-from batch_momentum.training.status import DIVERGED_LOSS, STALL_GAIN, Status, did_not_train, stalled
 
 
 def init_models(params: config.Params, meta: dict, seeds) -> list[torch.nn.Module]:

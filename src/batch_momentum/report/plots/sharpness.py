@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from batch_momentum import config
 from batch_momentum.analysis.stats import at_target, counted
 from batch_momentum.io import tables as T
+from batch_momentum.io.status import Status
 from batch_momentum.report.plots.style import (
     FAILED,
     FILLS,
@@ -48,7 +49,6 @@ from batch_momentum.report.plots.style import (
     runs_and_line,
     summary,
 )
-from batch_momentum.training.status import Status
 
 SPLIT_LINES = (("train", "-"), ("test", "--"))  # train solid, test dashed; other splits dotted
 

@@ -10,9 +10,9 @@ import seaborn.objects as so
 
 from batch_momentum.analysis.stats import at_target
 from batch_momentum.io import tables as T
+from batch_momentum.io.status import Status
 from batch_momentum.report.plots.style import FILLS, MARK, NAMES, PANEL, RUN, SHORT, X, Y, draw, named, palette, points
 from batch_momentum.report.plots.style import measure_scale as scale_of
-from batch_momentum.training.status import Status
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p"]
 AGAINST = "against"  # the x column of a point of plot_temperature_views

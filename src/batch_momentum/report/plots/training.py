@@ -10,6 +10,7 @@ import seaborn.objects as so
 
 from batch_momentum.analysis.stats import counted
 from batch_momentum.io import tables as T
+from batch_momentum.io.status import Status
 from batch_momentum.report.plots.style import (
     FAILED,
     MARK,
@@ -30,7 +31,6 @@ from batch_momentum.report.plots.style import (
     runs_and_line,
     summary,
 )
-from batch_momentum.training.status import Status
 
 OK = Status.OK.value
 LINESTYLES = {RUN: "-", FAILED: "--"}  # a curve of a run that did not train or diverged: dashed

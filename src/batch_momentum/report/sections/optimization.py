@@ -6,10 +6,10 @@ import pandas as pd
 
 from batch_momentum import config
 from batch_momentum.analysis.formats import secs
+from batch_momentum.io import status
 from batch_momentum.io import tables as T
 from batch_momentum.report.plots import training as training_plots
 from batch_momentum.report.sections.common import html_table
-from batch_momentum.training import status
 
 
 def time_to_accuracy_table(tta: pd.DataFrame) -> pd.DataFrame:
