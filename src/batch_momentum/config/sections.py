@@ -177,6 +177,8 @@ class Verdict:
     margin_ratio: float  # factor > 1 for ratios of sharpness and of times
     power: float  # the chance that a run with the seeds the report asks for decides
     sharpness_primary: str  # the sharpness measure that decides the sharp-vs-flat row (the others agree or not)
+    margin_tau: float  # the smallest Kendall τ that matters for the mechanism row, in (0, 1)
+    bootstrap: int  # seed-bootstrap resamples of the mechanism row's τ interval (generator seed 0)
 
 
 @dataclass(frozen=True)
