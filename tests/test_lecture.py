@@ -570,3 +570,12 @@ def test_a_stalled_seed_at_the_best_eta_leaves_the_verdict_and_the_other_seeds_u
     assert before["difference"]["diff"] == pytest.approx(-0.02)
     assert after["difference"]["diff"] == pytest.approx(-0.02 - 0.03 / 8)  # seed 8 alone moved, by 3 points
     assert after["large"]["n"] == before["large"]["n"] == 8  # seed 8 still counts, at its own best η
+
+
+def test_the_mechanism_row_follows_sharp_vs_flat_and_answers_from_the_candidates():
+    t = cells({0.0: 0.99, 0.9: 0.95}, {0.0: 0.40, 0.9: 0.70}, {0.0: 0.7, 0.9: 0.7}, {0.0: 0.4, 0.9: 0.6})
+    rows = table_rows(t)  # the large batch sharper and 10 points worse in every seed: the flatter runs test better
+    aspects = [r["aspect"] for r in rows]
+    mech = rows[aspects.index("Sharp vs flat minima") + 1]
+    assert mech["aspect"] == "Flat minimum → better testing" and mech["verdict"] == "holds"
+    assert all(p["n_runs"] == 6 and p["n_seeds"] == 3 for p in mech["per_lambda"])

@@ -29,6 +29,7 @@ from batch_momentum.analysis.momentum import momentum_rows
 from batch_momentum.analysis.rows.generalization import generalization_row
 from batch_momentum.analysis.rows.gradient import gradient_row
 from batch_momentum.analysis.rows.keskar import KESKAR_C1, KESKAR_F1, keskar_table  # noqa: F401
+from batch_momentum.analysis.rows.mechanism import mechanism_row
 from batch_momentum.analysis.rows.optimization import eta_text, optimization_row, time_to_level  # noqa: F401
 from batch_momentum.analysis.rows.sharpness import EDGE, agreement, edge_of_stability, edge_text, sharpness_row  # noqa: F401
 from batch_momentum.analysis.rows.timing import timing_rows
@@ -40,13 +41,15 @@ def batch_rows(
     table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFrame, params, tta: pd.DataFrame | None = None
 ) -> list[dict]:
     """The rows about batch size that the training runs answer: gradient noise and optimization from the
-    grid (the same epoch budget), generalization and sharpness from the equal-accuracy protocol."""
+    grid (the same epoch budget), generalization and sharpness from the equal-accuracy protocol, and whether
+    the flatter of its candidate runs test better (the mechanism row)."""
     sizes = (int(table[T.BATCH_SIZE].min()), int(table[T.BATCH_SIZE].max()))
     return [
         gradient_row(table, sizes, params),
         optimization_row(table, sizes, params, tta),
         generalization_row(equal, candidates, params),
         sharpness_row(equal, params),
+        mechanism_row(candidates, params),
     ]
 
 

@@ -8,7 +8,8 @@ seeds behind each side, the smallest difference the run detects, the correlation
 sides and the seeds an inconclusive verdict would need, and the verdict that interval gives.
 
 Keys are `<row>/<field>` and `<row>/lam<λ>/<field>`, e.g. `generalization/lam0.9/diff`,
-`sharpness/lam0/ratio_lo`, `optimization/verdict`. A verdict is a string (one of
+`sharpness/lam0/ratio_lo`, `optimization/verdict`; the mechanism row gives per λ Kendall's τ (tau, tau_lo,
+tau_hi, n_runs, n_seeds) and the granulated τ (tau_within_batch, tau_within_lr). A verdict is a string (one of
 analysis.verdicts.Verdict) and, for sorting and plotting, a number: `verdict_score` = +1 holds,
 +0.5 partly holds, 0 no difference, −1 does not hold, null inconclusive or not measured.
 An interval end that could not be computed (too few seeds) is null, as in lecture.json.
@@ -30,6 +31,7 @@ ROW_NAMES = {
     "Optimization": "optimization",
     "Generalization": "generalization",
     "Sharp vs flat minima": "sharpness",
+    "Flat minimum → better testing": "mechanism",
     "Critical point: gradient descent (λ = 0) vs momentum (λ > 0)": "critical_point",
     "Escaping a critical point: small batch vs full batch": "escape_by_batch",
     "Escaping a critical point: no momentum vs momentum": "escape_by_momentum",
@@ -71,6 +73,11 @@ def _comparison(prefix: str, per: dict) -> dict:
         if kind in per:
             d = per[kind]
             out |= {f"{prefix}/{key}": d.get(key), f"{prefix}/{key}_lo": d.get("lo"), f"{prefix}/{key}_hi": d.get("hi")}
+    if "tau" in per:  # the mechanism row: Kendall's τ with its seed-bootstrap interval, and the granulated τ
+        g = per.get("granulated") or {}
+        out |= {f"{prefix}/tau": per["tau"], f"{prefix}/tau_lo": per["lo"], f"{prefix}/tau_hi": per["hi"]}
+        out |= {f"{prefix}/{key}": per[key] for key in ("n_runs", "n_seeds")}
+        out |= {f"{prefix}/tau_{key}": g.get(f"{key}_mean") for key in ("within_batch", "within_lr")}
     for side in ("small", "large"):
         if isinstance(per.get(side), dict) and "n" in per[side]:
             out[f"{prefix}/n_{side}"] = per[side]["n"]
