@@ -13,6 +13,7 @@ from batch_momentum.analysis import metrics
 from batch_momentum.analysis.rows import mechanism
 from batch_momentum.io import tables as T
 
+pytestmark = pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")  # seaborn 0.13.2 on pandas 3
 PRIMARY = "sharpness_full_eps0.001"  # params.yaml: verdict.sharpness_primary eps_sharpness at sharpness.epsilons[0]
 LRS = {8: (0.0125, 0.025, 0.05), 512: (0.5, 1.0, 2.0)}  # the sides' η do not overlap, as on the default
 
@@ -117,3 +118,44 @@ def test_the_row_in_verdicts_json(params):
     assert (flat["mechanism/lam0.9/n_runs"], flat["mechanism/lam0.9/n_seeds"]) == (24, 4)
     assert flat["mechanism/lam0.9/tau_within_batch"] == p["granulated"]["within_batch_mean"]
     assert flat["mechanism/lam0.9/verdict"] == "holds"
+
+
+# ----------------------------------------------------------------------------- the figure, the section, the page
+def test_figure_frame_has_one_point_per_candidate_at_the_target_with_its_kept_flag():
+    from batch_momentum.report.plots import mechanism as plots
+    from batch_momentum.report.plots.style import PANEL, X, Y
+
+    c = candidates(-1.0)
+    frame = plots.mechanism_frame(c, PRIMARY)
+    assert len(frame) == 48 == int(c[T.REACHED_TARGET].sum())  # the short candidates are left out
+    assert sorted(frame[PANEL].unique()) == ["λ = 0", "λ = 0.9"]
+    at = c[c[T.REACHED_TARGET]].reset_index(drop=True)
+    assert frame[X].tolist() == at[PRIMARY].tolist() and frame[Y].tolist() == at[T.TEST_ACC].tolist()
+    assert frame[plots.KEPT].sum() == 16 and frame[plots.ETA].tolist() == at[T.LR].tolist()
+    assert plots.mechanism_frame(candidates(columns=False), PRIMARY).empty  # no column: no point, no crash
+    fig = plots.plot_mechanism(frame, "ε-sharpness")
+    assert [ax.get_xscale() for ax in fig.axes[:2]] == ["log", "log"]
+    assert [len(ax.collections[-1].get_offsets()) for ax in fig.axes[:2]] == [8, 8]  # the rings: the kept runs
+
+
+def test_section_and_page_show_the_tau_or_say_not_measured(params):
+    from batch_momentum.io import files
+    from batch_momentum.report import page
+    from batch_momentum.report.sections.mechanism import mechanism_section
+
+    for c, measured in ((candidates(-1.0), True), (candidates(columns=False), False)):
+        row = files.finite(mechanism.mechanism_row(c, params))  # as lecture.json holds it: NaN as null
+        row["verdict"], row["scope"] = row["verdict"]
+        section = mechanism_section(params, c, row)
+        assert section["id"] == "mechanism"
+        assert [f["name"] for f in section["figures"]] == (["mechanism"] if measured else [])
+        assert ("holds" if measured else "not measured") in str(section["html"])
+        (shown,) = page.lecture_rows([row])
+        assert [ch["text"] for ch in shown["chips_small"]][0].startswith("λ=0: τ = -" if measured else "λ=0: not")
+        assert shown["headline"] == "Kendall τ, ε-sharpness ε=0.001 vs test accuracy"
+        columns = shown["detail"]["columns"]
+        assert columns[:2] == ["λ", "Kendall τ [95%]"] and "small" not in columns
+        if not measured:
+            assert mechanism.RERUN in shown["chips_small"][0]["title"]
+    for f in section["figures"]:
+        f["fig"].clf()

@@ -216,6 +216,7 @@ def test_every_figure_of_the_report_step_has_the_category_of_its_lecture_row():
         "temperature": cat.generalization,
         "interpolation_lam0.9_seed1": cat.sharpness,
         "directions": cat.sharpness,
+        "mechanism": cat.sharpness,
         "sharpness_random20_eps0.001_vs_batch": cat.sharpness,
         "hessian_trace_vs_batch": cat.sharpness,
         "momentum_escape": cat.momentum,

@@ -327,6 +327,7 @@ FIGURE_CATEGORIES = (
     ("equal_accuracy", REPORT_CATEGORIES.generalization),
     ("eta_view", REPORT_CATEGORIES.generalization),
     ("temperature", REPORT_CATEGORIES.generalization),
+    ("mechanism", REPORT_CATEGORIES.sharpness),  # flat minimum -> better testing, the row after sharp vs flat
     ("interpolation", REPORT_CATEGORIES.sharpness),
     ("directions", REPORT_CATEGORIES.sharpness),
     ("sharpness", REPORT_CATEGORIES.sharpness),

@@ -96,6 +96,8 @@ def analyze(
                 "cosine": params.verdict.margin_cosine,
                 "ratio": params.verdict.margin_ratio,
                 "power": params.verdict.power,
+                "tau": params.verdict.margin_tau,
+                "bootstrap": params.verdict.bootstrap,
             },
             "rows": rows,
             "keskar": keskar_table(equal, params),

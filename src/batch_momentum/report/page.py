@@ -34,6 +34,7 @@ from batch_momentum.io import tables as T
 from batch_momentum.io.status import Status
 from batch_momentum.report.sections.common import html_table
 from batch_momentum.report.sections.generalization import generalization_section
+from batch_momentum.report.sections.mechanism import mechanism_section, tau_text
 from batch_momentum.report.sections.momentum import momentum_section
 from batch_momentum.report.sections.noise import noise_section
 from batch_momentum.report.sections.optimization import optimization_section
@@ -159,10 +160,34 @@ def _left_out(p: dict, side: str) -> str:
     return p.get("reason") or (f"{failed} (left out)" if failed else "")
 
 
+def _ranked(row: dict) -> bool:
+    """A row whose per-λ numbers are one rank correlation over both sides (the mechanism row), not a
+    comparison of the small and the large batch."""
+    return any("tau" in p for p in row.get("per_lambda") or []) or row.get("section") == "mechanism"
+
+
+def _rank_chips(row: dict, side: str) -> list[dict]:
+    """The mechanism row's chips: per λ its τ (title: interval, runs, seeds) on the small side, the row's
+    measured text on the large side (one τ ranks the runs of both)."""
+    if side == "large":
+        return [dict(text=row.get("measured_large", ""), title="", css="")]
+    out = []
+    for p in row.get("per_lambda") or []:
+        lam = f"λ={p['momentum']:g}"
+        if missing(p.get("tau")):
+            out.append(dict(text=f"{lam}: not measured", title=p.get("reason", ""), css="missing"))
+        else:
+            title = f"{tau_text(p)} ({p['n_runs']} runs, {p['n_seeds']} seeds)"
+            out.append(dict(text=f"{lam}: τ = {p['tau']:.2f}", title=title, css=""))
+    return out
+
+
 def chips(row: dict, side: str) -> list[dict]:
     """One side's headline numbers: per λ its mean (title: the interval) where the row has per-λ numbers,
     "not measured" with the reason where a side has none; else the row's measured text as one chip."""
     per = row.get("per_lambda") or []
+    if _ranked(row):
+        return _rank_chips(row, side)
     if not per:
         return [dict(text=row.get(f"measured_{side}", ""), title="", css="")]
     _, fmt = HEADLINES.get(row["section"], ("", num))
@@ -189,9 +214,30 @@ def _change(p: dict, fmt) -> str:
     return fmt(d["diff"]) + ("" if missing(d.get("lo")) else f" [{fmt(d['lo'])}, {fmt(d['hi'])}]")
 
 
+def rank_rows(row: dict) -> list[dict]:
+    """The per-λ detail of the mechanism row: τ with its interval, the runs and seeds behind it, the margin,
+    the verdict and why a λ has none (the other measures and the granulated τ are in each λ's note)."""
+    return [
+        {
+            "λ": f"{p['momentum']:g}",
+            "Kendall τ [95%]": tau_text(p),
+            "runs": "" if p.get("n_runs") is None else str(p["n_runs"]),
+            "seeds": "" if p.get("n_seeds") is None else str(p["n_seeds"]),
+            "margin": "" if missing(p.get("margin")) else f"±{p['margin']:g}",
+            "verdict": str(p.get("verdict", "")),
+            "css": VERDICT_CSS.get(p.get("verdict"), "none"),
+            "left out": p.get("reason") or "",
+            "measures": "",
+        }
+        for p in row.get("per_lambda") or []
+    ]
+
+
 def per_lambda_rows(row: dict) -> list[dict]:
     """The per-λ detail of a row, in words: each side's interval, the change, the margin, the smallest
     change this run could detect, the seeds a decision would need, the pairing and the verdict."""
+    if _ranked(row):
+        return rank_rows(row)
     _, fmt = HEADLINES.get(row["section"], ("", num))
     out = []
     for p in row.get("per_lambda") or []:
@@ -357,9 +403,13 @@ def build(
     if T.NOISE_FINAL.cosine in table:  # absent when every run diverged
         sections.append(noise_section(table))
     sections.append(optimization_section(params, table, read(T.CURVES), read(T.TIME_TO_ACCURACY)))
-    sections.append(generalization_section(params, equal, read(T.CANDIDATES), lecture["keskar"], measures))
+    candidates = read(T.CANDIDATES)
+    sections.append(generalization_section(params, equal, candidates, lecture["keskar"], measures))
     if T.HESSIAN_TOP in table:
         sections.append(sharpness_section(params, table, read(T.EQUAL_DIRECTIONS), interpolation, measures))
+    mechanism = next((r for r in lecture["rows"] if r["section"] == "mechanism"), None)
+    sections.append(mechanism_section(params, candidates, mechanism))
+    if T.HESSIAN_TOP in table:
         sections.append(
             temperature_section(table, lecture["collapse"], [TEST_ACCURACY, TRAIN_ACCURACY, TOP_EIGENVALUE, TRACE])
         )

@@ -28,9 +28,9 @@ def measures(params) -> list[Measure]:
 
 def runs_at_target(candidates: pd.DataFrame, column: str) -> pd.DataFrame:
     """The candidates a τ counts: status ok, at the target, a finite value of `column` and of test accuracy
-    (none when the column is absent)."""
+    (none when the column is absent: then an empty frame that has the column)."""
     if column not in candidates:
-        return candidates.iloc[:0]
+        candidates = candidates.assign(**{column: np.nan})
     ok = stats.counted(candidates) & np.isfinite(candidates[column].astype(float))
     return candidates[ok & np.isfinite(candidates[T.TEST_ACC].astype(float))]
 
