@@ -30,7 +30,7 @@ def steps(rows: list[dict]) -> list[dict]:
         by_lr.setdefault(float(r[T.LR]), []).append(r)
     out = []
     for lr, rs in sorted(by_lr.items()):
-        hit = [r for r in rs if bool(r[T.REACHED_TARGET]) and r[T.STATUS] == Status.OK]
+        hit = [r for r in rs if r[T.REACHED_TARGET] in (True, 1) and r[T.STATUS] == Status.OK]  # NaN: not reached
         val = sum(float(r[T.VAL_ACC]) for r in hit) / len(hit) if hit else math.nan
         out.append(dict(lr=lr, seeds=len(rs), at_target=len(hit), val_acc=val, trains=2 * len(hit) >= len(rs)))
     return out
