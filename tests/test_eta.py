@@ -157,3 +157,34 @@ def test_the_figure_rings_the_eta_most_seeds_kept_and_draws_every_lambda():
     threshold = [line for line in axes[2].get_lines() if line.get_label() == "2(1+λ)/η"][0]
     x, y = threshold.get_data()
     assert np.allclose(np.asarray(y) * np.asarray(x), 2.0)  # 2(1 + 0)/η at λ = 0
+
+
+def test_the_figure_draws_every_step_marks_extensions_and_tells_a_failure_bound_from_an_interior_one():
+    # B=8 interior at 0.1 (0.05 and 0.2 train, lower); B=512 best 2.0, its upper neighbour 4.0 fails (1 of 4)
+    c = candidates(
+        {8: {0.05: 0.70, 0.1: 0.72, 0.2: 0.71}, 512: {1.0: 0.69, 2.0: 0.71, 4.0: 0.75}}, reached={512: {4.0: 1}}
+    )
+    c[T.SWEEP_ROUND] = np.where((c[T.BATCH_SIZE] == 512) & (c[T.LR] == 4.0), 1, 0)
+    view = eta.eta_frame(c)
+    assert view.set_index([T.BATCH_SIZE, T.LR])["extension"].to_dict() == {
+        (8, 0.05): False,
+        (8, 0.1): False,
+        (8, 0.2): False,
+        (512, 1.0): False,
+        (512, 2.0): False,
+        (512, 4.0): True,
+    }
+    marks = eta_plots.bracket_marks(view, eta.brackets_of(c))
+    got = {
+        (m[T.BATCH_SIZE], m["direction"]): (m[T.BEST_LR], m["bound_lr"], m["bound"]) for m in marks.to_dict("records")
+    }
+    assert got == {
+        (8, "lower"): (0.1, 0.05, "trained"),
+        (8, "upper"): (0.1, 0.2, "trained"),
+        (512, "lower"): (2.0, 1.0, "trained"),
+        (512, "upper"): (2.0, 4.0, "failed"),
+    }
+    assert marks[marks[T.BATCH_SIZE] == 512][T.VAL_ACC].tolist() == pytest.approx([0.71, 0.71])  # at the best's
+    fig = eta_plots.plot_eta_view(view, eta.brackets_of(c))
+    red = [line for line in fig.get_axes()[0].get_lines() if line.get_color() == "red"]
+    assert len(red) == 1 and red[0].get_linestyle() == "--" and list(red[0].get_xdata()) == [2.0, 4.0]

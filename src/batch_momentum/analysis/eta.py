@@ -48,13 +48,15 @@ def eta_frame(candidates: pd.DataFrame) -> pd.DataFrame:
             "at_target": int(hit.sum()),
             "kept": int(c[T.CHOSEN].sum()),
             "short": bool(not hit.all()),
+            "extension": bool(T.SWEEP_ROUND in c and (c[T.SWEEP_ROUND] > 0).any()),  # added by the extension
             T.STABILITY_THRESHOLD: config.stability_threshold(float(lr), float(lam)),
         }
         for col in (T.VAL_ACC, T.TEST_ACC, T.HESSIAN_TOP):
             m = stats.mean_interval(used[col]) if col in used else stats.mean_interval([])
             row.update({col: m["mean"], f"{col}_lo": m["lo"], f"{col}_hi": m["hi"]})
         rows.append(row)
-    cols = [T.MOMENTUM, T.BATCH_SIZE, T.LR, "step", "seeds", "at_target", "kept", "short", T.STABILITY_THRESHOLD]
+    cols = [T.MOMENTUM, T.BATCH_SIZE, T.LR, "step", "seeds", "at_target", "kept", "short", "extension"]
+    cols.append(T.STABILITY_THRESHOLD)
     return pd.DataFrame(
         rows, columns=cols + [f"{c}{s}" for c in (T.VAL_ACC, T.TEST_ACC, T.HESSIAN_TOP) for s in ("", "_lo", "_hi")]
     )
