@@ -109,9 +109,13 @@ def check_equal_protocol(root, lecture):
     for cell, runs in equal.groupby(equal.cell.str.split("/").str[0]):  # the chosen eta's runs, one per seed
         chosen = candidates[(candidates.cell == cell) & candidates.chosen]
         assert len(chosen) == n_seeds and set(runs.lr) == set(chosen.lr), cell
-        assert len(candidates[candidates.cell == cell]) == n_seeds * len(
-            ea.lrs(int(runs.batch_size.iloc[0]), float(runs.momentum.iloc[0]))
-        )
+        mine = candidates[candidates.cell == cell]
+        start = ea.lrs(int(runs.batch_size.iloc[0]), float(runs.momentum.iloc[0]))
+        assert sorted(mine[mine.sweep_round == 0].lr.unique()) == start and len(mine) % n_seeds == 0, cell
+        assert 0 <= mine.lr.nunique() - len(start) <= ea.extend_cap, cell  # the extension stays within the cap
+    brackets = pd.read_csv(root / "reports/tables/brackets.csv")
+    assert len(brackets) == equal.cell.str.split("/").str[0].nunique()
+    assert set(brackets.bracket) <= {"interior", "bounded by failure", "not bracketed", "no η trains"}
     rows = {r["aspect"]: r for r in lecture["rows"]}
     for aspect in ("Generalization", "Sharp vs flat minima"):
         for per in rows[aspect]["per_lambda"]:
@@ -276,7 +280,7 @@ def test_every_valid_setting_makes_a_report_disjoint_seeds_no_zero_momentum_prot
     root = make_repo_copy(tmp_path)
     odd = load_yaml(TINY)
     odd["grid"].update(momentum=[0.5], seed=[1, 2])
-    odd["equal_acc"].update(batch_size=[10, 50], seed=[5, 6], step_large=[0.5, 1.0, 2.0])
+    odd["equal_acc"].update(batch_size=[10, 50], seed=[5, 6], step_large=[0.5, 1.0, 2.0], extend_cap=0)
     (root / "odd.yaml").write_text(yaml.safe_dump(odd, sort_keys=False))
     run(["snakemake", "--cores", "2", "--configfile", "params.yaml", "odd.yaml", "-q"], root)
     lecture = json.loads((root / "reports/lecture.json").read_text())
