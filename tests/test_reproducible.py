@@ -96,6 +96,7 @@ def test_every_core_trains_measures_and_interpolates_bit_for_bit_as_one(tmp_path
         )
     for n in ("e8", "e100"):
         assert (root / f"one/{n}/candidates.csv").read_text() != ""
+        assert pd.read_csv(root / f"one/{n}/candidates.csv").sweep_round.max() == 1  # the cell extended once
         frames = [pd.read_csv(root / f"{d}/{n}/candidates.csv").drop(columns="train_wall_s") for d in ("one", "all")]
         pd.testing.assert_frame_equal(*frames, check_exact=True)
     assert (root / "one/eta.csv").read_bytes() == (root / "all/eta.csv").read_bytes()
