@@ -10,6 +10,7 @@ from batch_momentum.analysis import aggregate
 from batch_momentum.analysis.aggregate import time_to_accuracy
 from batch_momentum.io import files
 from batch_momentum.io import tables as T
+from batch_momentum.training import bracket
 from conftest import curve_frame, tiny_with
 
 
@@ -71,7 +72,9 @@ def results(tmp_path):
         T.CELL_CANDIDATES.write(tmp_path / "equal" / c.name / "candidates.csv", T.CELL_CANDIDATES.frame(rows))
         # seed 1 kept the smaller η, seed 2 the larger: each seed its own choice
         kept = {"1": {"lr": 0.05, "why": "best for seed 1"}, "2": {"lr": 0.1, "why": "best for seed 2"}}
-        files.write_json(tmp_path / "equal" / c.name / "choice.json", {"seeds": kept})
+        side = bracket.bracket([r | {T.STATUS: "ok", T.REACHED_TARGET: True, T.VAL_ACC: r[T.LR]} for r in rows])
+        side[T.STEPS_ADDED] = [0.1] if c.batch_size == 8 else []
+        files.write_json(tmp_path / "equal" / c.name / "choice.json", {"seeds": kept, "bracket": side})
         eta = [{T.LR: r[T.LR], T.SEED: r[T.SEED], T.TEST_ACC: r[T.LR] + r[T.SEED], T.HESSIAN_TOP: 2.0} for r in rows]
         T.ETA_MEASURES.write(tmp_path / "equal_eta" / f"{c.name}.csv", T.ETA_MEASURES.frame(eta))
     return p, tmp_path
@@ -115,6 +118,22 @@ def test_candidates_refuse_a_choice_without_seeds(results):
     files.write_json(root / "equal" / cell / "choice.json", {"lr": 0.05, "why": "one η for all seeds"})
     with pytest.raises(ValueError, match="no choice per seed"):
         aggregate.candidates(p, root)
+
+
+def test_brackets_gives_each_sides_certified_bracket_and_refuses_an_older_choice(results):
+    p, root = results
+    b = aggregate.brackets(p, root)
+    assert b[T.CELL].tolist() == [c.name for c in config.equal_cells(p)] and list(b.columns) == list(T.BRACKETS.columns)
+    # planted: validation accuracy rises with η, so the best is the larger step, open above: not bracketed
+    assert set(b[T.BRACKET]) == {T.NOT_BRACKETED} and (b[T.BEST_LR] == 0.1).all() and b[T.UPPER_LR].isna().all()
+    assert set(b[T.STEPS_TRAINED]) == {"0.05 0.1"}
+    assert [(c.batch_size, a) for c, a in zip(config.equal_cells(p), b[T.STEPS_ADDED])] == [(8, "0.1")] * 2 + [
+        (100, "")
+    ] * 2
+    cell = config.equal_cells(p)[0].name
+    files.write_json(root / "equal" / cell / "choice.json", {"seeds": {}})
+    with pytest.raises(ValueError, match=f"{cell}/choice.json: no bracket of the best η"):
+        aggregate.brackets(p, root)
 
 
 def test_aggregate_gives_every_report_table_and_each_writes_and_reads_back(results, tmp_path):

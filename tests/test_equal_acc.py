@@ -60,7 +60,9 @@ def test_a_stalled_seed_at_the_best_eta_moves_only_its_own_choice():
 def test_train_equal_acc_writes_the_candidates_the_choice_and_the_chosen_runs(tmp_path, target, reached):
     # n_train 200, B = 100: 2 updates per epoch; eta = step * (1 - lambda) = 0.5 and 1.0; seeds 1 and 2 (each
     # kept run must be the one of its seed's kept eta, not the last written: checked against candidates.pt)
-    p = tiny_with(equal_acc=dict(max_epochs=6, target_train_acc=target, patience=3, step_large=[1.0, 2.0]))
+    p = tiny_with(
+        equal_acc=dict(max_epochs=6, target_train_acc=target, patience=3, step_large=[1.0, 2.0], extend_cap=0)
+    )
     blob = prepared.prepare(p.data)
     equal_acc.train_equal_acc(p, blob, 100, 0.5, CPU, tmp_path)
     lrs, seeds = [0.5, 1.0], [1, 2]
@@ -104,3 +106,23 @@ def test_train_equal_acc_writes_the_candidates_the_choice_and_the_chosen_runs(tm
         assert any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(), init.state_dict().values()))
         i = loaded_rows.index(next(r for r in loaded_rows if r[T.LR] == kept and r[T.SEED] == seed))
         assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), models[i].state_dict().values()))
+
+
+def test_a_cell_whose_best_eta_is_at_the_end_of_its_start_extends_and_records_the_round_and_the_bracket(tmp_path):
+    # one start step (eta = 1.0 * (1 - 0.5) = 0.5): its best is at both ends, so the cap's one step goes up
+    p = tiny_with(equal_acc=dict(max_epochs=6, target_train_acc=0.5, patience=3, step_large=[1.0], extend_cap=1))
+    blob = prepared.prepare(p.data)
+    equal_acc.train_equal_acc(p, blob, 100, 0.5, CPU, tmp_path)
+    candidates = T.CELL_CANDIDATES.read(tmp_path / "candidates.csv")
+    assert list(zip(candidates[T.LR], candidates[T.SEED], candidates[T.SWEEP_ROUND])) == [
+        (0.5, 1, 0),
+        (0.5, 2, 0),
+        (1.0, 1, 1),
+        (1.0, 2, 1),
+    ]
+    b = files.read_json(tmp_path / "choice.json")["bracket"]
+    assert b["ladder"] == [[0.5], [1.0]] and b[T.STEPS_ADDED] == [1.0] and b[T.STEPS_TRAINED] == [0.5, 1.0]
+    assert b[T.BRACKET] == T.NOT_BRACKETED and T.BOUND_OPEN in (b[T.LOWER_BOUND], b[T.UPPER_BOUND])  # cap spent
+    rows, models = runs.load_candidates(tmp_path, p, blob["meta"], CPU)
+    assert len(models) == 4 and [r[T.LR] for r in rows] == [0.5, 0.5, 1.0, 1.0]
+    assert files.read_json(tmp_path / "choice.json")["candidates"] == [0.5, 1.0]

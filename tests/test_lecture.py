@@ -13,6 +13,7 @@ from scipy.stats import t as t_dist
 
 from batch_momentum import config
 from batch_momentum.analysis import lecture
+from batch_momentum.io import tables as T
 
 SEEDS = (1, 2, 3)
 JITTER = (-0.01, 0.0, 0.01)  # seed-to-seed spread added to every made-up value
@@ -72,6 +73,16 @@ def candidates_for(equal):
     return c.assign(val_acc=c["test_acc"]) if "val_acc" not in c else c
 
 
+def interior(candidates):
+    """A brackets table (T.BRACKETS) that certifies every side of `candidates` interior: the made-up runs here
+    hold one η per side, whose bracket these tests do not test (tests/test_eta.py does)."""
+    sides = candidates[[T.MOMENTUM, T.BATCH_SIZE]].drop_duplicates()
+    return T.BRACKETS.frame(
+        {T.MOMENTUM: lam, T.BATCH_SIZE: b, T.BRACKET: T.INTERIOR, T.BEST_LR: 1.0}
+        for lam, b in sides.itertuples(index=False)
+    )
+
+
 def params():
     p = config.load(Path(__file__).resolve().parents[1] / "params.yaml")
     assert p.train.target_train_acc == 0.99  # the target the made-up cells are measured against
@@ -108,6 +119,7 @@ def table_rows(t, timing=None, momentum=None, equal=None):
         params(),
         timing_frame() if timing is None else timing,
         momentum_result() if momentum is None else momentum,
+        brackets=interior(equal),
     )
 
 
@@ -563,8 +575,8 @@ def test_a_stalled_seed_at_the_best_eta_leaves_the_verdict_and_the_other_seeds_u
     p = dataclasses.replace(p, equal_acc=dataclasses.replace(p.equal_acc, batch_size=(8, 512), seed=tuple(seeds)))
     before_equal, before_c, before_kept = table(stalled=False)
     after_equal, after_c, after_kept = table(stalled=True)
-    before = lecture.generalization_row(before_equal, before_c, p)["per_lambda"][0]
-    after = lecture.generalization_row(after_equal, after_c, p)["per_lambda"][0]
+    before = lecture.generalization_row(before_equal, before_c, p, interior(before_c))["per_lambda"][0]
+    after = lecture.generalization_row(after_equal, after_c, p, interior(after_c))["per_lambda"][0]
     assert {s: k["lr"] for s, k in after_kept.items()} == {**{s: 2.0 for s in range(1, 8)}, 8: 1.0}
     assert before["verdict"] == after["verdict"] == "holds"
     assert before["difference"]["diff"] == pytest.approx(-0.02)

@@ -1,11 +1,12 @@
 """The stage table: what dvc.yaml and the Snakefile are generated from or checked against."""
 
+import dataclasses
 import json
 from pathlib import Path
 
 import yaml
 
-from batch_momentum import pipeline
+from batch_momentum import config, pipeline
 
 PACKAGE = Path(pipeline.__file__).parent
 
@@ -85,7 +86,12 @@ def _layering_violations() -> list[tuple[str, list[str]]]:
 
 def test_the_library_never_imports_a_step_and_no_step_imports_another():
     steps = [m for m in _package_modules() if m.startswith("steps.")]
-    assert sorted(s.module for s in pipeline.STAGES if s.name != "train_equal" and s.name != "evaluate_equal") == steps
+    assert (
+        sorted(
+            s.module for s in pipeline.STAGES if not s.name.endswith("_equal") and not s.name.startswith("train_equal")
+        )
+        == steps
+    )
     assert _layering_violations() == []
 
 
@@ -110,8 +116,14 @@ def test_tracked_params_follow_the_table(default_params):
         "equal_acc.seed": list(default_params.equal_acc.seed),
         "sharpness.interpolation_points": sh.interpolation_points,
     }
-    eq = pipeline.tracked(default_params, "train_equal")
-    assert eq["equal_acc"]["batch_size"] == list(default_params.equal_acc.batch_size) and "train.lr" not in eq
+    ea = default_params.equal_acc
+    small, large = (pipeline.tracked(default_params, f"train_equal_{side}") for side in ("small", "large"))
+    assert large["equal_acc.batch_size"] == list(ea.batch_size) and "train.lr" not in large
+    # each side tracks its own steps only, and every other key of equal_acc (a new key is tracked by both)
+    assert large["equal_acc.step_large"] == list(ea.step_large) and "equal_acc.step_small" not in large
+    assert small["equal_acc.step_small"] == list(ea.step_small) and "equal_acc.step_large" not in small
+    fields = {f.name for f in dataclasses.fields(config.EqualAcc)}
+    assert {k.removeprefix("equal_acc.") for k in small if k.startswith("equal_acc.")} == fields - {"step_large"}
     train = pipeline.tracked(default_params, "train")
     assert set(train) == {"data", "model", "train", "grid.seed"}
     assert train["grid.seed"] == list(default_params.grid.seed) and train["model"]["hidden"] == [256, 256]  # plain

@@ -85,7 +85,7 @@ def test_every_core_trains_measures_and_interpolates_bit_for_bit_as_one(tmp_path
     for name, threads in (("one", "1"), ("all", "2")):
         cell = ["--data", "data.pt", "--threads", threads]
         run([*STEP, "train", *cell, "--batch-size", "200", "--momentum", "0.9", "--out", f"{name}/b200"], root)
-        for b in (8, 100):  # tiny.yaml's equal-accuracy pair: 1 and 2 steps x 2 seeds
+        for b in (8, 100):  # tiny.yaml's pair: 1 and 2 start steps x 2 seeds, each side extended once
             equal = ["--batch-size", str(b), "--momentum", "0.9", "--protocol", "equal_acc", "--out", f"{name}/e{b}"]
             run([*STEP, "train", *cell, *equal], root)
         measure = ["--protocol", "equal_acc", "--out", f"{name}/m", "--landscape", f"{name}/l", "--eta-out"]
@@ -96,6 +96,7 @@ def test_every_core_trains_measures_and_interpolates_bit_for_bit_as_one(tmp_path
         )
     for n in ("e8", "e100"):
         assert (root / f"one/{n}/candidates.csv").read_text() != ""
+        assert pd.read_csv(root / f"one/{n}/candidates.csv").sweep_round.max() == 1  # the cell extended once
         frames = [pd.read_csv(root / f"{d}/{n}/candidates.csv").drop(columns="train_wall_s") for d in ("one", "all")]
         pd.testing.assert_frame_equal(*frames, check_exact=True)
     assert (root / "one/eta.csv").read_bytes() == (root / "all/eta.csv").read_bytes()

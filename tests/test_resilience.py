@@ -20,7 +20,7 @@ from conftest import make_repo_copy, run, tiny_full, tool_env
 
 pytestmark = pytest.mark.e2e
 TARGET = "reports/tables/cells.csv"  # aggregate: every cell trained and evaluated, no timing or report
-TABLES = ("cells", "curves", "directions", "equal", "equal_curves", "candidates")
+TABLES = ("cells", "curves", "directions", "equal", "equal_curves", "candidates", "brackets")
 
 
 def tables(root: Path) -> dict:

@@ -109,9 +109,13 @@ def check_equal_protocol(root, lecture):
     for cell, runs in equal.groupby(equal.cell.str.split("/").str[0]):  # the chosen eta's runs, one per seed
         chosen = candidates[(candidates.cell == cell) & candidates.chosen]
         assert len(chosen) == n_seeds and set(runs.lr) == set(chosen.lr), cell
-        assert len(candidates[candidates.cell == cell]) == n_seeds * len(
-            ea.lrs(int(runs.batch_size.iloc[0]), float(runs.momentum.iloc[0]))
-        )
+        mine = candidates[candidates.cell == cell]
+        start = ea.lrs(int(runs.batch_size.iloc[0]), float(runs.momentum.iloc[0]))
+        assert sorted(mine[mine.sweep_round == 0].lr.unique()) == start and len(mine) % n_seeds == 0, cell
+        assert 0 <= mine.lr.nunique() - len(start) <= ea.extend_cap, cell  # the extension stays within the cap
+    brackets = pd.read_csv(root / "reports/tables/brackets.csv")
+    assert len(brackets) == equal.cell.str.split("/").str[0].nunique()
+    assert set(brackets.bracket) <= {"interior", "bounded by failure", "not bracketed", "no η trains"}
     rows = {r["aspect"]: r for r in lecture["rows"]}
     for aspect in ("Generalization", "Sharp vs flat minima"):
         for per in rows[aspect]["per_lambda"]:
@@ -276,7 +280,7 @@ def test_every_valid_setting_makes_a_report_disjoint_seeds_no_zero_momentum_prot
     root = make_repo_copy(tmp_path)
     odd = load_yaml(TINY)
     odd["grid"].update(momentum=[0.5], seed=[1, 2])
-    odd["equal_acc"].update(batch_size=[10, 50], seed=[5, 6], step_large=[0.5, 1.0, 2.0])
+    odd["equal_acc"].update(batch_size=[10, 50], seed=[5, 6], step_large=[0.5, 1.0, 2.0], extend_cap=0)
     (root / "odd.yaml").write_text(yaml.safe_dump(odd, sort_keys=False))
     run(["snakemake", "--cores", "2", "--configfile", "params.yaml", "odd.yaml", "-q"], root)
     lecture = json.loads((root / "reports/lecture.json").read_text())
@@ -628,7 +632,15 @@ def test_jobs_on_a_gpu_ask_for_it_and_the_default_profile_runs_them_one_at_a_tim
     root = make_repo_copy(tmp_path / "repo", params=config.overlay(tiny_full(), {"train": {"device": "cuda"}}))
     out = run(["snakemake", "-n", "--cores", "2"], root).stdout
     asks = {m.group(1): m.group(2) for m in re.finditer(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", out, re.M)}
-    on_device = {"train", "train_equal", "evaluate", "evaluate_equal", "interpolate", "timing"}
+    on_device = {
+        "train",
+        "train_equal_small",
+        "train_equal_large",
+        "evaluate",
+        "evaluate_equal",
+        "interpolate",
+        "timing",
+    }
     assert {r for r, res in asks.items() if "gpu=1" in res} == on_device, asks
     # ... and the default profile offers one GPU, so such jobs never overlap (measured with
     # a workflow of three one-second jobs that each ask for it, on three cores)
@@ -642,3 +654,24 @@ def test_jobs_on_a_gpu_ask_for_it_and_the_default_profile_runs_them_one_at_a_tim
     run(["snakemake", "-q", "--cores", "3"], toy)
     spans = sorted(tuple(map(float, (toy / f"t{i}.txt").read_text().split())) for i in range(3))
     assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:])), spans
+
+
+def test_editing_the_large_batchs_steps_reruns_only_its_train_equal_cells_under_snakemake_and_dvc(tmp_path):
+    """Issue 33, item 4: each side's train_equal tracks only its own step list (and the keys both share)."""
+    small = config.overlay(tiny_full(), {"grid": {"momentum": [0]}, "equal_acc": {"max_epochs": 2, "extend_cap": 0}})
+    edited = config.overlay(small, {"equal_acc": {"step_large": [1.0, 2.0]}})
+    targets = [f"results/equal/bs{b}_lam0/choice.json" for b in small["equal_acc"]["batch_size"]]
+    for tool in ("snakemake", "dvc"):
+        (tmp_path / tool).mkdir()
+        root = make_repo_copy(tmp_path / tool, params=small, git=tool == "dvc")
+        if tool == "snakemake":
+            run(["snakemake", "--cores", "2", *targets, "-q"], root)
+            (root / "params.yaml").write_text(yaml.safe_dump(edited, sort_keys=False))
+            out = run(["snakemake", "-n", "--cores", "2", *targets], root).stdout
+            jobs = set(re.findall(r"^rule (\w+):", out, re.M))
+        else:
+            run(["dvc", "repro", "-q", "train_equal_small", "train_equal_large"], root)
+            (root / "params.yaml").write_text(yaml.safe_dump(edited, sort_keys=False))
+            out = run(["dvc", "status", "train_equal_small", "train_equal_large"], root).stdout
+            jobs = {m.split("@")[0] for m in re.findall(r"^(\S+):$", out, re.M)}
+        assert jobs == {"train_equal_large"}, (tool, out)

@@ -39,7 +39,17 @@ EQUAL = {"bs": "${equal_acc.batch_size}", "lam": "${grid.momentum}"}  # Keskar's
 SMALL_EQ = "results/equal/bs${equal_acc.batch_size[0]}_lam${item.lam}"
 LARGE_EQ = "results/equal/bs${equal_acc.batch_size[1]}_lam${item.lam}"
 CHECKED = "results/params.valid"  # the check stage's output; every other DVC stage depends on it
-TABLES = tuple(t.name for t in REPORT_TABLES)  # reports/tables/<t>.csv
+TABLES = tuple(t.name for t in REPORT_TABLES)
+# the keys of equal_acc both sides' train_equal stages track (each adds its own step_small or step_large)
+EQUAL_SHARED = (
+    "batch_size",
+    "target_train_acc",
+    "max_epochs",
+    "patience",
+    "extend_factor",
+    "extend_cap",
+    "seed",
+)  # reports/tables/<t>.csv
 
 
 @dataclass(frozen=True)
@@ -143,19 +153,26 @@ STAGES = (
         params=("model", "timing", "train.device", "train.lr"),
         outs=(("results/timing/timing.csv", True),),
     ),
-    Stage(
-        "train_equal",
-        "steps.train",
-        _cmd(
-            "train",
-            f"--data {DATA} --batch-size ${{item.bs}} --momentum ${{item.lam}} --protocol equal_acc "
-            f"--out results/equal/{CELL}",
-        ),
-        deps=(DATA,),
-        params=("data", "model", "train.device", "train.threads", "equal_acc"),
-        matrix=EQUAL,
-        outs=((f"results/equal/{CELL}", True),),
-        all_cores=True,
+    # Keskar's protocol, one stage per batch size, each a matrix over λ: a side's results depend on its own
+    # step list only, so editing equal_acc.step_large reruns the large batch's cells and not the small's (a
+    # matrix stage's params cannot name a key by ${item}: DVC's templating fills values, not key choices)
+    *(
+        Stage(
+            f"train_equal_{side}",
+            "steps.train",
+            _cmd(
+                "train",
+                f"--data {DATA} --batch-size ${{equal_acc.batch_size[{i}]}} --momentum ${{item.lam}} "
+                f"--protocol equal_acc --out {eq}",
+            ),
+            deps=(DATA,),
+            params=("data", "model", "train.device", "train.threads", *(f"equal_acc.{k}" for k in EQUAL_SHARED))
+            + (f"equal_acc.step_{side}",),
+            matrix={"lam": "${grid.momentum}"},
+            outs=((eq, True),),
+            all_cores=True,
+        )
+        for i, (side, eq) in enumerate((("small", SMALL_EQ), ("large", LARGE_EQ)))
     ),
     Stage(
         "evaluate_equal",
@@ -221,6 +238,7 @@ STAGES = (
             "reports/tables/cells.csv",
             "reports/tables/equal.csv",
             "reports/tables/candidates.csv",
+            "reports/tables/brackets.csv",
             "reports/tables/time_to_accuracy.csv",
             "results/timing/timing.csv",
             "results/momentum/critical.json",

@@ -57,6 +57,12 @@ rule aggregate:
             category=CAT.generalization,
             subcategory="tables",
         ),
+        brackets=report(
+            "reports/tables/brackets.csv",
+            caption=f"{CAPTIONS}/brackets.rst",
+            category=CAT.generalization,
+            subcategory="tables",
+        ),
         time_to_accuracy=report(
             "reports/tables/time_to_accuracy.csv",
             caption=f"{CAPTIONS}/time_to_accuracy.rst",
@@ -78,6 +84,7 @@ rule analyze:
         cells="reports/tables/cells.csv",
         equal="reports/tables/equal.csv",
         candidates="reports/tables/candidates.csv",
+        brackets="reports/tables/brackets.csv",
         time_to_accuracy="reports/tables/time_to_accuracy.csv",
         timing="results/timing/timing.csv",
         momentum="results/momentum/critical.json",

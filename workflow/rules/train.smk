@@ -90,13 +90,15 @@ rule evaluate:
 
 
 # Keskar et al.'s protocol, per lambda: the small and the large batch of equal_acc, every
-# candidate eta x every seed stacked in one job, each run until the training accuracy
-# target; the chosen eta's runs go to results/equal/<cell>/seed<s>/ and are evaluated like
-# the grid's cells.
-rule train_equal:
+# step of the start of its sweep x every seed stacked in one job, each run until the training accuracy
+# target, then the steps the bracket of its best eta asks for (inside the same job); the chosen eta's
+# runs go to results/equal/<cell>/seed<s>/ and are evaluated like the grid's cells. One rule per batch
+# size (a wildcard constraint picks it): each tracks only its own step list, so editing
+# equal_acc.step_large reruns only the large batch's cells.
+rule train_equal_small:
     input:
         data=DATA,
-        code=code("train_equal"),
+        code=code("train_equal_small"),
     output:
         model=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/model.pt", seed=EQUAL_SEEDS),
         curve=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/curve.csv", seed=EQUAL_SEEDS),
@@ -104,8 +106,38 @@ rule train_equal:
         candidates="results/equal/bs{bs}_lam{lam}/candidates.csv",
         weights="results/equal/bs{bs}_lam{lam}/candidates.pt",
         choice="results/equal/bs{bs}_lam{lam}/choice.json",
+    wildcard_constraints:
+        bs=str(P.equal_acc.batch_size[0]),
     params:
-        tracked=tracked(P, "train_equal"),
+        tracked=tracked(P, "train_equal_small"),
+        out=lambda wildcards, output: str(Path(output.choice).parent),
+    threads: P.train.threads
+    resources:
+        gpu=GPU,
+    log:
+        "logs/train_equal/bs{bs}_lam{lam}.log",
+    benchmark:
+        "benchmarks/train_equal/bs{bs}_lam{lam}.tsv"
+    shell:
+        "python -m batch_momentum train --params {PARAMS} --data {input.data} --batch-size {wildcards.bs}"
+        " --momentum {wildcards.lam} --protocol equal_acc --out {params.out} > {log} 2>&1"
+
+
+rule train_equal_large:
+    input:
+        data=DATA,
+        code=code("train_equal_large"),
+    output:
+        model=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/model.pt", seed=EQUAL_SEEDS),
+        curve=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/curve.csv", seed=EQUAL_SEEDS),
+        summary=expand("results/equal/bs{{bs}}_lam{{lam}}/seed{seed}/train.json", seed=EQUAL_SEEDS),
+        candidates="results/equal/bs{bs}_lam{lam}/candidates.csv",
+        weights="results/equal/bs{bs}_lam{lam}/candidates.pt",
+        choice="results/equal/bs{bs}_lam{lam}/choice.json",
+    wildcard_constraints:
+        bs=str(P.equal_acc.batch_size[1]),
+    params:
+        tracked=tracked(P, "train_equal_large"),
         out=lambda wildcards, output: str(Path(output.choice).parent),
     threads: P.train.threads
     resources:

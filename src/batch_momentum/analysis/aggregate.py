@@ -1,7 +1,8 @@
 """The aggregated tables (reports/tables/*.csv, columns in io.tables): a tidy table with a row per
 (B, λ, seed) run, and the runs' training curves and 1-D loss curves, for the grid (cells,
 curves, directions) and for the equal-accuracy protocol (equal, equal_curves, equal_directions,
-with candidates: every eta it tried and which it kept), and time_to_accuracy: per run, when it
+with candidates: every eta it tried and which it kept, and brackets: each side's best eta certified),
+and time_to_accuracy: per run, when it
 first reached the report's accuracy levels.
 
 The runs are the ones params.yaml lists (never a glob of results/: cells left on disk
@@ -124,6 +125,26 @@ def candidates(params: config.Params, results: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def steps_text(lrs) -> str:
+    """A list of η as one cell of a table: space-separated, 12 significant digits (brackets.csv)."""
+    return " ".join(f"{float(lr):.12g}" for lr in lrs)
+
+
+def brackets(params: config.Params, results: Path) -> pd.DataFrame:
+    """One row per side (λ, B) of the protocol: the bracket of its best η that train_equal certified
+    (choice.json's "bracket"; training.bracket), the steps it trained and those the extension added."""
+    rows = []
+    for c in config.equal_cells(params):
+        path = results / EQUAL_TREES[0] / c.name / "choice.json"
+        b = files.read_json(path, remedy=T.CELL_CANDIDATES.remedy).get("bracket")
+        if not isinstance(b, dict) or b.get(T.BRACKET) not in T.BRACKETS_VOCABULARY:
+            raise ValueError(f"{path}: no bracket of the best η (an older run); rerun train_equal for this cell")
+        row = {k: (np.nan if b.get(k) is None else b.get(k)) for k in T.BRACKET_ROW}
+        row.update({T.STEPS_TRAINED: steps_text(b[T.STEPS_TRAINED]), T.STEPS_ADDED: steps_text(b[T.STEPS_ADDED])})
+        rows.append({**row, T.CELL: c.name})
+    return T.BRACKETS.frame(rows)
+
+
 def aggregate(params: config.Params, results: Path) -> dict[T.Schema, pd.DataFrame]:
     """Every table of reports/tables/, by its schema, from the runs params.yaml lists."""
     cells, curves, directions = collect(params, results)
@@ -144,5 +165,6 @@ def aggregate(params: config.Params, results: Path) -> dict[T.Schema, pd.DataFra
         T.EQUAL_CURVES: equal_curves,
         T.EQUAL_DIRECTIONS: equal_directions,
         T.CANDIDATES: candidates(params, results),
+        T.BRACKETS: brackets(params, results),
         T.TIME_TO_ACCURACY: tta,
     }

@@ -75,8 +75,9 @@ def analyze(
     timing: pd.DataFrame,
     momentum: records.CriticalResult,
     tta: pd.DataFrame | None = None,
+    brackets: pd.DataFrame | None = None,
 ) -> dict:
-    rows = lecture_table(table, equal, candidates, params, timing, momentum, tta)
+    rows = lecture_table(table, equal, candidates, params, timing, momentum, tta, brackets)
     return files.finite(
         {
             "verdicts": [v.value for v in VERDICTS],
@@ -113,6 +114,7 @@ def read_inputs(tables_dir: Path, timing: Path, momentum: Path) -> dict:
         table=T.CELLS.read(tables_dir / "cells.csv"),
         equal=T.EQUAL.read(tables_dir / "equal.csv"),
         candidates=T.CANDIDATES.read(tables_dir / "candidates.csv"),
+        brackets=T.BRACKETS.read(tables_dir / "brackets.csv"),
         tta=T.TIME_TO_ACCURACY.read(tables_dir / "time_to_accuracy.csv"),
         timing=T.read_timing(timing),
         momentum=records.read(momentum),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from batch_momentum.analysis import eta
 from batch_momentum.analysis.compare import (  # noqa: F401  (the names the rows share, re-exported)
     TEST_ACCURACY,
     TOP_EIGENVALUE,
@@ -38,17 +39,24 @@ from batch_momentum.io import tables as T
 
 
 def batch_rows(
-    table: pd.DataFrame, equal: pd.DataFrame, candidates: pd.DataFrame, params, tta: pd.DataFrame | None = None
+    table: pd.DataFrame,
+    equal: pd.DataFrame,
+    candidates: pd.DataFrame,
+    params,
+    tta: pd.DataFrame | None = None,
+    brackets: pd.DataFrame | None = None,
 ) -> list[dict]:
     """The rows about batch size that the training runs answer: gradient noise and optimization from the
-    grid (the same epoch budget), generalization and sharpness from the equal-accuracy protocol, and whether
+    grid (the same epoch budget), generalization and sharpness from the equal-accuracy protocol (each λ
+    inconclusive where a side's best η is not bracketed: `brackets`, default from the candidates), and whether
     the flatter of its candidate runs test better (the mechanism row)."""
     sizes = (int(table[T.BATCH_SIZE].min()), int(table[T.BATCH_SIZE].max()))
+    brackets = eta.brackets_of(candidates) if brackets is None else brackets
     return [
         gradient_row(table, sizes, params),
         optimization_row(table, sizes, params, tta),
-        generalization_row(equal, candidates, params),
-        sharpness_row(equal, params),
+        generalization_row(equal, candidates, params, brackets),
+        sharpness_row(equal, params, brackets),
         mechanism_row(candidates, params),
     ]
 
@@ -61,6 +69,7 @@ def lecture_table(
     timing: pd.DataFrame,
     momentum: dict,
     tta: pd.DataFrame | None = None,
+    brackets: pd.DataFrame | None = None,
 ) -> list[dict]:
     """Every row of the lecture's table: from the grid's runs (`table`), the equal-accuracy runs
     (`equal`, `candidates`), the timing step's rows and the momentum step's result; params is the
@@ -71,7 +80,7 @@ def lecture_table(
         dict(r, section="timing", margin_text=f"times within {same:g}× are the same")
         for r in timing_rows(timing, small_b, large_b, same)
     ]
-    rows += batch_rows(table, equal, candidates, params, tta)
+    rows += batch_rows(table, equal, candidates, params, tta, brackets)
     rows += [dict(r, section="momentum") for r in momentum_rows(momentum)]
     for r in rows:  # (verdict, scope) from summarize, a bare verdict elsewhere
         r["verdict"], r["scope"] = r["verdict"] if isinstance(r["verdict"], tuple) else (r["verdict"], "")

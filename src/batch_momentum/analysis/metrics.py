@@ -8,8 +8,9 @@ seeds behind each side, the smallest difference the run detects, the correlation
 sides and the seeds an inconclusive verdict would need, and the verdict that interval gives.
 
 Keys are `<row>/<field>` and `<row>/lam<λ>/<field>`, e.g. `generalization/lam0.9/diff`,
-`sharpness/lam0/ratio_lo`, `optimization/verdict`; the mechanism row gives per λ Kendall's τ (tau, tau_lo,
-tau_hi, n_runs, n_seeds) and the granulated τ (tau_within_batch, tau_within_lr). A verdict is a string (one of
+`sharpness/lam0/ratio_lo`, `optimization/verdict`, `generalization/lam0.9/bracket_large` (interior, bounded
+by failure, not bracketed, no η trains); the mechanism row gives per λ Kendall's τ (tau, tau_lo, tau_hi,
+n_runs, n_seeds) and the granulated τ (tau_within_batch, tau_within_lr). A verdict is a string (one of
 analysis.verdicts.Verdict) and, for sorting and plotting, a number: `verdict_score` = +1 holds,
 +0.5 partly holds, 0 no difference, −1 does not hold, null inconclusive or not measured.
 An interval end that could not be computed (too few seeds) is null, as in lecture.json.
@@ -44,6 +45,9 @@ SCORES = {
     Verdict.NO_DIFFERENCE.value: 0.0,
     Verdict.DOES_NOT_HOLD.value: -1.0,
 }  # inconclusive and not measured: no score (null)
+
+
+BRACKET_KEYS = ("bracket_small", "bracket_large")  # each side's best-η bracket status (analysis.eta.gate)
 
 
 def row_name(aspect: str) -> str:
@@ -81,7 +85,7 @@ def _comparison(prefix: str, per: dict) -> dict:
     for side in ("small", "large"):
         if isinstance(per.get(side), dict) and "n" in per[side]:
             out[f"{prefix}/n_{side}"] = per[side]["n"]
-    for key in ("detectable", "correlation", "seeds_needed", "eta_robust", "measures_disagree"):
+    for key in ("detectable", "correlation", "seeds_needed", "eta_robust", "measures_disagree", *BRACKET_KEYS):
         if key in per:
             out[f"{prefix}/{key}"] = per[key]
     return out | _verdict(prefix, per["verdict"])

@@ -86,7 +86,9 @@ class EqualAcc:
     max_epochs: int  # ... within this many epochs ...
     patience: int  # ... or stops as "stalled" once this many epochs add < 0.005 to it
     step_small: tuple[float, ...]  # candidate steps eta/(1-lambda) of the small batch: eta = step*(1-lambda)
-    step_large: tuple[float, ...]  # and of the large batch
+    step_large: tuple[float, ...]  # and of the large batch (both: the start of the sweep, trained first)
+    extend_factor: float  # the ladder: neighbouring steps this factor apart; an extension adds the next one
+    extend_cap: int  # steps added per side at most, where the best eta is not yet bracketed (0: never)
     seed: tuple[int, ...]  # the protocol's seeds, trained together: its verdicts need more than the grid's
 
     def lrs(self, batch_size: int, momentum: float) -> list[float]:

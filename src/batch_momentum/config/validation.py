@@ -64,6 +64,7 @@ def schema() -> dict:
 # MNIST-1D is generated, so any size is possible: at about 0.6 ms per example, this many
 # (train + validation + test) take about 2 minutes and 32 MB; beyond it is refused.
 MNIST1D_MAX_EXAMPLES = 200_000
+LADDER_TOLERANCE = 0.01  # a start step may be this far (relative) from its ladder value: 0.0707 for 0.05·√2
 
 
 def _cross_field(p: dict, source: str) -> None:
@@ -105,13 +106,16 @@ def _cross_field(p: dict, source: str) -> None:
             f"{source}: equal_acc.batch_size = {[small, large]} is invalid; allowed: [small, large] "
             f"with small < large <= data.n_train = {n_train}"
         )
+    factor = p["equal_acc"]["extend_factor"]
     for key in ("step_small", "step_large"):
         steps = p["equal_acc"][key]
-        for a, b in zip(steps, steps[1:]):
-            if not a < b <= 2 * a:
+        for i, step in enumerate(steps):
+            expected = steps[0] * factor**i
+            if abs(step / expected - 1) > LADDER_TOLERANCE:
                 raise ParamsError(
-                    f"{source}: equal_acc.{key} = {steps} has neighbours {a:g} and {b:g}; allowed: steps in "
-                    f"increasing order, each at most twice the one before (a log-spaced sweep, e.g. factor 1.41 or 2)"
+                    f"{source}: equal_acc.{key}[{i}] = {step:g} is a start outside the steps of the ladder "
+                    f"(expected {expected:.4g} = {steps[0]:g} x {factor:g}^{i}); allowed: steps increasing by "
+                    f"equal_acc.extend_factor = {factor:g}, each within 1% of its ladder value"
                 )
     for key, value in (("sharpness.subset", sh["subset"]), ("noise.subset", p["noise"]["subset"])):
         if value > n_train:

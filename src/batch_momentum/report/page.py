@@ -94,7 +94,8 @@ def settings_lines(params: config.Params, table: pd.DataFrame) -> list[str]:
         f"generalization and sharpness rows use the equal-accuracy runs instead: B = {params.equal_acc.batch_size[0]} "
         f"and {params.equal_acc.batch_size[1]} trained to {params.equal_acc.target_train_acc} training accuracy at "
         f"every step of a sweep per batch size ({len(params.equal_acc.step_small)} and "
-        f"{len(params.equal_acc.step_large)} steps η/(1 − λ)), each seed keeping the η with its best validation "
+        f"{len(params.equal_acc.step_large)} steps η/(1 − λ) to start, at most {params.equal_acc.extend_cap} more "
+        "a side until its best η is bracketed), each seed keeping the η with its best validation "
         f"accuracy, seeds {list(params.equal_acc.seed)} (seed k of both batch sizes starts from "
         "the same weights: the comparisons are paired).",
         f"Grid: B ∈ {list(g.batch_size)}, λ ∈ {list(g.momentum)}, seeds {list(g.seed)}; {len(table)} runs: "

@@ -13,7 +13,7 @@ from pathlib import Path
 from batch_momentum import config
 from batch_momentum.io import runs
 from batch_momentum.io import tables as T
-from batch_momentum.training import loop
+from batch_momentum.training import bracket, loop
 
 
 def choose_seed(candidates: list[dict]) -> dict:
@@ -50,33 +50,50 @@ def choose_per_seed(candidates: list[dict]) -> dict[int, dict]:
 def train_equal_acc(
     params: config.Params, blob: dict, batch_size: int, momentum: float, device, out: Path, cores: int = 1
 ) -> None:
-    """Every candidate eta x every seed in one stacked network; each seed's kept run goes to out/seed<s>/,
-    one row per candidate run to out/candidates.csv, every candidate's final weights to out/candidates.pt
-    (for the eta view of evaluate), the choices to out/choice.json."""
+    """The start of the sweep x every seed in one stacked network, then each extension the bracket asks for
+    (training.bracket.sweep) as a stack of its own over the same `cores`: a model's numbers do not depend on
+    the stack it trains in. Each seed's kept run goes to out/seed<s>/, one row per candidate run to
+    out/candidates.csv, every candidate's final weights to out/candidates.pt (for the eta view of evaluate),
+    the choices and the side's bracket to out/choice.json."""
     ea, seeds = params.equal_acc, list(params.equal_acc.seed)
-    lrs = ea.lrs(batch_size, momentum)
-    members = [(lr, s) for lr in lrs for s in seeds]
-    print(
-        f"equal accuracy: B={batch_size}, lambda={momentum}, eta {lrs} x seeds {seeds} = {len(members)} models "
-        f"stacked, target {ea.target_train_acc} within {ea.max_epochs} epochs, on {device}",
-        flush=True,
-    )
-    trained = loop.train_cell(
-        params,
-        blob,
-        batch_size,
-        momentum,
-        [s for _, s in members],
-        device,
-        log=lambda s: print(s, flush=True),
-        lrs=[lr for lr, _ in members],
-        budget=loop.Budget(ea.max_epochs, ea.target_train_acc, ea.patience),
-        cores=cores,
-    )
-    for r in trained:
-        last = r["curve"][-1]
-        r["summary"].update({T.PROTOCOL: T.EQUAL_ACC, T.TRAIN_ACC: last[T.TRAIN_ACC], T.VAL_ACC: last[T.VAL_ACC]})
-    rows = [{c: r["summary"][c] for c in T.CELL_CANDIDATES.columns} for r in trained]
+    trained: list[dict] = []
+
+    def train(lrs: list[float], sweep_round: int) -> list[dict]:
+        members = [(lr, s) for lr in lrs for s in seeds]
+        what = "the start" if sweep_round == 0 else f"extension {sweep_round}"
+        print(
+            f"equal accuracy, {what}: B={batch_size}, lambda={momentum}, eta {lrs} x seeds {seeds} = {len(members)} "
+            f"models stacked, target {ea.target_train_acc} within {ea.max_epochs} epochs, on {device}",
+            flush=True,
+        )
+        done = loop.train_cell(
+            params,
+            blob,
+            batch_size,
+            momentum,
+            [s for _, s in members],
+            device,
+            log=lambda s: print(s, flush=True),
+            lrs=[lr for lr, _ in members],
+            budget=loop.Budget(ea.max_epochs, ea.target_train_acc, ea.patience),
+            cores=cores,
+        )
+        for r in done:
+            last = r["curve"][-1]
+            r["summary"].update(
+                {
+                    T.PROTOCOL: T.EQUAL_ACC,
+                    T.TRAIN_ACC: last[T.TRAIN_ACC],
+                    T.VAL_ACC: last[T.VAL_ACC],
+                    T.SWEEP_ROUND: sweep_round,
+                }
+            )
+        trained.extend(done)
+        return [{c: r["summary"][c] for c in T.CELL_CANDIDATES.columns} for r in done]
+
+    result = bracket.sweep(ea.lrs(batch_size, momentum), ea.extend_factor, ea.extend_cap, train)
+    rows, side = result["rows"], result["bracket"]
+    lrs = side[T.STEPS_TRAINED]
     choices = choose_per_seed(rows)
     for r in trained:
         s = r["summary"]
@@ -86,7 +103,17 @@ def train_equal_acc(
     runs.write_candidates(
         out,
         rows,
-        dict(batch_size=batch_size, momentum=momentum, candidates=lrs, seeds={str(k): v for k, v in choices.items()}),
+        dict(
+            batch_size=batch_size,
+            momentum=momentum,
+            candidates=lrs,
+            seeds={str(k): v for k, v in choices.items()},
+            bracket=dict(side, ladder=result["rounds"]),
+        ),
         trained,
     )
-    print(f"kept eta per seed {[choices[s]['lr'] for s in seeds]} (seeds {seeds}) -> {out}", flush=True)
+    print(
+        f"kept eta per seed {[choices[s]['lr'] for s in seeds]} (seeds {seeds}); best eta {side[T.BEST_LR]:g}: "
+        f"{bracket.status_text(side)} -> {out}",
+        flush=True,
+    )

@@ -21,35 +21,41 @@ def _choices(candidates: pd.DataFrame) -> str:
     return "; ".join(parts)
 
 
-def generalization_row(equal: pd.DataFrame, candidates: pd.DataFrame, params) -> dict:
+def generalization_row(equal: pd.DataFrame, candidates: pd.DataFrame, params, brackets=None) -> dict:
     """Generalization: test accuracy of the equal-accuracy runs, small against large batch, each seed at
-    the η it kept; per λ the η view (analysis.eta): each side's kept η, whether it sits at the edge of the
-    sweep, and whether the verdict stays the same at the neighbouring η (robust) or not (depends on η)."""
+    the η it kept; per λ the η view (analysis.eta): each side's kept η, the bracket of its best η
+    (`brackets`, T.BRACKETS; default: from the candidates), and whether the verdict stays the same at the
+    neighbouring η (robust) or not (depends on η). A λ where a side's best η is not bracketed is
+    inconclusive, with that reason."""
     ea = params.equal_acc
     protocol = (
         f"Keskar et al.'s protocol: B={ea.batch_size[0]} and B={ea.batch_size[1]} each trained until "
         f"the training accuracy reaches {ea.target_train_acc} (at most {ea.max_epochs} epochs) at every step "
-        f"η/(1−λ) of the sweep ({list(ea.step_small)} small, {list(ea.step_large)} large); each seed keeps the η "
+        f"η/(1−λ) of the start of the sweep ({list(ea.step_small)} small, {list(ea.step_large)} large), extended "
+        f"by ×{ea.extend_factor:g} (at most {ea.extend_cap} steps a side) while a side's best η is not bracketed; "
+        f"each seed keeps the η "
         f"with its best validation accuracy among its runs at the target, so the choice is inside the interval "
         f"({_choices(candidates)})"
     )
     v = params.verdict
     sizes = tuple(ea.batch_size)
     gen = compare(equal, T.TEST_ACC, "smaller", sizes, v.margin_accuracy, reached_only=True, power=v.power)
+    brackets = eta.brackets_of(candidates) if brackets is None else brackets
+    open_at = []
     for p in gen:
-        view = eta.neighbour_gaps(candidates, p["momentum"], sizes, "smaller", v.margin_accuracy)
-        edges = [f"B={b}" for b, side in zip(sizes, ("small", "large")) if view[side]["edge"]]
+        view = eta.neighbour_gaps(candidates, p["momentum"], sizes, "smaller", v.margin_accuracy, brackets)
         p["eta"] = view
         p["eta_robust"] = view["robust"]
+        sides = eta.gate(p, brackets, sizes)
+        open_at += [f"{b} at λ = {p['momentum']:g}" for b in sides]
         p["note"] = (
             f"λ={p['momentum']:g}, η view: "
             + eta.describe(view, sizes, pct)
             + "."
-            + (f" {eta.EDGE_TEXT} for {' and '.join(edges)}: see docs/measures.md to widen it." if edges else "")
+            + (f" {p['reason']}: the verdict at this λ is inconclusive." if sides else "")
         )
-    edges = [p["momentum"] for p in gen if p["eta"]["small"]["edge"] or p["eta"]["large"]["edge"]]
     depends = [p["momentum"] for p in gen if p["eta_robust"] == eta.DEPENDS]
-    flags = ([f"{eta.EDGE_TEXT} at λ = {', '.join(f'{m:g}' for m in edges)}"] if edges else []) + (
+    flags = ([f"{eta.NOT_BRACKETED_TEXT} for {', '.join(open_at)}"] if open_at else []) + (
         [f"the verdict {eta.DEPENDS} at λ = {', '.join(f'{m:g}' for m in depends)}"] if depends else []
     )
     row = comparison_row(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from batch_momentum import config
-from batch_momentum.analysis import stats
+from batch_momentum.analysis import eta, stats
 from batch_momentum.analysis.compare import compare, comparison_row, describe, primary_measure, sharpness_measures
 from batch_momentum.analysis.formats import missing as _nan
 from batch_momentum.analysis.formats import num
@@ -95,11 +95,12 @@ def agreement(primary: str, per_measure: dict[str, dict]) -> dict:
     return dict(others=others, disagree={1, -1} <= directions)
 
 
-def sharpness_row(equal: pd.DataFrame, params) -> dict:
+def sharpness_row(equal: pd.DataFrame, params, brackets: pd.DataFrame | None = None) -> dict:
     """Sharp vs flat minima: every sharpness measure of the equal-accuracy runs, large over small. The
     primary measure, named in params before any run (verdict.sharpness_primary), gives the verdict per λ;
     the others are listed as agreeing or not, and "measures disagree" where two of them point in opposite
-    directions with intervals that exclude 1."""
+    directions with intervals that exclude 1. With `brackets` (T.BRACKETS), a λ where a side's best η is not
+    bracketed is inconclusive, with that reason (the runs compared are at the tuned η)."""
     sizes = params.equal_acc.batch_size
     primary = primary_measure(params)
     per_measure = {
@@ -132,6 +133,11 @@ def sharpness_row(equal: pd.DataFrame, params) -> dict:
                 note=note,
             )
         )
+    open_at = []
+    for entry in sharp if brackets is not None else []:
+        sides = eta.gate(entry, brackets, tuple(sizes))
+        open_at += [f"{b} at λ = {entry['momentum']:g}" for b in sides]
+        entry["note"] += f"; {entry['reason']}: inconclusive" if sides else ""
     edges = edge_of_stability(equal, sizes)
     for entry, edge in zip(sharp, edges):
         entry["edge"] = edge
@@ -151,4 +157,5 @@ def sharpness_row(equal: pd.DataFrame, params) -> dict:
         margin_text=f"a ratio within ×/÷{params.verdict.margin_ratio:g} is no difference",
     )
     flags = [f"measures disagree at λ = {', '.join(f'{m:g}' for m in disagree)}"] if disagree else []
+    flags += [f"{eta.NOT_BRACKETED_TEXT} for {', '.join(open_at)}"] if open_at else []
     return dict(row, edge_of_stability=edges, primary=primary.label, headline_label=primary.label, flags=flags)

@@ -38,8 +38,10 @@ def generalization_section(
         text=f"Keskar et al.'s protocol, per λ of the grid: B = {ea.batch_size[0]} and B = {ea.batch_size[1]} "
         f"each train until their training accuracy reaches {ea.target_train_acc} (at most "
         f"{ea.max_epochs} epochs; a run stops as stalled once {ea.patience} epochs add less than half "
-        f"a point). Every step η/(1−λ) of the sweep, {list(ea.step_small)} (small) and {list(ea.step_large)} "
-        f"(large), trains every seed; each seed keeps the η with its best validation accuracy among its runs at "
+        f"a point). Every step η/(1−λ) of the start of the sweep, {list(ea.step_small)} (small) and "
+        f"{list(ea.step_large)} (large), trains every seed, then the next step of the ladder (×{ea.extend_factor:g}) "
+        f"beyond a side's best η wherever no step bounds it, up to {ea.extend_cap} steps a side; each seed keeps "
+        "the η with its best validation accuracy among its runs at "
         "the target (the η tuned per batch size, Shallue et al. 2019), so the choice varies over seeds inside the "
         "intervals. A run short of the target is shown and never counted as at equal training accuracy. Every "
         "candidate, with its means over the seeds at the target:",
@@ -48,11 +50,15 @@ def generalization_section(
         figures=[
             dict(
                 name="eta_view",
-                fig=eta_plots.plot_eta_view(view),
+                fig=eta_plots.plot_eta_view(view, eta.brackets_of(candidates)),
                 caption="The η view, per λ (columns): above, validation (dashed) and test (solid) accuracy against "
                 "η for each batch size (mean and 95% interval over the seeds at the target; hollow: not every seed "
                 "reached the target); below, the top Hessian eigenvalue against η, and the stability threshold "
-                "2(1+λ)/η (grey). The η most seeds kept is ringed. What to see: how far the accuracy moves with η "
+                "2(1+λ)/η (grey). The η most seeds kept is ringed; squares are steps the extension added. Each side's "
+                "bracket is drawn on its validation accuracy: from its best η (the best mean validation accuracy "
+                "among the steps where at least half the seeds reach the target) a solid bar to a neighbour that "
+                "trains (interior), a red dashed bar ending in × to a neighbour that fails (bounded by failure), a "
+                "grey arrow where no step was tried (not bracketed). What to see: how far the accuracy moves with η "
                 "beside the gap between the batch sizes (Shallue et al. 2019), and where the eigenvalue follows "
                 "the threshold, set by η rather than by the batch size (Cohen et al. 2021).",
             ),
