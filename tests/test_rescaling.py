@@ -144,3 +144,22 @@ def test_check_run_on_a_trained_run_of_the_pipeline():
     assert abs(by["top Hessian eigenvalue"] - 1) > 0.5
     (row,) = rescaling.check_run(model, {**metrics, T.STATUS: "diverged"}, p, blob, "cpu", measures)
     assert row[T.MEASURE].startswith("skipped: the run did not train")
+
+
+def test_the_page_shows_one_checked_run_or_says_why_none():
+    """report.sections.sharpness.rescaling_html: the first checked run's rows (before, after, ratio) with the
+    sentence naming the run and α; only skipped rows: their reason; no table: says so."""
+    import pandas as pd
+
+    from batch_momentum.report.sections.sharpness import rescaling_html
+
+    skip = rescaling.skipped("bs8_lam0/seed1", "the run did not train (status diverged)")
+    done = rescaling.rows(
+        "bs8_lam0.5/seed1", {"a": 2.0, "b": 4.0}, {"a": 2.0, "b": 400.0}, [("a", "adaptive"), ("b", "top")]
+    )
+    other = rescaling.rows("bs512_lam0.5/seed1", {"a": 1.0}, {"a": 1.0}, [("a", "adaptive")])
+    html = str(rescaling_html(pd.DataFrame(skip + done + other)))
+    assert "bs8_lam0.5/seed1" in html and "× 10" in html and "bs512" not in html
+    assert html.count("</tr>") == 3 and "adaptive" in html and ">100<" in html  # header + 2 measures; ratio 100
+    assert "did not train" in str(rescaling_html(pd.DataFrame(skip)))
+    assert "not run" in str(rescaling_html(T.RESCALING.frame([])))

@@ -359,7 +359,8 @@ def build(
     sections.append(optimization_section(params, table, read(T.CURVES), read(T.TIME_TO_ACCURACY)))
     sections.append(generalization_section(params, equal, read(T.CANDIDATES), lecture["keskar"], measures))
     if T.HESSIAN_TOP in table:
-        sections.append(sharpness_section(params, table, read(T.EQUAL_DIRECTIONS), interpolation, measures))
+        directions, rescaling = read(T.EQUAL_DIRECTIONS), read(T.RESCALING)
+        sections.append(sharpness_section(params, table, directions, interpolation, measures, rescaling))
         sections.append(
             temperature_section(table, lecture["collapse"], [TEST_ACCURACY, TRAIN_ACCURACY, TOP_EIGENVALUE, TRACE])
         )
