@@ -3,7 +3,8 @@
 One process per (B, λ) cell (torch starts once); for each seed s it writes
 results/metrics/bs<B>_lam<λ>/seed<s>.json: the training summary (status, epochs, time, device),
 loss and accuracy per split, the sharpness measures at the final weights (Hessian top
-eigenvalue and trace, epsilon-sharpness in the full space and a random subspace) and
+eigenvalue and trace, epsilon-sharpness in the full space and a random subspace, adaptive
+sharpness) and
 the gradient noise at the initial and the final weights; and landscape.json, the
 training loss along a filter-normalized random direction, as
 results/landscape/bs<B>_lam<λ>/seed<s>.json. A diverged cell keeps its
