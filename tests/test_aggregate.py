@@ -3,6 +3,7 @@ aggregate) and the time to accuracy read off the curves, on files written here w
 
 import math
 
+import pandas as pd
 import pytest
 
 from batch_momentum import config
@@ -12,6 +13,8 @@ from batch_momentum.io import files
 from batch_momentum.io import tables as T
 from batch_momentum.training import bracket
 from conftest import curve_frame, tiny_with
+
+PRIMARY = T.sharpness_column(1e-3, None)  # the default primary sharpness measure's column
 
 
 def test_time_to_accuracy_is_the_first_epoch_at_the_level():
@@ -75,8 +78,14 @@ def results(tmp_path):
         side = bracket.bracket([r | {T.STATUS: "ok", T.REACHED_TARGET: True, T.VAL_ACC: r[T.LR]} for r in rows])
         side[T.STEPS_ADDED] = [0.1] if c.batch_size == 8 else []
         files.write_json(tmp_path / "equal" / c.name / "choice.json", {"seeds": kept, "bracket": side})
-        eta = [{T.LR: r[T.LR], T.SEED: r[T.SEED], T.TEST_ACC: r[T.LR] + r[T.SEED], T.HESSIAN_TOP: 2.0} for r in rows]
-        T.ETA_MEASURES.write(tmp_path / "equal_eta" / f"{c.name}.csv", T.ETA_MEASURES.frame(eta))
+        eta = [
+            {T.LR: r[T.LR], T.SEED: r[T.SEED], T.TEST_ACC: r[T.LR] + r[T.SEED], T.HESSIAN_TOP: 2.0}
+            | {T.ADAPTIVE_SHARPNESS: r[T.SEED] / 100, PRIMARY: r[T.LR] * 10}
+            for r in rows
+        ]
+        T.ETA_MEASURES.write(tmp_path / "equal_eta" / f"{c.name}.csv", pd.DataFrame(eta))  # the primary: extra
+        check = [{T.CELL: f"{c.name}/seed1", T.ALPHA_SCALE: 10.0, T.MEASURE: "m", T.BEFORE: 1, T.AFTER: 2, T.RATIO: 2}]
+        T.CELL_RESCALING.write(tmp_path / "equal_rescaling" / f"{c.name}.csv", T.CELL_RESCALING.frame(check))
     return p, tmp_path
 
 
@@ -110,6 +119,19 @@ def test_candidates_marks_the_chosen_eta_of_each_cell(results):
     assert sorted(zip(chosen[T.SEED], chosen[T.LR])) == [(1, 0.05)] * 4 + [(2, 0.1)] * 4  # per seed, every cell
     assert set(c[c[T.SEED] == 2][T.CHOICE_REASON]) == {"best for seed 2"}
     assert (c[T.TEST_ACC] == c[T.LR] + c[T.SEED]).all()  # the η view joined on (η, seed)
+    assert (c[T.ADAPTIVE_SHARPNESS] == c[T.SEED] / 100).all() and (c[PRIMARY] == c[T.LR] * 10).all()
+    assert PRIMARY in c  # the primary measure travels along as an extra column
+
+
+def test_rescaling_gathers_every_cells_check_and_names_a_missing_file(results):
+    p, root = results
+    r = aggregate.rescaling(p, root)
+    assert list(r.columns) == list(T.RESCALING.columns)
+    assert r[T.CELL].tolist() == [f"{c.name}/seed1" for c in config.equal_cells(p)]
+    first = config.equal_cells(p)[0].name
+    (root / "equal_rescaling" / f"{first}.csv").unlink()
+    with pytest.raises(FileNotFoundError, match=f"{first}.csv"):
+        aggregate.rescaling(p, root)
 
 
 def test_candidates_refuse_a_choice_without_seeds(results):

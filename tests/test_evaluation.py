@@ -42,6 +42,7 @@ def test_every_measure_is_written_under_its_column(tmp_path, tiny):
         *T.SPLIT_METRICS,
         *T.HESSIAN,
         *T.sharpness_columns(sh.epsilons, sh.subspace_dim),
+        T.ADAPTIVE_SHARPNESS,
         T.SHARPNESS_WALL_S,
         *T.NOISE_INIT.all,
         *T.NOISE_FINAL.all,
@@ -51,7 +52,9 @@ def test_every_measure_is_written_under_its_column(tmp_path, tiny):
     ]
     assert metrics[T.CELL] == "bs8_lam0.5/seed1" and metrics[T.STATUS] == "ok"
     assert (metrics[T.SHARPNESS_SUBSET], metrics[T.NOISE_SUBSET]) == (sh.subset, p.noise.subset)
-    assert all(math.isfinite(metrics[c]) for c in (T.HESSIAN_TOP, T.HESSIAN_TRACE, *T.NOISE_FINAL.all))
+    assert all(
+        math.isfinite(metrics[c]) for c in (T.HESSIAN_TOP, T.HESSIAN_TRACE, T.ADAPTIVE_SHARPNESS, *T.NOISE_FINAL.all)
+    )
     for columns in (T.NOISE_INIT, T.NOISE_FINAL):
         assert metrics[columns.nsr] == metrics[columns.b_simple] / 8  # B_simple / B
     # the training split's numbers are the model's own on the whole split
@@ -184,3 +187,54 @@ def test_a_cell_whose_seeds_all_diverged_gets_no_measures(tmp_path):
     out = evaluation.evaluate_runs(trained_cell(tmp_path, p, blob, 8, 0.9, [1, 2]), p, blob, CPU)
     assert [m[T.STATUS] for m, _ in out] == ["diverged", "diverged"]
     assert all(c == {T.T: [], T.LOSS: [], T.ACC: []} for _, c in out)
+
+
+def _candidates(p, blob, seeds, reached, status=None):
+    """Candidate rows (T.CELL_CANDIDATES' keys) of one cell and their trained models: seed s at η = 0.1."""
+    results = loop.train_cell(p, blob, 8, 0.5, seeds, CPU, log=lambda s: None)
+    rows, finals = [], []
+    for seed, r, at in zip(seeds, results, reached):
+        rows.append(
+            {T.BATCH_SIZE: 8, T.MOMENTUM: 0.5, T.LR: 0.1, T.SEED: seed, T.STATUS: (status or {}).get(seed, "ok")}
+            | {T.REACHED_TARGET: at}
+        )
+        finals.append(models.build(p, blob["meta"]))
+        finals[-1].load_state_dict(r["state"])
+    return rows, finals
+
+
+@pytest.mark.parametrize("primary", [T.sharpness_column(1e-3, None), T.HESSIAN_TRACE])
+def test_every_candidate_at_the_target_gets_the_primary_and_the_adaptive_sharpness(tiny, primary):
+    """measure_candidates: the primary measure and the adaptive sharpness for every candidate at the target,
+    NaN for one short of it (the top eigenvalue still measured: it trained) and for one that diverged; the
+    values those of the runs' own measures (sharpness_measures_stacked on the same models and seeds); a
+    value already known (a kept run) taken as it is, not measured again; only the test split measured."""
+    p, blob = tiny
+    seeds = [1, 2, 3, 4]
+    rows, finals = _candidates(p, blob, seeds, [True, "True", False, True], status={4: "diverged"})
+    lines = []
+    out = evaluation.measure_candidates(rows, finals, p, blob, CPU, primary=primary, log=lines.append)
+    assert [list(o) for o in out] == [[T.LR, T.SEED, T.TEST_ACC, T.HESSIAN_TOP, primary, T.ADAPTIVE_SHARPNESS]] * 4
+    from batch_momentum.training import stacked
+
+    sh = p.sharpness
+    net = stacked.StackedNet(finals[:3], blob["meta"]["input_shape"])
+    xs, ys = blob["x_train"][: sh.subset], blob["y_train"][: sh.subset]
+    clock = evaluation._Clock("c", 3, lambda s: None)
+    ref = evaluation.sharpness_measures_stacked(net, xs, ys, sh, seeds[:3], clock)
+    for i in (0, 1):  # at the target
+        for c in (T.HESSIAN_TOP, primary, T.ADAPTIVE_SHARPNESS):
+            assert out[i][c] == pytest.approx(ref[i][c], rel=1e-4), (i, c)
+        assert out[i][T.ADAPTIVE_SHARPNESS] > 0
+    assert out[2][T.HESSIAN_TOP] == pytest.approx(ref[2][T.HESSIAN_TOP], rel=1e-4)  # short of the target
+    assert math.isnan(out[2][primary]) and math.isnan(out[2][T.ADAPTIVE_SHARPNESS])
+    assert all(math.isnan(out[3][c]) for c in (T.HESSIAN_TOP, primary, T.ADAPTIVE_SHARPNESS))  # diverged
+    test_acc = [models.model_loss_and_accuracy(m, blob["x_test"], blob["y_test"])[1] for m in finals]
+    assert [o[T.TEST_ACC] for o in out] == pytest.approx(test_acc, abs=1e-6)
+    assert any("test accuracy (4 seeds)" in line for line in lines)
+    assert not any("loss and accuracy per split" in line for line in lines)
+    # a kept run's values are taken as they are: planted numbers come back, and no ascent runs for it alone
+    known = {(0.1, 1): {T.HESSIAN_TOP: 11.0, primary: 12.0, T.ADAPTIVE_SHARPNESS: 13.0}}
+    again = evaluation.measure_candidates(rows, finals, p, blob, CPU, primary=primary, known=known)
+    assert [again[0][c] for c in (T.HESSIAN_TOP, primary, T.ADAPTIVE_SHARPNESS)] == [11.0, 12.0, 13.0]
+    assert again[1][T.ADAPTIVE_SHARPNESS] == pytest.approx(out[1][T.ADAPTIVE_SHARPNESS], rel=1e-4)

@@ -139,7 +139,10 @@ def test_generated_dvc_yaml_has_every_stage_with_its_params():
     assert "reports/tables/curves.csv" in doc["aggregate"]["outs"]
     assert "--metrics reports/verdicts.json" in doc["analyze"]["cmd"]
     assert doc["evaluate"]["params"] == ["grid.seed", "sharpness", "noise"]
-    assert doc["evaluate_equal"]["params"] == ["equal_acc.seed", "sharpness"]  # no gradient noise for the protocol
+    # no gradient noise for the protocol; the candidates' primary sharpness measure follows verdict.sharpness_primary
+    assert doc["evaluate_equal"]["params"] == ["equal_acc.seed", "sharpness", "verdict.sharpness_primary"]
+    assert "--rescaling-out results/equal_rescaling/" in doc["evaluate_equal"]["cmd"]
+    assert "reports/tables/rescaling.csv" in doc["aggregate"]["outs"]
 
 
 def test_every_dvc_stage_waits_for_the_check_of_the_whole_params_file():

@@ -311,3 +311,37 @@ def test_sign_ascent_reaches_at_least_l_bfgs_b_on_trained_weights():
             alone = S.epsilon_sharpness_fn(fs, th, eps, max_iter=10, seed=seeds[s])
             assert r["fmax"] >= alone["fmax"], (eps, s, r["phi"], alone["phi"])
             assert r["phi"] < 1.1 * alone["phi"]  # the same maximum, a little higher: not another measure
+
+
+def test_adaptive_sharpness_of_a_quadratic_is_its_box_corner():
+    """L(w) = ½ Σ c_i w_i², c > 0: over |δ_i| ≤ ρ|w_i| the largest L(w + δ) − L(w) is
+    Σ c_i (ρ + ρ²/2) w_i², at the corner δ = ρw (each coordinate pushed away from 0); the sign ascent
+    must reach it. A coordinate w_i = 0 has an empty box and stays put. Not normalized (no /(1 + f))."""
+    g = torch.Generator().manual_seed(5)
+    k, n, rho = 3, 30, 0.005
+    c = torch.rand(n, generator=g, dtype=torch.float64) + 0.5
+    theta = torch.randn(k, n, generator=g, dtype=torch.float64)
+    theta[:, 0] = 0.0
+
+    def f(th):
+        return 0.5 * (c * th**2).sum(1)
+
+    rs = S.adaptive_sharpness(f, theta, rho, seeds=[4, 5, 6])
+    for s in range(k):
+        expected = float((c * (rho + rho**2 / 2) * theta[s] ** 2).sum())
+        assert rs[s]["sharpness"] == pytest.approx(expected, rel=1e-12)
+        assert rs[s]["f0"] == pytest.approx(float(f(theta[s : s + 1])), rel=1e-14)
+        assert (rs[s]["iterations"], rs[s]["evaluations"], rs[s]["rho"]) == (20, 21, rho)
+    # the Keskar box of the same ascent is larger (ε(|w|+1) > ρ|w| at ε = ρ): a different number
+    keskar = S.epsilon_sharpness_sign_ascent(f, theta, rho, seeds=[4, 5, 6])
+    assert keskar[0]["fmax"] - keskar[0]["f0"] > 1.5 * rs[0]["sharpness"]
+    bad = theta.clone()
+    bad[2] = float("nan")
+    spoiled = S.adaptive_sharpness(f, bad, rho, seeds=[4, 5, 6])
+    assert np.isnan(spoiled[2]["sharpness"]) and spoiled[2]["evaluations"] == 0
+    assert spoiled[0]["sharpness"] == rs[0]["sharpness"]
+    for rho_bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="adaptive_rho"):
+            S.adaptive_sharpness(f, theta, rho_bad, seeds=[4, 5, 6])
+    with pytest.raises(ValueError, match="seeds for 3"):
+        S.adaptive_sharpness(f, theta, rho, seeds=[4])

@@ -180,13 +180,19 @@ STAGES = (
         _cmd(
             "evaluate",
             f"--data {DATA} --cell results/equal/{CELL} --protocol equal_acc --out results/equal_metrics/{CELL} "
-            f"--landscape results/equal_landscape/{CELL} --eta-out results/equal_eta/{CELL}.csv",
+            f"--landscape results/equal_landscape/{CELL} --eta-out results/equal_eta/{CELL}.csv "
+            f"--rescaling-out results/equal_rescaling/{CELL}.csv",
         ),
         deps=(DATA, f"results/equal/{CELL}"),
-        params=("equal_acc.seed", "sharpness"),  # no gradient noise for the protocol's runs
+        # no gradient noise for the protocol's runs; verdict.sharpness_primary: the candidates' primary measure
+        params=("equal_acc.seed", "sharpness", "verdict.sharpness_primary"),
         matrix=EQUAL,
         metrics=((f"results/equal_metrics/{CELL}", True),),
-        outs=((f"results/equal_landscape/{CELL}", True), (f"results/equal_eta/{CELL}.csv", True)),
+        outs=(
+            (f"results/equal_landscape/{CELL}", True),
+            (f"results/equal_eta/{CELL}.csv", True),
+            (f"results/equal_rescaling/{CELL}.csv", True),
+        ),
         all_cores=True,
     ),
     Stage(
@@ -221,6 +227,7 @@ STAGES = (
             "results/equal_metrics",
             "results/equal_landscape",
             "results/equal_eta",
+            "results/equal_rescaling",
         ),
         params=("data", "grid", "equal_acc.batch_size", "report.train_acc_levels", "report.val_acc_levels"),
         # cached: the tables are what `dvc plots show/diff` draw, and each experiment keeps its own

@@ -13,6 +13,7 @@ rule aggregate:
         candidates=expand("results/equal/{cell}/candidates.csv", cell=EQUAL),
         choices=expand("results/equal/{cell}/choice.json", cell=EQUAL),
         eta=expand("results/equal_eta/{cell}.csv", cell=EQUAL),
+        rescaling=expand("results/equal_rescaling/{cell}.csv", cell=EQUAL),
         code=code("aggregate"),
     output:
         cells=report(
@@ -61,6 +62,12 @@ rule aggregate:
             "reports/tables/brackets.csv",
             caption=f"{CAPTIONS}/brackets.rst",
             category=CAT.generalization,
+            subcategory="tables",
+        ),
+        rescaling=report(
+            "reports/tables/rescaling.csv",
+            caption=f"{CAPTIONS}/rescaling.rst",
+            category=CAT.sharpness,
             subcategory="tables",
         ),
         time_to_accuracy=report(

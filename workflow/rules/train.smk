@@ -163,6 +163,7 @@ rule evaluate_equal:
         metrics=expand("results/equal_metrics/bs{{bs}}_lam{{lam}}/seed{seed}.json", seed=EQUAL_SEEDS),
         landscape=expand("results/equal_landscape/bs{{bs}}_lam{{lam}}/seed{seed}.json", seed=EQUAL_SEEDS),
         eta="results/equal_eta/bs{bs}_lam{lam}.csv",
+        rescaling="results/equal_rescaling/bs{bs}_lam{lam}.csv",
     params:
         tracked=tracked(P, "evaluate_equal"),
         cell=lambda wildcards, input: str(Path(input.model[0]).parents[1]),
@@ -177,4 +178,5 @@ rule evaluate_equal:
         "benchmarks/evaluate_equal/bs{bs}_lam{lam}.tsv"
     shell:
         "python -m batch_momentum evaluate --params {PARAMS} --data {input.data} --cell {params.cell} --protocol equal_acc"
-        " --out {params.out} --landscape {params.landscape} --eta-out {output.eta} > {log} 2>&1"
+        " --out {params.out} --landscape {params.landscape} --eta-out {output.eta}"
+        " --rescaling-out {output.rescaling} > {log} 2>&1"

@@ -1,8 +1,8 @@
 """The aggregated tables (reports/tables/*.csv, columns in io.tables): a tidy table with a row per
 (B, λ, seed) run, and the runs' training curves and 1-D loss curves, for the grid (cells,
 curves, directions) and for the equal-accuracy protocol (equal, equal_curves, equal_directions,
-with candidates: every eta it tried and which it kept, and brackets: each side's best eta certified),
-and time_to_accuracy: per run, when it
+with candidates: every eta it tried and which it kept, brackets: each side's best eta certified, and
+rescaling: the rescaling check of each cell's first seed), and time_to_accuracy: per run, when it
 first reached the report's accuracy levels.
 
 The runs are the ones params.yaml lists (never a glob of results/: cells left on disk
@@ -101,7 +101,8 @@ def collect(
 
 def candidates(params: config.Params, results: Path) -> pd.DataFrame:
     """Every candidate run of the equal-accuracy protocol with its eta view (test accuracy, top Hessian
-    eigenvalue: results/equal_eta/<cell>.csv), `chosen` marking the eta its seed kept and why."""
+    eigenvalue, adaptive sharpness, and the primary sharpness measure as an extra column where it is not
+    one of these: results/equal_eta/<cell>.csv), `chosen` marking the eta its seed kept and why."""
     frames = []
     for c in config.equal_cells(params):
         folder = results / EQUAL_TREES[0] / c.name
@@ -145,6 +146,12 @@ def brackets(params: config.Params, results: Path) -> pd.DataFrame:
     return T.BRACKETS.frame(rows)
 
 
+def rescaling(params: config.Params, results: Path) -> pd.DataFrame:
+    """The rescaling check of every equal-accuracy cell (results/equal_rescaling/<cell>.csv), one table."""
+    frames = [T.CELL_RESCALING.read(results / "equal_rescaling" / f"{c.name}.csv") for c in config.equal_cells(params)]
+    return T.RESCALING.frame([]) if not frames else pd.concat(frames, ignore_index=True)[list(T.RESCALING.columns)]
+
+
 def aggregate(params: config.Params, results: Path) -> dict[T.Schema, pd.DataFrame]:
     """Every table of reports/tables/, by its schema, from the runs params.yaml lists."""
     cells, curves, directions = collect(params, results)
@@ -166,5 +173,6 @@ def aggregate(params: config.Params, results: Path) -> dict[T.Schema, pd.DataFra
         T.EQUAL_DIRECTIONS: equal_directions,
         T.CANDIDATES: candidates(params, results),
         T.BRACKETS: brackets(params, results),
+        T.RESCALING: rescaling(params, results),
         T.TIME_TO_ACCURACY: tta,
     }

@@ -238,10 +238,16 @@ def eps_measure(eps: float, subspace_dim: int | None) -> Measure:
 
 
 def sharpness_measures(params) -> list[Measure]:
-    """Every sharpness measure at the final weights: the Hessian's top eigenvalue and trace, then
-    ε-sharpness per ε of params, in the full space and in the random subspace."""
+    """Every sharpness measure at the final weights: the Hessian's top eigenvalue and trace,
+    ε-sharpness per ε of params, in the full space and in the random subspace, then the adaptive
+    sharpness (the one a rescaling that keeps the function leaves unchanged)."""
     sh = params.sharpness
-    return [TOP_EIGENVALUE, TRACE, *(eps_measure(e, d) for e in sh.epsilons for d in (None, sh.subspace_dim))]
+    return [
+        TOP_EIGENVALUE,
+        TRACE,
+        *(eps_measure(e, d) for e in sh.epsilons for d in (None, sh.subspace_dim)),
+        Measure(T.ADAPTIVE_SHARPNESS, f"adaptive sharpness ρ={sh.adaptive_rho:g}"),
+    ]
 
 
 def primary_measure(params) -> Measure:

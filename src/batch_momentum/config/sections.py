@@ -103,6 +103,7 @@ class Sharpness:
 
     subset: int  # examples of the training loss f of every measure
     epsilons: tuple[float, ...]  # box sizes of Keskar's epsilon-sharpness (relative)
+    adaptive_rho: float  # adaptive sharpness: the box |δ_i| ≤ ρ|w_i| (Kwon et al. 2021; Andriushchenko et al. 2023)
     lbfgs_iters: int  # L-BFGS-B iterations for the box maximum
     subspace_dim: int  # p, columns of the random subspace A
     hessian_tol: float  # relative change of the eigenvalue (and trace) that stops

@@ -295,7 +295,9 @@ EQUAL_CURVES = Schema("equal_curves", CURVES.columns, AGGREGATE)
 DIRECTIONS = Schema("directions", (*RUN_KEY, *DIRECTION_ROW), AGGREGATE)
 EQUAL_DIRECTIONS = Schema("equal_directions", DIRECTIONS.columns, AGGREGATE)
 # candidates: then the primary sharpness measure's column (verdict.sharpness_primary), where it is not one of these
-CANDIDATES = Schema("candidates", (*CANDIDATE_ROW, TEST_ACC, HESSIAN_TOP, CELL, CHOSEN, CHOICE_REASON), AGGREGATE)
+CANDIDATES = Schema(
+    "candidates", (*CANDIDATE_ROW, TEST_ACC, HESSIAN_TOP, ADAPTIVE_SHARPNESS, CELL, CHOSEN, CHOICE_REASON), AGGREGATE
+)
 BRACKETS = Schema("brackets", (*BRACKET_ROW, CELL), AGGREGATE)
 RESCALING = Schema("rescaling", RESCALING_ROW, AGGREGATE)
 TIME_TO_ACCURACY = Schema("time_to_accuracy", (*RUN_KEY, MEASURE, LEVEL, EPOCHS, UPDATES, WALL_S), AGGREGATE)
@@ -308,6 +310,7 @@ REPORT_TABLES = (
     EQUAL_DIRECTIONS,
     CANDIDATES,
     BRACKETS,
+    RESCALING,
     TIME_TO_ACCURACY,
 )
 
@@ -317,7 +320,9 @@ CELL_CANDIDATES = Schema("cell candidates", CANDIDATE_ROW, "rerun train_equal fo
 # the eta view of one equal-accuracy cell (evaluate --eta-out): every candidate's test accuracy, top eigenvalue and
 # adaptive sharpness (then the primary sharpness measure's column where it is not one of these); NaN where a
 # candidate did not reach the target
-ETA_MEASURES = Schema("eta measures", (LR, SEED, TEST_ACC, HESSIAN_TOP), "rerun evaluate_equal for this cell")
+ETA_MEASURES = Schema(
+    "eta measures", (LR, SEED, TEST_ACC, HESSIAN_TOP, ADAPTIVE_SHARPNESS), "rerun evaluate_equal for this cell"
+)
 # the rescaling check of one equal-accuracy cell (evaluate --rescaling-out): one row per measure
 CELL_RESCALING = Schema("cell rescaling", RESCALING_ROW, "rerun evaluate_equal for this cell")
 

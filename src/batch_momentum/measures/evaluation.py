@@ -3,7 +3,8 @@
 One process per (B, λ) cell (torch starts once); for each seed s it writes
 results/metrics/bs<B>_lam<λ>/seed<s>.json: the training summary (status, epochs, time, device),
 loss and accuracy per split, the sharpness measures at the final weights (Hessian top
-eigenvalue and trace, epsilon-sharpness in the full space and a random subspace) and
+eigenvalue and trace, epsilon-sharpness in the full space and a random subspace, adaptive
+sharpness) and
 the gradient noise at the initial and the final weights; and landscape.json, the
 training loss along a filter-normalized random direction, as
 results/landscape/bs<B>_lam<λ>/seed<s>.json. A diverged cell keeps its
@@ -62,7 +63,14 @@ def sharpness_measures(model, x, y, cfg: config.Sharpness, seed: int) -> dict:
             for dim, basis in ((None, None), (cfg.subspace_dim, A)):
                 r = sharpness.epsilon_sharpness_fn(f, theta, eps, max_iter=cfg.lbfgs_iters, seed=seed, A=basis)
                 out[T.sharpness_column(eps, dim)] = r["phi"]
+        (r,) = sharpness.adaptive_sharpness(_one_row(f), theta[None], cfg.adaptive_rho, [seed])
+        out[T.ADAPTIVE_SHARPNESS] = r["sharpness"]
     return out
+
+
+def _one_row(f):
+    """A loss of one flat θ (n,) as the stacked form the box ascents take: Θ (k, n) -> (k,)."""
+    return lambda th: torch.stack([f(row) for row in th])
 
 
 def direction_curve(model, x, y, cfg: config.Sharpness, seed: int) -> dict:
@@ -106,10 +114,10 @@ def noise_columns(ns: dict, batch_size: int, n_subset: int, n_train: int, column
     }
 
 
-def evaluate_cell(model, blob: dict) -> dict:
-    """Loss and accuracy of the model on every split (T.SPLIT_METRICS)."""
+def evaluate_cell(model, blob: dict, splits=T.SPLITS) -> dict:
+    """Loss and accuracy of the model on every split of `splits` (T.SPLIT_METRICS: all three)."""
     out = {}
-    for split in T.SPLITS:
+    for split in splits:
         loss, acc = models.model_loss_and_accuracy(model, blob[f"x_{split}"], blob[f"y_{split}"])
         out[T.loss_column(split)] = loss
         # non-finite weights give NaN logits, whose argmax is class 0: that is no accuracy (written null)
@@ -157,12 +165,12 @@ def _stack(models: list, meta: dict, device):
         return None
 
 
-def split_metrics_stacked(net, blob: dict) -> list[dict]:
-    """evaluate_cell of every model of a stack: loss and accuracy per split, one stacked forward per
-    chunk of a split. A model with non-finite loss gets accuracy NaN (as evaluate_cell)."""
+def split_metrics_stacked(net, blob: dict, splits=T.SPLITS) -> list[dict]:
+    """evaluate_cell of every model of a stack: loss and accuracy per split (of `splits`), one stacked
+    forward per chunk of a split. A model with non-finite loss gets accuracy NaN (as evaluate_cell)."""
     out = [{} for _ in range(net.size)]
     with torch.no_grad():
-        for split in T.SPLITS:
+        for split in splits:
             loss, acc = models.loss_and_accuracy(net.forward, blob[f"x_{split}"], blob[f"y_{split}"])
             for o, lv, av in zip(out, loss.tolist(), acc.tolist()):
                 o[T.loss_column(split)] = lv
@@ -213,7 +221,38 @@ def sharpness_measures_stacked(net, x, y, cfg: config.Sharpness, seeds, clock: _
                     rs = sharpness.epsilon_sharpness_stacked(f, theta, eps, seeds, max_iter=cfg.lbfgs_iters, A=basis)
             for o, r in zip(out, rs):
                 o[T.sharpness_column(eps, dim)] = r["phi"]
+    with clock.part(f"adaptive sharpness rho {cfg.adaptive_rho:g}"):
+        for o, r in zip(out, sharpness.adaptive_sharpness(f, theta, cfg.adaptive_rho, seeds)):
+            o[T.ADAPTIVE_SHARPNESS] = r["sharpness"]
     return out
+
+
+def sharpness_column_stacked(f, theta: torch.Tensor, column: str, cfg: config.Sharpness, seeds) -> list[float]:
+    """One sharpness column (T.HESSIAN_TOP, T.HESSIAN_TRACE, T.ADAPTIVE_SHARPNESS or an ε-sharpness
+    column of cfg) of every row of theta (k, n), f: (k, n) -> (k,), computed as sharpness_measures_stacked
+    computes it (each row with its seed's random vectors, start point and subspace)."""
+    from batch_momentum.measures import hessian, sharpness
+
+    if column == T.HESSIAN_TOP:
+        return [
+            r["value"] for r in hessian.top_eigenvalues_stacked(f, theta, seeds, cfg.hessian_tol, cfg.hessian_max_iter)
+        ]
+    if column == T.HESSIAN_TRACE:
+        rs = hessian.traces_stacked(f, theta, seeds, n_samples=cfg.trace_samples, tol=cfg.hessian_tol)
+        return [r["value"] for r in rs]
+    if column == T.ADAPTIVE_SHARPNESS:
+        return [r["sharpness"] for r in sharpness.adaptive_sharpness(f, theta, cfg.adaptive_rho, seeds)]
+    for eps in cfg.epsilons:
+        if column == T.sharpness_column(eps, None):
+            return [r["phi"] for r in sharpness.epsilon_sharpness_sign_ascent(f, theta, eps, seeds)]
+        if column == T.sharpness_column(eps, cfg.subspace_dim):
+            n = theta.shape[1]
+            A = torch.stack(
+                [sharpness.random_subspace(n, cfg.subspace_dim, s, theta.dtype, theta.device) for s in seeds]
+            )
+            rs = sharpness.epsilon_sharpness_stacked(f, theta, eps, seeds, max_iter=cfg.lbfgs_iters, A=A)
+            return [r["phi"] for r in rs]
+    raise ValueError(f"{column}: not a sharpness measure of params' sharpness section (sharpness.epsilons)")
 
 
 def evaluate_runs(
@@ -283,58 +322,85 @@ def evaluate_runs(
     return list(zip(metrics, curves))
 
 
+def _reached(value) -> bool:
+    """A candidate row's reached_target as a boolean (a CSV may give True, numpy.True_ or "True")."""
+    return str(value).strip().lower() == "true"
+
+
 def measure_candidates(
-    rows: list[dict], finals: list, params: config.Params, blob: dict, device, known: dict | None = None, log=_print
+    rows: list[dict],
+    finals: list,
+    params: config.Params,
+    blob: dict,
+    device,
+    primary: str = T.HESSIAN_TOP,
+    known: dict | None = None,
+    log=_print,
 ) -> list:
     """The eta view of an equal-accuracy cell: for every candidate run (rows of T.CELL_CANDIDATES, with
-    their final models) its test accuracy and, where it trained (status ok, finite loss), the top Hessian
-    eigenvalue of its training loss on the sharpness subset, by the same power iteration as the runs'
-    measures (each candidate with its seed's start vector); one row of T.ETA_MEASURES each. `known`:
-    {(η, seed): eigenvalue} already measured (the kept runs, by evaluate_runs), taken as they are."""
+    their final models) its test accuracy (the test split only); where it trained (status ok, finite test
+    loss) the top Hessian eigenvalue of its training loss on the sharpness subset; and where it also
+    reached the target, the primary sharpness measure (`primary`, a column sharpness_column_stacked
+    knows: analysis.compare.primary_measure(params).column) and the adaptive sharpness, NaN short of the
+    target. Each measure as the runs' measures take it (each candidate with its seed's start vectors),
+    the cell's candidates stacked together: one ascent, one power iteration for all of them. One row of
+    T.ETA_MEASURES each, plus the primary's column where it is not one of the schema's. `known`:
+    {(η, seed): {column: value}} already measured (the kept runs, by evaluate_runs), taken as they are."""
     known = known or {}
     from batch_momentum.measures import hessian
     from batch_momentum.training import stacked
 
+    columns = list(dict.fromkeys((T.HESSIAN_TOP, primary, T.ADAPTIVE_SHARPNESS)))
     net = _stack(finals, blob["meta"], device)
     cell = f"bs{rows[0][T.BATCH_SIZE]}_lam{rows[0][T.MOMENTUM]} candidates" if rows else "candidates"
     clock = _Clock(cell, len(rows), log)
     with clock.part("test accuracy"):
         if net is None:
-            splits = [evaluate_cell(m, blob) for m in finals]
+            splits = [evaluate_cell(m, blob, ("test",)) for m in finals]
         else:
-            splits = split_metrics_stacked(net, blob)
+            splits = split_metrics_stacked(net, blob, ("test",))
     out = [
-        {T.LR: r[T.LR], T.SEED: r[T.SEED], T.TEST_ACC: sp[T.TEST_ACC], T.HESSIAN_TOP: float("nan")}
+        {T.LR: r[T.LR], T.SEED: r[T.SEED], T.TEST_ACC: sp[T.TEST_ACC], **{c: float("nan") for c in columns}}
         for r, sp in zip(rows, splits)
     ]
-    for o in out:
-        o[T.HESSIAN_TOP] = known.get((o[T.LR], o[T.SEED]), o[T.HESSIAN_TOP])
-    ok = [
-        i
-        for i, (r, sp) in enumerate(zip(rows, splits))
-        if r[T.STATUS] == Status.OK and math.isfinite(sp[T.TRAIN_LOSS]) and (r[T.LR], r[T.SEED]) not in known
+    trained = [
+        i for i, (r, sp) in enumerate(zip(rows, splits)) if r[T.STATUS] == Status.OK and math.isfinite(sp[T.TEST_LOSS])
     ]
+    # which candidates each column is measured for: the eigenvalue for every trained one, the rest at the target
+    wanted = {
+        c: trained if c == T.HESSIAN_TOP else [i for i in trained if _reached(rows[i][T.REACHED_TARGET])]
+        for c in columns
+    }
+    todo = {}
+    for c, idx in wanted.items():
+        todo[c] = []
+        for i in idx:
+            value = known.get((out[i][T.LR], out[i][T.SEED]), {}).get(c)
+            if value is None:
+                todo[c].append(i)
+            else:
+                out[i][c] = value
+    need = sorted({i for idx in todo.values() for i in idx})
+    if not need:
+        return out
     sh = params.sharpness
     xs, ys = blob["x_train"][: sh.subset], blob["y_train"][: sh.subset]
-    sub = _stack([finals[i] for i in ok], blob["meta"], device) if ok else None
-    clock = _Clock(cell, len(ok), log)
-    with clock.part("hessian top eigenvalue"):
-        if sub is not None:
-            f = stacked.stacked_loss_function(sub, xs, ys)
-            seeds = [int(rows[i][T.SEED]) for i in ok]
-            tops = hessian.top_eigenvalues_stacked(
-                f, stacked.flat_stack(sub), seeds, tol=sh.hessian_tol, max_iter=sh.hessian_max_iter
-            )
-        else:
-            tops = []
-            for i in ok:
-                with models.eval_mode(finals[i]):
-                    fn, theta = hessian.loss_function(finals[i], xs, ys)
-                    tops.append(
-                        hessian.top_eigenvalue_fn(
-                            fn, theta, tol=sh.hessian_tol, max_iter=sh.hessian_max_iter, seed=int(rows[i][T.SEED])
-                        )
-                    )
-    for i, top in zip(ok, tops):
-        out[i][T.HESSIAN_TOP] = top["value"]
+    sub = _stack([finals[i] for i in need], blob["meta"], device)
+    clock = _Clock(cell, len(need), log)
+    for c, idx in todo.items():
+        if not idx:
+            continue
+        seeds = [int(rows[i][T.SEED]) for i in idx]
+        with clock.part(c):
+            if sub is not None:  # the candidates this column needs, as rows of the one stack
+                theta = stacked.flat_stack(sub)[[need.index(i) for i in idx]]
+                values = sharpness_column_stacked(stacked.stacked_loss_function(sub, xs, ys), theta, c, sh, seeds)
+            else:  # an architecture the stack does not hold: one model at a time
+                values = []
+                for i, seed in zip(idx, seeds):
+                    with models.eval_mode(finals[i]):
+                        fn, theta = hessian.loss_function(finals[i], xs, ys)
+                        values += sharpness_column_stacked(_one_row(fn), theta[None], c, sh, [seed])
+        for i, v in zip(idx, values):
+            out[i][c] = v
     return out

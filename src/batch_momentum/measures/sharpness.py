@@ -29,6 +29,11 @@ with the evaluations of all rows batched into one stacked forward and backward (
 alone); epsilon_sharpness_sign_ascent maximizes every row's full-space box at once by projected
 sign-gradient ascent, which on trained runs reaches at least the L-BFGS-B maximum at a fraction of
 its cost (scipy's L-BFGS-B spends more on n = 79k coordinates than the loss does).
+
+Adaptive sharpness (Kwon et al. 2021, ASAM; Andriushchenko et al. 2023), max over |δ_i| ≤ ρ|θ_i| of
+f(θ + δ) − f(θ), not normalized: the same sign ascent over a box proportional to |θ|
+(box_maximum_sign_ascent takes the box), so it does not change when a reparametrization that keeps
+the function scales the coordinates (Dinh et al. 2017; measures/rescaling.py checks it).
 """
 
 from __future__ import annotations
@@ -319,29 +324,32 @@ def epsilon_sharpness_stacked(
 SIGN_ASCENT_STEPS = (2.0,) + (0.5,) * 9 + (0.25,) * 10
 
 
-def epsilon_sharpness_sign_ascent(F, theta: torch.Tensor, eps: float, seeds, steps=SIGN_ASCENT_STEPS) -> list[dict]:
-    """Full-space ε-sharpness (A = I) of every row of theta (k, n) at once, the box maximum taken by
-    projected sign-gradient ascent instead of L-BFGS-B:
+def box_maximum_sign_ascent(F, theta: torch.Tensor, halfwidths, seeds, steps=SIGN_ASCENT_STEPS) -> list[dict]:
+    """The largest loss of every row of theta (k, n) over its box |y_i| ≤ b_i, all rows at once, by
+    projected sign-gradient ascent:
 
-        y ← clip(y + s_j · b ⊙ sign(∇f(θ + y)), −b, b),   b = ε(|θ| + 1),  j = 1 .. len(steps),
+        y ← clip(y + s_j · b ⊙ sign(∇f(θ + y)), −b, b),   j = 1 .. len(steps),
 
-    from epsilon_sharpness_fn's seeded start point y₀; fmax is the largest f among f(θ) and every
-    point visited (all inside the box), so φ ≥ 0 as with L-BFGS-B. Every step is one stacked forward
-    and backward of all rows, with no per-row optimizer state: in the full space, where L-BFGS-B's own
-    work on n coordinates (and scipy's per-coordinate bound handling) costs more than the loss, this is
-    several times cheaper. Returns epsilon_sharpness_fn's keys (iterations = steps, evaluations =
-    steps + 1; a row whose loss is not finite: phi NaN, no search)."""
-    theta, k, n = _check_stacked(theta, eps, seeds)
+    from the seeded start point y₀ = u ⊙ b · START_FRACTION, u ~ U(−1, 1)ⁿ from numpy default_rng(seed)
+    (epsilon_sharpness_fn's start). halfwidths: θ (k, n) float64 ↦ b (k, n), the box of each row, e.g.
+    Keskar's ε(|θ| + 1) or the adaptive ρ|θ|. Returns per row {"f0", "fmax", "iterations", "evaluations"}:
+    fmax the largest f among f(θ) and every point visited (all inside the box), so fmax ≥ f0. Every step
+    is one stacked forward and backward of all rows, with no per-row optimizer state. A row whose loss
+    is not finite gets fmax NaN and no search.
+
+    The iterates follow the box: if θ' = Dθ for a positive diagonal D, F'(θ') = F(θ) and the box of θ' is
+    D times the box of θ, then every y' = Dy (sign ∇F' = sign ∇F, as D > 0), so fmax is the same."""
     with torch.no_grad():
         f0 = F(theta).tolist()
+    k, n = theta.shape
     rows = [r for r in range(k) if np.isfinite(f0[r])]
     best = list(f0)
     if rows:
         idx = torch.as_tensor(rows, device=theta.device)
         th0 = theta.index_select(0, idx)
-        b = eps * (th0.double().abs() + 1.0)  # (m, n) box half-widths, float64 as epsilon_sharpness_fn's
+        b = halfwidths(th0.double())  # (m, n) box half-widths in float64, as epsilon_sharpness_fn's
         u = np.stack([np.random.default_rng(int(seeds[r])).uniform(-1.0, 1.0, size=n) for r in rows])
-        y = torch.from_numpy(u).to(theta.device) * b * START_FRACTION  # the start point of epsilon_sharpness_fn
+        y = torch.from_numpy(u).to(theta.device) * b * START_FRACTION
         for step in (*steps, None):
             th = (th0 + y.to(theta.dtype)).requires_grad_(step is not None)
             with torch.enable_grad() if step is not None else torch.no_grad():
@@ -352,19 +360,47 @@ def epsilon_sharpness_sign_ascent(F, theta: torch.Tensor, eps: float, seeds, ste
             if step is not None:
                 (g,) = torch.autograd.grad(vals.sum(), th)
                 y = torch.minimum(torch.maximum(y + step * b * g.sign().double(), -b), b)
-    out = []
-    for r in range(k):
-        ok = r in rows
-        fmax = best[r] if ok else float("nan")
-        out.append(
-            dict(
-                phi=(fmax - f0[r]) / (1.0 + f0[r]) * 100.0,
-                f0=f0[r],
-                fmax=fmax,
-                iterations=len(steps) if ok else 0,
-                evaluations=len(steps) + 1 if ok else 0,
-                eps=float(eps),
-                space="full",
-            )
+    return [
+        dict(
+            f0=f0[r],
+            fmax=best[r] if r in rows else float("nan"),
+            iterations=len(steps) if r in rows else 0,
+            evaluations=len(steps) + 1 if r in rows else 0,
         )
+        for r in range(k)
+    ]
+
+
+def epsilon_sharpness_sign_ascent(F, theta: torch.Tensor, eps: float, seeds, steps=SIGN_ASCENT_STEPS) -> list[dict]:
+    """Full-space ε-sharpness (A = I) of every row of theta (k, n) at once, the box maximum over
+    b = ε(|θ| + 1) taken by projected sign-gradient ascent (box_maximum_sign_ascent) instead of L-BFGS-B:
+    in the full space, where L-BFGS-B's own work on n coordinates (and scipy's per-coordinate bound
+    handling) costs more than the loss, this is several times cheaper. Returns epsilon_sharpness_fn's
+    keys (iterations = steps, evaluations = steps + 1; a row whose loss is not finite: phi NaN, no search)."""
+    theta, _, _ = _check_stacked(theta, eps, seeds)
+    out = box_maximum_sign_ascent(F, theta, lambda th: eps * (th.abs() + 1.0), seeds, steps)
+    for r in out:
+        r.update(phi=(r["fmax"] - r["f0"]) / (1.0 + r["f0"]) * 100.0, eps=float(eps), space="full")
+    return out
+
+
+def adaptive_sharpness(F, theta: torch.Tensor, rho: float, seeds, steps=SIGN_ASCENT_STEPS) -> list[dict]:
+    """Adaptive sharpness (Kwon et al. 2021, ASAM; Andriushchenko et al. 2023) of every row of theta
+    (k, n) at once:
+
+        S_ρ(θ) = max_{|δ_i| ≤ ρ|θ_i|} f(θ + δ) − f(θ),
+
+    not normalized, the box maximum taken by the same sign ascent as the full-space ε-sharpness
+    (box_maximum_sign_ascent). A box proportional to |θ| follows any rescaling of the coordinates, so S_ρ
+    is the same for two weights that compute the same function after θ' = Dθ (Dinh et al. 2017); a weight
+    θ_i = 0 does not move. Returns per row {"sharpness", "f0", "fmax", "iterations", "evaluations", "rho"}
+    (sharpness NaN for a row whose loss is not finite)."""
+    if not (np.isfinite(rho) and rho > 0):
+        raise ValueError(f"rho = {rho!r}: the adaptive box factor must be a positive number (sharpness.adaptive_rho)")
+    theta = theta.detach()
+    if len(seeds) != theta.shape[0]:
+        raise ValueError(f"{len(seeds)} seeds for {theta.shape[0]} stacked models")
+    out = box_maximum_sign_ascent(F, theta, lambda th: rho * th.abs(), seeds, steps)
+    for r in out:
+        r.update(sharpness=r["fmax"] - r["f0"], rho=float(rho))
     return out

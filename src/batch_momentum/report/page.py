@@ -407,7 +407,8 @@ def build(
     candidates = read(T.CANDIDATES)
     sections.append(generalization_section(params, equal, candidates, lecture["keskar"], measures))
     if T.HESSIAN_TOP in table:
-        sections.append(sharpness_section(params, table, read(T.EQUAL_DIRECTIONS), interpolation, measures))
+        directions, rescaling = read(T.EQUAL_DIRECTIONS), read(T.RESCALING)
+        sections.append(sharpness_section(params, table, directions, interpolation, measures, rescaling))
     mechanism = next((r for r in lecture["rows"] if r["section"] == "mechanism"), None)
     sections.append(mechanism_section(params, candidates, mechanism))
     if T.HESSIAN_TOP in table:

@@ -6,8 +6,9 @@ seed s it writes
 <out>/seed<s>.json (batch_momentum.measures.evaluation: the training summary, loss and
 accuracy per split, the sharpness measures and the gradient noise) and <landscape>/seed<s>.json,
 the training loss along a filter-normalized random direction; with --eta-out (the equal-accuracy
-protocol) also every candidate eta's test accuracy and top Hessian eigenvalue. A diverged run keeps its
-status; its measures are written as null.
+protocol) also every candidate eta's test accuracy, top Hessian eigenvalue, primary sharpness measure
+and adaptive sharpness; with --rescaling-out the rescaling check of the first seed's kept run
+(measures.rescaling). A diverged run keeps its status; its measures are written as null.
 """
 
 from __future__ import annotations
@@ -43,8 +44,13 @@ def main(argv=None) -> int:
     )
     ap.add_argument(
         "--eta-out",
-        help="with --protocol equal_acc: a CSV of every candidate eta's test accuracy and top Hessian eigenvalue "
-        "(the eta view), e.g. results/equal_eta/bs8_lam0.9.csv",
+        help="with --protocol equal_acc: a CSV of every candidate eta's test accuracy, top Hessian eigenvalue, primary "
+        "sharpness measure and adaptive sharpness (the eta view), e.g. results/equal_eta/bs8_lam0.9.csv",
+    )
+    ap.add_argument(
+        "--rescaling-out",
+        help="with --protocol equal_acc: a CSV of the rescaling check (Dinh et al. 2017) of the first seed's kept "
+        "run, every sharpness measure before and after, e.g. results/equal_rescaling/bs8_lam0.9.csv",
     )
     add_threads(ap)
     args = ap.parse_args(argv)
@@ -65,13 +71,30 @@ def main(argv=None) -> int:
             f"{metrics['cell']}: status {metrics['status']}, train acc {metrics['train_acc']:.4f}, "
             f"val acc {metrics['val_acc']:.4f}, test acc {metrics['test_acc']:.4f} -> {out}"
         )
+    if args.eta_out or args.rescaling_out:
+        from batch_momentum.analysis.compare import primary_measure, sharpness_measures
     if args.eta_out:
         rows, finals = runs.load_candidates(Path(args.cell), params, blob["meta"], device)
-        known = {(m[T.LR], m[T.SEED]): m.get(T.HESSIAN_TOP) for m, _ in results if m.get(T.HESSIAN_TOP) is not None}
+        primary = primary_measure(params).column
+        wanted = (T.HESSIAN_TOP, primary, T.ADAPTIVE_SHARPNESS)  # the kept runs' values, taken as they are
+        known = {(m[T.LR], m[T.SEED]): {c: m[c] for c in wanted if m.get(c) is not None} for m, _ in results}
         processes, threads = parallel.plan_for(params, blob["meta"], cores, len(rows), device)
-        measured = parallel.deal(_candidates, list(zip(rows, finals)), processes, threads, params, blob, device, known)
-        T.ETA_MEASURES.write(args.eta_out, T.ETA_MEASURES.frame(measured))
+        items = list(zip(rows, finals))
+        measured = parallel.deal(_candidates, items, processes, threads, params, blob, device, primary, known)
+        frame = T.ETA_MEASURES.frame(measured)
+        if primary not in frame:  # the primary measure travels as an extra column (Schema.write keeps it)
+            frame[primary] = [m[primary] for m in measured]
+        T.ETA_MEASURES.write(args.eta_out, frame)
         print(f"eta view of {len(rows)} candidate runs -> {args.eta_out}")
+    if args.rescaling_out:
+        from batch_momentum.measures import rescaling
+
+        i = seeds.index(min(seeds))  # the first seed's kept run
+        model, _, _ = runs.load_run(cells[i], params, blob["meta"], device)
+        measures = [(m.column, m.label) for m in sharpness_measures(params)]
+        checked = rescaling.check_run(model, results[i][0], params, blob, device, measures)
+        T.CELL_RESCALING.write(args.rescaling_out, T.CELL_RESCALING.frame(checked))
+        print(f"rescaling check of {results[i][0][T.CELL]} -> {args.rescaling_out}")
     return 0
 
 
@@ -79,5 +102,6 @@ def _evaluate(cells, params, blob, device, noise) -> list:
     return evaluate_runs(cells, params, blob, device, noise=noise)
 
 
-def _candidates(items, params, blob, device, known) -> list:
-    return measure_candidates([r for r, _ in items], [m for _, m in items], params, blob, device, known=known)
+def _candidates(items, params, blob, device, primary, known) -> list:
+    rows, finals = [r for r, _ in items], [m for _, m in items]
+    return measure_candidates(rows, finals, params, blob, device, primary=primary, known=known)

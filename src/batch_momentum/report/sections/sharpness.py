@@ -7,6 +7,31 @@ import pandas as pd
 from batch_momentum import config
 from batch_momentum.io import tables as T
 from batch_momentum.report.plots import sharpness as sharpness_plots
+from batch_momentum.report.sections.common import html_paragraph, html_table
+
+
+def rescaling_html(rescaling: pd.DataFrame | None):
+    """The rescaling check of one run (the first cell of reports/tables/rescaling.csv that was checked) as a
+    short table, each measure before and after and their ratio, with a sentence saying what it shows; a
+    paragraph saying why there is none where no run was checked (a CNN, a linear model, no run trained)."""
+    if rescaling is None or rescaling.empty:
+        return html_paragraph("Rescaling check: not run (reports/tables/rescaling.csv is empty).")
+    done = rescaling[rescaling[T.BEFORE].notna()]
+    if done.empty:
+        return html_paragraph(f"Rescaling check: {rescaling[T.MEASURE].iloc[0]} ({rescaling[T.CELL].iloc[0]}).")
+    run = done[T.CELL].iloc[0]
+    rows = done[done[T.CELL] == run]
+    alpha = rows[T.ALPHA_SCALE].iloc[0]
+    text = (
+        f"Rescaling check (Dinh et al. 2017) on {run}: layer 1's weights and biases × {alpha:g}, layer 2's weights "
+        f"× 1/{alpha:g}, which leaves every output of the ReLU network the same. A measure of the function "
+        "keeps ratio 1; the adaptive sharpness should, the Hessian and Keskar's ε-sharpness need not "
+        "(tests/test_rescaling.py checks all three in closed form)."
+    )
+    table = pd.DataFrame(
+        {"measure": rows[T.MEASURE], "before": rows[T.BEFORE], "after": rows[T.AFTER], "after / before": rows[T.RATIO]}
+    )
+    return html_paragraph(text) + html_table(table)
 
 
 def sharpness_section(
@@ -15,6 +40,7 @@ def sharpness_section(
     equal_directions: pd.DataFrame,
     interpolation: list[dict],
     measures: list[tuple[str, str]],
+    rescaling: pd.DataFrame | None = None,
 ) -> dict:
     ea, sh = params.equal_acc, params.sharpness
     seed = min(params.equal_acc.seed)  # the figures of single runs show the equal-accuracy protocol's first seed
@@ -64,10 +90,12 @@ def sharpness_section(
         f"most {sh.hessian_max_iter} Hessian-vector products), the trace by Hutchinson's estimator (at "
         f"most {sh.trace_samples} Rademacher vectors), and Keskar's ε-sharpness (Metric 2.1) in the full space "
         f"(projected sign-gradient ascent, 20 steps, at least the L-BFGS-B value on saved runs) and in a random "
-        f"{sh.subspace_dim}-dimensional subspace (L-BFGS-B, {sh.lbfgs_iters} iterations). The verdict uses "
+        f"{sh.subspace_dim}-dimensional subspace (L-BFGS-B, {sh.lbfgs_iters} iterations), and the adaptive "
+        f"sharpness (Kwon et al. 2021; Andriushchenko et al. 2023): the largest rise of the loss over the box "
+        f"|δᵢ| ≤ {sh.adaptive_rho:g}·|wᵢ|, by the same sign ascent, not normalized. The verdict uses "
         "the equal-accuracy runs (previous section); the figures below show the same runs along lines "
         "through their weights, then the grid for comparison.",
-        html="",
+        html=rescaling_html(rescaling),
         figures=figs,
         extra=extra,
     )
