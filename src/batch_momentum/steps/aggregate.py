@@ -1,7 +1,7 @@
 """aggregate: the tidy tables of every run params.yaml lists, under reports/tables/.
 
-cells.csv, curves.csv, directions.csv for the grid; equal.csv, equal_curves.csv,
-equal_directions.csv, candidates.csv, brackets.csv and rescaling.csv for the equal-accuracy protocol; time_to_accuracy.csv
+cells.csv, curves.csv, directions.csv for the grid; equal.csv, equal_curves.csv, equal_directions.csv,
+candidates.csv, brackets.csv and rescaling.csv for the equal-accuracy protocol; time_to_accuracy.csv
 (batch_momentum.analysis.aggregate; columns in batch_momentum.io.tables).
 """
 
