@@ -246,8 +246,13 @@ def sharpness_measures(params) -> list[Measure]:
         TOP_EIGENVALUE,
         TRACE,
         *(eps_measure(e, d) for e in sh.epsilons for d in (None, sh.subspace_dim)),
-        Measure(T.ADAPTIVE_SHARPNESS, f"adaptive sharpness ρ={sh.adaptive_rho:g}"),
+        adaptive_measure(params),
     ]
+
+
+def adaptive_measure(params) -> Measure:
+    """The adaptive sharpness at params' ρ: the worst loss rise over the box |δᵢ| ≤ ρ|wᵢ|."""
+    return Measure(T.ADAPTIVE_SHARPNESS, f"adaptive sharpness ρ={params.sharpness.adaptive_rho:g}")
 
 
 def primary_measure(params) -> Measure:

@@ -10,12 +10,11 @@ import numpy as np
 import pandas as pd
 
 from batch_momentum.analysis import rank, stats
-from batch_momentum.analysis.compare import TOP_EIGENVALUE, Measure, primary_measure, summarize
+from batch_momentum.analysis.compare import TOP_EIGENVALUE, Measure, adaptive_measure, primary_measure, summarize
 from batch_momentum.analysis.verdicts import INCONCLUSIVE, NOT_MEASURED
 from batch_momentum.io import tables as T
 
 ASPECT = "Flat minimum → better testing"
-ADAPTIVE = Measure(T.ADAPTIVE_SHARPNESS, "adaptive sharpness")
 RERUN = "rerun evaluate_equal (then aggregate) so that every candidate at the target is measured"
 
 
@@ -23,7 +22,7 @@ def measures(params) -> list[Measure]:
     """The primary sharpness measure first (it decides), then the top Hessian eigenvalue and the adaptive
     sharpness where they are not the primary."""
     primary = primary_measure(params)
-    return [primary, *(m for m in (TOP_EIGENVALUE, ADAPTIVE) if m.column != primary.column)]
+    return [primary, *(m for m in (TOP_EIGENVALUE, adaptive_measure(params)) if m.column != primary.column)]
 
 
 def runs_at_target(candidates: pd.DataFrame, column: str) -> pd.DataFrame:
