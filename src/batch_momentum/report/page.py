@@ -405,7 +405,7 @@ def build(
         sections.append(noise_section(table))
     sections.append(optimization_section(params, table, read(T.CURVES), read(T.TIME_TO_ACCURACY)))
     candidates = read(T.CANDIDATES)
-    sections.append(generalization_section(params, equal, candidates, lecture["keskar"], measures))
+    sections.append(generalization_section(params, equal, candidates, lecture["keskar"], measures, read(T.BRACKETS)))
     if T.HESSIAN_TOP in table:
         directions, rescaling = read(T.EQUAL_DIRECTIONS), read(T.RESCALING)
         sections.append(sharpness_section(params, table, directions, interpolation, measures, rescaling))

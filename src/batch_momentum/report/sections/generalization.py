@@ -14,8 +14,16 @@ from batch_momentum.report.sections.common import html_paragraph, html_table
 
 
 def generalization_section(
-    params: config.Params, equal: pd.DataFrame, candidates: pd.DataFrame, keskar: dict, measures: list[tuple[str, str]]
+    params: config.Params,
+    equal: pd.DataFrame,
+    candidates: pd.DataFrame,
+    keskar: dict,
+    measures: list[tuple[str, str]],
+    brackets: pd.DataFrame | None = None,
 ) -> dict:
+    """The generalization section: the candidates' table, Keskar's table and the η view with each side's
+    bracket as train_equal certified it (`brackets`, reports/tables/brackets.csv; without it, worked out from
+    the candidates by the same rule)."""
     ea = params.equal_acc
     view = eta.eta_frame(candidates)
     choices = pd.DataFrame(
@@ -50,7 +58,7 @@ def generalization_section(
         figures=[
             dict(
                 name="eta_view",
-                fig=eta_plots.plot_eta_view(view, eta.brackets_of(candidates)),
+                fig=eta_plots.plot_eta_view(view, eta.brackets_of(candidates) if brackets is None else brackets),
                 caption="The η view, per λ (columns): above, validation (dashed) and test (solid) accuracy against "
                 "η for each batch size (mean and 95% interval over the seeds at the target; hollow: not every seed "
                 "reached the target); below, the top Hessian eigenvalue against η, and the stability threshold "
